@@ -1,0 +1,41 @@
+"""Fixtures every test may use. Domain tests live beside their code; cross-domain ones in tests/."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Browser tests talk to a live server from Playwright's event loop; Django must allow sync DB calls there.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(autouse=True)
+def _huey_immediate(settings):  # type: ignore[no-untyped-def]
+    """Tasks run inline in tests, so their effects can be asserted."""
+    from huey.contrib.djhuey import HUEY
+
+    previous = HUEY.immediate
+    HUEY.immediate = True
+    yield
+    HUEY.immediate = previous
+
+
+@pytest.fixture
+def merchant(db):  # type: ignore[no-untyped-def]
+    from tests.factories import MerchantFactory
+
+    return MerchantFactory(name="Phở Hà Nội", slug="pho-ha-noi")
+
+
+@pytest.fixture
+def other_merchant(db):  # type: ignore[no-untyped-def]
+    from tests.factories import MerchantFactory
+
+    return MerchantFactory(
+        name="茶馆 Tea House",
+        slug="tea-house",
+        currency="CNY",
+        time_zone="Asia/Shanghai",
+        default_language="zh-hans",
+    )

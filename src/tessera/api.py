@@ -1,0 +1,57 @@
+"""The public API under /api/v1/ (K3). Domains add their routers here; errors are problem+json."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from tessera.core.errors import DomainError
+from tessera.core.problem import problem
+from tessera.tenancy.auth import ApiKeyAuth
+
+api = NinjaAPI(
+    title="Tessera API",
+    version="1",
+    description=(
+        "Point-of-sale and integration API. Authenticate with `Authorization: Bearer <api key>`. "
+        "Every POST takes an `Idempotency-Key` header. Errors are `application/problem+json` (RFC 9457) "
+        "with a stable `code`."
+    ),
+    auth=ApiKeyAuth(),
+    urls_namespace="api-v1",
+    docs_url="/docs",
+)
+
+
+@api.exception_handler(DomainError)
+def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return problem(request, status=exc.status, code=exc.code, detail=str(exc.message), **exc.detail)
+
+
+@api.exception_handler(NinjaValidationError)
+def on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    return problem(
+        request, status=422, code="invalid_request", detail=_("The request is not valid."), errors=exc.errors
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return problem(request, status=401, code="unauthorized", detail=_("A valid API key is required."))
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return problem(request, status=exc.status_code, code="http_error", detail=str(exc))
+
+
+def _register_routers() -> None:
+    from tessera.members.api import router as members_router
+
+    api.add_router("/members", members_router)
+
+
+_register_routers()

@@ -1,0 +1,94 @@
+"""Building blocks every domain's models stand on: audit fields and merchant scoping."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from tessera.tenancy.models import Merchant, StaffMembership
+
+M = TypeVar("M", bound=models.Model)
+
+
+class Audited(models.Model):
+    """B3: who created a document and when, who changed it last and when."""
+
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("updated by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        abstract = True
+
+    def stamp(self, actor: Any) -> None:
+        """Record `actor` (a user or None for the system) as creator if new, and as last editor."""
+        user = actor if getattr(actor, "is_authenticated", False) else None
+        if self._state.adding and self.created_by_id is None:
+            self.created_by = user
+        self.updated_by = user
+
+
+class TenantQuerySet(models.QuerySet[M]):
+    """Querysets of merchant-owned rows. The scoped path is the short one: `Model.objects.of(merchant)`."""
+
+    #: Name of the store field for store-scoped rows; None when the model is merchant-wide.
+    store_field: str | None = None
+
+    def of(self, merchant: Merchant | int) -> TenantQuerySet[M]:
+        return self.filter(merchant=merchant)
+
+    def visible_to(self, staff: StaffMembership | None) -> TenantQuerySet[M]:
+        """Rows of the staff member's merchant, and of their stores when they are store-scoped (B2)."""
+        if staff is None:
+            return self.none()
+        qs = self.filter(merchant_id=staff.merchant_id)
+        store_field = getattr(self.model, "STORE_FIELD", None)
+        if store_field and not staff.all_stores:
+            qs = qs.filter(**{f"{store_field}__in": staff.store_ids()})
+        return qs
+
+
+class TenantManager(models.Manager[M]):
+    def get_queryset(self) -> TenantQuerySet[M]:
+        return TenantQuerySet(self.model, using=self._db)
+
+    def of(self, merchant: Merchant | int) -> TenantQuerySet[M]:
+        return self.get_queryset().of(merchant)
+
+    def visible_to(self, staff: StaffMembership | None) -> TenantQuerySet[M]:
+        return self.get_queryset().visible_to(staff)
+
+
+class TenantOwned(Audited):
+    """A document that belongs to one merchant. Every per-merchant unique constraint includes `merchant`."""
+
+    merchant = models.ForeignKey(
+        "tenancy.Merchant", verbose_name=_("merchant"), on_delete=models.PROTECT, related_name="+"
+    )
+
+    objects: TenantManager[Any] = TenantManager()
+
+    #: Subclasses that belong to a store name the field here, so store-scoped staff see only theirs.
+    STORE_FIELD: str | None = None
+
+    class Meta:
+        abstract = True

@@ -1,0 +1,163 @@
+"""Members: the merchant's customers, identified by phone (C1–C3, C5, C6)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from phonenumber_field.modelfields import PhoneNumberField
+from simple_history.models import HistoricalRecords
+
+from tessera.core.models import TenantOwned
+
+
+class MemberStatus(models.TextChoices):
+    NOT_ACTIVATED = "not_activated", _("Not activated")
+    ACTIVE = "active", _("Active")
+    EXCLUDED = "excluded", _("Excluded")
+
+
+class Gender(models.TextChoices):
+    UNSPECIFIED = "", _("Not specified")
+    FEMALE = "female", _("Female")
+    MALE = "male", _("Male")
+    OTHER = "other", _("Other")
+
+
+class Tag(TenantOwned):
+    name = models.CharField(_("name"), max_length=60)
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "name"], name="tag_name_unique_per_merchant")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Member(TenantOwned):
+    """A customer of one merchant. The phone is the loyalty identity: a new phone is a new account (C3)."""
+
+    phone = PhoneNumberField(_("phone"), null=True, blank=True, help_text=_("Empty only once erased."))
+    full_name = models.CharField(_("full name"), max_length=200, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    region = models.CharField(_("region"), max_length=100, blank=True, help_text=_("Province or city."))
+    birthday = models.DateField(_("birthday"), null=True, blank=True)
+    gender = models.CharField(_("gender"), max_length=10, choices=Gender.choices, blank=True, default="")
+    occupation = models.CharField(_("occupation"), max_length=100, blank=True)
+    id_number = models.CharField(_("ID-card number"), max_length=30, blank=True)
+    hobbies = models.TextField(_("hobbies"), blank=True)
+    preferences = models.TextField(
+        _("preferences and special needs"),
+        blank=True,
+        help_text=_("Shown to staff at the member's next visit."),
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="members")
+    home_store = models.ForeignKey(
+        "tenancy.Store",
+        verbose_name=_("home store"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    marketing_sms = models.BooleanField(_("accepts marketing SMS"), default=False)
+    marketing_email = models.BooleanField(_("accepts marketing email"), default=False)
+
+    status = models.CharField(
+        _("status"), max_length=20, choices=MemberStatus.choices, default=MemberStatus.NOT_ACTIVATED
+    )
+    status_reason = models.CharField(_("reason for the status"), max_length=300, blank=True)
+    status_changed_at = models.DateTimeField(_("status changed at"), null=True, blank=True)
+    superseded_by = models.ForeignKey(
+        "self",
+        verbose_name=_("replaced by account"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="supersedes",
+        help_text=_("Set when the phone changed: the new phone has this new account."),
+    )
+    erased_at = models.DateTimeField(_("personal data erased at"), null=True, blank=True)
+    #: Lower-case, diacritics removed: "Nguyễn Văn An" is found by "nguyen van an".
+    search_text = models.TextField(editable=False, default="")
+
+    history = HistoricalRecords(excluded_fields=["search_text"])
+
+    STORE_FIELD = None  # members are merchant-wide: a card works in every store (A2)
+
+    class Meta:
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "phone"],
+                condition=Q(superseded_by__isnull=True, erased_at__isnull=True),
+                name="member_phone_unique_per_merchant",
+            ),
+        ]
+        indexes = [models.Index(fields=["merchant", "status"]), models.Index(fields=["merchant", "birthday"])]
+        permissions = [
+            ("export_member", _("Can print/export members")),
+            ("activate_member", _("Can activate members")),
+            ("exclude_member", _("Can exclude members")),
+            ("reactivate_member", _("Can re-activate excluded members")),
+            ("change_member_phone", _("Can change a member's phone")),
+        ]
+
+    def __str__(self) -> str:
+        if self.erased_at:
+            return str(_("Erased member #%(id)s") % {"id": self.pk})
+        return self.full_name or str(self.phone)
+
+    @property
+    def is_current(self) -> bool:
+        """False for an account replaced after a phone change, or erased."""
+        return self.superseded_by_id is None and self.erased_at is None
+
+
+class Anniversary(TenantOwned):
+    """A date the member wants remembered (wedding, first visit…), for notices (I3)."""
+
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="anniversaries"
+    )
+    label = models.CharField(_("occasion"), max_length=100)
+    date = models.DateField(_("date"))
+
+    class Meta:
+        verbose_name = _("anniversary")
+        verbose_name_plural = _("anniversaries")
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.label} {self.date:%d/%m}"
+
+
+class Segment(TenantOwned):
+    """A saved member filter (C6), used by reports and campaigns. `filters` follows SegmentFilters."""
+
+    name = models.CharField(_("name"), max_length=150)
+    description = models.TextField(_("description"), blank=True)
+    filters = models.JSONField(_("filters"), default=dict)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "name"], name="segment_name_unique_per_merchant")
+        ]
+        permissions = [("export_segment", _("Can print/export segments"))]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,203 @@
+"""Merchants (tenants), their stores, staff scope, roles and API keys (A1, A2, B1, B2)."""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from tessera.core.models import Audited, TenantOwned
+from tessera.core.money import CURRENCY_CHOICES
+
+TIME_ZONE_CHOICES = sorted((tz, tz) for tz in zoneinfo.available_timezones())
+colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Enter a colour as #RRGGBB."))
+
+
+class Merchant(Audited):
+    """A business running its loyalty program on this installation, isolated from every other."""
+
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=60, unique=True, help_text=_("Used in the portal address."))
+    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES, default="VND")
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, choices=TIME_ZONE_CHOICES, default="Asia/Ho_Chi_Minh"
+    )
+    default_language = models.CharField(
+        _("default language"), max_length=10, choices=settings.LANGUAGES, default="vi"
+    )
+    logo = models.ImageField(_("logo"), upload_to="merchants/logos/", blank=True)
+    primary_color = models.CharField(
+        _("primary colour"), max_length=7, default="#0f766e", validators=[colour]
+    )
+    accent_color = models.CharField(_("accent colour"), max_length=7, default="#f59e0b", validators=[colour])
+    auto_activate_members = models.BooleanField(
+        _("activate new members automatically"),
+        default=True,
+        help_text=_("When off, new members stay 'not activated' until staff activate them (C2)."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("merchant")
+        verbose_name_plural = _("merchants")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class Store(TenantOwned):
+    """A branch. A card issued in one store works in all stores of its merchant (A2)."""
+
+    merchant = models.ForeignKey(
+        Merchant, verbose_name=_("merchant"), on_delete=models.PROTECT, related_name="stores"
+    )
+    code = models.SlugField(_("code"), max_length=30)
+    name = models.CharField(_("name"), max_length=200)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        choices=TIME_ZONE_CHOICES,
+        blank=True,
+        help_text=_("Leave empty to use the merchant's time zone."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    history = HistoricalRecords()
+    STORE_FIELD = "pk"
+
+    class Meta:
+        verbose_name = _("store")
+        verbose_name_plural = _("stores")
+        ordering = ["merchant", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "code"], name="store_code_unique_per_merchant")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone or self.merchant.time_zone)
+
+
+class StaffMembership(Audited):
+    """A back-office user's place: one merchant, and either all its stores or some (B2)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="staff"
+    )
+    merchant = models.ForeignKey(
+        Merchant, verbose_name=_("merchant"), on_delete=models.PROTECT, related_name="staff"
+    )
+    all_stores = models.BooleanField(_("all stores"), default=False)
+    stores = models.ManyToManyField(Store, verbose_name=_("stores"), blank=True, related_name="staff")
+
+    history = HistoricalRecords(m2m_fields=[stores])
+
+    class Meta:
+        verbose_name = _("staff membership")
+        verbose_name_plural = _("staff memberships")
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.merchant}"
+
+    def store_ids(self) -> list[int]:
+        cached: list[int] | None = getattr(self, "_store_ids", None)
+        if cached is None:
+            cached = list(self.stores.values_list("pk", flat=True))
+            self._store_ids = cached
+        return cached
+
+    def can_act_in(self, store: Store | None) -> bool:
+        if store is None:
+            return self.all_stores
+        return store.merchant_id == self.merchant_id and (self.all_stores or store.pk in self.store_ids())
+
+
+class Role(TenantOwned):
+    """A merchant's own group of permissions (B1). Backed by a Django group so permissions stay Django's."""
+
+    merchant = models.ForeignKey(
+        Merchant, verbose_name=_("merchant"), on_delete=models.CASCADE, related_name="roles"
+    )
+    group = models.OneToOneField(
+        Group, verbose_name=_("group"), on_delete=models.CASCADE, related_name="role"
+    )
+    name = models.CharField(_("name"), max_length=150)
+    key = models.SlugField(
+        _("default role"),
+        max_length=40,
+        blank=True,
+        help_text=_("Set for the roles every merchant starts with."),
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("role")
+        verbose_name_plural = _("roles")
+        ordering = ["merchant", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "name"], name="role_name_unique_per_merchant")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiKey(TenantOwned):
+    """A POS terminal's or integration's credential. Only a hash is stored; the key is shown once."""
+
+    merchant = models.ForeignKey(
+        Merchant, verbose_name=_("merchant"), on_delete=models.CASCADE, related_name="api_keys"
+    )
+    store = models.ForeignKey(
+        Store,
+        verbose_name=_("store"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="api_keys",
+        help_text=_("Leave empty for a merchant-wide integration key."),
+    )
+    name = models.CharField(_("name"), max_length=100, help_text=_("For example: POS counter 1."))
+    prefix = models.CharField(_("prefix"), max_length=16, unique=True, editable=False)
+    hashed_secret = models.CharField(max_length=64, editable=False)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True, editable=False)
+
+    STORE_FIELD = "store"
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+        ordering = ["merchant", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+def merchant_of(obj: Any) -> int | None:
+    """The merchant id a row belongs to, for the boundary checks in admin and API."""
+    if isinstance(obj, Merchant):
+        return obj.pk
+    return getattr(obj, "merchant_id", None)
