@@ -49,9 +49,13 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 def _register_routers() -> None:
+    from tessera.cards.api import router as cards_router
     from tessera.members.api import router as members_router
+    from tessera.sales.api import router as sales_router
 
     api.add_router("/members", members_router)
+    api.add_router("/cards", cards_router)
+    api.add_router("/", sales_router)
 
 
 _register_routers()

@@ -56,6 +56,9 @@ INSTALLED_APPS = [
     "tessera.core",
     "tessera.tenancy",
     "tessera.members",
+    "tessera.ledger",
+    "tessera.cards",
+    "tessera.sales",
 ]
 
 MIDDLEWARE = [

@@ -7,7 +7,9 @@ hold several roles; what they can do is the union.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 
+from django.apps import apps
 from django.contrib.auth.models import Permission
 from django.db.models import Q
 from django.utils.functional import Promise
@@ -20,72 +22,29 @@ class RoleSpec:
     permissions: tuple[str, ...]
 
 
-#: Models a merchant admin manages in full. Platform-level models (Merchant itself) are not here.
-_ADMIN = (
-    "members.*",
-    "tenancy.view_merchant",
-    "tenancy.change_merchant",
-    "tenancy.*store",
-    "tenancy.*staffmembership",
-    "tenancy.*role",
-    "tenancy.*apikey",
-    "auth.view_user",
-    "auth.add_user",
-    "auth.change_user",
-)
-
-DEFAULT_ROLES: dict[str, RoleSpec] = {
-    "merchant_admin": RoleSpec(_("Merchant admin"), _ADMIN),
-    "store_manager": RoleSpec(
-        _("Store manager"),
-        (
-            "members.view_member",
-            "members.add_member",
-            "members.change_member",
-            "members.activate_member",
-            "members.exclude_member",
-            "members.reactivate_member",
-            "members.change_member_phone",
-            "members.export_member",
-            "members.view_tag",
-            "members.add_tag",
-            "members.view_segment",
-            "members.view_anniversary",
-            "members.add_anniversary",
-            "members.change_anniversary",
-            "tenancy.view_store",
-            "tenancy.view_staffmembership",
-        ),
-    ),
-    "cashier": RoleSpec(
-        _("Cashier"),
-        (
-            "members.view_member",
-            "members.add_member",
-            "members.change_member",
-            "members.activate_member",
-            "members.view_tag",
-            "members.view_anniversary",
-            "members.add_anniversary",
-            "tenancy.view_store",
-        ),
-    ),
-    "marketing": RoleSpec(
-        _("Marketing"),
-        (
-            "members.view_member",
-            "members.export_member",
-            "members.*segment",
-            "members.*tag",
-            "members.view_anniversary",
-            "tenancy.view_store",
-        ),
-    ),
-    "finance": RoleSpec(
-        _("Finance"),
-        ("members.view_member", "members.export_member", "members.view_segment", "tenancy.view_store"),
-    ),
+#: The default roles. What each may do is granted by the apps: `tessera.<app>.roles.GRANTS`.
+ROLE_NAMES: dict[str, str | Promise] = {
+    "merchant_admin": _("Merchant admin"),
+    "store_manager": _("Store manager"),
+    "cashier": _("Cashier"),
+    "marketing": _("Marketing"),
+    "finance": _("Finance"),
 }
+
+
+def default_roles() -> dict[str, RoleSpec]:
+    """Each default role with the permissions every installed Tessera app grants it."""
+    grants: dict[str, list[str]] = {key: [] for key in ROLE_NAMES}
+    for config in apps.get_app_configs():
+        if not config.name.startswith("tessera."):
+            continue
+        try:
+            module = import_module(f"{config.name}.roles")
+        except ModuleNotFoundError:
+            continue
+        for key, patterns in module.GRANTS.items():
+            grants[key].extend(patterns)
+    return {key: RoleSpec(ROLE_NAMES[key], tuple(grants[key])) for key in ROLE_NAMES}
 
 
 def permissions_for(patterns: tuple[str, ...]) -> list[Permission]:
@@ -100,3 +59,21 @@ def permissions_for(patterns: tuple[str, ...]) -> list[Permission]:
         else:
             query |= Q(content_type__app_label=app_label, codename=codename)
     return list(Permission.objects.filter(query)) if query else []
+
+
+#: What the tenancy app grants each default role. Platform-level rights (creating merchants) are for
+#: superusers only and are granted to no role.
+GRANTS: dict[str, tuple[str, ...]] = {
+    "merchant_admin": (
+        "tenancy.view_merchant",
+        "tenancy.change_merchant",
+        "tenancy.*store",
+        "tenancy.*staffmembership",
+        "tenancy.*role",
+        "tenancy.*apikey",
+    ),
+    "store_manager": ("tenancy.view_store", "tenancy.view_staffmembership"),
+    "cashier": ("tenancy.view_store",),
+    "marketing": ("tenancy.view_store",),
+    "finance": ("tenancy.view_store",),
+}

@@ -12,12 +12,12 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from tessera.core.errors import ValidationFailed
 from tessera.tenancy.models import ApiKey, Merchant, Role, StaffMembership, Store
-from tessera.tenancy.roles import DEFAULT_ROLES, permissions_for
+from tessera.tenancy.roles import default_roles, permissions_for
 
 API_KEY_PREFIX = "tsk"
 
@@ -37,11 +37,13 @@ def create_merchant(*, name: str, slug: str, actor: Any = None, **fields: Any) -
 def sync_default_roles(*, merchant: Merchant) -> list[Role]:
     """Create or refresh the merchant's default roles; custom roles are left as they are."""
     roles = []
-    for key, spec in DEFAULT_ROLES.items():
+    for key, spec in default_roles().items():
         role = Role.objects.filter(merchant=merchant, key=key).select_related("group").first()
         if role is None:
             group = Group.objects.create(name=f"{merchant.slug}:{key}")
-            role = Role.objects.create(merchant=merchant, group=group, key=key, name=str(spec.name))
+            with translation.override(merchant.default_language):
+                name = str(spec.name)
+            role = Role.objects.create(merchant=merchant, group=group, key=key, name=name)
         role.group.permissions.set(permissions_for(spec.permissions))
         roles.append(role)
     return roles

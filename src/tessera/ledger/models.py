@@ -1,0 +1,230 @@
+"""The ledger: accounts, append-only entries, point lots (DESIGN.md "The ledger").
+
+Invariants, each backed by the database:
+- `Account.balance` == sum of its entries' amounts == sum of its lots' `remaining` (verify-ledger).
+- `balance >= 0`, `0 <= pending <= balance`, `0 <= held`, `pending + held <= balance`: no overdraft.
+- An entry is never updated or deleted (a PostgreSQL trigger refuses it; the model refuses it too).
+- `0 <= lot.remaining <= lot.amount`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from tessera.core.models import TenantOwned
+
+
+class AccountKind(models.TextChoices):
+    POINTS = "points", _("Points")
+    STORED_VALUE = "stored_value", _("Stored value")
+
+
+class Account(TenantOwned):
+    """One kind of value for a member, or for a card family (a main card and its sub-cards share one).
+
+    `balance` counts every unit the account holds, pending ones included; `pending` are units not yet
+    available (return window); `held` are units reserved by a pending sale. Spendable is
+    `balance - pending - held`.
+    """
+
+    member = models.ForeignKey(
+        "members.Member",
+        verbose_name=_("member"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="accounts",
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=AccountKind.choices)
+    balance = models.BigIntegerField(_("balance"), default=0)
+    pending = models.BigIntegerField(_("pending"), default=0)
+    held = models.BigIntegerField(_("held for pending sales"), default=0)
+
+    class Meta:
+        verbose_name = _("account")
+        verbose_name_plural = _("accounts")
+        constraints = [
+            models.CheckConstraint(condition=Q(balance__gte=0), name="account_balance_not_negative"),
+            models.CheckConstraint(
+                condition=Q(pending__gte=0, held__gte=0), name="account_pending_held_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(balance__gte=F("pending") + F("held")), name="account_no_overdraft"
+            ),
+        ]
+        indexes = [models.Index(fields=["merchant", "member", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    @property
+    def spendable(self) -> int:
+        return self.balance - self.pending - self.held
+
+
+class EntryKind(models.TextChoices):
+    EARN = "earn", _("Earn")
+    SPEND = "spend", _("Spend")
+    EXPIRE = "expire", _("Expire")
+    ADJUST = "adjust", _("Adjust")
+    TRANSFER = "transfer", _("Transfer")
+    TOP_UP = "top_up", _("Top-up")
+    BONUS = "bonus", _("Bonus")
+    REVERSAL = "reversal", _("Reversal")
+
+
+class Entry(TenantOwned):
+    """One append-only movement of value. A mistake is corrected by a new entry, never by an edit."""
+
+    account = models.ForeignKey(
+        Account, verbose_name=_("account"), on_delete=models.PROTECT, related_name="entries"
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=EntryKind.choices)
+    amount = models.BigIntegerField(_("amount"), help_text=_("Positive adds value, negative takes it."))
+    balance_after = models.BigIntegerField(_("balance after"))
+    store = models.ForeignKey(
+        "tenancy.Store",
+        verbose_name=_("store"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    #: What caused it, e.g. "sale:42", "card:17", "import:3". Kept as text so the ledger depends on nothing.
+    source = models.CharField(_("source"), max_length=80, blank=True, db_index=True)
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    reverses = models.ForeignKey(
+        "self",
+        verbose_name=_("reverses"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversals",
+    )
+    #: Spend in money terms when known (E4 "amount spent"), in the merchant currency's minor unit.
+    sale_amount = models.BigIntegerField(_("amount spent"), null=True, blank=True)
+    occurred_at = models.DateTimeField(_("occurred at"), db_index=True)
+
+    STORE_FIELD = "store"
+
+    class Meta:
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        ordering = ["-occurred_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="entry_amount_not_zero"),
+            models.CheckConstraint(
+                condition=Q(balance_after__gte=0), name="entry_balance_after_not_negative"
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "occurred_at"])]
+        permissions = [("export_entry", _("Can print/export ledger entries"))]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount:+d}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise RuntimeError("Ledger entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("Ledger entries are append-only.")
+
+
+class Lot(TenantOwned):
+    """Units that arrived together: they become available at `available_at` and expire at `expires_at`."""
+
+    account = models.ForeignKey(
+        Account, verbose_name=_("account"), on_delete=models.PROTECT, related_name="lots"
+    )
+    entry = models.ForeignKey(Entry, verbose_name=_("entry"), on_delete=models.PROTECT, related_name="lots")
+    amount = models.BigIntegerField(_("amount"))
+    remaining = models.BigIntegerField(_("remaining"))
+    earned_at = models.DateTimeField(_("earned at"))
+    available_at = models.DateTimeField(_("available from"))
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    #: False while the lot is counted in `Account.pending`; set by the release task once available.
+    released = models.BooleanField(_("released"), default=True)
+
+    class Meta:
+        verbose_name = _("lot")
+        verbose_name_plural = _("lots")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0, remaining__lte=F("amount")), name="lot_remaining_within_amount"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["account", "expires_at"], condition=Q(remaining__gt=0), name="lot_open_by_expiry"
+            ),
+            models.Index(fields=["expires_at"], condition=Q(remaining__gt=0), name="lot_open_expiry"),
+            models.Index(fields=["available_at"], condition=Q(released=False), name="lot_unreleased"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.remaining}/{self.amount}"
+
+
+class LotUse(models.Model):
+    """Which lots an entry drew from (spend, expire) or gave back to (reversal), and how much."""
+
+    entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="lot_uses")
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="uses")
+    amount = models.BigIntegerField(help_text="Negative draws from the lot, positive gives back to it.")
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="lotuse_amount_not_zero")]
+
+    def __str__(self) -> str:
+        return f"{self.amount:+d} @ lot {self.lot_id}"
+
+
+class HoldStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    CAPTURED = "captured", _("Captured")
+    RELEASED = "released", _("Released")
+
+
+class Hold(TenantOwned):
+    """Units reserved by a pending sale: counted in `Account.held` until captured (spent) or released."""
+
+    account = models.ForeignKey(
+        Account, verbose_name=_("account"), on_delete=models.PROTECT, related_name="holds"
+    )
+    amount = models.BigIntegerField(_("amount"))
+    source = models.CharField(_("source"), max_length=80, db_index=True)
+    status = models.CharField(
+        _("status"), max_length=20, choices=HoldStatus.choices, default=HoldStatus.ACTIVE
+    )
+    captured_entry = models.OneToOneField(
+        Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="capturing_hold"
+    )
+
+    class Meta:
+        verbose_name = _("hold")
+        verbose_name_plural = _("holds")
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="hold_amount_positive")]
+
+
+class ExpiryNotice(TenantOwned):
+    """A due warning that points will expire (E10); the marketing app sends it."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="expiry_notices")
+    amount = models.BigIntegerField(_("points expiring"))
+    expires_at = models.DateTimeField(_("expires at"))
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("expiry notice")
+        verbose_name_plural = _("expiry notices")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "expires_at"], name="expiry_notice_once_per_account_and_date"
+            )
+        ]
