@@ -24,6 +24,12 @@ class Merchant(Audited):
 
     name = models.CharField(_("name"), max_length=200)
     slug = models.SlugField(_("slug"), max_length=60, unique=True, help_text=_("Used in the portal address."))
+    country = models.CharField(
+        _("country"),
+        max_length=2,
+        default="VN",
+        help_text=_("Two-letter code; local phone numbers are read as this country's."),
+    )
     currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES, default="VND")
     time_zone = models.CharField(
         _("time zone"), max_length=64, choices=TIME_ZONE_CHOICES, default="Asia/Ho_Chi_Minh"
