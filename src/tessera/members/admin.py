@@ -1,21 +1,522 @@
+"""Back office for members, segments and tags (C1–C3, C5, C6). Every write goes through the services."""
+
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from tessera.members.models import Member, Segment, Tag
-from tessera.tenancy.admin_base import TenantAdmin, TenantHistoryAdmin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import RelatedOnlyFieldListFilter
+from django.db.models import Count, QuerySet
+from django.forms import ModelForm
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import TabularInline
+from unfold.decorators import action, display
+
+from tessera.core.errors import DomainError
+from tessera.members import services
+from tessera.members.forms import (
+    MONTHS,
+    ChangePhoneForm,
+    ConfirmForm,
+    MemberForm,
+    ReasonForm,
+    SegmentForm,
+    TagForm,
+)
+from tessera.members.models import Anniversary, Member, MemberStatus, Segment, Tag
+from tessera.members.schemas import SegmentFilters
+from tessera.members.selectors import members_in_segment, search_q
+from tessera.tenancy.admin_base import TenantAdmin, TenantHistoryAdmin, request_staff
+
+# --- list filters, each scoped to what the user may see -------------------------------------------------
 
 
-@admin.register(Member)
+class RegionFilter(admin.SimpleListFilter):
+    title = _("region")
+    parameter_name = "region"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        regions = (
+            model_admin.get_queryset(request).exclude(region="").values_list("region", flat=True).distinct()
+        )
+        return [(r, r) for r in sorted(set(regions))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Member]) -> QuerySet[Member]:
+        return queryset.filter(region=self.value()) if self.value() else queryset
+
+
+class BirthdayMonthFilter(admin.SimpleListFilter):
+    title = _("birthday month")
+    parameter_name = "birthday_month"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [(str(number), name) for number, name in MONTHS]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Member]) -> QuerySet[Member]:
+        value = self.value()
+        return queryset.filter(birthday__month=int(value)) if value and value.isdigit() else queryset
+
+
+class SegmentListFilter(admin.SimpleListFilter):
+    """Members of a saved segment (C6); the segments admin links here."""
+
+    title = _("segment")
+    parameter_name = "segment"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(str(s.pk), s.name) for s in _scoped_segments(request)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Member]) -> QuerySet[Member]:
+        value = self.value()
+        if not value or not value.isdigit():
+            return queryset
+        segment = _scoped_segments(request).filter(pk=int(value)).select_related("merchant").first()
+        if segment is None:
+            return queryset.none()
+        matching = members_in_segment(
+            merchant=segment.merchant, filters=SegmentFilters.model_validate(segment.filters)
+        )
+        return queryset.filter(pk__in=matching.values("pk"))
+
+
+def _scoped_segments(request: HttpRequest) -> QuerySet[Segment]:
+    if request.user.is_superuser:
+        return Segment.objects.all()
+    return Segment.objects.visible_to(request_staff(request))
+
+
+# --- members ------------------------------------------------------------------------------------------
+
+
+class AnniversaryInline(TabularInline):
+    model = Anniversary
+    fields = ["label", "date"]
+    extra = 0
+    tab = True
+
+
 class MemberAdmin(TenantHistoryAdmin):
-    list_display = ["full_name", "phone", "status", "created_at"]
+    form = MemberForm
+    change_form_before_template = "members/admin/member_header.html"
+    list_display = ["display_name", "phone", "display_status", "home_store", "region", "created_at"]
+    list_filter = [
+        "status",
+        ("home_store", RelatedOnlyFieldListFilter),
+        RegionFilter,
+        "gender",
+        ("tags", RelatedOnlyFieldListFilter),
+        BirthdayMonthFilter,
+        SegmentListFilter,
+    ]
+    list_select_related = ["home_store"]
+    # The search box is driven by `get_search_results`; this only makes it appear.
+    search_fields = ["search_text"]
+    search_help_text = _("Name (with or without accents), phone or email.")
+    inlines = [AnniversaryInline]
+    actions = ["activate_selected"]
+    actions_detail = ["activate_page", "exclude_page", "reactivate_page", "change_phone_page", "erase_page"]
+    readonly_fields = [
+        "phone",
+        "display_status",
+        "status_reason",
+        "status_changed_at",
+        "superseded_by",
+        "erased_at",
+        "created_at",
+        "created_by",
+        "updated_at",
+        "updated_by",
+    ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Member | None = None) -> Any:
+        fieldsets: list[tuple[Any, dict[str, Any]]] = [
+            (None, {"fields": ["phone", "full_name", "email", "home_store", "tags"]}),
+            (_("Preferences and notes"), {"fields": ["preferences", "notes", "hobbies"]}),
+            (
+                _("Profile"),
+                {"fields": ["birthday", "gender", "address", "region", "occupation", "id_number"]},
+            ),
+            (_("Marketing"), {"fields": ["marketing_sms", "marketing_email"]}),
+        ]
+        if request.user.is_superuser and obj is None:
+            fieldsets[0][1]["fields"].insert(0, "merchant")
+        if obj is not None:
+            fieldsets.append(
+                (
+                    _("Membership"),
+                    {
+                        "fields": [
+                            "display_status",
+                            "status_reason",
+                            "status_changed_at",
+                            "superseded_by",
+                            "erased_at",
+                            ("created_at", "created_by"),
+                            ("updated_at", "updated_by"),
+                        ]
+                    },
+                )
+            )
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Member | None = None) -> Any:
+        return self.readonly_fields if obj is not None else []
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        staff = request_staff(request)
+        form.merchant_id = staff.merchant_id if staff else None
+        if obj is not None:
+            form.base_fields.pop("phone", None)
+        return form
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).select_related("superseded_by")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        # The same matching as `search_members`: "nguyen van an" finds "Nguyễn Văn An".
+        return queryset.filter(search_q(search_term)), False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Replaced and erased accounts are kept as records; nobody edits them (C3, C5).
+        if obj is not None and not obj.is_current:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest) -> Any:
+        found = super().get_actions(request)
+        found.pop("delete_selected", None)  # members are erased one by one, never deleted (C5)
+        return found
+
+    @display(description=_("name"), ordering="full_name")
+    def display_name(self, obj: Member) -> str:
+        return str(obj)
+
+    @display(
+        description=_("status"),
+        ordering="status",
+        label={
+            MemberStatus.ACTIVE: "success",
+            MemberStatus.NOT_ACTIVATED: "warning",
+            MemberStatus.EXCLUDED: "danger",
+            "replaced": "info",
+            "erased": "danger",
+        },
+    )
+    def display_status(self, obj: Member) -> tuple[str, str]:
+        if obj.erased_at is not None:
+            return "erased", str(_("Erased"))
+        if obj.superseded_by_id is not None:
+            return "replaced", str(_("Replaced after a phone change"))
+        return obj.status, str(obj.get_status_display())
+
+    # Writes: add and change through the services, never `obj.save()`.
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm[Any], change: bool) -> None:
+        profile = form.profile()  # type: ignore[attr-defined]
+        if change:
+            services.update_member_profile(member=obj, actor=request.user, **profile)
+            return
+        staff = request_staff(request)
+        merchant = staff.merchant if staff else form.cleaned_data["merchant"]
+        member = services.register_member(
+            merchant=merchant, phone=form.cleaned_data["phone"], actor=request.user, **profile
+        )
+        obj.pk = member.pk
+        obj._state.adding = False
+        services._copy_state(obj, member)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # Tags were set by the service in save_model; only the anniversaries are left.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        for anniversary in formset.save(commit=False):
+            anniversary.member = form.instance
+            services.save_anniversary(anniversary=anniversary, actor=request.user)
+        for anniversary in formset.deleted_objects:
+            services.delete_anniversary(anniversary=anniversary, actor=request.user)
+
+    # The old-version pages of simple-history: scoped, and read-only (a revert would skip the services).
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
+        """Deleting a member means erasing their personal data (C5): the erase page."""
+        member = self._member(request, object_id)
+        return HttpResponseRedirect(reverse("admin:members_member_erase_page", args=[member.pk]))
+
+    # Status, phone and erasure: one page each, asking what it needs, then calling the service.
+
+    def _member(self, request: HttpRequest, object_id: Any) -> Member:
+        member = self.get_queryset(request).filter(pk=object_id).first() if str(object_id).isdigit() else None
+        if member is None:
+            raise Http404
+        return member
+
+    def _allowed(self, request: HttpRequest, permission: str, object_id: Any, *statuses: str) -> bool:
+        if not request.user.has_perm(permission):
+            return False
+        if object_id is None:
+            return True
+        member = self._member(request, object_id)
+        return member.is_current and (not statuses or member.status in statuses)
+
+    def has_activate_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        return self._allowed(request, "members.activate_member", object_id, MemberStatus.NOT_ACTIVATED)
+
+    def has_exclude_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        return self._allowed(
+            request, "members.exclude_member", object_id, MemberStatus.ACTIVE, MemberStatus.NOT_ACTIVATED
+        )
+
+    def has_reactivate_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        return self._allowed(request, "members.reactivate_member", object_id, MemberStatus.EXCLUDED)
+
+    def has_change_phone_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        return self._allowed(request, "members.change_member_phone", object_id)
+
+    def has_erase_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        if not request.user.has_perm("members.delete_member"):
+            return False
+        return object_id is None or self._member(request, object_id).erased_at is None
+
+    def _action_page(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        *,
+        form_class: type[forms.Form],
+        title: Any,
+        intro: Any,
+        submit: Any,
+        perform: Any,
+        success: Any,
+        danger: bool = False,
+    ) -> HttpResponse:
+        member = self._member(request, object_id)
+        change_url = reverse("admin:members_member_change", args=[member.pk])
+        form = form_class(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = perform(member, form.cleaned_data)
+            except DomainError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, success % {"member": result})
+                return HttpResponseRedirect(reverse("admin:members_member_change", args=[result.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": member,
+            "title": title,
+            "intro": intro,
+            "submit": submit,
+            "form": form,
+            "danger": danger,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "members/admin/member_action.html", context)
+
+    @action(description=_("Activate"), url_path="activate", permissions=["activate"], icon="check_circle")
+    def activate_page(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._action_page(
+            request,
+            object_id,
+            form_class=ConfirmForm,
+            title=_("Activate member"),
+            intro=_("The member will earn and spend points from now on."),
+            submit=_("Activate"),
+            perform=lambda m, _data: services.activate_member(member=m, actor=request.user),
+            success=_("%(member)s is now active."),
+        )
+
+    @action(description=_("Exclude"), url_path="exclude", permissions=["exclude"], icon="block")
+    def exclude_page(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._action_page(
+            request,
+            object_id,
+            form_class=ReasonForm,
+            title=_("Exclude member"),
+            intro=_(
+                "An excluded member cannot earn, spend or use tier perks and sees no loyalty information "
+                "until re-activated."
+            ),
+            submit=_("Exclude"),
+            perform=lambda m, data: services.exclude_member(
+                member=m, reason=data["reason"], actor=request.user
+            ),
+            success=_("%(member)s is now excluded."),
+            danger=True,
+        )
+
+    @action(
+        description=_("Re-activate"), url_path="reactivate", permissions=["reactivate"], icon="restart_alt"
+    )
+    def reactivate_page(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._action_page(
+            request,
+            object_id,
+            form_class=ConfirmForm,
+            title=_("Re-activate member"),
+            intro=_("The member will earn and spend points again."),
+            submit=_("Re-activate"),
+            perform=lambda m, _data: services.reactivate_member(member=m, actor=request.user),
+            success=_("%(member)s is active again."),
+        )
+
+    @action(description=_("Change phone"), url_path="change-phone", permissions=["change_phone"], icon="call")
+    def change_phone_page(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._action_page(
+            request,
+            object_id,
+            form_class=ChangePhoneForm,
+            title=_("Change phone"),
+            intro=_("The loyalty account is bound to the phone number."),
+            submit=_("Open the new account"),
+            perform=lambda m, data: services.change_phone(
+                member=m, new_phone=data["new_phone"], actor=request.user
+            ),
+            success=_("A new account was opened for %(member)s; the old one is kept."),
+        )
+
+    @action(description=_("Erase"), url_path="erase", permissions=["erase"], icon="delete_forever")
+    def erase_page(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._action_page(
+            request,
+            object_id,
+            form_class=ConfirmForm,
+            title=_("Erase member"),
+            intro=_(
+                "Name, phone, email, address, birthday, ID number, notes, preferences, anniversaries and "
+                "tags are removed for good, also from the change history. Points history is kept, "
+                "anonymous, so the accounts still add up. This cannot be undone."
+            ),
+            submit=_("Erase personal data"),
+            perform=lambda m, _data: services.erase_member(member=m, actor=request.user),
+            success=_("The personal data of %(member)s was erased."),
+            danger=True,
+        )
+
+    @admin.action(description=_("Activate selected members"), permissions=["activate"])
+    def activate_selected(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
+        done, refused = 0, 0
+        for member in queryset.filter(status=MemberStatus.NOT_ACTIVATED):
+            try:
+                services.activate_member(member=member, actor=request.user)
+                done += 1
+            except DomainError:
+                refused += 1
+        messages.success(request, _("%(count)d members activated.") % {"count": done})
+        if refused:
+            messages.warning(request, _("%(count)d members could not be activated.") % {"count": refused})
+
+
+admin.site.register(Member, MemberAdmin)
+
+
+# --- segments and tags --------------------------------------------------------------------------------
 
 
 @admin.register(Segment)
 class SegmentAdmin(TenantHistoryAdmin):
-    list_display = ["name"]
+    form = SegmentForm
+    list_display = ["name", "description", "matching_members"]
+    search_fields = ["name"]
+    readonly_fields = ["matching_members"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Segment | None = None) -> Any:
+        head = (
+            ["merchant", "name", "description"]
+            if request.user.is_superuser and obj is None
+            else [
+                "name",
+                "description",
+            ]
+        )
+        if obj is not None:
+            head.append("matching_members")
+        return [
+            (None, {"fields": head}),
+            (
+                _("Who"),
+                {"fields": ["status", "gender", ("min_age", "max_age"), "birthday_month", "occupation"]},
+            ),
+            (_("Where"), {"fields": ["home_stores", "region", "tags"]}),
+            (
+                _("Activity"),
+                {
+                    "fields": [
+                        ("joined_from", "joined_to"),
+                        ("min_points", "max_points"),
+                        ("last_visit_after", "last_visit_before"),
+                    ]
+                },
+            ),
+        ]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        staff = request_staff(request)
+        form.merchant_id = staff.merchant_id if staff else None
+        return form
+
+    @display(description=_("matching members"))
+    def matching_members(self, obj: Segment) -> str:
+        if obj.pk is None:
+            return "—"
+        count = members_in_segment(
+            merchant=obj.merchant, filters=SegmentFilters.model_validate(obj.filters)
+        ).count()
+        url = reverse("admin:members_member_changelist") + f"?segment={obj.pk}"
+        return format_html('<a class="text-primary-600 underline" href="{}">{}</a>', url, count)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        staff = request_staff(request)
+        merchant = staff.merchant_id if staff else (obj.merchant_id or form.cleaned_data["merchant"].pk)
+        saved = services.save_segment(
+            merchant=merchant,
+            name=form.cleaned_data["name"],
+            description=form.cleaned_data.get("description", ""),
+            filters=form.filters(),
+            segment=obj if change else None,
+            actor=request.user,
+        )
+        obj.pk = saved.pk
+        obj._state.adding = False
 
 
 @admin.register(Tag)
 class TagAdmin(TenantAdmin):
-    list_display = ["name"]
+    form = TagForm
+    list_display = ["name", "member_count"]
+    search_fields = ["name"]
+    fields = ["name"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).annotate(member_total=Count("members"))
+
+    @display(description=_("members"), ordering="member_total")
+    def member_count(self, obj: Any) -> int:
+        return int(obj.member_total)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        staff = request_staff(request)
+        form.merchant_id = staff.merchant_id if staff else None
+        return form
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        staff = request_staff(request)
+        merchant = staff.merchant_id if staff else obj.merchant_id
+        saved = services.save_tag(
+            merchant=merchant, name=obj.name, tag=obj if change else None, actor=request.user
+        )
+        obj.pk = saved.pk
+        obj._state.adding = False

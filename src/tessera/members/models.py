@@ -85,10 +85,13 @@ class Member(TenantOwned):
         help_text=_("Set when the phone changed: the new phone has this new account."),
     )
     erased_at = models.DateTimeField(_("personal data erased at"), null=True, blank=True)
+    #: A hash (Django's password hashers) of the 4–6 digit PIN that confirms a sale (E9); never the PIN.
+    pin_hash = models.CharField(_("PIN"), max_length=128, blank=True, editable=False)
     #: Lower-case, diacritics removed: "Nguyễn Văn An" is found by "nguyen van an".
     search_text = models.TextField(editable=False, default="")
 
-    history = HistoricalRecords(excluded_fields=["search_text"])
+    # The PIN hash stays out of the history: old hashes of a changed PIN are no one's business.
+    history = HistoricalRecords(excluded_fields=["search_text", "pin_hash"])
 
     STORE_FIELD = None  # members are merchant-wide: a card works in every store (A2)
 

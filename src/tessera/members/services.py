@@ -1,0 +1,543 @@
+"""Every write to members, tags, anniversaries and segments (C1–C3, C5, C6). One transaction each.
+
+`actor` is a user or None (the system, e.g. the API with its key). When it is a user, the service checks
+the user's Django permission and that the user works for the member's merchant; the UI's hiding of a
+button is a convenience, this is the rule.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import phonenumbers
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Field
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from pydantic import ValidationError as PydanticValidationError
+from unidecode import unidecode
+
+from tessera.core.errors import Conflict, DomainError, ValidationFailed
+from tessera.members.models import Anniversary, Member, MemberStatus, Segment, Tag
+from tessera.members.schemas import SegmentFilters
+from tessera.tenancy.models import Merchant, Store
+from tessera.tenancy.permissions import authorise
+
+#: What `register_member` and `update_member_profile` accept besides the phone.
+PROFILE_FIELDS = frozenset(
+    {
+        "full_name",
+        "email",
+        "address",
+        "region",
+        "birthday",
+        "gender",
+        "occupation",
+        "id_number",
+        "hobbies",
+        "preferences",
+        "notes",
+        "home_store",
+        "marketing_sms",
+        "marketing_email",
+        "tags",
+    }
+)
+#: Personal data removed by `erase_member` (C5), on the row and on every history row of it.
+PERSONAL_TEXT_FIELDS = (
+    "full_name",
+    "email",
+    "address",
+    "region",
+    "occupation",
+    "id_number",
+    "hobbies",
+    "preferences",
+    "notes",
+    "gender",
+    "status_reason",
+)
+PIN_PATTERN = re.compile(r"^\d{4,6}$")
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+
+def normalise_phone(raw: str, *, merchant: Merchant) -> str:
+    """The phone in E.164. A local number ("0903 123 456") is read as one of the merchant's country."""
+    invalid = ValidationFailed(
+        _("“%(phone)s” is not a valid phone number.") % {"phone": raw}, code="invalid_phone", phone=raw
+    )
+    text = str(raw or "").strip()
+    if not text:
+        raise invalid
+    try:
+        number = phonenumbers.parse(text, (merchant.country or "VN").upper())
+    except phonenumbers.NumberParseException:
+        raise invalid from None
+    if not phonenumbers.is_valid_number(number):
+        raise invalid
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def build_search_text(*, full_name: str, phone: str | None, email: str) -> str:
+    """What `search_members` matches: the name as typed and without diacritics, phone digits, email.
+
+    The name is kept as typed too, so Chinese names are found by their characters ("小明"), while
+    "nguyen van an" finds "Nguyễn Văn An". The phone is there in international and national digits.
+    Each word is preceded by a space, so a search can match the start of words.
+    """
+    words: list[str] = []
+    name = " ".join(full_name.split()).lower()
+    if name:
+        words.append(name)
+        plain = " ".join(unidecode(name).split()).lower()
+        if plain != name:
+            words.append(plain)
+    if phone:
+        number = phonenumbers.parse(str(phone))
+        words.append(str(phone).lstrip("+"))
+        national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        words.append(re.sub(r"\D", "", national))
+    if email:
+        words.append(email.lower())
+    return f" {' '.join(words)}" if words else ""
+
+
+def _refresh_search_text(member: Member) -> None:
+    member.search_text = build_search_text(
+        full_name=member.full_name, phone=str(member.phone) if member.phone else None, email=member.email
+    )
+
+
+def _phone_taken(*, merchant: Merchant | int, phone: str, exclude_pk: int | None = None) -> bool:
+    qs = Member.objects.of(merchant).filter(phone=phone, superseded_by__isnull=True, erased_at__isnull=True)
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    return qs.exists()
+
+
+def _phone_taken_error(phone: str) -> Conflict:
+    return Conflict(
+        _("Another member already has the phone %(phone)s.") % {"phone": phone},
+        code="phone_taken",
+        phone=phone,
+    )
+
+
+def _resolve_tags(*, merchant: Merchant | int, tags: Iterable[Tag | str], actor: Any) -> list[Tag]:
+    """Tags of this merchant; a name that is not a tag yet becomes one."""
+    merchant_id = merchant if isinstance(merchant, int) else merchant.pk
+    resolved: list[Tag] = []
+    for tag in tags:
+        if isinstance(tag, Tag):
+            if tag.merchant_id != merchant_id:
+                raise ValidationFailed(_("The tag belongs to another merchant."), code="cross_merchant")
+            resolved.append(tag)
+            continue
+        name = str(tag).strip()
+        if not name:
+            continue
+        found = Tag.objects.of(merchant_id).filter(name__iexact=name).first()
+        resolved.append(found or save_tag(merchant=merchant, name=name, actor=actor))
+    return resolved
+
+
+def _apply_profile(member: Member, fields: dict[str, Any]) -> list[Tag] | None:
+    """Set profile fields on the unsaved member; returns the tags to set after saving (None: unchanged)."""
+    unknown = set(fields) - PROFILE_FIELDS
+    if unknown:
+        raise ValidationFailed(
+            _("These fields cannot be set here: %(fields)s.") % {"fields": ", ".join(sorted(unknown))},
+            code="unknown_field",
+            fields=sorted(unknown),
+        )
+    tags = fields.pop("tags", None)
+    store = fields.get("home_store")
+    if isinstance(store, Store) and store.merchant_id != member.merchant_id:
+        raise ValidationFailed(_("The store belongs to another merchant."), code="cross_merchant")
+    for name, value in fields.items():
+        field = Member._meta.get_field(name)
+        if value is None and isinstance(field, Field) and not field.null:
+            # Text fields are blank, never NULL; a JSON null means "clear it".
+            value = field.get_default()
+        setattr(member, name, value)
+    return list(tags) if tags is not None else None
+
+
+def _validate(member: Member) -> None:
+    try:
+        # Uniqueness is checked (and raced) separately, with its own error code.
+        member.full_clean(exclude=["phone", "merchant"], validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            _("The member's details are not valid."), code="invalid_profile", errors=exc.message_dict
+        ) from None
+
+
+def _save_new_member(member: Member, phone: str) -> None:
+    try:
+        with transaction.atomic():
+            member.save()
+    except IntegrityError:
+        # Two registrations of one phone at once: the database constraint decides (C3).
+        raise _phone_taken_error(phone) from None
+
+
+def _check_current(member: Member) -> None:
+    if member.erased_at is not None:
+        raise DomainError(_("This member's data has been erased."), code="member_erased")
+    if member.superseded_by_id is not None:
+        raise DomainError(
+            _("This account was replaced after a phone change; use the new account."),
+            code="member_superseded",
+        )
+
+
+def _lock(member: Member) -> Member:
+    """The member row, locked for the rest of the transaction, so two status changes cannot interleave."""
+    return Member.objects.select_for_update().get(pk=member.pk)
+
+
+def _copy_state(target: Member, source: Member) -> Member:
+    """Refresh the caller's instance with what was saved, so it never holds stale data."""
+    for field in Member._meta.concrete_fields:
+        setattr(target, field.attname, getattr(source, field.attname))
+    getattr(target, "_prefetched_objects_cache", {}).clear()
+    return target
+
+
+# --- members ------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def register_member(
+    *, merchant: Merchant, phone: str, actor: Any = None, store: Store | None = None, **profile: Any
+) -> Member:
+    """A new member of `merchant` identified by `phone` (C1); active at once if the merchant says so (C2)."""
+    authorise(actor, "members.add_member", merchant=merchant)
+    e164 = normalise_phone(phone, merchant=merchant)
+    if _phone_taken(merchant=merchant, phone=e164):
+        raise _phone_taken_error(e164)
+    if store is not None and store.merchant_id != merchant.pk:
+        raise ValidationFailed(_("The store belongs to another merchant."), code="cross_merchant")
+    member = Member(merchant=merchant, phone=e164)
+    profile.setdefault("home_store", store)
+    tags = _apply_profile(member, dict(profile))
+    if merchant.auto_activate_members:
+        member.status = MemberStatus.ACTIVE
+        member.status_changed_at = timezone.now()
+    else:
+        member.status = MemberStatus.NOT_ACTIVATED
+    _refresh_search_text(member)
+    _validate(member)
+    member.stamp(actor)
+    _save_new_member(member, e164)
+    if tags:
+        member.tags.set(_resolve_tags(merchant=merchant, tags=tags, actor=actor))
+    return member
+
+
+@transaction.atomic
+def update_member_profile(*, member: Member, actor: Any = None, **fields: Any) -> Member:
+    """Change profile details. The phone is the identity and changes only through `change_phone` (C3)."""
+    authorise(actor, "members.change_member", merchant=member.merchant_id)
+    if "phone" in fields:
+        raise ValidationFailed(
+            _("The phone cannot be edited; use “change phone”, which opens a new account."),
+            code="phone_not_changeable",
+        )
+    locked = _lock(member)
+    if locked.erased_at is not None:
+        raise DomainError(_("This member's data has been erased."), code="member_erased")
+    tags = _apply_profile(locked, dict(fields))
+    _refresh_search_text(locked)
+    _validate(locked)
+    locked.stamp(actor)
+    locked.save()
+    if tags is not None:
+        locked.tags.set(_resolve_tags(merchant=locked.merchant_id, tags=tags, actor=actor))
+    return _copy_state(member, locked)
+
+
+def _set_status(member: Member, status: MemberStatus, *, reason: str, actor: Any) -> None:
+    member.status = status
+    member.status_reason = reason
+    member.status_changed_at = timezone.now()
+    member.stamp(actor)
+    member.save(update_fields=["status", "status_reason", "status_changed_at", "updated_by", "updated_at"])
+
+
+@transaction.atomic
+def activate_member(*, member: Member, actor: Any = None) -> Member:
+    """Not activated → active (C2). An excluded member comes back only through `reactivate_member`."""
+    authorise(actor, "members.activate_member", merchant=member.merchant_id)
+    locked = _lock(member)
+    _check_current(locked)
+    if locked.status == MemberStatus.EXCLUDED:
+        raise DomainError(
+            _("This member is excluded; only re-activation can bring them back."), code="member_excluded"
+        )
+    if locked.status != MemberStatus.NOT_ACTIVATED:
+        raise DomainError(_("This member is already active."), code="invalid_transition")
+    _set_status(locked, MemberStatus.ACTIVE, reason="", actor=actor)
+    return _copy_state(member, locked)
+
+
+@transaction.atomic
+def exclude_member(*, member: Member, reason: str, actor: Any = None) -> Member:
+    """Active or not activated → excluded (C2): no earning, spending or tier perks until re-activated."""
+    authorise(actor, "members.exclude_member", merchant=member.merchant_id)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(_("Say why the member is excluded."), code="reason_required")
+    locked = _lock(member)
+    _check_current(locked)
+    if locked.status == MemberStatus.EXCLUDED:
+        raise DomainError(_("This member is already excluded."), code="invalid_transition")
+    _set_status(locked, MemberStatus.EXCLUDED, reason=reason[:300], actor=actor)
+    return _copy_state(member, locked)
+
+
+@transaction.atomic
+def reactivate_member(*, member: Member, actor: Any = None) -> Member:
+    """Excluded → active (C2)."""
+    authorise(actor, "members.reactivate_member", merchant=member.merchant_id)
+    locked = _lock(member)
+    _check_current(locked)
+    if locked.status != MemberStatus.EXCLUDED:
+        raise DomainError(_("Only an excluded member can be re-activated."), code="invalid_transition")
+    _set_status(locked, MemberStatus.ACTIVE, reason="", actor=actor)
+    return _copy_state(member, locked)
+
+
+@transaction.atomic
+def change_phone(*, member: Member, new_phone: str, actor: Any = None) -> Member:
+    """C3: a new phone is a new loyalty account with the same profile and no points or tier.
+
+    The old account stays, with its history and balances, pointing at the new one (`superseded_by`);
+    moving points or tier over is an adjustment voucher's job (F2), never this function's.
+    """
+    authorise(actor, "members.change_member_phone", merchant=member.merchant_id)
+    old = _lock(member)
+    _check_current(old)
+    merchant = old.merchant
+    e164 = normalise_phone(new_phone, merchant=merchant)
+    if old.phone and str(old.phone) == e164:
+        raise ValidationFailed(_("The new phone is the member's current phone."), code="same_phone")
+    if _phone_taken(merchant=merchant, phone=e164):
+        raise _phone_taken_error(e164)
+    new = Member(merchant=merchant, phone=e164, pin_hash=old.pin_hash)
+    for name in PROFILE_FIELDS - {"tags"}:
+        setattr(new, name, getattr(old, name))
+    if merchant.auto_activate_members:
+        new.status = MemberStatus.ACTIVE
+        new.status_changed_at = timezone.now()
+    else:
+        new.status = MemberStatus.NOT_ACTIVATED
+    _refresh_search_text(new)
+    new.stamp(actor)
+    _save_new_member(new, e164)
+    new.tags.set(old.tags.all())
+    Anniversary.objects.bulk_create(
+        [
+            Anniversary(merchant=merchant, member=new, label=a.label, date=a.date, created_by=a.created_by)
+            for a in old.anniversaries.all()
+        ]
+    )
+    old.superseded_by = new
+    old.stamp(actor)
+    old.save(update_fields=["superseded_by", "updated_by", "updated_at"])
+    _copy_state(member, old)
+    return new
+
+
+@transaction.atomic
+def erase_member(*, member: Member, actor: Any = None) -> Member:
+    """C5: remove the person, keep the row. Ledger entries still point at it, so the books still add up.
+
+    The history rows (simple-history keeps a full copy per change) are scrubbed too, as are the
+    accounts this one replaced after phone changes: they hold the same person's data.
+    """
+    authorise(actor, "members.delete_member", merchant=member.merchant_id)
+    locked = _lock(member)
+    if locked.erased_at is not None:
+        raise DomainError(_("This member's data has already been erased."), code="member_erased")
+    chain = [locked]
+    previous = list(Member.objects.select_for_update().filter(superseded_by=locked))
+    while previous:
+        chain.extend(previous)
+        previous = list(Member.objects.select_for_update().filter(superseded_by__in=previous))
+    now = timezone.now()
+    blank: dict[str, Any] = dict.fromkeys(PERSONAL_TEXT_FIELDS, "")
+    blank.update(phone=None, birthday=None, marketing_sms=False, marketing_email=False)
+    for row in chain:
+        for name, value in blank.items():
+            setattr(row, name, value)
+        row.pin_hash = ""
+        row.search_text = ""
+        row.erased_at = row.erased_at or now
+        if row.status != MemberStatus.EXCLUDED:
+            row.status_changed_at = now
+        row.status = MemberStatus.EXCLUDED
+        row.stamp(actor)
+        row.save()
+        row.tags.clear()
+        row.anniversaries.all().delete()
+    ids = [row.pk for row in chain]
+    Member.history.filter(id__in=ids).update(**blank)
+    return _copy_state(member, locked)
+
+
+@transaction.atomic
+def set_member_pin(*, member: Member, pin: str, actor: Any = None) -> Member:
+    """Store the member's 4–6 digit PIN, hashed, for confirming sales (E9)."""
+    authorise(actor, "members.change_member", merchant=member.merchant_id)
+    if not PIN_PATTERN.match(str(pin or "")):
+        raise ValidationFailed(_("The PIN must be 4 to 6 digits."), code="invalid_pin")
+    locked = _lock(member)
+    _check_current(locked)
+    locked.pin_hash = make_password(pin)
+    locked.stamp(actor)
+    locked.save(update_fields=["pin_hash", "updated_by", "updated_at"])
+    return _copy_state(member, locked)
+
+
+def check_member_pin(*, member: Member, pin: str) -> bool:
+    """True when `pin` is the member's PIN. Counting failed attempts is the caller's job."""
+    if not member.pin_hash or not PIN_PATTERN.match(str(pin or "")):
+        return False
+    return check_password(pin, member.pin_hash)
+
+
+def ensure_can_transact(member: Member) -> None:
+    """C2: only an active, current account earns, spends or uses tier perks."""
+    if member.status != MemberStatus.ACTIVE or not member.is_current:
+        raise DomainError(
+            _("This member cannot earn or spend: the account is not active."),
+            code="member_not_active",
+            status=member.status,
+        )
+
+
+# --- anniversaries, tags, segments -------------------------------------------------------------------
+
+
+@transaction.atomic
+def save_anniversary(*, anniversary: Anniversary, actor: Any = None) -> Anniversary:
+    """Add or change a date the member wants remembered; it belongs to the member's merchant."""
+    member = anniversary.member
+    authorise(
+        actor,
+        "members.add_anniversary" if anniversary._state.adding else "members.change_anniversary",
+        merchant=member.merchant_id,
+    )
+    if member.erased_at is not None:
+        raise DomainError(_("This member's data has been erased."), code="member_erased")
+    anniversary.merchant_id = member.merchant_id
+    anniversary.stamp(actor)
+    try:
+        anniversary.full_clean(exclude=["merchant", "member"])
+    except ValidationError as exc:
+        raise ValidationFailed(
+            _("The anniversary is not valid."), code="invalid_anniversary", errors=exc.message_dict
+        ) from None
+    anniversary.save()
+    return anniversary
+
+
+@transaction.atomic
+def delete_anniversary(*, anniversary: Anniversary, actor: Any = None) -> None:
+    authorise(actor, "members.delete_anniversary", merchant=anniversary.merchant_id)
+    anniversary.delete()
+
+
+@transaction.atomic
+def save_tag(*, merchant: Merchant | int, name: str, tag: Tag | None = None, actor: Any = None) -> Tag:
+    """Create a tag, or rename `tag`. Names are unique per merchant, whatever their case."""
+    merchant_id = merchant if isinstance(merchant, int) else merchant.pk
+    authorise(actor, "members.change_tag" if tag else "members.add_tag", merchant=merchant_id)
+    name = " ".join((name or "").split())
+    if not name or len(name) > 60:
+        raise ValidationFailed(_("A tag needs a name of at most 60 characters."), code="invalid_tag")
+    clash = Tag.objects.of(merchant_id).filter(name__iexact=name)
+    if tag is not None:
+        clash = clash.exclude(pk=tag.pk)
+    if clash.exists():
+        raise Conflict(_("There is already a tag “%(name)s”.") % {"name": name}, code="tag_taken")
+    tag = tag or Tag(merchant_id=merchant_id)
+    tag.name = name
+    tag.stamp(actor)
+    tag.save()
+    return tag
+
+
+def validate_segment_filters(
+    *, merchant: Merchant | int, filters: SegmentFilters | dict[str, Any]
+) -> SegmentFilters:
+    """The filters as a SegmentFilters, with stores and tags checked to be the merchant's own (C6)."""
+    merchant_id = merchant if isinstance(merchant, int) else merchant.pk
+    if not isinstance(filters, SegmentFilters):
+        try:
+            filters = SegmentFilters.model_validate(filters)
+        except PydanticValidationError as exc:
+            raise ValidationFailed(
+                _("The segment's filters are not valid."),
+                code="invalid_segment",
+                errors=[
+                    {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+                ],
+            ) from None
+    wrong: list[dict[str, str]] = []
+    if filters.home_stores:
+        own = set(
+            Store.objects.of(merchant_id).filter(pk__in=filters.home_stores).values_list("pk", flat=True)
+        )
+        if own != set(filters.home_stores):
+            wrong.append({"field": "home_stores", "message": str(_("Unknown store."))})
+    if filters.tags:
+        own = set(Tag.objects.of(merchant_id).filter(pk__in=filters.tags).values_list("pk", flat=True))
+        if own != set(filters.tags):
+            wrong.append({"field": "tags", "message": str(_("Unknown tag."))})
+    if wrong:
+        raise ValidationFailed(
+            _("The segment's filters are not valid."), code="invalid_segment", errors=wrong
+        )
+    return filters
+
+
+@transaction.atomic
+def save_segment(
+    *,
+    merchant: Merchant | int,
+    name: str,
+    filters: SegmentFilters | dict[str, Any],
+    description: str = "",
+    segment: Segment | None = None,
+    actor: Any = None,
+) -> Segment:
+    """Create a segment, or change `segment`. Invalid filters are refused with their reasons (C6)."""
+    merchant_id = merchant if isinstance(merchant, int) else merchant.pk
+    authorise(actor, "members.change_segment" if segment else "members.add_segment", merchant=merchant_id)
+    if segment is not None and segment.merchant_id != merchant_id:
+        raise ValidationFailed(_("The segment belongs to another merchant."), code="cross_merchant")
+    checked = validate_segment_filters(merchant=merchant_id, filters=filters)
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationFailed(_("A segment needs a name."), code="invalid_segment")
+    clash = Segment.objects.of(merchant_id).filter(name=name)
+    if segment is not None:
+        clash = clash.exclude(pk=segment.pk)
+    if clash.exists():
+        raise Conflict(_("There is already a segment “%(name)s”.") % {"name": name}, code="segment_taken")
+    segment = segment or Segment(merchant_id=merchant_id)
+    segment.name = name
+    segment.description = description
+    segment.filters = checked.model_dump(mode="json", exclude_defaults=True)
+    segment.stamp(actor)
+    segment.save()
+    return segment
