@@ -55,8 +55,13 @@ class Account(TenantOwned):
             models.CheckConstraint(
                 condition=Q(balance__gte=F("pending") + F("held")), name="account_no_overdraft"
             ),
+            # One account of each kind per member, so two first purchases at once cannot open two.
+            models.UniqueConstraint(
+                fields=["merchant", "member", "kind"],
+                condition=Q(member__isnull=False),
+                name="account_one_per_member_and_kind",
+            ),
         ]
-        indexes = [models.Index(fields=["merchant", "member", "kind"])]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"
@@ -174,6 +179,8 @@ class Lot(TenantOwned):
 class LotUse(models.Model):
     """Which lots an entry drew from (spend, expire) or gave back to (reversal), and how much."""
 
+    #: Denormalised like every tenant table: `merchant_id` is the distribution column (DESIGN "Tenancy").
+    merchant = models.ForeignKey("tenancy.Merchant", on_delete=models.PROTECT, related_name="+")
     entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="lot_uses")
     lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="uses")
     amount = models.BigIntegerField(help_text="Negative draws from the lot, positive gives back to it.")

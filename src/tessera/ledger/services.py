@@ -3,19 +3,35 @@
 CONTRACT (cards and sales code against these signatures; the ledger helper implements them):
 amounts are positive ints; `actor` is a user or None (system); `store` may be None; `source` says what
 caused the movement ("sale:42", "card:17"); `now` defaults to timezone.now() and exists for tests.
+
+How overdraft is made impossible (E11): every function takes `SELECT ... FOR UPDATE` on the account row
+before it reads a balance or a lot, and writes the entry, the lots and the account's cached counters in
+the same transaction. Lots are only ever changed under their account's lock, so they need no lock of
+their own. On SQLite the settings open every transaction with BEGIN IMMEDIATE, which serialises writers
+the same way. The check constraints on Account back all of it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
+from django.db.models import F, Q, QuerySet, Sum
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from tessera.core.errors import Conflict
-from tessera.ledger.models import Account, AccountKind, Entry, EntryKind, Hold
+from tessera.core.errors import Conflict, ValidationFailed
+from tessera.ledger.models import Account, AccountKind, Entry, EntryKind, Hold, HoldStatus, Lot, LotUse
+from tessera.ledger.selectors import spend_order
 from tessera.members.models import Member
 from tessera.tenancy.models import Merchant, Store
+
+#: Entry kinds written only by reverse() and transfer(), never by credit() or debit().
+_INTERNAL_KINDS = {EntryKind.REVERSAL, EntryKind.TRANSFER}
+#: How many lots a spend reads at a time: most spends are covered by the first one or two.
+_LOT_BATCH = 32
 
 
 class InsufficientBalance(Conflict):
@@ -30,9 +46,23 @@ class InsufficientBalance(Conflict):
         )
 
 
-def open_account(*, merchant: Merchant, kind: AccountKind, member: Member | None = None) -> Account:
+def open_account(
+    *, merchant: Merchant, kind: AccountKind, member: Member | None = None, actor: Any = None
+) -> Account:
     """The member's account of `kind` (created on first use); a new unowned one when member is None."""
-    raise NotImplementedError
+    if member is not None and member.merchant_id != merchant.pk:
+        raise ValidationFailed(_("This member belongs to another merchant."), code="member_of_other_merchant")
+    user = _user(actor)
+    if member is None:
+        return Account.objects.create(merchant=merchant, kind=kind, created_by=user, updated_by=user)
+    # The unique constraint makes a concurrent first use fall back to the row the other one created.
+    account, _created = Account.objects.get_or_create(
+        merchant=merchant,
+        member=member,
+        kind=kind,
+        defaults={"created_by": user, "updated_by": user},
+    )
+    return account
 
 
 def credit(
@@ -50,7 +80,44 @@ def credit(
     now: datetime | None = None,
 ) -> Entry:
     """Add value as a new lot (earn, bonus, top-up, positive adjust). Pending until `available_at`."""
-    raise NotImplementedError
+    _check_amount(amount)
+    _check_kind(kind)
+    _check_store(account, store)
+    now = now or timezone.now()
+    available_at = available_at or now
+    pending = available_at > now
+    with transaction.atomic():
+        locked = _lock(account.pk)
+        locked.balance += amount
+        if pending:
+            locked.pending += amount
+        entry = _write_entry(
+            account=locked,
+            kind=kind,
+            amount=amount,
+            store=store,
+            actor=actor,
+            source=source,
+            reason=reason,
+            sale_amount=sale_amount,
+            now=now,
+        )
+        Lot.objects.create(
+            merchant_id=locked.merchant_id,
+            account=locked,
+            entry=entry,
+            amount=amount,
+            remaining=amount,
+            earned_at=now,
+            available_at=available_at,
+            expires_at=expires_at,
+            released=not pending,
+            created_by=entry.created_by,
+            updated_by=entry.created_by,
+        )
+        _save_account(locked, actor)
+    _refresh(account, locked)
+    return entry
 
 
 def debit(
@@ -68,12 +135,51 @@ def debit(
     """Take spendable value, first-expiring lots first, recording the lots used.
 
     Raises InsufficientBalance when the spendable balance is short."""
-    raise NotImplementedError
+    _check_amount(amount)
+    _check_kind(kind)
+    _check_store(account, store)
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = _lock(account.pk)
+        _release_due(locked, now)
+        draws = _plan_draws(locked, amount, now)
+        locked.balance -= amount
+        entry = _write_entry(
+            account=locked,
+            kind=kind,
+            amount=-amount,
+            store=store,
+            actor=actor,
+            source=source,
+            reason=reason,
+            sale_amount=sale_amount,
+            now=now,
+        )
+        _apply_lot_changes(entry, draws, sign=-1)
+        _save_account(locked, actor)
+    _refresh(account, locked)
+    return entry
 
 
-def place_hold(*, account: Account, amount: int, source: str, actor: Any = None) -> Hold:
+def place_hold(
+    *, account: Account, amount: int, source: str, actor: Any = None, now: datetime | None = None
+) -> Hold:
     """Reserve spendable value for a pending sale. InsufficientBalance if short."""
-    raise NotImplementedError
+    _check_amount(amount)
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = _lock(account.pk)
+        _release_due(locked, now)
+        spendable = _spendable(locked, now)
+        if spendable < amount:
+            raise InsufficientBalance(spendable=spendable, requested=amount)
+        locked.held += amount
+        hold = Hold(merchant_id=locked.merchant_id, account=locked, amount=amount, source=source)
+        hold.stamp(actor)
+        hold.save()
+        _save_account(locked, actor)
+    _refresh(account, locked)
+    return hold
 
 
 def capture_hold(
@@ -82,15 +188,65 @@ def capture_hold(
     store: Store | None = None,
     actor: Any = None,
     reason: str = "",
+    sale_amount: int | None = None,
     now: datetime | None = None,
 ) -> Entry:
-    """Turn an active hold into a spend entry (the sale is confirmed)."""
-    raise NotImplementedError
+    """Turn an active hold into a spend entry (the sale is confirmed).
+
+    Capturing a captured hold again returns its entry (a retried confirm); a released one is a Conflict.
+    The held units come from the lots spendable at capture time, first-expiring first."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = _lock(hold.account_id)
+        current = Hold.objects.select_for_update().get(pk=hold.pk)
+        if current.status == HoldStatus.CAPTURED:
+            _refresh_hold(hold, current)
+            return Entry.objects.get(pk=current.captured_entry_id)
+        if current.status == HoldStatus.RELEASED:
+            raise Conflict(_("This hold was released and cannot be captured."), code="hold_released")
+        _check_store(locked, store)
+        _release_due(locked, now)
+        locked.held -= current.amount
+        draws = _plan_draws(locked, current.amount, now)
+        locked.balance -= current.amount
+        entry = _write_entry(
+            account=locked,
+            kind=EntryKind.SPEND,
+            amount=-current.amount,
+            store=store,
+            actor=actor,
+            source=current.source,
+            reason=reason,
+            sale_amount=sale_amount,
+            now=now,
+        )
+        _apply_lot_changes(entry, draws, sign=-1)
+        current.status = HoldStatus.CAPTURED
+        current.captured_entry = entry
+        current.stamp(actor)
+        current.save(update_fields=["status", "captured_entry", "updated_at", "updated_by"])
+        _save_account(locked, actor)
+    _refresh_hold(hold, current)
+    return entry
 
 
 def release_hold(*, hold: Hold, actor: Any = None) -> Hold:
     """Give a hold's value back to spendable (the sale is voided before confirm). Idempotent."""
-    raise NotImplementedError
+    with transaction.atomic():
+        locked = _lock(hold.account_id)
+        current = Hold.objects.select_for_update().get(pk=hold.pk)
+        if current.status == HoldStatus.CAPTURED:
+            raise Conflict(
+                _("This hold was already captured; reverse its entry instead."), code="hold_captured"
+            )
+        if current.status == HoldStatus.ACTIVE:
+            locked.held -= current.amount
+            current.status = HoldStatus.RELEASED
+            current.stamp(actor)
+            current.save(update_fields=["status", "updated_at", "updated_by"])
+            _save_account(locked, actor)
+    _refresh_hold(hold, current)
+    return current
 
 
 def reverse(
@@ -101,6 +257,7 @@ def reverse(
     actor: Any = None,
     source: str = "",
     reason: str = "",
+    sale_amount: int | None = None,
     now: datetime | None = None,
 ) -> Entry | None:
     """Undo all or `amount` of an entry, never more than what it has left unreversed.
@@ -108,8 +265,67 @@ def reverse(
     Reversing a debit gives the units back to the very lots it drew from. Reversing a credit takes
     back what is left of its lot and, if the member already spent some, from other spendable lots,
     never below zero (the shortfall is returned on the entry as `reason`). None when nothing is left.
+
+    "Left unreversed" is the entry's amount minus what its reversals actually moved, so a credit
+    reversal that fell short can be retried later for the rest. `store` defaults to the entry's store,
+    `source` to its source. The returned entry carries `shortfall` (0 when everything was taken back).
     """
-    raise NotImplementedError
+    if amount is not None:
+        _check_amount(amount)
+    if entry.kind in _INTERNAL_KINDS:
+        raise Conflict(_("Reversals and transfers cannot be reversed."), code="not_reversible")
+    store = store if store is not None else entry.store
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = _lock(entry.account_id)
+        _check_store(locked, store)
+        reversed_so_far = abs(
+            Entry.objects.filter(reverses=entry).aggregate(total=Sum("amount"))["total"] or 0
+        )
+        left = abs(entry.amount) - reversed_so_far
+        wanted = left if amount is None else min(amount, left)
+        if wanted <= 0:
+            return None
+        _release_due(locked, now)
+        if entry.amount < 0:
+            changes = _give_back_plan(entry, wanted)
+            shortfall = 0
+            sign = 1
+        else:
+            changes = _take_back_plan(locked, entry, wanted, now)
+            shortfall = wanted - sum(n for _lot, n in changes)
+            sign = -1
+        moved = sum(n for _lot, n in changes)
+        if moved == 0:
+            return None
+        if shortfall:
+            # Stored text is read later by the merchant's staff: write it in the merchant's language,
+            # not in whatever language the request that caused it happened to use.
+            with translation.override(locked.merchant.default_language):
+                note = str(
+                    _("%(shortfall)s could not be taken back: already spent.") % {"shortfall": shortfall}
+                )
+            reason = f"{reason} ({note})" if reason else note
+        locked.balance += sign * moved
+        locked.pending += sign * sum(n for lot, n in changes if not lot.released)
+        reversal = _write_entry(
+            account=locked,
+            kind=EntryKind.REVERSAL,
+            amount=sign * moved,
+            store=store,
+            actor=actor,
+            source=source or entry.source,
+            reason=reason[:300],
+            sale_amount=sale_amount,
+            now=now,
+            reverses=entry,
+        )
+        _apply_lot_changes(reversal, changes, sign=sign)
+        _save_account(locked, actor)
+    reversal.shortfall = shortfall  # type: ignore[attr-defined]
+    if Entry.account.is_cached(entry):
+        _refresh(entry.account, locked)
+    return reversal
 
 
 def transfer(
@@ -121,5 +337,271 @@ def transfer(
     source: str = "",
     now: datetime | None = None,
 ) -> tuple[Entry, Entry] | None:
-    """Move everything (lots with their dates) from one account to another (card replacement)."""
-    raise NotImplementedError
+    """Move everything (lots with their dates) from one account to another (card replacement).
+
+    Each open lot is closed on the source and re-opened on the target with the same earning,
+    availability and expiry dates and the same pending state. None when there is nothing to move.
+    An account with active holds cannot be emptied: settle the pending sales first."""
+    if source_account.pk == target_account.pk:
+        raise ValidationFailed(_("An account cannot be transferred to itself."), code="same_account")
+    if source_account.merchant_id != target_account.merchant_id:
+        raise ValidationFailed(_("Value cannot move between merchants."), code="account_of_other_merchant")
+    if source_account.kind != target_account.kind:
+        raise ValidationFailed(_("Both accounts must hold the same kind of value."), code="kind_mismatch")
+    now = now or timezone.now()
+    with transaction.atomic():
+        # Two rows are locked in primary-key order so two opposite transfers cannot deadlock.
+        first, second = sorted([source_account.pk, target_account.pk])
+        locked = {pk: _lock(pk) for pk in (first, second)}
+        src, tgt = locked[source_account.pk], locked[target_account.pk]
+        if src.held:
+            raise Conflict(
+                _("This account has value held for pending sales; confirm or void them first."),
+                code="account_has_holds",
+            )
+        lots = list(spend_order(src.lots.filter(remaining__gt=0)))
+        total = sum(lot.remaining for lot in lots)
+        if total == 0:
+            return None
+        pending = sum(lot.remaining for lot in lots if not lot.released)
+        src.balance -= total
+        src.pending -= pending
+        out = _write_entry(
+            account=src,
+            kind=EntryKind.TRANSFER,
+            amount=-total,
+            store=None,
+            actor=actor,
+            source=source or f"account:{tgt.pk}",
+            reason=reason,
+            now=now,
+        )
+        moved = [(lot, lot.remaining) for lot in lots]
+        _apply_lot_changes(out, moved, sign=-1)
+        tgt.balance += total
+        tgt.pending += pending
+        into = _write_entry(
+            account=tgt,
+            kind=EntryKind.TRANSFER,
+            amount=total,
+            store=None,
+            actor=actor,
+            source=source or f"account:{src.pk}",
+            reason=reason,
+            now=now,
+        )
+        Lot.objects.bulk_create(
+            Lot(
+                merchant_id=tgt.merchant_id,
+                account=tgt,
+                entry=into,
+                amount=n,
+                remaining=n,
+                earned_at=lot.earned_at,
+                available_at=lot.available_at,
+                expires_at=lot.expires_at,
+                released=lot.released,
+                created_by=into.created_by,
+                updated_by=into.created_by,
+            )
+            for lot, n in moved
+        )
+        _save_account(src, actor)
+        _save_account(tgt, actor)
+    _refresh(source_account, src)
+    _refresh(target_account, tgt)
+    return out, into
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _user(actor: Any) -> Any:
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
+def _check_amount(amount: int) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ValidationFailed(_("The amount must be a positive whole number."), code="invalid_amount")
+
+
+def _check_kind(kind: EntryKind) -> None:
+    if kind in _INTERNAL_KINDS:
+        raise ValidationFailed(
+            _("Use reverse() or transfer() for this kind of entry."), code="invalid_entry_kind"
+        )
+
+
+def _check_store(account: Account, store: Store | None) -> None:
+    if store is not None and store.merchant_id != account.merchant_id:
+        raise ValidationFailed(_("This store belongs to another merchant."), code="store_of_other_merchant")
+
+
+def _lock(account_id: int) -> Account:
+    account: Account = Account.objects.select_for_update().get(pk=account_id)
+    return account
+
+
+def _save_account(account: Account, actor: Any) -> None:
+    account.stamp(actor)
+    account.save(update_fields=["balance", "pending", "held", "updated_at", "updated_by"])
+
+
+def _refresh(target: Account, source: Account) -> None:
+    """Bring the caller's instance up to date, so `account.balance` after a call is the new balance."""
+    target.balance, target.pending, target.held = source.balance, source.pending, source.held
+
+
+def _refresh_hold(target: Hold, source: Hold) -> None:
+    target.status, target.captured_entry_id = source.status, source.captured_entry_id
+
+
+def _write_entry(
+    *,
+    account: Account,
+    kind: str,
+    amount: int,
+    store: Store | None,
+    actor: Any,
+    source: str,
+    reason: str,
+    now: datetime,
+    sale_amount: int | None = None,
+    reverses: Entry | None = None,
+) -> Entry:
+    """The entry for a change already applied to the locked `account`'s balance."""
+    entry = Entry(
+        merchant_id=account.merchant_id,
+        account=account,
+        kind=kind,
+        amount=amount,
+        balance_after=account.balance,
+        store=store,
+        source=source,
+        reason=reason,
+        reverses=reverses,
+        sale_amount=sale_amount,
+        occurred_at=now,
+    )
+    entry.stamp(actor)
+    entry.save()
+    return entry
+
+
+def _spendable_lots(account: Account, now: datetime) -> QuerySet[Lot]:
+    """Released, unexpired lots with units left. Expired lots that the nightly sweep has not reached
+    yet are never spent."""
+    return account.lots.filter(released=True, remaining__gt=0).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+
+
+def _spendable(account: Account, now: datetime) -> int:
+    """What can be spent now: the spendable lots less what holds reserve."""
+    in_lots = _spendable_lots(account, now).aggregate(total=Sum("remaining"))["total"] or 0
+    return max(in_lots - account.held, 0)
+
+
+def _release_due(account: Account, now: datetime) -> None:
+    """Release the account's pending lots whose window has passed, without waiting for the task."""
+    if account.pending == 0:
+        return  # nothing is pending (the usual case): spare the query
+    due = list(account.lots.filter(released=False, available_at__lte=now).values_list("pk", "remaining"))
+    if due:
+        released = sum(remaining for _pk, remaining in due)
+        Lot.objects.filter(pk__in=[pk for pk, _remaining in due]).update(released=True)
+        # Saved here, not only with the caller's change: a call may end without one (nothing to reverse).
+        Account.objects.filter(pk=account.pk).update(pending=F("pending") - released)
+        account.pending -= released
+
+
+def _plan_draws(account: Account, amount: int, now: datetime) -> list[tuple[Lot, int]]:
+    """Which lots `amount` comes from, first-expiring first; InsufficientBalance when they and the
+    holds leave too little. Reads lots a batch at a time: the lots must cover the holds too."""
+    needed = amount + account.held
+    lots: list[Lot] = []
+    covered = 0
+    ordered = spend_order(_spendable_lots(account, now))
+    offset = 0
+    while covered < needed:
+        batch = list(ordered[offset : offset + _LOT_BATCH])
+        if not batch:
+            raise InsufficientBalance(spendable=max(covered - account.held, 0), requested=amount)
+        lots.extend(batch)
+        covered += sum(lot.remaining for lot in batch)
+        offset += _LOT_BATCH
+    draws: list[tuple[Lot, int]] = []
+    left = amount
+    for lot in lots:
+        if left == 0:
+            break
+        take = min(lot.remaining, left)
+        draws.append((lot, take))
+        left -= take
+    return draws
+
+
+def _give_back_plan(entry: Entry, wanted: int) -> list[tuple[Lot, int]]:
+    """For reversing a debit: the units each lot still misses from `entry`, last-drawn lot first."""
+    uses = list(entry.lot_uses.select_related("lot").order_by("-pk"))
+    returned: dict[int, int] = {}
+    for lot_id, given in LotUse.objects.filter(entry__reverses=entry, amount__gt=0).values_list(
+        "lot_id", "amount"
+    ):
+        returned[lot_id] = returned.get(lot_id, 0) + given
+    changes: list[tuple[Lot, int]] = []
+    left = wanted
+    for use in uses:  # an entry draws from each lot at most once
+        if left == 0:
+            break
+        give = min(-use.amount - returned.get(use.lot_id, 0), left)
+        if give > 0:
+            changes.append((use.lot, give))
+            left -= give
+    return changes
+
+
+def _take_back_plan(account: Account, entry: Entry, wanted: int, now: datetime) -> list[tuple[Lot, int]]:
+    """For reversing a credit: its own lot first, then other spendable lots, first-expiring first.
+
+    Units in released lots may only be taken while `balance - pending - held` stays >= 0 (a pending
+    sale's hold keeps its units); units still pending in the credit's own lot are always taken."""
+    slack = account.balance - account.pending - account.held
+    changes: list[tuple[Lot, int]] = []
+    left = wanted
+    own = list(spend_order(entry.lots.filter(remaining__gt=0)))
+    others = spend_order(_spendable_lots(account, now).exclude(entry=entry))
+    for lot in _chain(own, others):
+        if left == 0:
+            break
+        limit = lot.remaining if not lot.released else min(lot.remaining, slack)
+        take = min(limit, left)
+        if take > 0:
+            changes.append((lot, take))
+            left -= take
+            if lot.released:
+                slack -= take
+    return changes
+
+
+def _chain(first: list[Lot], then: QuerySet[Lot]) -> Iterable[Lot]:
+    yield from first
+    yield from then.iterator(chunk_size=_LOT_BATCH)
+
+
+def _apply_lot_changes(entry: Entry, changes: list[tuple[Lot, int]], *, sign: int) -> None:
+    """Apply `sign * n` to each lot's remaining and record it as the entry's LotUse rows."""
+    if not changes:
+        return
+    stamp = timezone.now()
+    for lot, n in changes:
+        lot.remaining += sign * n
+        lot.updated_at = stamp
+    if len(changes) == 1:  # most spends touch one lot; a plain UPDATE is cheaper than bulk_update's CASE
+        only = changes[0][0]
+        Lot.objects.filter(pk=only.pk).update(remaining=only.remaining, updated_at=stamp)
+    else:
+        Lot.objects.bulk_update([lot for lot, _n in changes], ["remaining", "updated_at"])
+    LotUse.objects.bulk_create(
+        LotUse(merchant_id=entry.merchant_id, entry=entry, lot=lot, amount=sign * n) for lot, n in changes
+    )

@@ -1,0 +1,134 @@
+"""The ledger in the back office: read-only. Entries are append-only, so nobody adds, changes or
+deletes anything here; corrections go through the adjustment and sale screens, which call services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import TabularInline
+from unfold.decorators import display
+
+from tessera.ledger.models import Account, Entry, Lot
+from tessera.ledger.selectors import spend_order
+from tessera.tenancy.admin_base import LocalDateRangeFilter, TenantAdmin, request_staff
+from tessera.tenancy.models import Store
+
+
+class ReadOnlyAdmin(TenantAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class OpenLotInline(TabularInline):
+    model = Lot
+    fk_name = "account"
+    verbose_name_plural = _("open lots, in the order they are spent")
+    fields = ["remaining", "amount", "earned_at", "available_at", "released", "expires_at"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Lot]:
+        return spend_order(super().get_queryset(request).filter(remaining__gt=0))
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "member", "kind", "balance", "pending", "held", "spendable_units", "entries"]
+    list_filter = ["kind"]
+    list_select_related = ["member"]
+    search_fields = ["member__full_name", "member__phone"]
+    fields = ["member", "kind", "balance", "pending", "held", "spendable_units", "entries", "created_at"]
+    readonly_fields = fields
+    inlines = [OpenLotInline]
+
+    @display(description=_("spendable"))
+    def spendable_units(self, obj: Account) -> int:
+        return obj.spendable
+
+    @display(description=_("entries"))
+    def entries(self, obj: Account) -> SafeString:
+        url = reverse("admin:ledger_entry_changelist") + f"?account__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, _("Show entries"))
+
+
+class StoreFilter(admin.SimpleListFilter):
+    """Only the stores the staff user may see: the stock related filter would list every merchant's."""
+
+    title = _("store")
+    parameter_name = "store"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        stores = (
+            Store.objects.all()
+            if request.user.is_superuser
+            else Store.objects.visible_to(request_staff(request))
+        )
+        return [(str(store.pk), str(store)) for store in stores.order_by("name")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(store_id=int(value))
+        return queryset
+
+
+@admin.register(Entry)
+class EntryAdmin(ReadOnlyAdmin):
+    list_display = [
+        "occurred_at",
+        "account",
+        "member",
+        "kind",
+        "amount",
+        "balance_after",
+        "store",
+        "source",
+        "created_by",
+    ]
+    list_filter = ["kind", StoreFilter, ("occurred_at", LocalDateRangeFilter)]
+    list_filter_submit = True
+    list_select_related = ["account", "account__member", "store", "created_by"]
+    search_fields = ["source", "account__member__phone", "account__member__full_name"]
+    fields = [
+        "occurred_at",
+        "account",
+        "kind",
+        "amount",
+        "balance_after",
+        "sale_amount",
+        "store",
+        "source",
+        "reason",
+        "reverses",
+        "created_by",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+    @display(description=_("member"))
+    def member(self, obj: Entry) -> Any:
+        return obj.account.member
