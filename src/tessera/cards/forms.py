@@ -1,0 +1,96 @@
+"""Back-office forms of the card pages: one small form per service call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
+
+from tessera.cards.models import CardType, PaymentMethod
+from tessera.cards.services import MAX_BATCH
+from tessera.tenancy.models import StaffMembership, Store
+
+
+def _text(**kwargs: Any) -> forms.CharField:
+    return forms.CharField(widget=UnfoldAdminTextInputWidget, **kwargs)
+
+
+class GenerateBatchForm(forms.Form):
+    card_type = forms.ModelChoiceField(
+        CardType.objects.none(), label=_("Card type"), widget=UnfoldAdminSelectWidget
+    )
+    quantity = forms.IntegerField(
+        label=_("Quantity"), min_value=1, max_value=MAX_BATCH, widget=UnfoldAdminTextInputWidget
+    )
+    number_prefix = _text(
+        label=_("Number prefix"), required=False, max_length=8, help_text=_("Empty: the card type's prefix.")
+    )
+    note = _text(label=_("Note"), required=False, max_length=300)
+
+    def __init__(self, *args: Any, merchant_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["card_type"].queryset = CardType.objects.of(merchant_id).filter(is_active=True)  # type: ignore[attr-defined]
+
+
+class InitialiseBatchForm(forms.Form):
+    card_type = forms.ModelChoiceField(
+        CardType.objects.none(), label=_("Card type"), widget=UnfoldAdminSelectWidget
+    )
+
+    def __init__(self, *args: Any, merchant_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["card_type"].queryset = CardType.objects.of(merchant_id)  # type: ignore[attr-defined]
+
+
+class AssignForm(forms.Form):
+    store = forms.ModelChoiceField(Store.objects.none(), label=_("Store"), widget=UnfoldAdminSelectWidget)
+    numbers = forms.CharField(
+        label=_("Only these numbers"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "class": "border rounded-default px-3 py-2 w-full"}),
+        help_text=_("One per line; empty assigns every initialised card of the batch."),
+    )
+
+    def __init__(self, *args: Any, merchant_id: int, staff: StaffMembership | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stores = Store.objects.visible_to(staff) if staff else Store.objects.of(merchant_id)
+        self.fields["store"].queryset = stores  # type: ignore[attr-defined]
+
+    def number_list(self) -> list[str] | None:
+        lines = [line.strip() for line in self.cleaned_data["numbers"].splitlines() if line.strip()]
+        return lines or None
+
+
+class SellForm(forms.Form):
+    phone = _text(label=_("Customer's phone"), max_length=30)
+    payment_method = forms.ChoiceField(
+        label=_("Payment method"), choices=PaymentMethod.choices, widget=UnfoldAdminSelectWidget
+    )
+    invoice_number = _text(label=_("Invoice number"), max_length=60)
+    amount = forms.IntegerField(
+        label=_("Amount paid"),
+        min_value=0,
+        widget=UnfoldAdminTextInputWidget,
+        help_text=_("In the currency's minor unit."),
+    )
+    note = _text(label=_("Note"), required=False, max_length=300)
+
+
+class PhoneForm(forms.Form):
+    phone = _text(label=_("Customer's phone"), max_length=30)
+
+
+class NoteForm(forms.Form):
+    note = _text(label=_("Note"), required=False, max_length=300)
+
+
+class ReplaceForm(forms.Form):
+    new_number = _text(
+        label=_("New card number"),
+        required=False,
+        max_length=40,
+        help_text=_("A card from stock; empty gives a newly numbered card."),
+    )
+    note = _text(label=_("Note"), required=False, max_length=300)

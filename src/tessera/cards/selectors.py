@@ -1,0 +1,69 @@
+"""Reads of cards: what the POS, scanner, API and admin look up.
+
+QR payload: a card's QR code holds ``TSR1:<number>`` — the fixed tag ``TSR1`` (Tessera card, format 1),
+a colon, and the card number exactly as printed under the barcode. The tag lets a scanner tell a card
+from any other QR code; the merchant is never in the payload, it always comes from who is asking
+(API key, staff user), so a code printed by one merchant finds nothing at another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tessera.cards.models import Card
+from tessera.cards.numbering import clean_number
+from tessera.ledger.models import Account, AccountKind
+from tessera.tenancy.models import Merchant
+
+QR_TAG = "TSR1:"
+
+
+def qr_payload(card: Card) -> str:
+    return f"{QR_TAG}{card.number}"
+
+
+def number_from_code(code: str) -> str:
+    """The card number in a typed or wedge-read number, or in a scanned QR payload."""
+    text = code.strip()
+    if text[: len(QR_TAG)].upper() == QR_TAG:
+        text = text[len(QR_TAG) :]
+    return clean_number(text)
+
+
+def find_card(*, merchant: Merchant | int, code: str) -> Card | None:
+    """The merchant's current card for a typed number or a scanned QR payload, whatever its status.
+
+    Callers that are about to use the card call `services.ensure_usable(card)` (lost, blocked and
+    stock cards are refused there). Archived rows of recycled numbers are never returned.
+    """
+    number = number_from_code(code)
+    if not number:
+        return None
+    return (
+        Card.objects.of(merchant)
+        .filter(number=number, recycled_at__isnull=True)
+        .select_related("type", "member", "account", "store", "parent")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class CardBalances:
+    """What a card holds: the member's points (None when no member) and the card family's stored value."""
+
+    points: int | None
+    stored_value: int | None
+
+
+def card_balances(card: Card) -> CardBalances:
+    points = None
+    if card.member_id is not None:
+        points = sum(
+            Account.objects.filter(
+                merchant_id=card.merchant_id, member_id=card.member_id, kind=AccountKind.POINTS
+            ).values_list("balance", flat=True)
+        )
+    stored_value = None
+    if card.account_id is not None:
+        stored_value = Account.objects.filter(pk=card.account_id).values_list("balance", flat=True).first()
+    return CardBalances(points=points, stored_value=stored_value)
