@@ -8,6 +8,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from tessera.core import idempotency
 from tessera.core.errors import DomainError
 from tessera.core.problem import problem
 from tessera.tenancy.auth import ApiKeyAuth
@@ -33,6 +34,8 @@ def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
 
 @api.exception_handler(NinjaValidationError)
 def on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    if any(list(e.get("loc", ()))[:2] == ["header", idempotency.HEADER] for e in exc.errors):
+        return on_domain_error(request, idempotency.IdempotencyKeyRequired(idempotency.MISSING_KEY))
     return problem(
         request, status=422, code="invalid_request", detail=_("The request is not valid."), errors=exc.errors
     )

@@ -92,3 +92,33 @@ class TenantOwned(Audited):
 
     class Meta:
         abstract = True
+
+
+class IdempotencyRecord(models.Model):
+    """E11: the stored answer to a mutating API call, replayed when the same key comes again.
+
+    The row is inserted in the same database transaction as the work it guards, so a concurrent
+    duplicate waits on the unique index until the first commits, then replays its answer.
+    """
+
+    merchant = models.ForeignKey(
+        "tenancy.Merchant", verbose_name=_("merchant"), on_delete=models.CASCADE, related_name="+"
+    )
+    key = models.CharField(_("idempotency key"), max_length=255)
+    method = models.CharField(_("method"), max_length=10)
+    path = models.CharField(_("path"), max_length=500)
+    request_hash = models.CharField(_("request hash"), max_length=64)
+    status_code = models.PositiveSmallIntegerField(_("response status"))
+    response_body = models.TextField(_("response body"))
+    content_type = models.CharField(_("content type"), max_length=100)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "key"], name="idempotency_key_unique_per_merchant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}]"

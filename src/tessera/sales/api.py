@@ -1,7 +1,417 @@
-"""Point-of-sale endpoints: lookup, quote, transactions, points (E1, E2, E4, E9, E11)."""
+"""Point-of-sale endpoints: lookup, quote, transactions, points (E1, E2, E4, E9, E11).
+
+Thin: parse, resolve the merchant and store from the API key, call a service, shape the answer. Every
+POST runs through `core.idempotency.idempotent`, so a retried request gets the first answer back.
+"""
 
 from __future__ import annotations
 
-from ninja import Router
+from typing import Any
+
+from django.contrib.auth import authenticate
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
+from ninja import Query, Router, Schema
+
+from tessera.core.errors import NotFound, PermissionDenied, ValidationFailed
+from tessera.core.idempotency import idempotent, key_header
+from tessera.core.problem import ERRORS
+from tessera.ledger.models import Entry
+from tessera.members.models import Member
+from tessera.sales import selectors, services
+from tessera.sales.models import Refund, Transaction
+from tessera.sales.schemas import (
+    BalancesOut,
+    CardSummary,
+    ConfirmIn,
+    CustomerIn,
+    LineOut,
+    LookupOut,
+    MemberSummary,
+    OtpOut,
+    PointsAddIn,
+    PointsDeductIn,
+    PointsOut,
+    QuoteOut,
+    RefundIn,
+    RefundLineOut,
+    RefundOut,
+    SaleIn,
+    TransactionIn,
+    TransactionOut,
+    VoidIn,
+)
+from tessera.tenancy.models import ApiKey, Merchant, Store
 
 router = Router(tags=["pos"])
+
+
+# --- context ------------------------------------------------------------------------------------------
+
+
+def _key(request: HttpRequest) -> ApiKey:
+    key: ApiKey = request.auth  # type: ignore[attr-defined]
+    return key
+
+
+def _merchant(request: HttpRequest) -> Merchant:
+    return _key(request).merchant
+
+
+def _acting_store(request: HttpRequest, store_code: str | None) -> Store:
+    """A store-bound key acts in its store; a merchant-wide key names the store (A2: every sale has one)."""
+    key = _key(request)
+    if key.store_id is not None:
+        assert key.store is not None
+        if store_code and store_code != key.store.code:
+            raise PermissionDenied(_("This API key acts only in its own store."), code="store_mismatch")
+        return key.store
+    if not store_code:
+        raise ValidationFailed(
+            _("Name the store: store_code is required with this key."), code="store_required"
+        )
+    store = Store.objects.of(key.merchant).filter(code=store_code, is_active=True).first()
+    if store is None:
+        raise NotFound(_("No such store."), code="store_not_found")
+    return store
+
+
+def _sale(request: HttpRequest, pk: int) -> Transaction:
+    return selectors.get_sale(merchant=_merchant(request), pk=pk, store=_key(request).store)
+
+
+def _customer(request: HttpRequest, data: CustomerIn) -> selectors.Customer:
+    if not (data.card_code or data.phone or data.member_id):
+        raise ValidationFailed(_("Give a card_code, a phone or a member_id."), code="customer_required")
+    customer = selectors.find_customer(
+        merchant=_merchant(request), code=data.card_code, phone=data.phone, member_id=data.member_id
+    )
+    if customer.member is None:
+        raise ValidationFailed(_("This card is not given to a member yet."), code="card_not_assigned")
+    return customer
+
+
+def _member(customer: selectors.Customer) -> Member:
+    assert customer.member is not None
+    return customer.member
+
+
+def _sale_lines(data: SaleIn) -> list[services.SaleLine]:
+    return [
+        services.SaleLine(
+            sku=line.sku,
+            name=line.name,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            amount=line.amount,
+        )
+        for line in data.lines
+    ]
+
+
+# --- shaping ------------------------------------------------------------------------------------------
+
+
+def _balances(member: Member, card: Any) -> BalancesOut:
+    b = selectors.balances_of(member, card)
+    return BalancesOut(
+        points=b.points,
+        points_available=b.points_available,
+        points_pending=b.points_pending,
+        points_held=b.points_held,
+        stored_value=b.stored_value,
+        stored_value_available=b.stored_value_available,
+    )
+
+
+def _refund_out(refund: Refund) -> RefundOut:
+    return RefundOut(
+        id=refund.pk,
+        transaction_id=refund.transaction_id,
+        store_code=refund.store.code,
+        amount=refund.amount,
+        points_reversed=refund.points_reversed,
+        points_shortfall=refund.points_shortfall,
+        points_returned=refund.points_returned,
+        stored_value_returned=refund.stored_value_returned,
+        completes_return=refund.completes_return,
+        lines=[
+            RefundLineOut(line_id=r.line_id, quantity=r.quantity, amount=r.amount) for r in refund.lines.all()
+        ],
+        created_at=refund.created_at,
+    )
+
+
+def _sale_out(sale: Transaction) -> TransactionOut:
+    sale = selectors.get_sale(merchant=sale.merchant, pk=sale.pk)
+    refunded = services.refunded_quantities(sale)
+    return TransactionOut(
+        id=sale.pk,
+        status=sale.status,  # type: ignore[arg-type]
+        store_code=sale.store.code,
+        member_id=sale.member_id,
+        card_id=sale.card_id,
+        currency=sale.currency,
+        total_amount=sale.total_amount,
+        discount_amount=sale.discount_amount,
+        amount_due=sale.amount_due,
+        points_earned=sale.points_earned,
+        earn_explanation=sale.earn_explanation,
+        points_to_spend=sale.points_to_spend,
+        stored_value_to_spend=sale.stored_value_to_spend,
+        external_ref=sale.external_ref,
+        confirm_method=sale.confirm_method,
+        confirmed_at=sale.confirmed_at,
+        locked=sale.locked_at is not None,
+        occurred_at=sale.occurred_at,
+        lines=[
+            LineOut(
+                id=line.pk,
+                sku=line.sku,
+                name=line.name,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                amount=line.amount,
+                refunded_quantity=refunded.get(line.pk, (0, 0))[0],
+            )
+            for line in sale.lines.all()
+        ],
+        refunds=[_refund_out(refund) for refund in sale.refunds.all()],
+    )
+
+
+def _points_out(entry: Entry, member: Member) -> PointsOut:
+    b = selectors.balances_of(member)
+    return PointsOut(
+        entry_id=entry.pk,
+        member_id=member.pk,
+        points=entry.amount,
+        points_balance=b.points,
+        points_available=b.points_available,
+        occurred_at=entry.occurred_at,
+    )
+
+
+def _mask(phone: str) -> str:
+    return (
+        phone[:-4].translate(str.maketrans("0123456789", "•" * 10)) + phone[-4:] if len(phone) > 4 else phone
+    )
+
+
+# --- endpoints ----------------------------------------------------------------------------------------
+
+
+class LookupQuery(Schema):
+    code: str | None = None
+    phone: str | None = None
+
+
+@router.get("/lookup", response={200: LookupOut, **ERRORS}, summary="Find a member by card or phone")
+def lookup(request: HttpRequest, query: Query[LookupQuery]) -> LookupOut:
+    """By `code` (card number, or the QR payload `TSR1:<number>`) or by `phone`: who the member is, what
+    the cashier should know (preferences), their balances and card (E1, C1)."""
+    if not (query.code or query.phone):
+        raise ValidationFailed(_("Give a code or a phone."), code="customer_required")
+    customer = selectors.find_customer(merchant=_merchant(request), code=query.code, phone=query.phone)
+    card, member = customer.card, customer.member
+    return LookupOut(
+        member=MemberSummary(
+            id=member.pk,
+            name=member.full_name,
+            phone=str(member.phone) if member.phone else None,
+            status=member.status,
+            preferences=member.preferences,
+        )
+        if member
+        else None,
+        card=CardSummary(id=card.pk, number=card.number, type=str(card.type), status=card.status)
+        if card
+        else None,
+        balances=_balances(member, card) if member else None,
+    )
+
+
+def _quote(request: HttpRequest, data: SaleIn) -> tuple[int, QuoteOut]:
+    customer = _customer(request, data)
+    quote = services.quote_sale(
+        merchant=_merchant(request),
+        store=_acting_store(request, data.store_code),
+        member=_member(customer),
+        card=customer.card,
+        lines=_sale_lines(data),
+        points_to_spend=data.points_to_spend,
+        stored_value_to_spend=data.stored_value_to_spend,
+    )
+    return 200, QuoteOut(
+        **{**quote.__dict__, "benefits": [{"code": b.code, "label": b.label} for b in quote.benefits]}
+    )
+
+
+@router.post("/quote", response={200: QuoteOut, **ERRORS}, summary="Quote a basket (no side effects)")
+def quote(request: HttpRequest, data: SaleIn, idempotency_key: str = key_header()) -> HttpResponse:
+    """Before payment: the tier discount and benefits, the points the basket earns and what the member
+    can spend (E1). Changes nothing."""
+    return idempotent(
+        request, merchant=_merchant(request), key=idempotency_key, work=lambda: _quote(request, data)
+    )
+
+
+@router.post("/transactions", response={201: TransactionOut, **ERRORS}, summary="Create a pending sale")
+def create_transaction(
+    request: HttpRequest, data: TransactionIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    """Records the sale as pending and holds the points and stored value it spends; balances change only
+    when it is confirmed (E2)."""
+
+    def work() -> tuple[int, TransactionOut]:
+        customer = _customer(request, data)
+        sale = services.create_transaction(
+            merchant=_merchant(request),
+            store=_acting_store(request, data.store_code),
+            member=_member(customer),
+            card=customer.card,
+            lines=_sale_lines(data),
+            points_to_spend=data.points_to_spend,
+            stored_value_to_spend=data.stored_value_to_spend,
+            external_ref=data.external_ref,
+            note=data.note,
+            api_key=_key(request),
+        )
+        return 201, _sale_out(sale)
+
+    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+
+
+@router.get("/transactions/{transaction_id}", response={200: TransactionOut, **ERRORS}, summary="A sale")
+def get_transaction(request: HttpRequest, transaction_id: int) -> TransactionOut:
+    return _sale_out(_sale(request, transaction_id))
+
+
+@router.post(
+    "/transactions/{transaction_id}/confirm",
+    response={200: TransactionOut, **ERRORS},
+    summary="Confirm a sale (second step)",
+)
+def confirm_transaction(
+    request: HttpRequest, transaction_id: int, data: ConfirmIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    """With the member's PIN, the texted one-time code, or a second staff member's credentials (E2).
+    Only now are points spent and earned. Wrong PINs/codes are limited (423 `confirmation_locked`)."""
+
+    def work() -> tuple[int, TransactionOut]:
+        sale = _sale(request, transaction_id)
+        staff_user = None
+        if data.method == "staff":
+            staff_user = authenticate(
+                request, username=data.staff_username or "", password=data.staff_password or ""
+            )
+            if staff_user is None:
+                raise PermissionDenied(
+                    _("Wrong staff user name or password."), code="invalid_staff_credentials"
+                )
+        services.confirm_transaction(
+            transaction=sale, method=data.method, pin=data.pin, otp=data.otp, staff_user=staff_user
+        )
+        return 200, _sale_out(sale)
+
+    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+
+
+@router.post(
+    "/transactions/{transaction_id}/otp", response={200: OtpOut, **ERRORS}, summary="Text the member a code"
+)
+def request_otp(
+    request: HttpRequest, transaction_id: int, idempotency_key: str = key_header()
+) -> HttpResponse:
+    """Sends a 6-digit code, valid 5 minutes, to the member's phone; confirm with method=otp."""
+
+    def work() -> tuple[int, OtpOut]:
+        sent = services.request_otp(transaction=_sale(request, transaction_id))
+        return 200, OtpOut(sent_to=_mask(sent.phone), expires_at=sent.expires_at)
+
+    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+
+
+@router.post(
+    "/transactions/{transaction_id}/void", response={200: TransactionOut, **ERRORS}, summary="Void a sale"
+)
+def void_transaction(
+    request: HttpRequest, transaction_id: int, data: VoidIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    """Pending: releases the holds. Confirmed: reverses every point and value movement of the sale (E9)."""
+
+    def work() -> tuple[int, TransactionOut]:
+        sale = _sale(request, transaction_id)
+        services.void_transaction(transaction=sale, reason=data.reason)
+        return 200, _sale_out(sale)
+
+    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+
+
+@router.post(
+    "/transactions/{transaction_id}/refunds", response={201: RefundOut, **ERRORS}, summary="Refund goods"
+)
+def refund_transaction(
+    request: HttpRequest, transaction_id: int, data: RefundIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    """Whole (omit `lines`) or per line. Earned points are taken back and spent points and value given
+    back in proportion to the amount returned, rounded down; the refund completing the return settles
+    the remainder exactly (E9)."""
+
+    def work() -> tuple[int, RefundOut]:
+        sale = _sale(request, transaction_id)
+        store = (
+            _acting_store(request, data.store_code) if (data.store_code or _key(request).store_id) else None
+        )
+        lines: dict[int, int] | None = None
+        if data.lines is not None:
+            lines = {}
+            for line in data.lines:
+                lines[line.line_id] = lines.get(line.line_id, 0) + line.quantity
+        refund = services.refund_transaction(
+            transaction=sale, lines=lines, store=store, api_key=_key(request), reason=data.reason
+        )
+        return 201, _refund_out(refund)
+
+    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+
+
+@router.post("/points/add", response={201: PointsOut, **ERRORS}, summary="Add points by hand")
+def add_points(request: HttpRequest, data: PointsAddIn, idempotency_key: str = key_header()) -> HttpResponse:
+    """Date, amount spent, points (computed from the amount when omitted), note (E4)."""
+
+    def work() -> tuple[int, PointsOut]:
+        member = _member(_customer(request, data))
+        entry = services.add_points(
+            member=member,
+            store=_acting_store(request, data.store_code),
+            actor=None,
+            amount_spent=data.amount_spent,
+            points=data.points,
+            note=data.note,
+            occurred_on=data.occurred_on,
+        )
+        return 201, _points_out(entry, member)
+
+    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+
+
+@router.post("/points/deduct", response={201: PointsOut, **ERRORS}, summary="Deduct points by hand")
+def deduct_points(
+    request: HttpRequest, data: PointsDeductIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    """Date, points, reason (E4). Never below what the member can spend (409 `insufficient_balance`)."""
+
+    def work() -> tuple[int, PointsOut]:
+        member = _member(_customer(request, data))
+        entry = services.deduct_points(
+            member=member,
+            points=data.points,
+            reason=data.reason,
+            store=_acting_store(request, data.store_code),
+            actor=None,
+            occurred_on=data.occurred_on,
+        )
+        return 201, _points_out(entry, member)
+
+    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)

@@ -1,1 +1,357 @@
+"""Point-of-sale transactions, their lines and refunds, and each merchant's sales settings (E1–E4, E9)."""
 
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from tessera.core.models import TenantOwned
+from tessera.core.money import minor_digits
+from tessera.tenancy.models import Merchant
+
+
+class SalesSettings(TenantOwned):
+    """How a merchant's sales earn and are confirmed. Created with defaults on first use."""
+
+    merchant = models.OneToOneField(
+        Merchant, verbose_name=_("merchant"), on_delete=models.CASCADE, related_name="sales_settings"
+    )
+    earn_points = models.DecimalField(
+        _("points earned"),
+        max_digits=12,
+        decimal_places=4,
+        default=Decimal(1),
+        validators=[MinValueValidator(Decimal(0))],
+        help_text=_("Points earned for every 'amount per points' spent; the result is rounded down."),
+    )
+    earn_per_amount = models.PositiveBigIntegerField(
+        _("amount per points"),
+        default=10000,
+        validators=[MinValueValidator(1)],
+        help_text=_("In the currency's minor unit (VND: đồng; CNY: fen)."),
+    )
+    pending_days = models.PositiveSmallIntegerField(
+        _("pending days"), default=0, help_text=_("Earned points can be spent only after this return window.")
+    )
+    points_validity_months = models.PositiveSmallIntegerField(
+        _("points validity (months)"), default=12, help_text=_("0 means earned points never expire.")
+    )
+    point_value = models.DecimalField(
+        _("value of one point"),
+        max_digits=12,
+        decimal_places=4,
+        default=Decimal(100),
+        validators=[MinValueValidator(Decimal(0))],
+        help_text=_("In the currency's minor unit, when points pay for a purchase (rounded down)."),
+    )
+    confirm_with_pin = models.BooleanField(_("confirm with the member's PIN"), default=True)
+    confirm_with_otp = models.BooleanField(_("confirm with a one-time code by SMS"), default=True)
+    confirm_with_staff = models.BooleanField(_("confirm by a second staff member"), default=True)
+    confirm_attempt_limit = models.PositiveSmallIntegerField(
+        _("wrong PIN/code attempts allowed"),
+        default=5,
+        validators=[MinValueValidator(1)],
+        help_text=_("After this many wrong tries the sale is locked, and so is the member for a while."),
+    )
+    confirm_lockout_minutes = models.PositiveSmallIntegerField(
+        _("member lockout (minutes)"),
+        default=30,
+        help_text=_("Wrong tries of a member over this many minutes count towards the limit."),
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("sales settings")
+        verbose_name_plural = _("sales settings")
+
+    def __str__(self) -> str:
+        return str(_("Sales settings of %(merchant)s") % {"merchant": self.merchant})
+
+    @classmethod
+    def for_merchant(cls, merchant: Merchant) -> SalesSettings:
+        """The merchant's settings, created on first use with defaults that suit its currency."""
+        found = cls.objects.filter(merchant=merchant).first()
+        if found is not None:
+            return found
+        # VND: 1 point per 10,000 đồng, a point worth 100 đồng; two-digit currencies: per 1.00, worth 0.01.
+        two_digits = minor_digits(merchant.currency) > 0
+        created, _created = cls.objects.get_or_create(
+            merchant=merchant,
+            defaults={
+                "earn_per_amount": 100 if two_digits else 10000,
+                "point_value": Decimal(1) if two_digits else Decimal(100),
+            },
+        )
+        return created
+
+
+class Channel(models.TextChoices):
+    POS = "pos", _("Point of sale")
+    BACK_OFFICE = "back_office", _("Back office")
+
+
+class TransactionStatus(models.TextChoices):
+    PENDING = "pending", _("Pending confirmation")
+    CONFIRMED = "confirmed", _("Confirmed")
+    VOIDED = "voided", _("Voided")
+
+
+class ConfirmMethod(models.TextChoices):
+    PIN = "pin", _("Member PIN")
+    OTP = "otp", _("One-time code")
+    STAFF = "staff", _("Second staff member")
+    NONE = "none", _("No verification")
+
+
+class Transaction(TenantOwned):
+    """A sale: created pending (holding what it spends), changes balances only once confirmed (E2)."""
+
+    store = models.ForeignKey(
+        "tenancy.Store", verbose_name=_("store"), on_delete=models.PROTECT, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "tenancy.ApiKey",
+        verbose_name=_("API key"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices, default=Channel.POS)
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="transactions"
+    )
+    card = models.ForeignKey(
+        "cards.Card",
+        verbose_name=_("card"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="transactions",
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=TransactionStatus.choices, default=TransactionStatus.PENDING
+    )
+    currency = models.CharField(_("currency"), max_length=3)
+    total_amount = models.BigIntegerField(_("total"), help_text=_("Sum of the lines, in minor units."))
+    discount_amount = models.BigIntegerField(_("discount"), default=0)
+    points_earned = models.BigIntegerField(_("points earned"), default=0)
+    earn_explanation = models.CharField(_("how the points were computed"), max_length=300, blank=True)
+    points_to_spend = models.BigIntegerField(_("points spent"), default=0)
+    stored_value_to_spend = models.BigIntegerField(_("stored value spent"), default=0)
+    points_hold = models.ForeignKey(
+        "ledger.Hold", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    stored_value_hold = models.ForeignKey(
+        "ledger.Hold", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    earn_entry = models.ForeignKey(
+        "ledger.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    points_spend_entry = models.ForeignKey(
+        "ledger.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    stored_value_spend_entry = models.ForeignKey(
+        "ledger.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    external_ref = models.CharField(
+        _("invoice number"), max_length=100, blank=True, help_text=_("The POS's own reference.")
+    )
+    note = models.TextField(_("note"), blank=True)
+    occurred_at = models.DateTimeField(_("date"), db_index=True)
+    confirm_method = models.CharField(
+        _("confirmed with"), max_length=10, choices=ConfirmMethod.choices, blank=True
+    )
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("confirmed by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+    failed_confirmations = models.PositiveSmallIntegerField(_("wrong PIN/code attempts"), default=0)
+    locked_at = models.DateTimeField(_("locked at"), null=True, blank=True)
+    otp_hash = models.CharField(max_length=64, blank=True, editable=False)
+    otp_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    voided_at = models.DateTimeField(_("voided at"), null=True, blank=True)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("voided by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    void_reason = models.CharField(_("reason for voiding"), max_length=300, blank=True)
+
+    history = HistoricalRecords(excluded_fields=["otp_hash", "otp_expires_at"])
+
+    STORE_FIELD = "store"
+
+    class Meta:
+        verbose_name = _("transaction")
+        verbose_name_plural = _("transactions")
+        ordering = ["-occurred_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    total_amount__gte=0,
+                    discount_amount__gte=0,
+                    points_earned__gte=0,
+                    points_to_spend__gte=0,
+                    stored_value_to_spend__gte=0,
+                ),
+                name="sale_amounts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(discount_amount__lte=F("total_amount")), name="sale_discount_within_total"
+            ),
+            # A POS that resends a sale under a new idempotency key still cannot record it twice.
+            models.UniqueConstraint(
+                fields=["merchant", "store", "external_ref"],
+                condition=~Q(external_ref="") & ~Q(status="voided"),
+                name="sale_invoice_unique_per_store",
+            ),
+        ]
+        indexes = [models.Index(fields=["merchant", "status", "occurred_at"])]
+        permissions = [
+            ("confirm_transaction", _("Can confirm transactions")),
+            ("void_transaction", _("Can void transactions")),
+            ("refund_transaction", _("Can refund transactions")),
+            ("add_points", _("Can add points")),
+            ("deduct_points", _("Can deduct points")),
+            ("export_transaction", _("Can print/export transactions")),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Sale #%(id)s") % {"id": self.pk})
+
+    @property
+    def amount_due(self) -> int:
+        return self.total_amount - self.discount_amount
+
+    @property
+    def source(self) -> str:
+        """How ledger entries name this sale."""
+        return f"sale:{self.pk}"
+
+
+class TransactionLine(models.Model):
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    transaction = models.ForeignKey(
+        Transaction, verbose_name=_("transaction"), on_delete=models.CASCADE, related_name="lines"
+    )
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    sku = models.CharField(_("SKU"), max_length=64, blank=True)
+    name = models.CharField(_("name"), max_length=200)
+    quantity = models.PositiveIntegerField(_("quantity"))
+    unit_price = models.BigIntegerField(_("unit price"))
+    amount = models.BigIntegerField(_("line amount"))
+
+    class Meta:
+        verbose_name = _("line")
+        verbose_name_plural = _("lines")
+        ordering = ["transaction", "position", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0, unit_price__gte=0, amount__gte=0), name="sale_line_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.name}"
+
+
+class Refund(TenantOwned):
+    """Goods brought back from a confirmed sale: earned points taken back, spent ones returned (E9)."""
+
+    transaction = models.ForeignKey(
+        Transaction, verbose_name=_("transaction"), on_delete=models.PROTECT, related_name="refunds"
+    )
+    store = models.ForeignKey(
+        "tenancy.Store", verbose_name=_("store"), on_delete=models.PROTECT, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "tenancy.ApiKey", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    amount = models.BigIntegerField(_("amount returned"))
+    points_reversed = models.BigIntegerField(_("earned points taken back"), default=0)
+    points_shortfall = models.BigIntegerField(
+        _("earned points already spent"),
+        default=0,
+        help_text=_("Part of the points to take back that the member had already spent."),
+    )
+    points_returned = models.BigIntegerField(_("spent points given back"), default=0)
+    stored_value_returned = models.BigIntegerField(_("stored value given back"), default=0)
+    completes_return = models.BooleanField(_("completes the return"), default=False)
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+
+    STORE_FIELD = "store"
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        ordering = ["transaction", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    amount__gte=0,
+                    points_reversed__gte=0,
+                    points_shortfall__gte=0,
+                    points_returned__gte=0,
+                    stored_value_returned__gte=0,
+                ),
+                name="refund_amounts_not_negative",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Refund #%(id)s") % {"id": self.pk})
+
+    @property
+    def source(self) -> str:
+        return f"refund:{self.pk}"
+
+
+class RefundLine(models.Model):
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="lines")
+    line = models.ForeignKey(TransactionLine, on_delete=models.PROTECT, related_name="refund_lines")
+    quantity = models.PositiveIntegerField(_("quantity"))
+    amount = models.BigIntegerField(_("amount"))
+
+    class Meta:
+        verbose_name = _("refunded line")
+        verbose_name_plural = _("refunded lines")
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0, amount__gte=0), name="refund_line_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.line.name}"
+
+
+class ConfirmationAttempt(models.Model):
+    """One try at confirming a sale with a PIN or code; wrong tries lock the sale and the member."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="attempts")
+    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+")
+    method = models.CharField(max_length=10, choices=ConfirmMethod.choices)
+    succeeded = models.BooleanField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.method} {'ok' if self.succeeded else 'wrong'}"

@@ -1,0 +1,304 @@
+"""Back office for sales (E3, E4, E9): transactions with their lines, refunds and ledger entries; void and
+refund actions; "Add points" and "Deduct points" pages. Every write goes through the services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import TabularInline
+from unfold.decorators import action
+
+from tessera.core.errors import DomainError
+from tessera.core.money import format_money
+from tessera.members.models import Member
+from tessera.sales import services
+from tessera.sales.models import Refund, SalesSettings, Transaction, TransactionLine
+from tessera.sales.selectors import entries_of_sale
+from tessera.tenancy.admin_base import TenantAdmin, TenantHistoryAdmin, request_staff
+from tessera.tenancy.models import StaffMembership, Store
+
+
+class LineInline(TabularInline):
+    model = TransactionLine
+    fields = ("sku", "name", "quantity", "unit_price", "amount")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Part of the sale: whoever may see the sale sees its lines and refunds.
+        return request.user.has_perm("sales.view_transaction")
+
+
+class RefundInline(TabularInline):
+    model = Refund
+    fields = (
+        "created_at",
+        "store",
+        "amount",
+        "points_reversed",
+        "points_shortfall",
+        "points_returned",
+        "stored_value_returned",
+        "reason",
+        "created_by",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Part of the sale: whoever may see the sale sees its lines and refunds.
+        return request.user.has_perm("sales.view_transaction")
+
+
+@admin.register(Transaction)
+class TransactionAdmin(TenantHistoryAdmin):
+    list_display = (
+        "id",
+        "occurred_at",
+        "store",
+        "member",
+        "status",
+        "amount_display",
+        "points_earned",
+        "points_to_spend",
+        "channel",
+    )
+    list_filter = ("status", "store", "channel", ("occurred_at", admin.DateFieldListFilter))
+    search_fields = ("external_ref", "member__full_name", "member__phone")
+    date_hierarchy = "occurred_at"
+    list_select_related = ("store", "member")
+    inlines = (LineInline, RefundInline)
+    actions = ("void_selected", "refund_selected")
+    fields = (
+        "status",
+        "store",
+        "member",
+        "card",
+        "channel",
+        "external_ref",
+        "occurred_at",
+        "total_amount",
+        "discount_amount",
+        "points_earned",
+        "earn_explanation",
+        "points_to_spend",
+        "stored_value_to_spend",
+        "confirm_method",
+        "confirmed_by",
+        "confirmed_at",
+        "failed_confirmations",
+        "locked_at",
+        "voided_at",
+        "voided_by",
+        "void_reason",
+        "note",
+        "ledger_entries",
+        "created_by",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_void_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("sales.void_transaction")
+
+    def has_refund_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("sales.refund_transaction")
+
+    @admin.display(description=_("amount due"), ordering="total_amount")
+    def amount_display(self, obj: Transaction) -> str:
+        return format_money(obj.amount_due, obj.currency)
+
+    @admin.display(description=_("ledger entries"))
+    def ledger_entries(self, obj: Transaction) -> SafeString:
+        rows = [
+            (
+                e.occurred_at.strftime("%Y-%m-%d %H:%M"),
+                e.get_kind_display(),
+                e.account,
+                f"{e.amount:+d}",
+                e.reason,
+            )
+            for e in entries_of_sale(obj)
+        ]
+        return format_html_join("\n", "<div>{} · {} · {} · <strong>{}</strong> · {}</div>", rows)
+
+    def _apply(self, request: HttpRequest, queryset: QuerySet[Transaction], label: str, run: Any) -> None:
+        done = 0
+        for sale in queryset:
+            try:
+                run(sale)
+                done += 1
+            except DomainError as exc:
+                self.message_user(request, f"{sale}: {exc}", messages.ERROR)
+        if done:
+            self.message_user(request, _("%(label)s: %(count)s sale(s).") % {"label": label, "count": done})
+
+    @action(description=_("Void the selected sales"), permissions=["void"])
+    def void_selected(self, request: HttpRequest, queryset: QuerySet[Transaction]) -> None:
+        self._apply(
+            request,
+            queryset,
+            str(_("Voided")),
+            lambda sale: services.void_transaction(
+                transaction=sale, actor=request.user, reason=str(_("Back office"))
+            ),
+        )
+
+    @action(description=_("Refund everything left of the selected sales"), permissions=["refund"])
+    def refund_selected(self, request: HttpRequest, queryset: QuerySet[Transaction]) -> None:
+        self._apply(
+            request,
+            queryset,
+            str(_("Refunded")),
+            lambda sale: services.refund_transaction(transaction=sale, actor=request.user),
+        )
+
+    # -- "Add points" and "Deduct points" (E4)
+    def get_urls(self) -> list[Any]:
+        pages = [
+            path("points/add/", self.admin_site.admin_view(self.add_points_view), name="sales_add_points"),
+            path(
+                "points/deduct/",
+                self.admin_site.admin_view(self.deduct_points_view),
+                name="sales_deduct_points",
+            ),
+        ]
+        return pages + super().get_urls()
+
+    def _staff(self, request: HttpRequest, permission: str) -> StaffMembership:
+        staff = request_staff(request)
+        if staff is None or not request.user.has_perm(permission):
+            raise PermissionDenied
+        return staff
+
+    def add_points_view(self, request: HttpRequest) -> HttpResponse:
+        staff = self._staff(request, "sales.add_points")
+        form = AddPointsForm(request.POST or None, staff=staff, initial=_initial(request))
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            return self._write(
+                request,
+                form,
+                lambda: services.add_points(
+                    member=data["member"],
+                    store=data["store"],
+                    actor=request.user,
+                    amount_spent=data["amount_spent"] or 0,
+                    points=data["points"],
+                    note=data["note"],
+                    occurred_on=data["occurred_on"],
+                ),
+            )
+        return self._page(
+            request, form, _("Add points"), _("Leave the points empty to compute them from the amount.")
+        )
+
+    def deduct_points_view(self, request: HttpRequest) -> HttpResponse:
+        staff = self._staff(request, "sales.deduct_points")
+        form = DeductPointsForm(request.POST or None, staff=staff, initial=_initial(request))
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            return self._write(
+                request,
+                form,
+                lambda: services.deduct_points(
+                    member=data["member"],
+                    points=data["points"],
+                    reason=data["reason"],
+                    store=data["store"],
+                    actor=request.user,
+                    occurred_on=data["occurred_on"],
+                ),
+            )
+        return self._page(request, form, _("Deduct points"), "")
+
+    def _write(self, request: HttpRequest, form: forms.Form, run: Any) -> HttpResponse:
+        try:
+            entry = run()
+        except DomainError as exc:
+            form.add_error(None, str(exc))
+            title = _("Add points") if isinstance(form, AddPointsForm) else _("Deduct points")
+            return self._page(request, form, title, "")
+        self.message_user(
+            request,
+            _("%(points)+d points for %(member)s.")
+            % {"points": entry.amount, "member": form.cleaned_data["member"]},
+        )
+        return HttpResponseRedirect(reverse("admin:sales_transaction_changelist"))
+
+    def _page(self, request: HttpRequest, form: forms.Form, title: Any, explanation: Any) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "explanation": explanation,
+            "form": form,
+            "submit_label": title,
+            "back_url": reverse("admin:sales_transaction_changelist"),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "sales/admin/form_page.html", context)
+
+
+def _initial(request: HttpRequest) -> dict[str, Any]:
+    return {"member": request.GET.get("member"), "occurred_on": timezone.localdate()}
+
+
+class _PointsForm(forms.Form):
+    member = forms.ModelChoiceField(queryset=Member.objects.none(), label=_("member"))
+    store = forms.ModelChoiceField(queryset=Store.objects.none(), label=_("store"))
+    occurred_on = forms.DateField(label=_("date"), required=False)
+
+    def __init__(self, *args: Any, staff: StaffMembership, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only the staff member's merchant's current members and the stores they work in (A1, B2).
+        self.fields["member"].queryset = Member.objects.of(staff.merchant_id).filter(  # type: ignore[attr-defined]
+            superseded_by__isnull=True, erased_at__isnull=True
+        )
+        self.fields["store"].queryset = Store.objects.visible_to(staff).filter(is_active=True)  # type: ignore[attr-defined]
+
+
+class AddPointsForm(_PointsForm):
+    amount_spent = forms.IntegerField(label=_("amount spent"), min_value=0, required=False)
+    points = forms.IntegerField(label=_("points"), min_value=1, required=False)
+    note = forms.CharField(label=_("note"), max_length=300, required=False)
+
+
+class DeductPointsForm(_PointsForm):
+    points = forms.IntegerField(label=_("points"), min_value=1)
+    reason = forms.CharField(label=_("reason"), max_length=300)
+
+
+@admin.register(SalesSettings)
+class SalesSettingsAdmin(TenantAdmin):
+    list_display = ("merchant", "earn_points", "earn_per_amount", "pending_days", "points_validity_months")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,0 +1,238 @@
+"""Request and response shapes of the point-of-sale API (K3). Money and points are integers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from ninja import Schema
+from pydantic import ConfigDict, Field
+
+
+class MemberSummary(Schema):
+    id: int
+    name: str
+    phone: str | None
+    status: str = Field(description="not_activated, active or excluded (C2).")
+    preferences: str = Field(description="Preferences and special needs to show the cashier (C1).")
+
+
+class CardSummary(Schema):
+    id: int
+    number: str
+    type: str
+    status: str
+
+
+class BalancesOut(Schema):
+    points: int = Field(description="Every point held, pending ones included.")
+    points_available: int = Field(description="Points that can be spent now.")
+    points_pending: int = Field(description="Points still in their return window.")
+    points_held: int = Field(description="Points reserved by pending sales.")
+    stored_value: int | None = Field(description="Stored value in minor units; null without an account.")
+    stored_value_available: int | None
+
+
+class LookupOut(Schema):
+    member: MemberSummary | None = Field(description="Null for a stock card not yet given to anyone.")
+    card: CardSummary | None
+    balances: BalancesOut | None
+
+
+class LineIn(Schema):
+    sku: str = Field("", max_length=64, examples=["PHO-BO"])
+    name: str = Field(..., min_length=1, max_length=200, examples=["Phở bò"])
+    quantity: int = Field(..., gt=0, examples=[2])
+    unit_price: int = Field(..., ge=0, description="Minor units.", examples=[65000])
+    amount: int | None = Field(
+        None, ge=0, description="Line total after line discounts; quantity × unit price when omitted."
+    )
+
+
+class CustomerIn(Schema):
+    """Who buys: a card number or QR payload, a phone number, or a member id from a lookup."""
+
+    card_code: str | None = Field(None, examples=["8800000000017"])
+    phone: str | None = Field(None, examples=["0903123456"])
+    member_id: int | None = None
+
+
+class SaleIn(CustomerIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "card_code": "TSR1:8800000000017",
+                    "store_code": "hanoi-1",
+                    "lines": [
+                        {"sku": "PHO-BO", "name": "Phở bò", "quantity": 2, "unit_price": 65000},
+                        {"sku": "TRA-DA", "name": "Trà đá", "quantity": 2, "unit_price": 5000},
+                    ],
+                    "points_to_spend": 100,
+                    "external_ref": "HD-2026-000123",
+                }
+            ]
+        }
+    )
+
+    store_code: str | None = Field(
+        None, description="Required with a merchant-wide key; a store-bound key acts in its own store."
+    )
+    lines: list[LineIn] = Field(..., min_length=1)
+    points_to_spend: int = Field(0, ge=0)
+    stored_value_to_spend: int = Field(0, ge=0, description="Minor units.")
+
+
+class TransactionIn(SaleIn):
+    external_ref: str = Field("", max_length=100, description="The POS invoice number; unique per store.")
+    note: str = Field("", max_length=1000)
+
+
+class BenefitOut(Schema):
+    code: str
+    label: str
+
+
+class QuoteOut(Schema):
+    currency: str
+    total_amount: int
+    tier: str | None
+    discount_percent: Decimal
+    discount_amount: int
+    amount_due: int
+    benefits: list[BenefitOut]
+    points_to_earn: int
+    earn_explanation: str
+    points_balance: int
+    points_available: int
+    points_pending: int
+    stored_value_available: int
+    point_value: Decimal = Field(description="Minor units one point is worth when spent.")
+    points_to_spend: int
+    points_spend_value: int
+    stored_value_to_spend: int
+    amount_to_pay: int = Field(description="What is left to pay in cash or by card.")
+
+
+class LineOut(Schema):
+    id: int
+    sku: str
+    name: str
+    quantity: int
+    unit_price: int
+    amount: int
+    refunded_quantity: int
+
+
+class RefundLineOut(Schema):
+    line_id: int
+    quantity: int
+    amount: int
+
+
+class RefundOut(Schema):
+    id: int
+    transaction_id: int
+    store_code: str
+    amount: int
+    points_reversed: int
+    points_shortfall: int
+    points_returned: int
+    stored_value_returned: int
+    completes_return: bool
+    lines: list[RefundLineOut]
+    created_at: datetime
+
+
+class TransactionOut(Schema):
+    id: int
+    status: Literal["pending", "confirmed", "voided"]
+    store_code: str
+    member_id: int
+    card_id: int | None
+    currency: str
+    total_amount: int
+    discount_amount: int
+    amount_due: int
+    points_earned: int = Field(description="Earned on confirmation (credited then, pending for the window).")
+    earn_explanation: str
+    points_to_spend: int
+    stored_value_to_spend: int
+    external_ref: str
+    confirm_method: str
+    confirmed_at: datetime | None
+    locked: bool = Field(description="True after too many wrong PINs or codes: void and start again.")
+    occurred_at: datetime
+    lines: list[LineOut]
+    refunds: list[RefundOut]
+
+
+class ConfirmIn(Schema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"method": "pin", "pin": "2468"}]})
+
+    method: Literal["pin", "otp", "staff", "none"]
+    pin: str | None = None
+    otp: str | None = Field(None, description="The 6-digit code texted by POST /transactions/{id}/otp.")
+    staff_username: str | None = Field(None, description="For method=staff: a second staff member.")
+    staff_password: str | None = None
+
+
+class OtpOut(Schema):
+    sent_to: str = Field(description="The member's phone, masked.")
+    expires_at: datetime
+
+
+class VoidIn(Schema):
+    reason: str = Field("", max_length=300)
+
+
+class RefundLineIn(Schema):
+    line_id: int
+    quantity: int = Field(..., gt=0)
+
+
+class RefundIn(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"lines": [{"line_id": 12, "quantity": 1}], "reason": "Cold soup"}]}
+    )
+
+    lines: list[RefundLineIn] | None = Field(None, description="Omit to return everything left.")
+    store_code: str | None = Field(
+        None, description="Where the goods come back; the sale's store by default."
+    )
+    reason: str = Field("", max_length=300)
+
+
+class PointsAddIn(CustomerIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"phone": "0903123456", "amount_spent": 250000, "note": "Paper bill"}]
+        }
+    )
+
+    store_code: str | None = None
+    amount_spent: int = Field(0, ge=0, description="Minor units; points are computed from it when omitted.")
+    points: int | None = Field(None, gt=0)
+    note: str = Field("", max_length=300)
+    occurred_on: date | None = None
+
+
+class PointsDeductIn(CustomerIn):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"phone": "0903123456", "points": 50, "reason": "Duplicate entry"}]}
+    )
+
+    store_code: str | None = None
+    points: int = Field(..., gt=0)
+    reason: str = Field(..., min_length=1, max_length=300)
+    occurred_on: date | None = None
+
+
+class PointsOut(Schema):
+    entry_id: int
+    member_id: int
+    points: int = Field(description="Positive when added, negative when deducted.")
+    points_balance: int
+    points_available: int
+    occurred_at: datetime

@@ -1,0 +1,823 @@
+"""Every write of the sales app (E1–E4, E9): quote, create, confirm, void, refund; add and deduct points.
+
+A sale is created *pending*: it only reserves (holds) the points and stored value it will spend. The
+second step, `confirm_transaction`, is where balances change: holds are captured and earned points are
+credited as a lot with the merchant's pending window and expiry (E2, E10). `actor` is a user or None
+(the system, e.g. the POS with its API key); a user needs the Django permission and must work for the
+merchant, in the sale's store when they are store-scoped (B1, B2).
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction as db_transaction
+from django.db.models import Max, Sum
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+
+from tessera.cards import services as cards
+from tessera.cards.models import Card
+from tessera.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from tessera.core.money import format_money
+from tessera.core.sms import send_sms
+from tessera.ledger import services as ledger
+from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
+from tessera.ledger.services import InsufficientBalance
+from tessera.members import services as members
+from tessera.members.models import Member
+from tessera.sales.benefits import Benefit, tier_benefits
+from tessera.sales.earning import points_for
+from tessera.sales.models import (
+    Channel,
+    ConfirmationAttempt,
+    ConfirmMethod,
+    Refund,
+    RefundLine,
+    SalesSettings,
+    Transaction,
+    TransactionLine,
+    TransactionStatus,
+)
+from tessera.tenancy.models import ApiKey, Merchant, Store
+from tessera.tenancy.permissions import authorise, is_user, staff_of
+
+OTP_LIFETIME = timedelta(minutes=5)
+#: Ledger `source` of points added or deducted by hand (E4), for the staff daily report (J5).
+MANUAL_ADD_SOURCE = "points:add"
+MANUAL_DEDUCT_SOURCE = "points:deduct"
+
+
+class ConfirmationLocked(DomainError):
+    code = "confirmation_locked"
+    status = 423
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+
+def _same_merchant(merchant: Merchant, *objects: Any) -> None:
+    for obj in objects:
+        if obj is not None and obj.merchant_id != merchant.pk:
+            raise NotFound(_("Not found."), code="not_found")
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day and time `months` later; the 31st becomes the month's last day."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def _floor_share(value: int, part: int, whole: int) -> int:
+    """floor(value × part / whole): a proportional share that never rounds in the member's disfavour
+    twice; the last refund settles the remainder exactly."""
+    if whole <= 0 or value <= 0 or part <= 0:
+        return 0
+    return (value * part) // whole
+
+
+def _spendable(account: Account | None) -> int:
+    return account.spendable if account is not None else 0
+
+
+def points_account_of(member: Member) -> Account | None:
+    """The member's points account, or None if it was never opened (a read: nothing is created)."""
+    return Account.objects.filter(
+        merchant_id=member.merchant_id, member=member, kind=AccountKind.POINTS
+    ).first()
+
+
+def stored_value_account_of(member: Member, card: Card | None) -> Account | None:
+    """The card family's stored-value account, else the member's own one; None if there is none."""
+    if card is not None and card.account_id is not None:
+        return Account.objects.filter(pk=card.account_id).first()
+    return Account.objects.filter(
+        merchant_id=member.merchant_id, member=member, kind=AccountKind.STORED_VALUE
+    ).first()
+
+
+# --- quote --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SaleLine:
+    """A basket line. `amount` is the line total after any line discount; quantity × unit price if None."""
+
+    name: str
+    quantity: int
+    unit_price: int
+    sku: str = ""
+    amount: int | None = None
+
+    @property
+    def line_amount(self) -> int:
+        return self.quantity * self.unit_price if self.amount is None else self.amount
+
+
+@dataclass(frozen=True)
+class SaleQuote:
+    """What the POS shows before payment (E1). Nothing is written to compute it."""
+
+    currency: str
+    total_amount: int
+    tier: str | None
+    discount_percent: Decimal
+    discount_amount: int
+    amount_due: int
+    benefits: list[Benefit]
+    points_to_earn: int
+    earn_explanation: str
+    points_balance: int
+    points_available: int
+    points_pending: int
+    stored_value_available: int
+    point_value: Decimal
+    points_to_spend: int
+    points_spend_value: int
+    stored_value_to_spend: int
+    amount_to_pay: int
+
+
+def _validate_lines(lines: list[SaleLine]) -> None:
+    if not lines:
+        raise ValidationFailed(_("A sale needs at least one line."), code="invalid_basket")
+    for index, line in enumerate(lines):
+        if line.quantity <= 0 or line.unit_price < 0 or line.line_amount < 0 or not line.name.strip():
+            raise ValidationFailed(
+                _("Line %(number)s needs a name, a positive quantity and amounts of zero or more.")
+                % {"number": index + 1},
+                code="invalid_basket",
+                line=index,
+            )
+
+
+def quote_sale(
+    *,
+    merchant: Merchant,
+    store: Store,
+    member: Member,
+    lines: list[SaleLine],
+    card: Card | None = None,
+    points_to_spend: int = 0,
+    stored_value_to_spend: int = 0,
+    at: datetime | None = None,
+) -> SaleQuote:
+    """Discount, tier benefits, points to earn and what can be spent, for a basket. No side effects.
+
+    Points are earned on the amount due after the tier discount, less the part paid with points (points
+    earn no points); stored value is prepaid money and earns like cash. Rounding: down, everywhere.
+    Raises the same errors `create_transaction` would (member not active, card unusable, short balance).
+    """
+    at = at or timezone.now()
+    _same_merchant(merchant, store, member, card)
+    _validate_lines(lines)
+    members.ensure_can_transact(member)
+    if card is not None:
+        _check_card(card, member)
+    if points_to_spend < 0 or stored_value_to_spend < 0:
+        raise ValidationFailed(_("Amounts to spend cannot be negative."), code="invalid_basket")
+    rules = SalesSettings.for_merchant(merchant)
+    total = sum(line.line_amount for line in lines)
+    perks = tier_benefits(member=member, store=store, at=at)
+    discount = int((Decimal(total) * perks.discount_percent / 100).to_integral_value(rounding=ROUND_FLOOR))
+    amount_due = total - discount
+    spend_value = int((points_to_spend * rules.point_value).to_integral_value(rounding=ROUND_FLOOR))
+    if spend_value + stored_value_to_spend > amount_due:
+        raise ValidationFailed(
+            _("Points and stored value cannot pay more than the amount due (%(due)s).")
+            % {"due": format_money(amount_due, merchant.currency)},
+            code="overpayment",
+            amount_due=amount_due,
+        )
+    points_account = points_account_of(member)
+    sv_account = stored_value_account_of(member, card)
+    if points_to_spend > _spendable(points_account):
+        raise InsufficientBalance(spendable=_spendable(points_account), requested=points_to_spend)
+    if stored_value_to_spend > _spendable(sv_account):
+        raise InsufficientBalance(spendable=_spendable(sv_account), requested=stored_value_to_spend)
+    earn = points_for(merchant=merchant, amount=amount_due - spend_value, member=member, store=store, at=at)
+    return SaleQuote(
+        currency=merchant.currency,
+        total_amount=total,
+        tier=perks.tier,
+        discount_percent=perks.discount_percent,
+        discount_amount=discount,
+        amount_due=amount_due,
+        benefits=list(perks.benefits),
+        points_to_earn=earn.points,
+        earn_explanation=earn.explanation,
+        points_balance=points_account.balance if points_account else 0,
+        points_available=_spendable(points_account),
+        points_pending=points_account.pending if points_account else 0,
+        stored_value_available=_spendable(sv_account),
+        point_value=rules.point_value,
+        points_to_spend=points_to_spend,
+        points_spend_value=spend_value,
+        stored_value_to_spend=stored_value_to_spend,
+        amount_to_pay=amount_due - spend_value - stored_value_to_spend,
+    )
+
+
+def _check_card(card: Card, member: Member) -> None:
+    if card.member_id != member.pk:
+        raise ValidationFailed(_("This card belongs to another member."), code="card_member_mismatch")
+    cards.ensure_usable(card)
+
+
+# --- create -------------------------------------------------------------------------------------------
+
+
+@db_transaction.atomic
+def create_transaction(
+    *,
+    merchant: Merchant,
+    store: Store,
+    member: Member,
+    lines: list[SaleLine],
+    card: Card | None = None,
+    points_to_spend: int = 0,
+    stored_value_to_spend: int = 0,
+    external_ref: str = "",
+    note: str = "",
+    actor: Any = None,
+    api_key: ApiKey | None = None,
+    channel: Channel = Channel.POS,
+    occurred_at: datetime | None = None,
+) -> Transaction:
+    """A pending sale: quoted, its lines saved, the points and stored value it spends held (E1, E3)."""
+    authorise(actor, "sales.add_transaction", merchant=merchant.pk, store=store)
+    _same_merchant(merchant, api_key)
+    now = timezone.now()
+    quote = quote_sale(
+        merchant=merchant,
+        store=store,
+        member=member,
+        card=card,
+        lines=lines,
+        points_to_spend=points_to_spend,
+        stored_value_to_spend=stored_value_to_spend,
+        at=occurred_at or now,
+    )
+    external_ref = external_ref.strip()
+    if (
+        external_ref
+        and Transaction.objects.of(merchant)
+        .filter(store=store, external_ref=external_ref)
+        .exclude(status=TransactionStatus.VOIDED)
+        .exists()
+    ):
+        raise Conflict(
+            _("Invoice %(ref)s is already recorded in this store.") % {"ref": external_ref},
+            code="duplicate_invoice",
+        )
+    sale = Transaction(
+        merchant=merchant,
+        store=store,
+        api_key=api_key,
+        channel=channel,
+        member=member,
+        card=card,
+        currency=merchant.currency,
+        total_amount=quote.total_amount,
+        discount_amount=quote.discount_amount,
+        points_earned=quote.points_to_earn,
+        earn_explanation=quote.earn_explanation[:300],
+        points_to_spend=points_to_spend,
+        stored_value_to_spend=stored_value_to_spend,
+        external_ref=external_ref,
+        note=note,
+        occurred_at=occurred_at or now,
+    )
+    sale.stamp(actor)
+    sale.save()
+    TransactionLine.objects.bulk_create(
+        TransactionLine(
+            merchant=merchant,
+            transaction=sale,
+            position=index,
+            sku=line.sku,
+            name=line.name,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            amount=line.line_amount,
+        )
+        for index, line in enumerate(lines)
+    )
+    if points_to_spend:
+        account = ledger.open_account(merchant=merchant, kind=AccountKind.POINTS, member=member)
+        sale.points_hold = ledger.place_hold(
+            account=account, amount=points_to_spend, source=sale.source, actor=actor
+        )
+    if stored_value_to_spend:
+        sv_account = stored_value_account_of(member, card)
+        if sv_account is None:
+            raise InsufficientBalance(spendable=0, requested=stored_value_to_spend)
+        sale.stored_value_hold = ledger.place_hold(
+            account=sv_account, amount=stored_value_to_spend, source=sale.source, actor=actor
+        )
+    if sale.points_hold or sale.stored_value_hold:
+        sale.save(update_fields=["points_hold", "stored_value_hold"])
+    return sale
+
+
+# --- confirm ------------------------------------------------------------------------------------------
+
+
+def _lock(sale: Transaction) -> Transaction:
+    return (
+        Transaction.objects.select_for_update(of=("self",))
+        .select_related("merchant", "store", "member", "points_hold", "stored_value_hold")
+        .get(pk=sale.pk)
+    )
+
+
+def _ensure_pending(sale: Transaction) -> None:
+    if sale.status != TransactionStatus.PENDING:
+        raise Conflict(
+            _("This sale is %(status)s, not pending.") % {"status": sale.get_status_display()},
+            code="not_pending",
+            status=sale.status,
+        )
+
+
+def _ensure_method_allowed(rules: SalesSettings, method: str) -> None:
+    allowed = {
+        ConfirmMethod.PIN.value: rules.confirm_with_pin,
+        ConfirmMethod.OTP.value: rules.confirm_with_otp,
+        ConfirmMethod.STAFF.value: rules.confirm_with_staff,
+    }
+    # Without any verification method switched on, the second step is a plain confirmation.
+    allowed[ConfirmMethod.NONE.value] = not any(allowed.values())
+    if not allowed.get(str(method), False):
+        raise ValidationFailed(
+            _("This merchant does not accept confirmation by “%(method)s”.") % {"method": method},
+            code="method_not_allowed",
+            allowed=[m for m, on in allowed.items() if on],
+        )
+
+
+def _member_failures(sale: Transaction, rules: SalesSettings, now: datetime) -> int:
+    """Wrong tries of the member in the lockout window, since their last successful confirmation."""
+    since = now - timedelta(minutes=rules.confirm_lockout_minutes)
+    attempts = ConfirmationAttempt.objects.filter(
+        merchant_id=sale.merchant_id, member_id=sale.member_id, created_at__gte=since
+    )
+    last_success = attempts.filter(succeeded=True).aggregate(at=Max("created_at"))["at"]
+    if last_success is not None:
+        attempts = attempts.filter(created_at__gt=last_success)
+    return attempts.filter(succeeded=False).count()
+
+
+def _ensure_not_locked(sale: Transaction, rules: SalesSettings, now: datetime) -> None:
+    limit = rules.confirm_attempt_limit
+    if sale.locked_at is not None or sale.failed_confirmations >= limit:
+        raise ConfirmationLocked(
+            _("Too many wrong attempts: this sale is locked. Void it and start again."),
+            scope="transaction",
+        )
+    if _member_failures(sale, rules, now) >= limit:
+        raise ConfirmationLocked(
+            _("Too many wrong attempts for this member: try again in %(minutes)s minutes.")
+            % {"minutes": rules.confirm_lockout_minutes},
+            scope="member",
+        )
+
+
+def _otp_digest(sale: Transaction, code: str) -> str:
+    return hmac.new(
+        settings.SECRET_KEY.encode(), f"sale:{sale.pk}:{code}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def _verify_secret(sale: Transaction, method: str, pin: str | None, otp: str | None, now: datetime) -> bool:
+    if method == ConfirmMethod.PIN:
+        if not getattr(sale.member, "pin_hash", ""):
+            raise ValidationFailed(_("This member has not set a PIN."), code="pin_not_set")
+        return members.check_member_pin(member=sale.member, pin=pin or "")
+    if not sale.otp_hash:
+        raise ValidationFailed(_("Request a one-time code first."), code="otp_not_requested")
+    if sale.otp_expires_at is None or sale.otp_expires_at < now:
+        raise ValidationFailed(_("The one-time code has expired; request a new one."), code="otp_expired")
+    return hmac.compare_digest(sale.otp_hash, _otp_digest(sale, (otp or "").strip()))
+
+
+def _check_staff(sale: Transaction, staff_user: Any) -> None:
+    """E2: a second staff member of the merchant, allowed to confirm, in the sale's store, not its creator."""
+    if not is_user(staff_user):
+        raise ValidationFailed(_("A staff member must confirm this sale."), code="staff_required")
+    staff = staff_of(staff_user)
+    if (
+        staff is None
+        or not staff_user.is_active
+        or staff.merchant_id != sale.merchant_id
+        or not staff.can_act_in(sale.store)
+        or not staff_user.has_perm("sales.confirm_transaction")
+    ):
+        raise PermissionDenied(
+            _("This staff member may not confirm sales here."), code="staff_cannot_confirm"
+        )
+    if staff_user.pk == sale.created_by_id:
+        raise PermissionDenied(
+            _("The sale must be confirmed by someone other than who entered it."), code="same_staff"
+        )
+
+
+def confirm_transaction(
+    *,
+    transaction: Transaction,
+    method: str,
+    pin: str | None = None,
+    otp: str | None = None,
+    staff_user: Any = None,
+    actor: Any = None,
+    now: datetime | None = None,
+) -> Transaction:
+    """The second step (E2): verify, then capture the holds and credit the earned points as a lot.
+
+    A wrong PIN or code is recorded and counted before the error is raised, so retrying cannot escape
+    the limit: at `confirm_attempt_limit` wrong tries the sale is locked (it stays pending), and so is
+    the member for `confirm_lockout_minutes`.
+    """
+    now = now or timezone.now()
+    failure: DomainError | None = None
+    with db_transaction.atomic():
+        sale = _lock(transaction)
+        authorise(actor, "sales.confirm_transaction", merchant=sale.merchant_id, store=sale.store)
+        _ensure_pending(sale)
+        rules = SalesSettings.for_merchant(sale.merchant)
+        _ensure_method_allowed(rules, method)
+        members.ensure_can_transact(sale.member)
+        confirmed_by = actor if is_user(actor) else None
+        if method in (ConfirmMethod.PIN, ConfirmMethod.OTP):
+            _ensure_not_locked(sale, rules, now)
+            correct = _verify_secret(sale, method, pin, otp, now)
+            ConfirmationAttempt.objects.create(
+                merchant_id=sale.merchant_id,
+                transaction=sale,
+                member_id=sale.member_id,
+                method=method,
+                succeeded=correct,
+                created_at=now,
+            )
+            if not correct:
+                sale.failed_confirmations += 1
+                left = max(rules.confirm_attempt_limit - sale.failed_confirmations, 0)
+                if left == 0:
+                    sale.locked_at = now
+                sale.save(update_fields=["failed_confirmations", "locked_at", "updated_at"])
+                failure = ValidationFailed(
+                    _("The PIN is wrong.") if method == ConfirmMethod.PIN else _("The code is wrong."),
+                    code="wrong_pin" if method == ConfirmMethod.PIN else "wrong_otp",
+                    attempts_left=left,
+                )
+        elif method == ConfirmMethod.STAFF:
+            _check_staff(sale, staff_user)
+            confirmed_by = staff_user
+        if failure is None:
+            _settle(sale, rules, method=method, confirmed_by=confirmed_by, actor=confirmed_by, now=now)
+    if failure is not None:
+        raise failure
+    transaction.refresh_from_db()
+    return sale
+
+
+def _settle(
+    sale: Transaction, rules: SalesSettings, *, method: str, confirmed_by: Any, actor: Any, now: datetime
+) -> None:
+    reason = str(_("Sale #%(id)s") % {"id": sale.pk})
+    if sale.points_hold is not None:
+        sale.points_spend_entry = ledger.capture_hold(
+            hold=sale.points_hold, store=sale.store, actor=actor, reason=reason, now=now
+        )
+    if sale.stored_value_hold is not None:
+        sale.stored_value_spend_entry = ledger.capture_hold(
+            hold=sale.stored_value_hold, store=sale.store, actor=actor, reason=reason, now=now
+        )
+    if sale.points_earned > 0:
+        account = ledger.open_account(merchant=sale.merchant, kind=AccountKind.POINTS, member=sale.member)
+        sale.earn_entry = ledger.credit(
+            account=account,
+            amount=sale.points_earned,
+            kind=EntryKind.EARN,
+            store=sale.store,
+            actor=actor,
+            source=sale.source,
+            reason=reason,
+            sale_amount=sale.amount_due,
+            available_at=now + timedelta(days=rules.pending_days),
+            expires_at=_expiry(rules, now),
+            now=now,
+        )
+    sale.status = TransactionStatus.CONFIRMED
+    sale.confirm_method = method
+    sale.confirmed_by = confirmed_by
+    sale.confirmed_at = now
+    sale.otp_hash = ""
+    sale.otp_expires_at = None
+    sale.stamp(actor)
+    sale.save()
+
+
+def _expiry(rules: SalesSettings, earned_at: datetime) -> datetime | None:
+    if not rules.points_validity_months:
+        return None
+    return add_months(earned_at, rules.points_validity_months)
+
+
+@dataclass(frozen=True)
+class OtpSent:
+    phone: str
+    expires_at: datetime
+
+
+def request_otp(*, transaction: Transaction, actor: Any = None, now: datetime | None = None) -> OtpSent:
+    """Text the member a 6-digit code for this sale, valid 5 minutes; it replaces any earlier code."""
+    now = now or timezone.now()
+    with db_transaction.atomic():
+        sale = _lock(transaction)
+        authorise(actor, "sales.confirm_transaction", merchant=sale.merchant_id, store=sale.store)
+        _ensure_pending(sale)
+        rules = SalesSettings.for_merchant(sale.merchant)
+        _ensure_method_allowed(rules, ConfirmMethod.OTP)
+        _ensure_not_locked(sale, rules, now)
+        if not sale.member.phone:
+            raise ValidationFailed(_("This member has no phone number."), code="no_phone")
+        code = f"{secrets.randbelow(10**6):06d}"
+        sale.otp_hash = _otp_digest(sale, code)
+        sale.otp_expires_at = now + OTP_LIFETIME
+        sale.save(update_fields=["otp_hash", "otp_expires_at", "updated_at"])
+        phone = str(sale.member.phone)
+        with translation.override(sale.merchant.default_language):
+            text = str(
+                _(
+                    "%(merchant)s: your code to confirm the purchase of %(amount)s is %(code)s "
+                    "(valid 5 minutes)."
+                )
+                % {
+                    "merchant": sale.merchant.name,
+                    "amount": format_money(sale.amount_due, sale.currency),
+                    "code": code,
+                }
+            )
+        send_sms(merchant=sale.merchant, phone=phone, text=text)
+    return OtpSent(phone=phone, expires_at=now + OTP_LIFETIME)
+
+
+# --- void and refund ----------------------------------------------------------------------------------
+
+
+def void_transaction(
+    *, transaction: Transaction, actor: Any = None, reason: str = "", now: datetime | None = None
+) -> Transaction:
+    """Cancel a sale. Pending: release its holds. Confirmed: reverse every entry it made (what refunds
+    have not already reversed): spends first, so the points they give back can cover the earned ones
+    taken back."""
+    now = now or timezone.now()
+    with db_transaction.atomic():
+        sale = _lock(transaction)
+        authorise(actor, "sales.void_transaction", merchant=sale.merchant_id, store=sale.store)
+        if sale.status == TransactionStatus.VOIDED:
+            raise Conflict(_("This sale is already voided."), code="already_voided")
+        if sale.status == TransactionStatus.PENDING:
+            for hold in (sale.points_hold, sale.stored_value_hold):
+                if hold is not None:
+                    ledger.release_hold(hold=hold, actor=actor)
+        else:
+            note = reason or str(_("Sale #%(id)s voided") % {"id": sale.pk})
+            for entry in (sale.points_spend_entry, sale.stored_value_spend_entry, sale.earn_entry):
+                if entry is not None:
+                    ledger.reverse(
+                        entry=entry, store=sale.store, actor=actor, source=sale.source, reason=note, now=now
+                    )
+        sale.status = TransactionStatus.VOIDED
+        sale.voided_at = now
+        sale.voided_by = actor if is_user(actor) else None
+        sale.void_reason = reason[:300]
+        sale.stamp(actor)
+        sale.save()
+    transaction.refresh_from_db()
+    return sale
+
+
+def refunded_quantities(sale: Transaction) -> dict[int, tuple[int, int]]:
+    """line id → (quantity refunded, amount refunded) so far."""
+    rows = (
+        RefundLine.objects.filter(refund__transaction=sale)
+        .values("line_id")
+        .annotate(quantity=Sum("quantity"), amount=Sum("amount"))
+    )
+    return {row["line_id"]: (row["quantity"], row["amount"]) for row in rows}
+
+
+def refund_transaction(
+    *,
+    transaction: Transaction,
+    lines: dict[int, int] | None = None,
+    store: Store | None = None,
+    actor: Any = None,
+    api_key: ApiKey | None = None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Refund:
+    """Return goods of a confirmed sale (E9): `lines` maps line id → quantity; None returns what is left.
+
+    Arithmetic, all in integers: a partly returned line refunds floor(line amount × quantity / line
+    quantity); the refund completing a line refunds what is left of it. Earned points taken back, spent
+    points and stored value given back are each floor(original × returned amount / sale total), and the
+    refund that completes the return settles exactly what is left — so the refunds add up to the sale,
+    never more.
+    """
+    now = now or timezone.now()
+    with db_transaction.atomic():
+        sale = _lock(transaction)
+        store = store or sale.store
+        _same_merchant(sale.merchant, store, api_key)
+        authorise(actor, "sales.refund_transaction", merchant=sale.merchant_id, store=store)
+        if sale.status != TransactionStatus.CONFIRMED:
+            raise Conflict(
+                _("Only a confirmed sale can be refunded."), code="not_confirmed", status=sale.status
+            )
+        sale_lines = {line.pk: line for line in sale.lines.all()}
+        done = refunded_quantities(sale)
+        left = {pk: line.quantity - done.get(pk, (0, 0))[0] for pk, line in sale_lines.items()}
+        wanted = {pk: qty for pk, qty in left.items() if qty > 0} if lines is None else dict(lines)
+        if not wanted or not any(wanted.values()):
+            raise ValidationFailed(_("Nothing left to refund."), code="nothing_to_refund")
+        for line_id, quantity in wanted.items():
+            if line_id not in sale_lines:
+                raise NotFound(
+                    _("Line %(id)s is not part of this sale.") % {"id": line_id}, code="line_not_found"
+                )
+            if quantity <= 0 or quantity > left[line_id]:
+                raise ValidationFailed(
+                    _("Line %(id)s: %(wanted)s requested, %(left)s left to refund.")
+                    % {"id": line_id, "wanted": quantity, "left": left[line_id]},
+                    code="refund_exceeds_quantity",
+                    line_id=line_id,
+                    quantity_left=left[line_id],
+                )
+        refund_lines: list[tuple[TransactionLine, int, int]] = []
+        for line_id, quantity in wanted.items():
+            line = sale_lines[line_id]
+            if quantity == left[line_id]:
+                amount = line.amount - done.get(line_id, (0, 0))[1]
+            else:
+                amount = _floor_share(line.amount, quantity, line.quantity)
+            refund_lines.append((line, quantity, amount))
+        returned = sum(amount for _line, _qty, amount in refund_lines)
+        completes = all(left[pk] - wanted.get(pk, 0) == 0 for pk in sale_lines)
+        before = sale.refunds.aggregate(
+            reversed=Sum("points_reversed"), points=Sum("points_returned"), value=Sum("stored_value_returned")
+        )
+
+        def share(original: int, already: int | None) -> int:
+            remaining = original - (already or 0)
+            return (
+                remaining
+                if completes
+                else min(_floor_share(original, returned, sale.total_amount), remaining)
+            )
+
+        refund = Refund(
+            merchant=sale.merchant,
+            transaction=sale,
+            store=store,
+            api_key=api_key,
+            amount=returned,
+            points_reversed=share(sale.points_earned if sale.earn_entry_id else 0, before["reversed"]),
+            points_returned=share(sale.points_to_spend, before["points"]),
+            stored_value_returned=share(sale.stored_value_to_spend, before["value"]),
+            completes_return=completes,
+            reason=reason[:300],
+        )
+        refund.stamp(actor)
+        refund.save()
+        RefundLine.objects.bulk_create(
+            RefundLine(merchant=sale.merchant, refund=refund, line=line, quantity=qty, amount=amount)
+            for line, qty, amount in refund_lines
+        )
+        note = reason or str(_("Refund #%(id)s of sale #%(sale)s") % {"id": refund.pk, "sale": sale.pk})
+        for entry, amount in (
+            (sale.points_spend_entry, refund.points_returned),
+            (sale.stored_value_spend_entry, refund.stored_value_returned),
+        ):
+            if entry is not None and amount > 0:
+                ledger.reverse(
+                    entry=entry,
+                    amount=amount,
+                    store=store,
+                    actor=actor,
+                    source=refund.source,
+                    reason=note,
+                    now=now,
+                )
+        if sale.earn_entry is not None and refund.points_reversed > 0:
+            taken = ledger.reverse(
+                entry=sale.earn_entry,
+                amount=refund.points_reversed,
+                store=store,
+                actor=actor,
+                source=refund.source,
+                reason=note,
+                now=now,
+            )
+            refund.points_shortfall = refund.points_reversed - (-taken.amount if taken is not None else 0)
+            if refund.points_shortfall:
+                refund.save(update_fields=["points_shortfall"])
+    return refund
+
+
+# --- points by hand (E4) ------------------------------------------------------------------------------
+
+
+def _occurred_at(occurred_on: date | None, store: Store, now: datetime) -> datetime:
+    """The date staff typed, at noon in the store's zone; today (or no date) is now."""
+    if occurred_on is None or occurred_on >= now.astimezone(store.tz).date():
+        return now
+    return datetime.combine(occurred_on, time(12, 0), tzinfo=store.tz)
+
+
+@db_transaction.atomic
+def add_points(
+    *,
+    member: Member,
+    store: Store,
+    actor: Any,
+    amount_spent: int = 0,
+    points: int | None = None,
+    note: str = "",
+    occurred_on: date | None = None,
+    now: datetime | None = None,
+) -> Entry:
+    """Add points by hand (E4): for `amount_spent` (points computed by the earning rules) or as given.
+
+    Staff have checked the purchase, so the points are available at once; they expire like earned ones.
+    """
+    merchant = member.merchant
+    _same_merchant(merchant, store)
+    authorise(actor, "sales.add_points", merchant=merchant.pk, store=store)
+    members.ensure_can_transact(member)
+    if amount_spent < 0:
+        raise ValidationFailed(_("The amount spent cannot be negative."), code="invalid_amount")
+    at = _occurred_at(occurred_on, store, now or timezone.now())
+    if points is None:
+        points = points_for(merchant=merchant, amount=amount_spent, member=member, store=store, at=at).points
+    if points <= 0:
+        raise ValidationFailed(_("There are no points to add."), code="no_points")
+    rules = SalesSettings.for_merchant(merchant)
+    account = ledger.open_account(merchant=merchant, kind=AccountKind.POINTS, member=member)
+    return ledger.credit(
+        account=account,
+        amount=points,
+        kind=EntryKind.EARN if amount_spent else EntryKind.ADJUST,
+        store=store,
+        actor=actor,
+        source=MANUAL_ADD_SOURCE,
+        reason=note[:300],
+        sale_amount=amount_spent or None,
+        available_at=at,
+        expires_at=_expiry(rules, at),
+        now=at,
+    )
+
+
+@db_transaction.atomic
+def deduct_points(
+    *,
+    member: Member,
+    points: int,
+    reason: str,
+    store: Store,
+    actor: Any,
+    occurred_on: date | None = None,
+    now: datetime | None = None,
+) -> Entry:
+    """Deduct points by hand (E4), first-expiring first; never below what the member can spend."""
+    merchant = member.merchant
+    _same_merchant(merchant, store)
+    authorise(actor, "sales.deduct_points", merchant=merchant.pk, store=store)
+    if points <= 0:
+        raise ValidationFailed(_("Enter a positive number of points."), code="no_points")
+    if not reason.strip():
+        raise ValidationFailed(_("Give a reason for deducting points."), code="reason_required")
+    account = ledger.open_account(merchant=merchant, kind=AccountKind.POINTS, member=member)
+    return ledger.debit(
+        account=account,
+        amount=points,
+        kind=EntryKind.ADJUST,
+        store=store,
+        actor=actor,
+        source=MANUAL_DEDUCT_SOURCE,
+        reason=reason[:300],
+        now=_occurred_at(occurred_on, store, now or timezone.now()),
+    )

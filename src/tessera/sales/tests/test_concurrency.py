@@ -1,0 +1,85 @@
+"""Exactly once under load (E11): concurrent spends never overdraw; concurrent retries act once.
+
+PostgreSQL only: SQLite serialises every writer, so there is no race to lose there.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from tessera.core.errors import DomainError
+from tessera.ledger.models import Account, AccountKind, Entry
+from tessera.sales import services
+from tessera.sales.models import Transaction, TransactionStatus
+from tessera.sales.services import MANUAL_ADD_SOURCE, SaleLine
+from tessera.sales.tests.conftest import PIN
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks"),
+]
+
+THREADS = 20
+
+
+def run_together(work: Callable[[int], Any]) -> list[Any]:
+    """Run `work(i)` in THREADS threads released at the same instant; results or exceptions, in order."""
+    barrier = threading.Barrier(THREADS)
+    results: list[Any] = [None] * THREADS
+
+    def runner(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = work(index)
+        except Exception as exc:
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=runner, args=(i,)) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_e11_twenty_concurrent_spends_never_overdraw(merchant, store, member):
+    services.add_points(member=member, store=store, actor=None, points=100)
+
+    def spend(_index: int) -> Transaction:
+        sale = services.create_transaction(
+            merchant=merchant,
+            store=store,
+            member=member,
+            lines=[SaleLine(name="Trà đá", quantity=1, unit_price=1000)],
+            points_to_spend=10,
+        )
+        return services.confirm_transaction(transaction=sale, method="pin", pin=PIN)
+
+    results = run_together(spend)
+
+    refused = [r for r in results if isinstance(r, DomainError)]
+    assert {r.code for r in refused} == {"insufficient_balance"}
+    assert len(refused) == THREADS - 10
+    assert Transaction.objects.filter(status=TransactionStatus.CONFIRMED).count() == 10
+    account = Account.objects.get(member=member, kind=AccountKind.POINTS)
+    assert (account.balance, account.held) == (0, 0)
+
+
+def test_e11_twenty_concurrent_identical_requests_make_one_entry(pos, member):
+    body = {"member_id": member.pk, "points": 7, "note": "retry storm"}
+
+    responses = run_together(lambda _i: pos.post("/points/add", body, key="storm-1"))
+
+    assert [r.status_code for r in responses] == [201] * THREADS
+    assert len({r.content for r in responses}) == 1
+    assert sum(r.get("Idempotent-Replayed") == "true" for r in responses) == THREADS - 1
+    assert Entry.objects.filter(source=MANUAL_ADD_SOURCE).count() == 1
+    assert Account.objects.get(member=member, kind=AccountKind.POINTS).balance == 7
