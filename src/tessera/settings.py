@@ -69,7 +69,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "tessera.tenancy.middleware.StaffLanguageMiddleware",
+    "tessera.tenancy.middleware.StaffLocaleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -154,6 +154,8 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+# Unfold's login form has no `next` field: a login from the bare login page must land on the dashboard.
+LOGIN_REDIRECT_URL = "admin:index"
 
 # Cookies and headers: secure unless this is a local demo over plain HTTP.
 SECURE_COOKIES = env_bool("SECURE_COOKIES", default=PRODUCTION)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin
+from unfold.contrib.filters.admin import RangeDateFilter
+from unfold.utils import parse_date_str
 
 from tessera.core.models import TenantOwned
 from tessera.tenancy.models import Merchant, StaffMembership, Store
@@ -22,6 +25,22 @@ from tessera.tenancy.models import Merchant, StaffMembership, Store
 
 def request_staff(request: HttpRequest) -> StaffMembership | None:
     return getattr(request, "staff", None)
+
+
+class LocalDateRangeFilter(RangeDateFilter):
+    """From/to dates on a datetime field, as calendar days in the staff's (merchant's) time zone, both
+    days included. Unfold's own compares the datetime with naive midnights and drops the "to" day."""
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        local = {}
+        for suffix, lookup in (("_from", "gte"), ("_to", "lte")):
+            value = self.used_parameters.get(f"{self.parameter_name}{suffix}")
+            if isinstance(value, str) and value:
+                local[f"{self.parameter_name}__date__{lookup}"] = parse_date_str(value)
+        try:
+            return queryset.filter(**local)
+        except (ValueError, ValidationError):
+            return None
 
 
 class TenantAdmin(ModelAdmin):
@@ -95,3 +114,14 @@ class TenantHistoryAdmin(SimpleHistoryAdmin, TenantAdmin):
         if not self.get_queryset(request).filter(pk=object_id).exists():
             raise Http404
         return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context: Any = None
+    ) -> HttpResponse:
+        # Old versions can be read, not restored: a revert would write around the services.
+        if request.method == "POST" or not self.get_queryset(request).filter(pk=object_id).exists():
+            raise Http404
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True

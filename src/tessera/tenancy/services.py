@@ -9,14 +9,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from tessera.core.errors import ValidationFailed
+from tessera.core.errors import DomainError, PermissionDenied, ValidationFailed
 from tessera.tenancy.models import ApiKey, Merchant, Role, StaffMembership, Store
+from tessera.tenancy.permissions import authorise, is_user, staff_of
 from tessera.tenancy.roles import default_roles, permissions_for
 
 API_KEY_PREFIX = "tsk"
@@ -26,7 +29,7 @@ API_KEY_PREFIX = "tsk"
 def create_merchant(*, name: str, slug: str, actor: Any = None, **fields: Any) -> Merchant:
     """A new tenant with the default roles (B1) ready to be given to its staff."""
     merchant = Merchant(name=name, slug=slug, **fields)
-    merchant.stamp(actor)
+    _attribute(merchant, actor)
     merchant.full_clean()
     merchant.save()
     sync_default_roles(merchant=merchant)
@@ -51,10 +54,14 @@ def sync_default_roles(*, merchant: Merchant) -> list[Role]:
 
 @transaction.atomic
 def create_role(*, merchant: Merchant, name: str, permission_ids: list[int], actor: Any = None) -> Role:
+    """A merchant's own role (B1); a user may grant only permissions they hold themselves."""
+    authorise(actor, None, merchant=merchant)
+    permissions = _permissions_to_set(current=set(), requested=permission_ids, actor=actor)
     group = Group.objects.create(name=f"{merchant.slug}:{secrets.token_hex(4)}")
-    group.permissions.set(permission_ids)
+    group.permissions.set(permissions)
     role = Role(merchant=merchant, group=group, name=name)
-    role.stamp(actor)
+    _attribute(role, actor)
+    role.full_clean()
     role.save()
     return role
 
@@ -62,7 +69,7 @@ def create_role(*, merchant: Merchant, name: str, permission_ids: list[int], act
 @transaction.atomic
 def create_store(*, merchant: Merchant, code: str, name: str, actor: Any = None, **fields: Any) -> Store:
     store = Store(merchant=merchant, code=code, name=name, **fields)
-    store.stamp(actor)
+    _attribute(store, actor)
     store.full_clean()
     store.save()
     return store
@@ -81,12 +88,11 @@ def add_staff(
     last_name: str = "",
     actor: Any = None,
 ) -> StaffMembership:
-    """A back-office user of `merchant`: in every store when `stores` is None, else only in those (B2)."""
-    foreign = [r for r in roles if r.merchant_id != merchant.pk] + [
-        s for s in stores or [] if s.merchant_id != merchant.pk
-    ]
-    if foreign:
-        raise ValidationFailed(_("Roles and stores must belong to the same merchant."), code="cross_merchant")
+    """A back-office user of `merchant`: in every store when `stores` is None, else only in those (B2).
+
+    Never a superuser: operators are created by operators with `createsuperuser`.
+    """
+    _check_scope(merchant=merchant, roles=roles, stores=stores, actor=actor)
     user_model = get_user_model()
     user = user_model.objects.create_user(
         username=username,
@@ -156,12 +162,199 @@ def authenticate_api_key(*, raw_key: str) -> ApiKey | None:
     return key
 
 
-def staff_of(user: Any) -> StaffMembership | None:
-    """The user's place in a merchant, or None (anonymous users, platform operators)."""
-    if not getattr(user, "is_authenticated", False):
-        return None
-    try:
-        membership: StaffMembership = user.staff
-    except StaffMembership.DoesNotExist:
-        return None
-    return membership
+# --- Back-office management (B1, B2): what a merchant admin does to its own merchant ------------------
+
+#: Platform-level rights: only operators (superusers) create or delete merchants; no role may grant them.
+PLATFORM_PERMISSIONS = frozenset({"tenancy.add_merchant", "tenancy.delete_merchant"})
+
+#: What a merchant admin may change on its own merchant (A1); slug and `is_active` are the operator's.
+MERCHANT_SETTINGS = (
+    "name",
+    "logo",
+    "primary_color",
+    "accent_color",
+    "currency",
+    "time_zone",
+    "default_language",
+    "country",
+    "auto_activate_members",
+)
+
+
+def _attribute(obj: Any, actor: Any) -> None:
+    """Stamp the audit fields and name the actor in the history row, also outside a web request (B3)."""
+    obj.stamp(actor)
+    if is_user(actor):
+        obj._history_user = actor
+
+
+def _check_scope(*, merchant: Merchant, roles: list[Role], stores: list[Store] | None, actor: Any) -> None:
+    """Roles and stores of the staff's own merchant only; a store-scoped actor hands out only its stores."""
+    foreign = [r for r in roles if r.merchant_id != merchant.pk] + [
+        s for s in stores or [] if s.merchant_id != merchant.pk
+    ]
+    if foreign:
+        raise ValidationFailed(_("Roles and stores must belong to the same merchant."), code="cross_merchant")
+    authorise(actor, None, merchant=merchant)
+    staff = staff_of(actor) if is_user(actor) and not actor.is_superuser else None
+    if (
+        staff is not None
+        and not staff.all_stores
+        and (stores is None or any(s.pk not in staff.store_ids() for s in stores))
+    ):
+        raise PermissionDenied(_("You can only give access to the stores you work in."), code="store_scope")
+
+
+def grantable_permissions(actor: Any = None) -> QuerySet[Permission]:
+    """Permissions a role may carry: Tessera's own features, never history tables or platform rights.
+
+    A user actor may grant only what they hold themselves, so no one can give a role more than they have.
+    """
+    labels = [c.label for c in apps.get_app_configs() if c.name.startswith("tessera.")]
+    qs = (
+        Permission.objects.filter(content_type__app_label__in=labels)
+        .exclude(content_type__model__startswith="historical")
+        .select_related("content_type")
+    )
+    for perm in PLATFORM_PERMISSIONS:
+        app_label, codename = perm.split(".")
+        qs = qs.exclude(content_type__app_label=app_label, codename=codename)
+    if is_user(actor) and not actor.is_superuser:
+        held = actor.get_all_permissions()
+        allowed = [p.pk for p in qs if f"{p.content_type.app_label}.{p.codename}" in held]
+        qs = qs.filter(pk__in=allowed)
+    return qs
+
+
+def _permissions_to_set(*, current: set[int], requested: list[int], actor: Any) -> set[int]:
+    """Requested permissions within the actor's reach; those beyond it are kept as they were."""
+    grantable = set(grantable_permissions(actor).values_list("pk", flat=True))
+    beyond = set(requested) - grantable
+    if beyond:
+        raise PermissionDenied(
+            _("You cannot grant permissions you do not have yourself."), code="permission_escalation"
+        )
+    return set(requested) | (current - grantable)
+
+
+def _codenames(ids: set[int]) -> list[str]:
+    perms = Permission.objects.filter(pk__in=ids).select_related("content_type")
+    return sorted(f"{p.content_type.app_label}.{p.codename}" for p in perms)
+
+
+@transaction.atomic
+def update_merchant(*, merchant: Merchant, actor: Any = None, **fields: Any) -> Merchant:
+    """Change a merchant's settings (A1). Operators may also change `slug` and `is_active`."""
+    authorise(actor, None, merchant=merchant)
+    allowed = set(MERCHANT_SETTINGS)
+    if not is_user(actor) or actor.is_superuser:
+        allowed |= {"slug", "is_active"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise PermissionDenied(
+            _("These settings cannot be changed here: %(fields)s") % {"fields": ", ".join(sorted(unknown))},
+            code="field_not_editable",
+        )
+    for name, value in fields.items():
+        setattr(merchant, name, value)
+    _attribute(merchant, actor)
+    merchant.full_clean()
+    merchant.save()
+    return merchant
+
+
+@transaction.atomic
+def update_store(*, store: Store, actor: Any = None, **fields: Any) -> Store:
+    authorise(actor, None, merchant=store.merchant_id)
+    for name in ("code", "name", "address", "time_zone", "is_active"):
+        if name in fields:
+            setattr(store, name, fields.pop(name))
+    if fields:
+        raise ValidationFailed(_("Unknown store fields."), code="unknown_fields", fields=sorted(fields))
+    _attribute(store, actor)
+    store.full_clean()
+    store.save()
+    return store
+
+
+@transaction.atomic
+def update_staff(
+    *,
+    staff: StaffMembership,
+    roles: list[Role],
+    stores: list[Store] | None,
+    email: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    is_active: bool | None = None,
+    password: str | None = None,
+    actor: Any = None,
+) -> StaffMembership:
+    """Change a staff user's roles, stores (None: all of them) and details (B1, B2)."""
+    _check_scope(merchant=staff.merchant, roles=roles, stores=stores, actor=actor)
+    user = staff.user
+    if user.is_superuser:
+        raise PermissionDenied(_("Platform operators are managed by operators."), code="operator_account")
+    if is_user(actor) and actor.pk == user.pk and is_active is False:
+        raise ValidationFailed(_("You cannot deactivate yourself."), code="self_deactivation")
+    for name, value in (("email", email), ("first_name", first_name), ("last_name", last_name)):
+        if value is not None:
+            setattr(user, name, value)
+    if is_active is not None:
+        user.is_active = is_active
+    if password:
+        user.set_password(password)
+    user.save()
+    # Groups of other merchants cannot be on this user (add_staff and this function check), so set() is safe.
+    user.groups.set([r.group for r in roles])
+    staff.all_stores = stores is None
+    _attribute(staff, actor)
+    staff.save()
+    staff.stores.set(stores or [])
+    staff.__dict__.pop("_store_ids", None)  # the cached store list is stale now
+    return staff
+
+
+@transaction.atomic
+def deactivate_staff(*, staff: StaffMembership, actor: Any = None) -> StaffMembership:
+    """The user can no longer log in; their name stays on every document they created (B3)."""
+    authorise(actor, None, merchant=staff.merchant_id)
+    if staff.user.is_superuser:
+        raise PermissionDenied(_("Platform operators are managed by operators."), code="operator_account")
+    if is_user(actor) and actor.pk == staff.user_id:
+        raise ValidationFailed(_("You cannot deactivate yourself."), code="self_deactivation")
+    staff.user.is_active = False
+    staff.user.save(update_fields=["is_active"])
+    staff.stamp(actor)
+    staff.save()
+    return staff
+
+
+@transaction.atomic
+def update_role(*, role: Role, name: str, permission_ids: list[int], actor: Any = None) -> Role:
+    """Rename a role and set its permissions (B1); a user may grant only what they hold."""
+    authorise(actor, None, merchant=role.merchant_id)
+    current = set(role.group.permissions.values_list("pk", flat=True))
+    wanted = _permissions_to_set(current=current, requested=permission_ids, actor=actor)
+    role.group.permissions.set(wanted)
+    # The group's permissions are not on the role's row; the history row says what changed (B3).
+    changes = [f"+{p}" for p in _codenames(wanted - current)] + [
+        f"-{p}" for p in _codenames(current - wanted)
+    ]
+    role._change_reason = " ".join(changes)[:100] or None  # type: ignore[attr-defined]
+    role.name = name
+    _attribute(role, actor)
+    role.full_clean()
+    role.save()
+    return role
+
+
+@transaction.atomic
+def delete_role(*, role: Role, actor: Any = None) -> None:
+    """Custom roles can go; the default ones every merchant starts with stay (they may be edited)."""
+    authorise(actor, None, merchant=role.merchant_id)
+    if role.key:
+        raise DomainError(_("Default roles can be edited but not deleted."), code="default_role")
+    group = role.group
+    role.delete()
+    group.delete()
