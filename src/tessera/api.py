@@ -53,11 +53,19 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 def _register_routers() -> None:
     from tessera.cards.api import router as cards_router
+    from tessera.integrations.api import router as integrations_router
     from tessera.members.api import router as members_router
+    from tessera.rewards.api import router as rewards_router
+    from tessera.rules.api import router as rules_router
     from tessera.sales.api import router as sales_router
+    from tessera.tiers.api import router as tiers_router
 
     api.add_router("/members", members_router)
     api.add_router("/cards", cards_router)
+    api.add_router("/rules", rules_router)
+    api.add_router("/tiers", tiers_router)
+    api.add_router("/rewards", rewards_router)
+    api.add_router("/integrations", integrations_router)
     api.add_router("/", sales_router)
 
 

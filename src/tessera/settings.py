@@ -59,6 +59,13 @@ INSTALLED_APPS = [
     "tessera.ledger",
     "tessera.cards",
     "tessera.sales",
+    "tessera.rules",
+    "tessera.tiers",
+    "tessera.adjustments",
+    "tessera.rewards",
+    "tessera.integrations",
+    "tessera.portal",
+    "tessera.backoffice",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,7 @@
+"""Tiers endpoints of the public API."""
+
+from __future__ import annotations
+
+from ninja import Router
+
+router = Router(tags=["tiers"])
