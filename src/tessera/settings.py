@@ -186,6 +186,13 @@ EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "tessera@localhost")
 
+# SMS: "console" (logs), "file" (VAR_DIR/sms.log) or the dotted path of a provider backend class.
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "console")
+# Idempotency records are kept this many days, then purged (a retry after that is a new request).
+IDEMPOTENCY_RETENTION_DAYS = int(os.environ.get("IDEMPOTENCY_RETENTION_DAYS", "7"))
+# Members are warned this many days before their points expire (E10).
+TESSERA_EXPIRY_NOTICE_DAYS = int(os.environ.get("TESSERA_EXPIRY_NOTICE_DAYS", "14"))
+
 # huey: Redis when REDIS_URL is set (several machines), else an embedded SQLite queue.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 HUEY_IMMEDIATE = env_bool("HUEY_IMMEDIATE", default=False)

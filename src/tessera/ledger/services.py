@@ -1,8 +1,8 @@
 """Every write to the ledger. Each function is one transaction and locks the account row it changes.
 
-CONTRACT (cards and sales code against these signatures; the ledger helper implements them):
-amounts are positive ints; `actor` is a user or None (system); `store` may be None; `source` says what
-caused the movement ("sale:42", "card:17"); `now` defaults to timezone.now() and exists for tests.
+Conventions: amounts are positive ints; `actor` is a user or None (system); `store` may be None;
+`source` says what caused the movement ("sale:42", "card:17"); `now` defaults to timezone.now() and
+exists for tests.
 
 How overdraft is made impossible (E11): every function takes `SELECT ... FOR UPDATE` on the account row
 before it reads a balance or a lot, and writes the entry, the lots and the account's cached counters in
