@@ -1,16 +1,19 @@
-"""How many points a purchase earns. The earning-rules issue (E5) replaces `points_for`'s body."""
+"""How many points a purchase earns: the merchant's earning rules (E5), see `tessera.rules.simulator`.
+
+Without any rule that applies, the merchant's flat rate from SalesSettings: `earn_points` per
+`earn_per_amount` minor units, rounded down.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_FLOOR, Decimal
+from typing import Any
 
-from django.utils.translation import gettext as _
-
-from tessera.core.money import format_money
+from tessera.cards.models import Card
 from tessera.members.models import Member
-from tessera.sales.models import SalesSettings
+from tessera.rules.simulator import BasketLine, Part, simulate
 from tessera.tenancy.models import Merchant, Store
 
 
@@ -18,19 +21,29 @@ from tessera.tenancy.models import Merchant, Store
 class EarnQuote:
     points: int
     explanation: str
+    parts: list[Part] = field(default_factory=list)
 
 
 def points_for(
-    *, merchant: Merchant, amount: int, member: Member | None, store: Store | None, at: datetime
+    *,
+    merchant: Merchant,
+    amount: int,
+    member: Member | None,
+    store: Store | None,
+    at: datetime,
+    lines: Sequence[BasketLine] | None = None,
+    card: Card | None = None,
+    perks: Any = None,
 ) -> EarnQuote:
-    """The merchant's flat rate: `earn_points` per `earn_per_amount` minor units, rounded down."""
-    rate = SalesSettings.for_merchant(merchant)
-    points = 0
-    if amount > 0:
-        exact = Decimal(amount) * rate.earn_points / Decimal(rate.earn_per_amount)
-        points = int(exact.to_integral_value(rounding=ROUND_FLOOR))
-    explanation = _("%(points)s point(s) per %(amount)s spent, rounded down") % {
-        "points": rate.earn_points.normalize(),
-        "amount": format_money(rate.earn_per_amount, merchant.currency),
-    }
-    return EarnQuote(points=points, explanation=explanation)
+    """The points `amount` earns under the merchant's rules, with the part each rule gave."""
+    simulation = simulate(
+        merchant=merchant,
+        amount=amount,
+        lines=lines,
+        member=member,
+        store=store,
+        at=at,
+        card=card,
+        perks=perks,
+    )
+    return EarnQuote(points=simulation.points, explanation=simulation.explanation, parts=simulation.parts)

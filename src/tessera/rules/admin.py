@@ -1,0 +1,363 @@
+"""Back office for earning rules (E5): the rules, their version history, and the simulator page.
+
+Saving goes through `services.save_rule`, which writes a new version; a formula that cannot be used is
+refused on the form with the reason. Rules are never deleted (sales point at their versions): switch
+them off instead. Another merchant's rule is a 404 (TenantAdmin).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin import RelatedOnlyFieldListFilter
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import TabularInline
+from unfold.decorators import action
+from unfold.widgets import (
+    UnfoldAdminCheckboxSelectMultipleWidget,
+    UnfoldAdminIntegerFieldWidget,
+    UnfoldAdminSelectMultipleWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminSingleDateWidget,
+    UnfoldAdminSingleTimeWidget,
+    UnfoldAdminTextInputWidget,
+)
+
+from tessera.cards.models import CardType
+from tessera.core.errors import DomainError
+from tessera.members.selectors import find_member_by_phone
+from tessera.rules import services
+from tessera.rules.formula import FUNCTIONS, VARIABLES
+from tessera.rules.models import EarningRule, EarningRuleVersion, Effect, Weekday
+from tessera.rules.simulator import Simulation, simulate
+from tessera.tenancy.admin_base import TenantAdmin, request_staff
+from tessera.tenancy.models import StaffMembership, Store
+
+
+def _formula_help() -> SafeString:
+    names = format_html_join(
+        ", ", "<code>{}</code> ({})", ((name, meaning) for name, meaning in VARIABLES.items())
+    )
+    return format_html(
+        "{} {}. {} {}.",
+        _("Names:"),
+        names,
+        _("Functions:"),
+        ", ".join(FUNCTIONS),
+    )
+
+
+class EarningRuleForm(forms.ModelForm):
+    stores = forms.ModelMultipleChoiceField(
+        queryset=Store.objects.none(),
+        required=False,
+        label=_("stores"),
+        help_text=_("None chosen: every store."),
+        widget=UnfoldAdminSelectMultipleWidget,
+    )
+    card_types = forms.ModelMultipleChoiceField(
+        queryset=CardType.objects.none(),
+        required=False,
+        label=_("card types"),
+        help_text=_("None chosen: any card, or none."),
+        widget=UnfoldAdminSelectMultipleWidget,
+    )
+    tiers = forms.CharField(
+        required=False,
+        label=_("tiers"),
+        help_text=_("Tier codes separated by commas; empty: any tier, or none."),
+        widget=UnfoldAdminTextInputWidget,
+    )
+    days = forms.TypedMultipleChoiceField(
+        choices=Weekday.choices,
+        coerce=int,
+        required=False,
+        label=_("days of the week"),
+        help_text=_("None chosen: every day. In the store's time zone."),
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
+    )
+
+    #: Set by the admin: the staff member editing (None for a platform operator).
+    staff: StaffMembership | None = None
+
+    class Meta:
+        model = EarningRule
+        fields = (
+            "merchant",
+            "name",
+            "priority",
+            "is_active",
+            "combine",
+            "valid_from",
+            "valid_until",
+            "hour_from",
+            "hour_until",
+            "birthday_window",
+            "min_total",
+            "min_top_ups",
+            "max_top_ups",
+            "effect",
+            "points",
+            "per_amount",
+            "rounding",
+            "multiplier",
+            "bonus_points",
+            "formula",
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        staff = self.staff
+        stores = Store.objects.visible_to(staff) if staff is not None else Store.objects.all()
+        card_types = CardType.objects.of(staff.merchant_id) if staff is not None else CardType.objects.all()
+        self.fields["stores"].queryset = stores  # type: ignore[attr-defined]
+        self.fields["card_types"].queryset = card_types  # type: ignore[attr-defined]
+        if "formula" in self.fields:
+            self.fields["formula"].help_text = _formula_help()
+        rule = self.instance
+        if rule.pk is not None:
+            self.initial.update(
+                stores=list(rule.store_ids),
+                card_types=list(rule.card_type_ids),
+                tiers=", ".join(rule.tier_codes),
+                days=list(rule.weekdays),
+            )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        rule = self.instance
+        if rule.merchant_id is None and self.staff is not None:
+            rule.merchant_id = self.staff.merchant_id
+        rule.store_ids = sorted(store.pk for store in data.get("stores") or [])
+        rule.card_type_ids = sorted(card_type.pk for card_type in data.get("card_types") or [])
+        rule.tier_codes = sorted(
+            {code.strip() for code in (data.get("tiers") or "").split(",") if code.strip()}
+        )
+        rule.weekdays = sorted(data.get("days") or [])
+        return data
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]
+        if not self.errors and self.instance.merchant_id is not None:
+            try:
+                services.check_rule(self.instance)
+            except DomainError as exc:
+                field = exc.detail.get("field")
+                self.add_error(field if field in self.fields else None, str(exc))
+
+
+class VersionInline(TabularInline):
+    model = EarningRuleVersion
+    fields = ("number", "created_at", "created_by", "summary")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = _("version history")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.has_perm("rules.view_earningrule"))
+
+    @admin.display(description=_("rule as saved"))
+    def summary(self, obj: EarningRuleVersion) -> SafeString:
+        return _snapshot_html(obj.snapshot)
+
+
+def _snapshot_html(snapshot: dict[str, Any]) -> SafeString:
+    shown = ((key, value) for key, value in snapshot.items() if value not in (None, "", []))
+    return format_html_join(" · ", "{}: <strong>{}</strong>", shown)
+
+
+@admin.register(EarningRule)
+class EarningRuleAdmin(TenantAdmin):
+    form = EarningRuleForm
+    list_display = (
+        "name",
+        "priority",
+        "effect",
+        "combine",
+        "is_active",
+        "valid_from",
+        "valid_until",
+        "version",
+    )
+    list_filter = ("is_active", "effect", "combine")
+    search_fields = ("name",)
+    ordering = ("priority", "pk")
+    inlines = (VersionInline,)
+    actions_list = ("simulator",)
+    fieldsets = (
+        (None, {"fields": ("name", "priority", "is_active", "combine")}),
+        (
+            _("When it applies"),
+            {
+                "fields": (
+                    ("valid_from", "valid_until"),
+                    "stores",
+                    "card_types",
+                    "tiers",
+                    "days",
+                    ("hour_from", "hour_until"),
+                    "birthday_window",
+                    "min_total",
+                    ("min_top_ups", "max_top_ups"),
+                )
+            },
+        ),
+        (
+            _("What it gives"),
+            {
+                "fields": (
+                    "effect",
+                    "points",
+                    "per_amount",
+                    "multiplier",
+                    "rounding",
+                    "bonus_points",
+                    "formula",
+                )
+            },
+        ),
+    )
+    # One clear form per effect kind: only the effect's own parameters are shown.
+    conditional_fields = {
+        "points": f"effect == '{Effect.PER_AMOUNT}'",
+        "per_amount": f"effect == '{Effect.PER_AMOUNT}'",
+        "rounding": f"effect == '{Effect.PER_AMOUNT}' || effect == '{Effect.MULTIPLIER}'",
+        "multiplier": f"effect == '{Effect.MULTIPLIER}'",
+        "bonus_points": f"effect == '{Effect.FIXED}'",
+        "formula": f"effect == '{Effect.FORMULA}'",
+    }
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if self.is_operator(request):
+            fieldsets.insert(0, (_("Merchant"), {"fields": ("merchant",)}))
+        return fieldsets
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"staff": request_staff(request)})
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("version"))
+    def version(self, obj: EarningRule) -> int | None:
+        return obj.current_version.number if obj.current_version else None
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).select_related("current_version")
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        # The form ran the service's checks already (EarningRuleForm._post_clean).
+        services.save_rule(rule=obj, actor=request.user)
+
+    # -- the simulator page, a button on the rules list
+    @action(description=_("Simulator"), url_path="simulator", permissions=["view"])
+    def simulator(self, request: HttpRequest) -> HttpResponse:
+        staff = request_staff(request)
+        if staff is None or not request.user.has_perm("rules.view_earningrule"):
+            raise PermissionDenied
+        form = SimulatorForm(request.POST or None, staff=staff)
+        result: Simulation | None = None
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            store: Store = data["store"]
+            at = timezone.now()
+            if data.get("date"):
+                local = datetime.combine(data["date"], data.get("time") or at.astimezone(store.tz).time())
+                at = local.replace(tzinfo=store.tz)
+            try:
+                result = simulate(
+                    merchant=staff.merchant,
+                    amount=data["amount"],
+                    lines=None,
+                    member=data["member"],
+                    store=store,
+                    at=at,
+                )
+            except DomainError as exc:
+                form.add_error(None, str(exc))
+            except OverflowError:
+                form.add_error("date", _("This date cannot be used."))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Earning simulator"),
+            "form": form,
+            "result": result,
+            "opts": self.model._meta,
+            "back_url": reverse("admin:rules_earningrule_changelist"),
+            "currency": staff.merchant.currency,
+        }
+        return TemplateResponse(request, "rules/admin/simulator.html", context)
+
+
+class SimulatorForm(forms.Form):
+    amount = forms.IntegerField(
+        label=_("amount"),
+        min_value=0,
+        help_text=_("What earns points, in the currency's minor unit."),
+        widget=UnfoldAdminIntegerFieldWidget,
+    )
+    phone = forms.CharField(label=_("member's phone"), max_length=40, widget=UnfoldAdminTextInputWidget)
+    store = forms.ModelChoiceField(
+        queryset=Store.objects.none(), label=_("store"), widget=UnfoldAdminSelectWidget
+    )
+    date = forms.DateField(label=_("date"), required=False, widget=UnfoldAdminSingleDateWidget)
+    time = forms.TimeField(
+        label=_("time"),
+        required=False,
+        help_text=_("In the store's time zone."),
+        widget=UnfoldAdminSingleTimeWidget,
+    )
+
+    def __init__(self, *args: Any, staff: StaffMembership, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.staff = staff
+        self.fields["store"].queryset = Store.objects.visible_to(staff).filter(is_active=True)  # type: ignore[attr-defined]
+
+    def clean_phone(self) -> Any:
+        member = find_member_by_phone(merchant=self.staff.merchant, phone=self.cleaned_data["phone"])
+        if member is None:
+            raise forms.ValidationError(_("No member with this phone."))
+        self.cleaned_data["member"] = member
+        return self.cleaned_data["phone"]
+
+
+@admin.register(EarningRuleVersion)
+class EarningRuleVersionAdmin(TenantAdmin):
+    list_display = ("rule", "number", "created_at", "created_by")
+    # Only this merchant's rules: the plain related filter would list every merchant's.
+    list_filter = (("rule", RelatedOnlyFieldListFilter),)
+    list_select_related = ("rule", "created_by")
+    fields = ("rule", "number", "created_at", "created_by", "rule_as_saved")
+    readonly_fields = fields
+    ordering = ("rule", "-number")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("rule as saved"))
+    def rule_as_saved(self, obj: EarningRuleVersion) -> SafeString:
+        return _snapshot_html(obj.snapshot)

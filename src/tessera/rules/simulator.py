@@ -1,0 +1,455 @@
+"""How many points a purchase earns under the merchant's earning rules, and why (E5).
+
+`simulate` is what the POS quote, a sale, "add points" and the back-office simulator all call. It
+reads; it never writes.
+
+Which rules apply
+    The current version of every active rule, in the order of `priority` (lowest first), equal
+    priorities in the order the rules were created (id). Never in the order they were edited.
+    A rule applies when every condition it sets holds (an empty condition holds always):
+    validity period [valid_from, valid_until); store; card type (of the card presented, else of any
+    card in use the member holds); tier code (`tier_benefits(...).tier`, in any case); day of the week
+    and hours [hour_from, hour_until) in the store's time zone (else the merchant's), a range with
+    hour_from > hour_until crosses midnight; birthday window in the store's time zone — the day, the
+    week (Monday to Sunday) holding the birthday, or the month (a 29 February birthday is on
+    28 February in other years); minimum invoice total; number of stored-value top-ups so far.
+
+What each applying rule gives (never negative)
+    per_amount  `amount` × points ÷ per amount, rounded as the rule states (down, half up, up);
+                `amount` is what earns: the amount due after the tier discount, less what points paid.
+    multiplier  (multiplier − 1) × the points counted so far, i.e. of the rules before it (rounded as
+                stated): a ×2 rule doubles what earlier rules gave, it adds nothing on its own.
+    fixed       the bonus points.
+    formula     `tessera.rules.formula`: rounded down; an error gives 0 points and says why.
+
+How they combine (per rule)
+    add         its points are added.
+    best_of     the best_of rules compete: a best_of rule counts only if it gives more than every
+                best_of rule before it, and then replaces that one (ties: the earlier rule wins).
+    stop        its points are added and no later rule applies.
+
+The flat rate
+    When no rule that gives points by itself applies (none, or only multipliers), the merchant's
+    flat rate from SalesSettings is the first part, so "double points on Tuesdays" is one ×2 rule.
+
+Tier multiplier
+    Last, when the member's tier has an `earning_multiplier` above 1, (multiplier − 1) × the total is
+    added (rounded down) as its own part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from functools import cached_property
+from typing import Any, Protocol
+
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from tessera.cards.models import Card
+from tessera.core.errors import NotFound
+from tessera.core.money import format_money
+from tessera.members.models import Member
+from tessera.rules import formula as formulas
+from tessera.rules import selectors
+from tessera.rules.models import BirthdayWindow, Combine, EarningRuleVersion, Effect, Rounding, Weekday
+from tessera.sales.benefits import tier_benefits
+from tessera.sales.models import SalesSettings
+from tessera.tenancy.models import Merchant, Store
+
+ROUNDINGS: dict[str, str] = {
+    Rounding.DOWN: ROUND_FLOOR,
+    Rounding.HALF_UP: ROUND_HALF_UP,
+    Rounding.UP: ROUND_CEILING,
+}
+
+
+class BasketLine(Protocol):
+    @property
+    def quantity(self) -> int: ...
+
+    @property
+    def line_amount(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class BasketItem:
+    """A basket line as the rules see it, for callers without the sales app's lines."""
+
+    quantity: int
+    line_amount: int
+
+
+@dataclass(frozen=True)
+class Part:
+    """What one rule gave. `rule_id`/`version_id` are None for the flat rate and the tier multiplier."""
+
+    rule_id: int | None
+    version_id: int | None
+    name: str
+    points: int
+    explanation: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A rule in force that did not apply, and the first condition that failed."""
+
+    rule_id: int
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Simulation:
+    points: int
+    parts: list[Part]
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def explanation(self) -> str:
+        return "; ".join(f"{p.name}: {p.explanation}" for p in self.parts)
+
+    @property
+    def version_ids(self) -> list[int]:
+        return [p.version_id for p in self.parts if p.version_id is not None]
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A rule version read back from its snapshot."""
+
+    rule_id: int
+    version_id: int
+    name: str
+    valid_from: datetime | None
+    valid_until: datetime | None
+    store_ids: frozenset[int]
+    card_type_ids: frozenset[int]
+    tier_codes: frozenset[str]
+    weekdays: frozenset[int]
+    hour_from: int | None
+    hour_until: int | None
+    birthday_window: str
+    min_total: int | None
+    min_top_ups: int | None
+    max_top_ups: int | None
+    effect: str
+    points: Decimal | None
+    per_amount: int | None
+    multiplier: Decimal | None
+    rounding: str
+    bonus_points: int | None
+    formula: str
+    combine: str
+
+    @classmethod
+    def of(cls, version: EarningRuleVersion) -> RuleSpec:
+        s = version.snapshot
+
+        def moment(key: str) -> datetime | None:
+            return parse_datetime(s[key]) if s.get(key) else None
+
+        def decimal(key: str) -> Decimal | None:
+            return Decimal(s[key]) if s.get(key) is not None else None
+
+        return cls(
+            rule_id=version.rule_id,
+            version_id=version.pk,
+            name=s["name"],
+            valid_from=moment("valid_from"),
+            valid_until=moment("valid_until"),
+            store_ids=frozenset(s.get("store_ids") or ()),
+            card_type_ids=frozenset(s.get("card_type_ids") or ()),
+            tier_codes=frozenset(s.get("tier_codes") or ()),
+            weekdays=frozenset(s.get("weekdays") or ()),
+            hour_from=s.get("hour_from"),
+            hour_until=s.get("hour_until"),
+            birthday_window=s.get("birthday_window") or "",
+            min_total=s.get("min_total"),
+            min_top_ups=s.get("min_top_ups"),
+            max_top_ups=s.get("max_top_ups"),
+            effect=s["effect"],
+            points=decimal("points"),
+            per_amount=s.get("per_amount"),
+            multiplier=decimal("multiplier"),
+            rounding=s.get("rounding") or Rounding.DOWN,
+            bonus_points=s.get("bonus_points"),
+            formula=s.get("formula") or "",
+            combine=s.get("combine") or Combine.ADD,
+        )
+
+
+def in_birthday_window(birthday: date | None, today: date, window: str) -> bool:
+    """Is `today` (a local date) in the day, week or month of the member's birthday?"""
+    if not window:
+        return True
+    if birthday is None:
+        return False
+    if window == BirthdayWindow.MONTH:
+        return birthday.month == today.month
+    for year in (today.year - 1, today.year, today.year + 1):
+        try:
+            day = birthday.replace(year=year)
+        except ValueError:  # 29 February in a common year
+            day = date(year, 2, 28)
+        if window == BirthdayWindow.DAY and day == today:
+            return True
+        monday = day - timedelta(days=day.weekday())
+        if window == BirthdayWindow.WEEK and monday <= today < monday + timedelta(days=7):
+            return True
+    return False
+
+
+class Facts:
+    """What the rules look at, computed once and only when a rule asks."""
+
+    def __init__(
+        self,
+        *,
+        merchant: Merchant,
+        amount: int,
+        lines: Sequence[BasketLine] | None,
+        member: Member | None,
+        store: Store | None,
+        at: datetime,
+        card: Card | None,
+        perks: Any = None,
+    ) -> None:
+        self.merchant = merchant
+        self.amount = max(amount, 0)
+        self.total = sum(line.line_amount for line in lines) if lines else self.amount
+        self.items = sum(line.quantity for line in lines) if lines else 0
+        self.member = member
+        self.store = store
+        self.card = card
+        self.at = at
+        self.local = at.astimezone(store.tz if store is not None else merchant.tz)
+        self._perks = perks
+
+    @cached_property
+    def perks(self) -> Any:
+        if self._perks is not None:
+            return self._perks
+        if self.member is None or self.store is None:
+            return None
+        return tier_benefits(member=self.member, store=self.store, at=self.at)
+
+    @cached_property
+    def tier_code(self) -> str | None:
+        """The member's tier code, as `tier_benefits(...).tier` gives it (None: no tier)."""
+        return getattr(self.perks, "tier", None)
+
+    @cached_property
+    def top_ups(self) -> int:
+        return selectors.top_up_count(self.member) if self.member is not None else 0
+
+    @cached_property
+    def card_type_ids(self) -> set[int]:
+        if self.card is not None:
+            return {self.card.type_id}
+        return selectors.card_type_ids_of(self.member) if self.member is not None else set()
+
+    @cached_property
+    def is_birthday(self) -> bool:
+        birthday = self.member.birthday if self.member is not None else None
+        return in_birthday_window(birthday, self.local.date(), BirthdayWindow.DAY)
+
+    @cached_property
+    def flat_rate(self) -> tuple[int, str]:
+        rate = SalesSettings.for_merchant(self.merchant)
+        exact = Decimal(self.amount) * rate.earn_points / Decimal(rate.earn_per_amount)
+        points = int(exact.to_integral_value(rounding=ROUND_FLOOR))
+        why = _("%(points)s point(s) per %(amount)s spent, rounded down") % {
+            "points": rate.earn_points.normalize(),
+            "amount": format_money(rate.earn_per_amount, self.merchant.currency),
+        }
+        return points, why
+
+    def variables(self, points_so_far: int) -> dict[str, Any]:
+        return {
+            "amount": self.amount,
+            "total": self.total,
+            "items": self.items,
+            "top_ups": self.top_ups,
+            "is_birthday": int(self.is_birthday),
+            "weekday": self.local.isoweekday(),
+            "hour": self.local.hour,
+            "day": self.local.day,
+            "month": self.local.month,
+            "tier": self.tier_code or "",
+            "points": points_so_far,
+            "flat_points": self.flat_rate[0],
+        }
+
+
+def mismatch(spec: RuleSpec, facts: Facts) -> str | None:
+    """None when the rule applies, else the first condition that fails (translated)."""
+    if spec.valid_from is not None and facts.at < spec.valid_from:
+        return _("not valid yet")
+    if spec.valid_until is not None and facts.at >= spec.valid_until:
+        return _("no longer valid")
+    if spec.store_ids and (facts.store is None or facts.store.pk not in spec.store_ids):
+        return _("another store")
+    if spec.weekdays and facts.local.isoweekday() not in spec.weekdays:
+        return _("not on %(weekday)s") % {"weekday": Weekday(facts.local.isoweekday()).label}
+    if spec.hour_from is not None and spec.hour_until is not None:
+        hour, start, end = facts.local.hour, spec.hour_from, spec.hour_until
+        inside = start <= hour < end if start < end else (hour >= start or hour < end)
+        if not inside:
+            return _("not at %(hour)s:00") % {"hour": hour}
+    if spec.min_total is not None and facts.total < spec.min_total:
+        return _("the invoice total is below %(amount)s") % {
+            "amount": format_money(spec.min_total, facts.merchant.currency)
+        }
+    if spec.birthday_window:
+        birthday = facts.member.birthday if facts.member is not None else None
+        if not in_birthday_window(birthday, facts.local.date(), spec.birthday_window):
+            return _("outside the birthday window: %(window)s") % {
+                "window": BirthdayWindow(spec.birthday_window).label
+            }
+    if spec.card_type_ids and not (facts.card_type_ids & spec.card_type_ids):
+        return _("another card type")
+    if spec.tier_codes and (facts.tier_code or "").casefold() not in {c.casefold() for c in spec.tier_codes}:
+        return _("another tier")
+    if spec.min_top_ups is not None and facts.top_ups < spec.min_top_ups:
+        return _("fewer than %(count)s top-ups") % {"count": spec.min_top_ups}
+    if spec.max_top_ups is not None and facts.top_ups > spec.max_top_ups:
+        return _("more than %(count)s top-ups") % {"count": spec.max_top_ups}
+    return None
+
+
+def _rounded(exact: Decimal, rounding: str) -> int:
+    return int(exact.to_integral_value(rounding=ROUNDINGS.get(rounding, ROUND_FLOOR)))
+
+
+def _rounding_label(rounding: str) -> str:
+    return str(Rounding(rounding).label).lower() if rounding in Rounding.values else rounding
+
+
+def effect_of(spec: RuleSpec, facts: Facts, so_far: int) -> tuple[int, str]:
+    """(points, explanation) the rule gives, `so_far` being the points counted before it."""
+    if spec.effect == Effect.PER_AMOUNT and spec.points is not None and spec.per_amount:
+        points = _rounded(Decimal(facts.amount) * spec.points / Decimal(spec.per_amount), spec.rounding)
+        return points, _("%(points)s point(s) per %(per)s on %(amount)s, rounded %(rounding)s") % {
+            "points": spec.points.normalize(),
+            "per": format_money(spec.per_amount, facts.merchant.currency),
+            "amount": format_money(facts.amount, facts.merchant.currency),
+            "rounding": _rounding_label(spec.rounding),
+        }
+    if spec.effect == Effect.MULTIPLIER and spec.multiplier is not None:
+        points = _rounded(Decimal(so_far) * (spec.multiplier - 1), spec.rounding)
+        return points, _("×%(multiplier)s on the %(before)s point(s) before it, rounded %(rounding)s") % {
+            "multiplier": spec.multiplier.normalize(),
+            "before": so_far,
+            "rounding": _rounding_label(spec.rounding),
+        }
+    if spec.effect == Effect.FIXED:
+        return spec.bonus_points or 0, _("a fixed bonus")
+    if spec.effect == Effect.FORMULA:
+        try:
+            points = formulas.evaluate(spec.formula, facts.variables(so_far))
+        except formulas.FormulaError as exc:
+            return 0, _("the formula “%(formula)s” could not be computed (%(reason)s): 0 points") % {
+                "formula": spec.formula,
+                "reason": exc,
+            }
+        return points, _("formula “%(formula)s”, rounded down") % {"formula": spec.formula}
+    return 0, _("the rule has no effect set")
+
+
+def simulate(
+    *,
+    merchant: Merchant,
+    amount: int,
+    lines: Sequence[BasketLine] | None,
+    member: Member | None,
+    store: Store | None,
+    at: datetime,
+    card: Card | None = None,
+    perks: Any = None,
+) -> Simulation:
+    """The points `amount` earns for this member, store and moment, and which rule gave which part.
+
+    `amount` is what earns points (see the module docstring); `lines` give the invoice total and the
+    item count (without lines the total is `amount`). `perks` is the member's `tier_benefits(...)` when
+    the caller already has it.
+    """
+    for obj in (member, store, card):
+        if obj is not None and obj.merchant_id != merchant.pk:
+            raise NotFound(_("Not found."), code="not_found")
+    facts = Facts(
+        merchant=merchant,
+        amount=amount,
+        lines=lines,
+        member=member,
+        store=store,
+        at=at,
+        card=card,
+        perks=perks,
+    )
+    applying: list[RuleSpec] = []
+    skipped: list[Skipped] = []
+    for version in selectors.versions_in_force(merchant):
+        spec = RuleSpec.of(version)
+        reason = mismatch(spec, facts)
+        if reason is None:
+            applying.append(spec)
+        else:
+            skipped.append(Skipped(rule_id=spec.rule_id, name=spec.name, reason=reason))
+
+    parts: list[Part] = []
+    total = 0
+    if all(spec.effect == Effect.MULTIPLIER for spec in applying):
+        flat, why = facts.flat_rate
+        parts.append(Part(rule_id=None, version_id=None, name=_("Flat rate"), points=flat, explanation=why))
+        total = flat
+    best: int | None = None  # index in `parts` of the best best_of rule so far
+    for spec in applying:
+        points, why = effect_of(spec, facts, total)
+        part = Part(
+            rule_id=spec.rule_id, version_id=spec.version_id, name=spec.name, points=points, explanation=why
+        )
+        if spec.combine == Combine.BEST_OF:
+            if best is not None and points <= parts[best].points:
+                winner = parts[best].name
+                part = replace(
+                    part,
+                    points=0,
+                    explanation=_("%(why)s: %(points)s, but “%(winner)s” gives more (best of)")
+                    % {"why": why, "points": points, "winner": winner},
+                )
+            else:
+                if best is not None:
+                    loser = parts[best]
+                    total -= loser.points
+                    parts[best] = replace(
+                        loser,
+                        points=0,
+                        explanation=_("%(why)s: %(points)s, but “%(winner)s” gives more (best of)")
+                        % {"why": loser.explanation, "points": loser.points, "winner": spec.name},
+                    )
+                best = len(parts)
+        parts.append(part)
+        total += part.points
+        if spec.combine == Combine.STOP:
+            break
+
+    multiplier = getattr(facts.perks, "earning_multiplier", None)
+    if multiplier is not None and Decimal(multiplier) > 1 and total > 0:
+        extra = _rounded(Decimal(total) * (Decimal(multiplier) - 1), Rounding.DOWN)
+        parts.append(
+            Part(
+                rule_id=None,
+                version_id=None,
+                name=_("Tier %(tier)s") % {"tier": facts.tier_code or ""},
+                points=extra,
+                explanation=_("×%(multiplier)s on %(points)s point(s), rounded down")
+                % {"multiplier": Decimal(multiplier).normalize(), "points": total},
+            )
+        )
+        total += extra
+    return Simulation(points=total, parts=parts, skipped=skipped)
