@@ -1,1 +1,236 @@
+"""Tiers (F1): a merchant's ranks, each member's current tier, and the history of every change.
 
+Ranking is computed from the ledger, never stored: `selectors.ranking` says how. `MemberTier` is the
+member's current state (one row per member that ever had a tier); `TierChange` is append-only history.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from tessera.core.models import TenantOwned
+
+
+class Basis(models.TextChoices):
+    SPEND = "spend", _("Ranking spend")
+    POINTS = "points", _("Ranking points")
+
+
+class Window(models.TextChoices):
+    ROLLING_MONTHS = "rolling_months", _("The last N months (rolling)")
+    CALENDAR_YEAR = "calendar_year", _("The calendar year")
+    SINCE_LAST_CHANGE = "since_last_change", _("Since the last tier change")
+
+
+class Review(models.TextChoices):
+    DAILY = "daily", _("Every day")
+    MONTHLY = "monthly", _("On the first day of each month")
+    YEARLY = "yearly", _("On the first day of each year")
+
+
+class TierProgram(TenantOwned):
+    """How a merchant ranks members. Upgrades are immediate; downgrades happen at each review."""
+
+    basis = models.CharField(_("rank by"), max_length=10, choices=Basis.choices, default=Basis.SPEND)
+    window = models.CharField(_("over"), max_length=20, choices=Window.choices, default=Window.ROLLING_MONTHS)
+    window_months = models.PositiveSmallIntegerField(
+        _("months"),
+        default=12,
+        validators=[MinValueValidator(1), MaxValueValidator(120)],
+        help_text=_(
+            "Rolling window: its length. Since the last change: how long a member has to qualify again "
+            "for their tier before a review may lower it."
+        ),
+    )
+    review = models.CharField(
+        _("review for downgrades"), max_length=10, choices=Review.choices, default=Review.MONTHLY
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    last_reviewed_at = models.DateTimeField(_("last reviewed at"), null=True, blank=True, editable=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("tier program")
+        verbose_name_plural = _("tier programs")
+        constraints = [
+            models.UniqueConstraint(fields=["merchant"], name="tier_program_one_per_merchant"),
+            models.CheckConstraint(
+                condition=Q(window_months__gte=1, window_months__lte=120), name="tier_program_window_months"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_basis_display()} — {self.get_window_display()}"
+
+
+class Tier(TenantOwned):
+    """A rank. Reached when the ranking in the window is at least `threshold`; higher rank, higher tier."""
+
+    code = models.SlugField(_("code"), max_length=30)
+    name = models.CharField(_("name"), max_length=100)
+    rank = models.PositiveSmallIntegerField(_("rank"), help_text=_("1 is the lowest tier."))
+    threshold = models.BigIntegerField(
+        _("threshold"),
+        help_text=_("Ranking spend (in the currency's smallest unit) or ranking points needed to reach it."),
+    )
+    discount_percent = models.DecimalField(
+        _("discount %"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal(0),
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+    )
+    earning_multiplier = models.DecimalField(
+        _("earning multiplier"),
+        max_digits=6,
+        decimal_places=3,
+        default=Decimal(1),
+        validators=[MinValueValidator(Decimal(0))],
+        help_text=_("Points earned are multiplied by this (1 = no change)."),
+    )
+    reward_points = models.PositiveIntegerField(
+        _("reward points"), default=0, help_text=_("Given once when a member first reaches the tier.")
+    )
+    description = models.TextField(_("description"), blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("tier")
+        verbose_name_plural = _("tiers")
+        ordering = ["merchant", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "code"], name="tier_code_unique_per_merchant"),
+            models.UniqueConstraint(fields=["merchant", "rank"], name="tier_rank_unique_per_merchant"),
+            models.CheckConstraint(condition=Q(threshold__gte=0), name="tier_threshold_not_negative"),
+            models.CheckConstraint(
+                condition=Q(discount_percent__gte=0, discount_percent__lte=100), name="tier_discount_percent"
+            ),
+            models.CheckConstraint(condition=Q(earning_multiplier__gte=0), name="tier_multiplier"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Hold(models.TextChoices):
+    NONE = "", _("None")
+    MANUAL_UPGRADE = "manual_upgrade", _("Kept after a manual upgrade")
+    MANUAL_DOWNGRADE = "manual_downgrade", _("Kept after a manual downgrade")
+
+
+class MemberTier(TenantOwned):
+    """A member's current tier.
+
+    `window_start` starts the "since the last change" window: the last change, or the last review at
+    which the member qualified again. A hold freezes the tier (no automatic change either way) until the
+    tier the member earns ranks above `hold_reference`: the tier given by a manual upgrade, or the tier
+    held before a manual downgrade (F2).
+    """
+
+    member = models.OneToOneField(
+        "members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="tier_state"
+    )
+    tier = models.ForeignKey(
+        Tier,
+        verbose_name=_("tier"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Empty: below the lowest tier."),
+    )
+    since = models.DateTimeField(_("since"))
+    window_start = models.DateTimeField(_("ranking counted from"))
+    hold = models.CharField(_("hold"), max_length=20, choices=Hold.choices, blank=True, default=Hold.NONE)
+    hold_reference = models.ForeignKey(
+        Tier,
+        verbose_name=_("held until a tier above"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("member tier")
+        verbose_name_plural = _("member tiers")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(hold="", hold_reference__isnull=True)
+                | (~Q(hold="") & Q(hold_reference__isnull=False)),
+                name="member_tier_hold_has_reference",
+            ),
+        ]
+        indexes = [models.Index(fields=["merchant", "tier"]), models.Index(fields=["merchant", "member"])]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.tier_id}"
+
+
+class ChangeReason(models.TextChoices):
+    UPGRADE = "upgrade", _("Upgrade: ranking reached the tier")
+    DOWNGRADE = "downgrade", _("Downgrade: review found the ranking below the tier")
+    MANUAL_UPGRADE = "manual_upgrade", _("Manual upgrade (adjustment voucher)")
+    MANUAL_DOWNGRADE = "manual_downgrade", _("Manual downgrade (adjustment voucher)")
+
+
+class TierChange(TenantOwned):
+    """One change of a member's tier, with why. Append-only; `created_by` is who made it (None: system)."""
+
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="tier_changes"
+    )
+    from_tier = models.ForeignKey(
+        Tier, verbose_name=_("from"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    to_tier = models.ForeignKey(
+        Tier, verbose_name=_("to"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(_("reason"), max_length=20, choices=ChangeReason.choices)
+    ranking = models.BigIntegerField(_("ranking at the time"))
+    voucher_code = models.CharField(_("adjustment voucher"), max_length=40, blank=True)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    at = models.DateTimeField(_("at"))
+
+    class Meta:
+        verbose_name = _("tier change")
+        verbose_name_plural = _("tier changes")
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["merchant", "at"]), models.Index(fields=["member", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.from_tier_id} → {self.to_tier_id}"
+
+
+class TierReward(TenantOwned):
+    """The reward for reaching a tier, given once per member and tier, ever (the constraint says so)."""
+
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="+"
+    )
+    tier = models.ForeignKey(Tier, verbose_name=_("tier"), on_delete=models.PROTECT, related_name="+")
+    points = models.PositiveIntegerField(_("points"))
+    entry = models.ForeignKey(
+        "ledger.Entry", verbose_name=_("ledger entry"), on_delete=models.PROTECT, related_name="+"
+    )
+    change = models.ForeignKey(
+        TierChange, verbose_name=_("tier change"), on_delete=models.PROTECT, related_name="rewards"
+    )
+
+    class Meta:
+        verbose_name = _("tier reward")
+        verbose_name_plural = _("tier rewards")
+        constraints = [
+            models.UniqueConstraint(fields=["member", "tier"], name="tier_reward_once_per_member_and_tier")
+        ]
+
+    def __str__(self) -> str:
+        return f"+{self.points}"

@@ -1,0 +1,313 @@
+"""Reads of the tiers app: windows, ranking from the ledger, a member's tier status (F1, F2).
+
+Ranking is read from the ledger, the source of truth, in the member's points account:
+
+- **Ranking spend** = the `sale_amount` of EARN entries that occurred in the window, less what was
+  returned of them: a reversal of such an entry takes back `sale_amount × points reversed ÷ points
+  earned` (rounded toward zero), whenever it happens. A sale belongs to the window it was made in, so a
+  return never lowers a later window. Sales that earned no points have no EARN entry and do not count.
+- **Ranking points** = points earned in the window: EARN entries, BONUS entries except tier rewards
+  (a reward must not earn the next tier), and adjustment-voucher entries (both signs: a voucher may
+  bring over points from another system or correct them), less the reversals of those entries.
+
+Windows: the last N months; the calendar year (merchant's time zone); or since the member's last tier
+change (`MemberTier.window_start`, renewed when a review finds the member qualified again).
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db.models import BigIntegerField, ExpressionWrapper, F, Q, QuerySet, Sum
+from django.utils import timezone
+
+from tessera.ledger.models import AccountKind, Entry, EntryKind
+from tessera.members.models import Member
+from tessera.tenancy.models import Merchant
+from tessera.tiers.models import Basis, ChangeReason, Hold, MemberTier, Tier, TierChange, TierProgram, Window
+
+#: Ledger `source` prefix of tier rewards ("tier:<tier id>"); they are not ranking points.
+REWARD_SOURCE_PREFIX = "tier:"
+#: Ledger `source` prefix of adjustment-voucher entries ("voucher:<voucher id>"); they are ranking points.
+VOUCHER_SOURCE_PREFIX = "voucher:"
+
+
+def shift_months(moment: datetime, months: int) -> datetime:
+    """The same day and time `months` later (negative: earlier); the 31st becomes the month's last day."""
+    index = moment.year * 12 + moment.month - 1 + months
+    year, month = divmod(index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
+def program_of(merchant: Merchant | int) -> TierProgram | None:
+    return TierProgram.objects.of(merchant).first()
+
+
+def tiers_of(merchant: Merchant | int) -> list[Tier]:
+    """The merchant's tiers, lowest first."""
+    return list(Tier.objects.of(merchant).order_by("rank"))
+
+
+def tier_for(tiers: Sequence[Tier], ranking: int) -> Tier | None:
+    """The highest tier whose threshold the ranking reaches (tiers lowest first)."""
+    reached = None
+    for tier in tiers:
+        if ranking >= tier.threshold:
+            reached = tier
+    return reached
+
+
+def rank_of(tier: Tier | None) -> int:
+    return tier.rank if tier is not None else 0
+
+
+def _year_start(moment: datetime, tz: ZoneInfo, years_back: int = 0) -> datetime:
+    return datetime(moment.astimezone(tz).year - years_back, 1, 1, tzinfo=tz)
+
+
+def upgrade_window_start(
+    program: TierProgram, state: MemberTier | None, now: datetime, tz: ZoneInfo
+) -> datetime | None:
+    """Where the ranking that can raise the tier starts (None: from the beginning)."""
+    if program.window == Window.ROLLING_MONTHS:
+        return shift_months(now, -program.window_months)
+    if program.window == Window.CALENDAR_YEAR:
+        return _year_start(now, tz)
+    return state.window_start if state is not None else None
+
+
+def review_window_start(program: TierProgram, now: datetime, tz: ZoneInfo) -> datetime | None:
+    """Where the ranking that keeps the tier starts, at a review. A calendar-year tier is kept through
+    the next year, so the review counts last year too. None: each member's own `window_start`."""
+    if program.window == Window.ROLLING_MONTHS:
+        return shift_months(now, -program.window_months)
+    if program.window == Window.CALENDAR_YEAR:
+        return _year_start(now, tz, years_back=1)
+    return None
+
+
+def _points_entries(merchant_id: int) -> QuerySet[Entry]:
+    return Entry.objects.filter(merchant_id=merchant_id, account__kind=AccountKind.POINTS)
+
+
+def _ranked_points(prefix: str = "") -> Q:
+    kind, source = f"{prefix}kind", f"{prefix}source__startswith"
+    return (
+        Q(**{kind: EntryKind.EARN})
+        | (Q(**{kind: EntryKind.BONUS}) & ~Q(**{source: REWARD_SOURCE_PREFIX}))
+        | Q(**{kind: EntryKind.ADJUST, source: VOUCHER_SOURCE_PREFIX})
+    )
+
+
+def rankings(
+    *,
+    merchant_id: int,
+    basis: str,
+    end: datetime,
+    start: datetime | None,
+    members: Q,
+    from_window_start: bool = False,
+) -> dict[int, int]:
+    """member id → ranking, for the members matching `members` (a Q on `account__member`).
+
+    Counts entries with `start <= occurred_at <= end`; with `from_window_start`, each member's own
+    `MemberTier.window_start` is the start instead. Two aggregate queries, whatever the member count.
+    """
+
+    def window(prefix: str) -> Q:
+        q = Q(**{f"{prefix}occurred_at__lte": end})
+        if from_window_start:
+            q &= Q(**{f"{prefix}occurred_at__gte": F("account__member__tier_state__window_start")})
+        elif start is not None:
+            q &= Q(**{f"{prefix}occurred_at__gte": start})
+        return q
+
+    base = _points_entries(merchant_id).filter(members)
+    if basis == Basis.SPEND:
+        made = base.filter(window(""), kind=EntryKind.EARN, sale_amount__isnull=False)
+        made_total = Sum("sale_amount")
+        returned = base.filter(
+            window("reverses__"),
+            kind=EntryKind.REVERSAL,
+            reverses__kind=EntryKind.EARN,
+            reverses__sale_amount__isnull=False,
+        )
+        # amount is negative: the share is negative, and the division rounds toward zero.
+        returned_total = Sum(
+            ExpressionWrapper(
+                F("reverses__sale_amount") * F("amount") / F("reverses__amount"),
+                output_field=BigIntegerField(),
+            )
+        )
+    else:
+        made = base.filter(window(""), _ranked_points())
+        made_total = Sum("amount")
+        returned = base.filter(window("reverses__"), _ranked_points("reverses__"), kind=EntryKind.REVERSAL)
+        returned_total = Sum("amount")
+    totals: dict[int, int] = {}
+    for queryset, total in ((made, made_total), (returned, returned_total)):
+        for member_id, value in (
+            queryset.order_by()
+            .values("account__member_id")
+            .annotate(total=total)
+            .values_list("account__member_id", "total")
+        ):
+            totals[member_id] = totals.get(member_id, 0) + int(value or 0)
+    return totals
+
+
+def ranking_of(*, member: Member, program: TierProgram, start: datetime | None, end: datetime) -> int:
+    return rankings(
+        merchant_id=member.merchant_id,
+        basis=program.basis,
+        start=start,
+        end=end,
+        members=Q(account__member_id=member.pk),
+    ).get(member.pk, 0)
+
+
+def state_of(member: Member) -> MemberTier | None:
+    return MemberTier.objects.filter(member_id=member.pk).select_related("tier", "hold_reference").first()
+
+
+def current_tier(member: Member) -> Tier | None:
+    state = state_of(member)
+    return state.tier if state is not None else None
+
+
+# --- status: what the back office's "why" page, the API and the member portal show -------------------
+
+
+@dataclass(frozen=True)
+class TierInfo:
+    id: int
+    code: str
+    name: str
+    rank: int
+    threshold: int
+    discount_percent: Decimal
+    earning_multiplier: Decimal
+    reward_points: int
+
+    @staticmethod
+    def of(tier: Tier | None) -> TierInfo | None:
+        if tier is None:
+            return None
+        return TierInfo(
+            id=tier.pk,
+            code=tier.code,
+            name=tier.name,
+            rank=tier.rank,
+            threshold=tier.threshold,
+            discount_percent=tier.discount_percent,
+            earning_multiplier=tier.earning_multiplier,
+            reward_points=tier.reward_points,
+        )
+
+
+@dataclass(frozen=True)
+class LastChange:
+    from_tier: TierInfo | None
+    to_tier: TierInfo | None
+    reason: ChangeReason
+    voucher_code: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class TierStatus:
+    """A member's tier and how they got there. `ranking` is in the program's basis (spend in minor units
+    of the merchant's currency, or points), counted from `window_start` (None: from the beginning) to
+    `window_end`. `next_tier` is the next tier the member can move up to (above `hold_reference` while
+    a manual downgrade holds), `missing` what the ranking still lacks to reach it."""
+
+    member_id: int
+    has_program: bool
+    basis: Basis | None
+    window: Window | None
+    window_months: int | None
+    window_start: datetime | None
+    window_end: datetime
+    ranking: int
+    tier: TierInfo | None
+    since: datetime | None
+    earned_tier: TierInfo | None
+    hold: Hold
+    hold_reference: TierInfo | None
+    next_tier: TierInfo | None
+    missing: int
+    last_change: LastChange | None
+
+
+def tier_status(member: Member, *, now: datetime | None = None) -> TierStatus:
+    """The member's tier, ranking in the window, hold, next tier and what is missing (F1, F2)."""
+    now = now or timezone.now()
+    program = program_of(member.merchant_id)
+    state = state_of(member)
+    tier = state.tier if state is not None else None
+    hold = Hold(state.hold) if state is not None else Hold.NONE
+    reference = state.hold_reference if state is not None else None
+    last = (
+        TierChange.objects.filter(member_id=member.pk).select_related("from_tier", "to_tier").first()
+        if state is not None
+        else None
+    )
+    last_change = (
+        LastChange(
+            from_tier=TierInfo.of(last.from_tier),
+            to_tier=TierInfo.of(last.to_tier),
+            reason=ChangeReason(last.reason),
+            voucher_code=last.voucher_code,
+            at=last.at,
+        )
+        if last is not None
+        else None
+    )
+    if program is None:
+        return TierStatus(
+            member_id=member.pk,
+            has_program=False,
+            basis=None,
+            window=None,
+            window_months=None,
+            window_start=None,
+            window_end=now,
+            ranking=0,
+            tier=TierInfo.of(tier),
+            since=state.since if state else None,
+            earned_tier=None,
+            hold=hold,
+            hold_reference=TierInfo.of(reference),
+            next_tier=None,
+            missing=0,
+            last_change=last_change,
+        )
+    tiers = tiers_of(member.merchant_id)
+    start = upgrade_window_start(program, state, now, member.merchant.tz)
+    ranking = ranking_of(member=member, program=program, start=start, end=now)
+    floor = rank_of(reference) if hold == Hold.MANUAL_DOWNGRADE else rank_of(tier)
+    next_tier = next((t for t in tiers if t.rank > floor), None)
+    return TierStatus(
+        member_id=member.pk,
+        has_program=True,
+        basis=Basis(program.basis),
+        window=Window(program.window),
+        window_months=program.window_months if program.window != Window.CALENDAR_YEAR else None,
+        window_start=start,
+        window_end=now,
+        ranking=ranking,
+        tier=TierInfo.of(tier),
+        since=state.since if state else None,
+        earned_tier=TierInfo.of(tier_for(tiers, ranking)),
+        hold=hold,
+        hold_reference=TierInfo.of(reference),
+        next_tier=TierInfo.of(next_tier),
+        missing=max(next_tier.threshold - ranking, 0) if next_tier is not None else 0,
+        last_change=last_change,
+    )

@@ -1,0 +1,413 @@
+"""Every write of the tiers app (F1, F2): programs and tiers, upgrades, reviews, manual changes.
+
+- `evaluate_upgrade` runs after each confirmed sale (sales calls it in the confirming transaction) and
+  after an adjustment voucher's points: a member moves up as soon as the ranking reaches a higher tier.
+- `review_program` lowers tiers on the program's schedule (the `reevaluate_tiers` task), a chunk of
+  members per transaction, with set-based ranking queries, so it scales to millions of members.
+- `set_tier_manually` is the adjustment voucher's tier step; it sets a hold (see `MemberTier`).
+
+Tier rewards: the tier's `reward_points` are credited (ledger BONUS) the first time a member reaches
+the tier, by ranking or by hand; never again for that member and tier, nor for the new account after
+a phone change if an earlier account of the person got it (C3). Skipping tiers rewards only the tier
+reached. Every change is a `TierChange` row and a `member.tier_changed` event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+
+from tessera.core.errors import ValidationFailed
+from tessera.core.events import publish
+from tessera.ledger import services as ledger
+from tessera.ledger.models import AccountKind, EntryKind
+from tessera.members.models import Member, MemberStatus
+from tessera.sales.models import SalesSettings
+from tessera.tenancy.permissions import as_user, authorise
+from tessera.tiers.models import (
+    ChangeReason,
+    Hold,
+    MemberTier,
+    Review,
+    Tier,
+    TierChange,
+    TierProgram,
+    TierReward,
+    Window,
+)
+from tessera.tiers.selectors import (
+    REWARD_SOURCE_PREFIX,
+    program_of,
+    rank_of,
+    rankings,
+    review_window_start,
+    shift_months,
+    tier_for,
+    tiers_of,
+    upgrade_window_start,
+)
+
+#: Members per transaction in a review.
+REVIEW_CHUNK = 1000
+
+
+# --- configuration ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def save_program(*, program: TierProgram, actor: Any = None) -> TierProgram:
+    """Create or change the merchant's tier program (one per merchant)."""
+    perm = "tiers.add_tierprogram" if program._state.adding else "tiers.change_tierprogram"
+    authorise(actor, perm, merchant=program.merchant_id)
+    if program.window_months < 1:
+        raise ValidationFailed(_("The window needs at least one month."), code="invalid_window")
+    if TierProgram.objects.of(program.merchant_id).exclude(pk=program.pk).exists():
+        raise ValidationFailed(_("This merchant already has a tier program."), code="program_exists")
+    program.stamp(actor)
+    program.save()
+    return program
+
+
+@transaction.atomic
+def save_tier(*, tier: Tier, actor: Any = None) -> Tier:
+    """Create or change a tier. A higher rank must need a higher threshold, so ranking orders tiers."""
+    perm = "tiers.add_tier" if tier._state.adding else "tiers.change_tier"
+    authorise(actor, perm, merchant=tier.merchant_id)
+    check_tier(tier, lock=True)
+    tier.stamp(actor)
+    tier.save()
+    return tier
+
+
+def check_tier(tier: Tier, *, lock: bool = False) -> None:
+    """ValidationFailed unless the tier's rank and code are free and its threshold fits between its
+    neighbours' (a higher rank needs a higher threshold, so ranking orders tiers)."""
+    others = Tier.objects.of(tier.merchant_id).exclude(pk=tier.pk)
+    for other in others.select_for_update() if lock else others:
+        if other.rank == tier.rank:
+            raise ValidationFailed(
+                _("Tier “%(name)s” already has rank %(rank)s.") % {"name": other.name, "rank": tier.rank},
+                code="rank_taken",
+            )
+        if other.code == tier.code:
+            raise ValidationFailed(_("Another tier has this code."), code="code_taken")
+        if (other.rank < tier.rank) != (other.threshold < tier.threshold):
+            raise ValidationFailed(
+                _("A higher tier needs a higher threshold than “%(name)s” (%(threshold)s).")
+                % {"name": other.name, "threshold": other.threshold},
+                code="threshold_order",
+            )
+
+
+# --- changes ------------------------------------------------------------------------------------------
+
+
+def _lock_state(member: Member) -> MemberTier | None:
+    return MemberTier.objects.select_for_update().filter(member_id=member.pk).first()
+
+
+def _record(
+    *,
+    member: Member,
+    state: MemberTier | None,
+    to_tier: Tier | None,
+    reason: ChangeReason,
+    ranking: int,
+    now: datetime,
+    actor: Any,
+    hold: Hold = Hold.NONE,
+    hold_reference: Tier | None = None,
+    voucher_code: str = "",
+    note: str = "",
+) -> TierChange:
+    """Move the member to `to_tier`: state, history row, reward, event."""
+    from_tier = state.tier if state is not None else None
+    if state is None:
+        state = MemberTier(merchant_id=member.merchant_id, member=member)
+    state.tier = to_tier
+    state.since = now
+    state.window_start = now
+    state.hold = hold
+    state.hold_reference = hold_reference
+    state.stamp(actor)
+    state.save()
+    change = TierChange(
+        merchant_id=member.merchant_id,
+        member=member,
+        from_tier=from_tier,
+        to_tier=to_tier,
+        reason=reason,
+        ranking=ranking,
+        voucher_code=voucher_code,
+        note=note[:300],
+        at=now,
+    )
+    change.stamp(actor)
+    change.save()
+    if to_tier is not None and rank_of(to_tier) > rank_of(from_tier):
+        _reward(member=member, tier=to_tier, change=change, actor=actor, now=now)
+    _announce(change)
+    return change
+
+
+def _announce(change: TierChange) -> None:
+    publish(
+        merchant_id=change.merchant_id,
+        type="member.tier_changed",
+        payload={
+            "member_id": change.member_id,
+            "from": change.from_tier.code if change.from_tier else None,
+            "to": change.to_tier.code if change.to_tier else None,
+            "reason": change.reason,
+            "voucher_code": change.voucher_code,
+            "at": change.at.isoformat(),
+        },
+    )
+
+
+def _earlier_accounts(member: Member) -> list[int]:
+    """This account and the accounts it replaced after phone changes: one person (C3)."""
+    ids, frontier = [member.pk], [member.pk]
+    while frontier:
+        frontier = list(Member.objects.filter(superseded_by_id__in=frontier).values_list("pk", flat=True))
+        ids.extend(frontier)
+    return ids
+
+
+def _reward(*, member: Member, tier: Tier, change: TierChange, actor: Any, now: datetime) -> None:
+    if tier.reward_points <= 0:
+        return
+    if TierReward.objects.filter(member_id__in=_earlier_accounts(member), tier=tier).exists():
+        return
+    rules = SalesSettings.for_merchant(member.merchant)
+    account = ledger.open_account(merchant=member.merchant, kind=AccountKind.POINTS, member=member)
+    with translation.override(member.merchant.default_language):
+        reason = str(_("Reward for reaching %(tier)s") % {"tier": tier.name})
+    entry = ledger.credit(
+        account=account,
+        amount=tier.reward_points,
+        kind=EntryKind.BONUS,
+        actor=actor,
+        source=f"{REWARD_SOURCE_PREFIX}{tier.pk}",
+        reason=reason,
+        expires_at=(
+            shift_months(now, rules.points_validity_months) if rules.points_validity_months else None
+        ),
+        now=now,
+    )
+    # Changes of one member are serialised by the MemberTier row lock; the constraint is the backstop.
+    TierReward.objects.create(
+        merchant_id=member.merchant_id,
+        member=member,
+        tier=tier,
+        points=tier.reward_points,
+        entry=entry,
+        change=change,
+        created_by=as_user(actor),
+        updated_by=as_user(actor),
+    )
+
+
+def evaluate_upgrade(*, member: Member, actor: Any = None, now: datetime | None = None) -> TierChange | None:
+    """Move the member up now if the ranking reaches a higher tier (F1), or past a hold (F2).
+
+    Called by sales after each confirmed sale, in its transaction. Never lowers a tier. Returns the
+    change, or None. Members who are not active (C2) and replaced accounts are not evaluated.
+    """
+    now = now or timezone.now()
+    program = program_of(member.merchant_id)
+    if (
+        program is None
+        or not program.is_active
+        or not member.is_current
+        or member.status != MemberStatus.ACTIVE
+    ):
+        return None
+    with transaction.atomic():
+        state = _lock_state(member)
+        tiers = tiers_of(member.merchant_id)
+        start = upgrade_window_start(program, state, now, member.merchant.tz)
+        ranking = rankings(
+            merchant_id=member.merchant_id,
+            basis=program.basis,
+            start=start,
+            end=now,
+            members=Q(account__member_id=member.pk),
+        ).get(member.pk, 0)
+        earned = tier_for(tiers, ranking)
+        current = state.tier if state is not None else None
+        floor = state.hold_reference if state is not None and state.hold else current
+        if earned is None or rank_of(earned) <= rank_of(floor):
+            return None
+        return _record(
+            member=member,
+            state=state,
+            to_tier=earned,
+            reason=ChangeReason.UPGRADE,
+            ranking=ranking,
+            now=now,
+            actor=actor,
+        )
+
+
+def set_tier_manually(
+    *,
+    member: Member,
+    tier: Tier,
+    actor: Any = None,
+    voucher_code: str = "",
+    note: str = "",
+    now: datetime | None = None,
+) -> TierChange | None:
+    """The adjustment voucher's tier step (F2); the voucher service has authorised the actor.
+
+    Up: the member keeps `tier` until the ranking earns a higher one; the reward is granted as for an
+    automatic upgrade. Down: the member keeps `tier` until the ranking earns a tier above the one held
+    before. Either way no review lowers the tier meanwhile. The same tier: nothing changes (None).
+    """
+    if tier.merchant_id != member.merchant_id:
+        raise ValidationFailed(_("The tier belongs to another merchant."), code="cross_merchant")
+    now = now or timezone.now()
+    with transaction.atomic():
+        state = _lock_state(member)
+        current = state.tier if state is not None else None
+        if current is not None and current.pk == tier.pk:
+            return None
+        program = program_of(member.merchant_id)
+        ranking = 0
+        if program is not None:
+            start = upgrade_window_start(program, state, now, member.merchant.tz)
+            ranking = rankings(
+                merchant_id=member.merchant_id,
+                basis=program.basis,
+                start=start,
+                end=now,
+                members=Q(account__member_id=member.pk),
+            ).get(member.pk, 0)
+        up = rank_of(tier) > rank_of(current)
+        return _record(
+            member=member,
+            state=state,
+            to_tier=tier,
+            reason=ChangeReason.MANUAL_UPGRADE if up else ChangeReason.MANUAL_DOWNGRADE,
+            ranking=ranking,
+            now=now,
+            actor=actor,
+            hold=Hold.MANUAL_UPGRADE if up else Hold.MANUAL_DOWNGRADE,
+            hold_reference=tier if up else current,
+            voucher_code=voucher_code,
+            note=note,
+        )
+
+
+# --- scheduled review (downgrades) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    reviewed: int
+    downgraded: int
+    renewed: int
+
+
+def review_due(program: TierProgram, now: datetime) -> bool:
+    """True when the program has not been reviewed since the start of the current period (merchant's
+    time zone): today, this month or this year."""
+    if not program.is_active:
+        return False
+    if program.last_reviewed_at is None:
+        return True
+    local = now.astimezone(program.merchant.tz)
+    period_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if program.review in (Review.MONTHLY, Review.YEARLY):
+        period_start = period_start.replace(day=1)
+    if program.review == Review.YEARLY:
+        period_start = period_start.replace(month=1)
+    return program.last_reviewed_at < period_start
+
+
+def review_program(
+    *, program: TierProgram, now: datetime | None = None, chunk_size: int = REVIEW_CHUNK
+) -> ReviewResult:
+    """Lower the tier of every member whose ranking no longer holds it (F1).
+
+    Held members (F2) are left alone. "Since the last change": a member is reviewed once their window
+    is `window_months` old; qualified again, the window restarts (renewed), else the tier is lowered
+    to what the ranking earns. Rolling window and calendar year: the tier becomes the one the review
+    window earns, if lower. Each chunk of members is one transaction: its rows are locked, rankings are
+    two aggregate queries, changes are written in bulk.
+    """
+    now = now or timezone.now()
+    merchant = program.merchant
+    tiers = tiers_of(merchant.pk)
+    by_id = {t.pk: t for t in tiers}
+    start = review_window_start(program, now, merchant.tz)
+    since_change = program.window == Window.SINCE_LAST_CHANGE
+    candidates = MemberTier.objects.of(merchant).filter(
+        hold="", tier__isnull=False, member__superseded_by__isnull=True, member__erased_at__isnull=True
+    )
+    if since_change:
+        candidates = candidates.filter(window_start__lte=shift_months(now, -program.window_months))
+    reviewed = downgraded = renewed = 0
+    last_member = 0
+    while True:
+        with transaction.atomic():
+            chunk = list(
+                candidates.filter(member_id__gt=last_member)
+                .order_by("member_id")
+                .select_for_update()[:chunk_size]
+            )
+            if not chunk:
+                break
+            last_member = chunk[-1].member_id
+            found = rankings(
+                merchant_id=merchant.pk,
+                basis=program.basis,
+                start=start,
+                end=now,
+                members=Q(account__member_id__gte=chunk[0].member_id, account__member_id__lte=last_member),
+                from_window_start=since_change,
+            )
+            changes: list[TierChange] = []
+            kept: list[MemberTier] = []
+            for state in chunk:
+                ranking = found.get(state.member_id, 0)
+                earned = tier_for(tiers, ranking)
+                current = by_id[state.tier_id] if state.tier_id else None
+                if rank_of(earned) < rank_of(current):
+                    changes.append(
+                        TierChange(
+                            merchant_id=merchant.pk,
+                            member_id=state.member_id,
+                            from_tier=current,
+                            to_tier=earned,
+                            reason=ChangeReason.DOWNGRADE,
+                            ranking=ranking,
+                            at=now,
+                        )
+                    )
+                    state.tier = earned
+                    state.since = now
+                    state.window_start = now
+                    state.updated_at = now
+                    kept.append(state)
+                elif since_change:
+                    state.window_start = now
+                    state.updated_at = now
+                    kept.append(state)
+                    renewed += 1
+            MemberTier.objects.bulk_update(kept, ["tier", "since", "window_start", "updated_at"])
+            TierChange.objects.bulk_create(changes)
+            for change in changes:
+                _announce(change)
+            reviewed += len(chunk)
+            downgraded += len(changes)
+    TierProgram.objects.filter(pk=program.pk).update(last_reviewed_at=now)
+    program.last_reviewed_at = now
+    return ReviewResult(reviewed=reviewed, downgraded=downgraded, renewed=renewed)
