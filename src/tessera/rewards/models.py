@@ -1,1 +1,300 @@
+"""What members get for their points and their top-ups (E6, E7, E8).
 
+- `TopUpBonusRule`: "top up 5,000, receive 5,000 points"; "top up 1,000,000 đồng, receive 1,100,000 of
+  value". Lives here, beside the other rewards; `sales.stored_value.top_up` applies it.
+- `Gift` and `GiftRedemption`: a catalogue with stock and per-member limits; a redemption is requested,
+  then fulfilled or cancelled (cancelled gives the points and the stock back).
+- `PromoCodeOffer` and `PromoCode`: points turned into a unique code that the POS or the online shop
+  validates and consumes through the API, each use exactly once (`PromoCodeUse`).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from tessera.core.models import TenantOwned
+
+
+class TopUpBonusRule(TenantOwned):
+    """A bonus for topping up a stored-value card with at least `min_amount` (E6).
+
+    When several rules match a top-up, the one with the highest `min_amount` applies (one rule per
+    top-up: bonuses do not stack)."""
+
+    name = models.CharField(_("name"), max_length=120)
+    min_amount = models.BigIntegerField(
+        _("minimum top-up"), help_text=_("In the currency's minor unit (VND: đồng; CNY: fen).")
+    )
+    bonus_points = models.BigIntegerField(_("bonus points"), default=0)
+    bonus_value = models.BigIntegerField(
+        _("bonus value"), default=0, help_text=_("Extra stored value loaded onto the card, in minor units.")
+    )
+    valid_from = models.DateTimeField(_("valid from"), null=True, blank=True)
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("top-up bonus rule")
+        verbose_name_plural = _("top-up bonus rules")
+        ordering = ["-min_amount", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_amount__gt=0, bonus_points__gte=0, bonus_value__gte=0),
+                name="topup_bonus_amounts_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(bonus_points__gt=0) | Q(bonus_value__gt=0), name="topup_bonus_gives_something"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Gift(TenantOwned):
+    """A catalogue item members exchange points for (E7)."""
+
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    points_cost = models.BigIntegerField(_("points cost"))
+    stock = models.BigIntegerField(_("stock"), help_text=_("How many are left to give."))
+    per_member_limit = models.PositiveIntegerField(
+        _("limit per member"),
+        null=True,
+        blank=True,
+        help_text=_("How many one member may hold (cancelled redemptions do not count); empty: no limit."),
+    )
+    image = models.ImageField(_("image"), upload_to="gifts/", blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("gift")
+        verbose_name_plural = _("gifts")
+        ordering = ["points_cost", "name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(points_cost__gt=0), name="gift_points_cost_positive"),
+            # Backs the guarded stock update: a gift is never given more often than it is stocked.
+            models.CheckConstraint(condition=Q(stock__gte=0), name="gift_stock_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RedemptionStatus(models.TextChoices):
+    REQUESTED = "requested", _("Requested")
+    FULFILLED = "fulfilled", _("Fulfilled")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class GiftRedemption(TenantOwned):
+    """A member's exchange of points for a gift: the points are spent at once; cancelling gives them back."""
+
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="gift_redemptions"
+    )
+    gift = models.ForeignKey(
+        Gift, verbose_name=_("gift"), on_delete=models.PROTECT, related_name="redemptions"
+    )
+    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+    points = models.BigIntegerField(_("points"))
+    status = models.CharField(
+        _("status"), max_length=20, choices=RedemptionStatus.choices, default=RedemptionStatus.REQUESTED
+    )
+    store = models.ForeignKey(
+        "tenancy.Store",
+        verbose_name=_("store"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    #: The points spent; set in the same database transaction, once the entry (named after this row) exists.
+    entry = models.ForeignKey(
+        "ledger.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reversal_entry = models.ForeignKey(
+        "ledger.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    fulfilled_at = models.DateTimeField(_("fulfilled at"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    cancel_reason = models.CharField(_("reason for cancelling"), max_length=300, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("gift redemption")
+        verbose_name_plural = _("gift redemptions")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0, points__gt=0), name="gift_redemption_positive")
+        ]
+        indexes = [models.Index(fields=["member", "gift", "status"])]
+        permissions = [
+            ("fulfil_giftredemption", _("Can fulfil gift redemptions")),
+            ("cancel_giftredemption", _("Can cancel gift redemptions")),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Redemption #%(id)s") % {"id": self.pk})
+
+    @property
+    def source(self) -> str:
+        """How ledger entries name this redemption."""
+        return f"gift:{self.pk}"
+
+
+class CodeValueKind(models.TextChoices):
+    AMOUNT = "amount", _("Fixed amount")
+    PERCENT = "percent", _("Percentage")
+
+
+class CodeChannel(models.TextChoices):
+    ANY = "any", _("Point of sale and online shop")
+    POS = "pos", _("Point of sale only")
+    ONLINE = "online", _("Online shop only")
+
+
+class PromoCodeOffer(TenantOwned):
+    """What a member may turn points into: a code worth an amount or a percentage (E8)."""
+
+    name = models.CharField(_("name"), max_length=200)
+    points_cost = models.BigIntegerField(_("points cost"))
+    value_kind = models.CharField(_("value kind"), max_length=10, choices=CodeValueKind.choices)
+    amount = models.BigIntegerField(
+        _("amount off"), null=True, blank=True, help_text=_("In the currency's minor unit.")
+    )
+    percent = models.DecimalField(_("percent off"), max_digits=5, decimal_places=2, null=True, blank=True)
+    validity_days = models.PositiveIntegerField(_("valid for (days)"), default=30)
+    usage_limit = models.PositiveIntegerField(_("uses per code"), default=1)
+    channel = models.CharField(
+        _("usable in"), max_length=10, choices=CodeChannel.choices, default=CodeChannel.ANY
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("promo code offer")
+        verbose_name_plural = _("promo code offers")
+        ordering = ["points_cost", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(points_cost__gt=0, validity_days__gt=0, usage_limit__gt=0),
+                name="promo_offer_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(value_kind="amount", amount__gt=0, percent__isnull=True)
+                | Q(value_kind="percent", percent__gt=0, percent__lte=100, amount__isnull=True),
+                name="promo_offer_value_matches_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CodeStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    USED_UP = "used_up", _("Used up")
+
+
+class IssuedVia(models.TextChoices):
+    PORTAL = "portal", _("Member portal")
+    WIDGET = "widget", _("Website widget")
+    API = "api", _("API")
+    BACK_OFFICE = "back_office", _("Back office")
+
+
+class PromoCode(TenantOwned):
+    """A unique, random code with a value, a validity and a number of uses, bought with points (E8).
+
+    The value, validity and uses are copied from the offer when issued, so editing the offer later
+    changes no code already in a member's hands."""
+
+    offer = models.ForeignKey(
+        PromoCodeOffer, verbose_name=_("offer"), on_delete=models.PROTECT, related_name="codes"
+    )
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="promo_codes"
+    )
+    code = models.CharField(_("code"), max_length=32)
+    value_kind = models.CharField(_("value kind"), max_length=10, choices=CodeValueKind.choices)
+    amount = models.BigIntegerField(_("amount off"), null=True, blank=True)
+    percent = models.DecimalField(_("percent off"), max_digits=5, decimal_places=2, null=True, blank=True)
+    channel = models.CharField(_("usable in"), max_length=10, choices=CodeChannel.choices)
+    valid_until = models.DateTimeField(_("valid until"))
+    usage_limit = models.PositiveIntegerField(_("uses"))
+    uses_left = models.PositiveIntegerField(_("uses left"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=CodeStatus.choices, default=CodeStatus.ACTIVE
+    )
+    points = models.BigIntegerField(_("points paid"))
+    issued_via = models.CharField(_("issued via"), max_length=20, choices=IssuedVia.choices)
+    #: The points spent; set in the same database transaction, once the entry (named after this row) exists.
+    entry = models.ForeignKey(
+        "ledger.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("promo code")
+        verbose_name_plural = _("promo codes")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "code"], name="promo_code_unique_per_merchant"),
+            # Backs the guarded update in consume_code: a code is never used more often than allowed.
+            models.CheckConstraint(
+                condition=Q(uses_left__gte=0, uses_left__lte=models.F("usage_limit")),
+                name="promo_code_uses_within_limit",
+            ),
+        ]
+        permissions = [("consume_promocode", _("Can validate and consume promo codes"))]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def source(self) -> str:
+        """How ledger entries name this code."""
+        return f"promo:{self.pk}"
+
+
+class PromoCodeUse(TenantOwned):
+    """One consumption of a code for an order; (code, order_ref) is unique, so a retry is not a second use."""
+
+    promo_code = models.ForeignKey(
+        PromoCode, verbose_name=_("promo code"), on_delete=models.PROTECT, related_name="uses"
+    )
+    order_ref = models.CharField(_("order reference"), max_length=100)
+    order_amount = models.BigIntegerField(_("order amount"))
+    discount = models.BigIntegerField(_("discount"))
+    channel = models.CharField(_("channel"), max_length=10, choices=CodeChannel.choices)
+    store = models.ForeignKey(
+        "tenancy.Store",
+        verbose_name=_("store"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("promo code use")
+        verbose_name_plural = _("promo code uses")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["promo_code", "order_ref"], name="promo_code_use_once_per_order"),
+            models.CheckConstraint(
+                condition=Q(order_amount__gte=0, discount__gte=0), name="promo_code_use_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.promo_code} → {self.order_ref}"
