@@ -6,3 +6,9 @@ class BackofficeConfig(AppConfig):
     name = "tessera.backoffice"
     label = "backoffice"
     verbose_name = _("Back office")
+
+    def ready(self) -> None:
+        from django.contrib import admin
+
+        # Unfold's own admin/index.html comes first on the template path; ours wraps it with the dashboard.
+        admin.site.index_template = "backoffice/admin_index.html"

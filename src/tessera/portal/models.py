@@ -1,1 +1,94 @@
+"""The member portal's own data: member passwords, one-time login codes, failed tries, widget settings
+(G1, G2). Members are not Django users: a portal session holds a member id under a merchant's key."""
 
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from tessera.core.models import TenantOwned
+
+
+class MemberCredential(TenantOwned):
+    """A member's optional portal password, set from the portal after a one-time-code login."""
+
+    member = models.OneToOneField(
+        "members.Member", verbose_name=_("member"), on_delete=models.CASCADE, related_name="portal_credential"
+    )
+    #: A Django password hash; never the password.
+    password_hash = models.CharField(_("password"), max_length=128, editable=False)
+
+    class Meta:
+        verbose_name = _("member password")
+        verbose_name_plural = _("member passwords")
+
+    def __str__(self) -> str:
+        return str(self.member)
+
+
+class LoginCode(models.Model):
+    """A one-time login code sent by SMS. Only a keyed hash is kept; it lives five minutes."""
+
+    merchant = models.ForeignKey("tenancy.Merchant", on_delete=models.CASCADE, related_name="+")
+    phone = models.CharField(_("phone"), max_length=20)
+    code_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    attempts = models.PositiveSmallIntegerField(_("wrong tries"), default=0)
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("login code")
+        verbose_name_plural = _("login codes")
+        indexes = [models.Index(fields=["merchant", "phone", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.phone} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class LoginFailure(models.Model):
+    """One wrong code or password for a phone; enough of them in a window lock the phone out."""
+
+    merchant = models.ForeignKey("tenancy.Merchant", on_delete=models.CASCADE, related_name="+")
+    phone = models.CharField(_("phone"), max_length=20)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("failed portal login")
+        verbose_name_plural = _("failed portal logins")
+        indexes = [models.Index(fields=["merchant", "phone", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.phone} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class WidgetSettings(TenantOwned):
+    """The website widget of one merchant (G2): the secret its shop signs shoppers' tokens with, and the
+    shop origins allowed to call the widget API from a browser."""
+
+    merchant = models.OneToOneField(
+        "tenancy.Merchant",
+        verbose_name=_("merchant"),
+        on_delete=models.CASCADE,
+        related_name="widget_settings",
+    )
+    is_enabled = models.BooleanField(_("enabled"), default=True)
+    #: Kept as is: checking an HMAC needs the secret itself. Shown once when created or rotated.
+    secret = models.CharField(max_length=64, editable=False)
+    secret_rotated_at = models.DateTimeField(_("secret rotated at"), null=True, blank=True, editable=False)
+    allowed_origins = models.TextField(
+        _("allowed origins"),
+        blank=True,
+        help_text=_("One per line, for example https://shop.example.com (scheme, host and port, no path)."),
+    )
+
+    class Meta:
+        verbose_name = _("website widget")
+        verbose_name_plural = _("website widgets")
+
+    def __str__(self) -> str:
+        return str(_("Widget of %(merchant)s") % {"merchant": self.merchant})
+
+    def origins(self) -> list[str]:
+        return [line.strip().rstrip("/") for line in self.allowed_origins.splitlines() if line.strip()]

@@ -293,7 +293,14 @@ def seed_members(demo: Demo) -> None:
 
 
 #: Run in this order; each adds to the demo what its domain needs. Cards and transactions come next.
-SEEDERS: list[Callable[[Demo], None]] = [seed_tenancy, seed_members, seed_api_keys]
+def seed_cards_and_sales(demo: Demo) -> None:
+    """Cards, a month of sales, points by hand and stored value, for the back-office pages."""
+    from tessera.backoffice.demo import seed_cards_and_sales as seed
+
+    seed(demo)
+
+
+SEEDERS: list[Callable[[Demo], None]] = [seed_tenancy, seed_members, seed_api_keys, seed_cards_and_sales]
 
 
 class Command(BaseCommand):

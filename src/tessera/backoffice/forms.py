@@ -1,0 +1,184 @@
+"""Forms of the cashier screen (E3). Amounts are typed in the currency's major unit ("45000" đồng,
+"12.50" yuan) and converted to minor units here, rounded down (we never invent money)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+from unfold.widgets import (
+    UnfoldAdminDecimalFieldWidget,
+    UnfoldAdminIntegerFieldWidget,
+    UnfoldAdminPasswordWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextInputWidget,
+)
+
+from tessera.core.money import minor_digits, to_minor
+from tessera.sales.services import SaleLine
+from tessera.tenancy.models import Merchant, StaffMembership, Store
+
+
+def _money_field(currency: str, label: Any, *, required: bool) -> forms.DecimalField:
+    digits = minor_digits(currency)
+    return forms.DecimalField(
+        label=label,
+        min_value=Decimal(0),
+        max_digits=15,
+        decimal_places=digits,
+        required=required,
+        widget=UnfoldAdminDecimalFieldWidget(
+            attrs={"step": str(Decimal(1).scaleb(-digits)), "inputmode": "decimal", "class": "js-money"}
+        ),
+    )
+
+
+class LookupForm(forms.Form):
+    q = forms.CharField(
+        label=_("Card number, phone or name"),
+        max_length=100,
+        widget=UnfoldAdminTextInputWidget(
+            attrs={
+                "autofocus": True,
+                "autocomplete": "off",
+                "spellcheck": "false",
+                "enterkeyhint": "search",
+            }
+        ),
+        help_text=_("Scan the card (the reader types the number and Enter), or type a phone or a name."),
+    )
+
+
+class LineForm(forms.Form):
+    name = forms.CharField(
+        label=_("Item"), max_length=200, required=False, widget=UnfoldAdminTextInputWidget()
+    )
+    quantity = forms.IntegerField(
+        label=_("Quantity"),
+        min_value=1,
+        initial=1,
+        required=False,
+        widget=UnfoldAdminIntegerFieldWidget(attrs={"class": "js-quantity", "inputmode": "numeric"}),
+    )
+
+    def __init__(self, *args: Any, currency: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+        self.fields["unit_price"] = _money_field(currency, _("Unit price"), required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("name") or data.get("unit_price") is not None:
+            if not data.get("name"):
+                self.add_error("name", _("Name the item."))
+            if data.get("unit_price") is None:
+                self.add_error("unit_price", _("Enter the unit price."))
+            if not data.get("quantity"):
+                data["quantity"] = 1
+        return data
+
+    def sale_line(self) -> SaleLine | None:
+        data = self.cleaned_data
+        if not data.get("name") or data.get("unit_price") is None:
+            return None
+        return SaleLine(
+            name=data["name"],
+            quantity=data["quantity"] or 1,
+            unit_price=to_minor(data["unit_price"], self.currency),
+        )
+
+
+class BaseLineFormSet(forms.BaseFormSet):
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        if not self.sale_lines():
+            raise forms.ValidationError(_("Add at least one item."))
+
+    def sale_lines(self) -> list[SaleLine]:
+        lines = [form.sale_line() for form in self.forms if form.is_valid()]
+        return [line for line in lines if line is not None]
+
+
+LineFormSet = forms.formset_factory(LineForm, formset=BaseLineFormSet, extra=1, max_num=100)
+
+
+class BasketForm(forms.Form):
+    """Where, and how the customer pays beyond cash: points and stored value to spend."""
+
+    token = forms.CharField(widget=forms.HiddenInput)
+    member = forms.IntegerField(widget=forms.HiddenInput)
+    card = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    store = forms.ModelChoiceField(
+        queryset=Store.objects.none(), label=_("Store"), empty_label=None, widget=UnfoldAdminSelectWidget()
+    )
+    points_to_spend = forms.IntegerField(
+        label=_("Points to spend"),
+        min_value=0,
+        required=False,
+        widget=UnfoldAdminIntegerFieldWidget(attrs={"inputmode": "numeric"}),
+    )
+    external_ref = forms.CharField(
+        label=_("Invoice number"), max_length=100, required=False, widget=UnfoldAdminTextInputWidget()
+    )
+    note = forms.CharField(
+        label=_("Note"), max_length=300, required=False, widget=UnfoldAdminTextInputWidget()
+    )
+
+    def __init__(self, *args: Any, staff: StaffMembership, merchant: Merchant, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.currency = merchant.currency
+        stores = Store.objects.visible_to(staff).filter(is_active=True).order_by("name")
+        store_field: forms.ModelChoiceField = self.fields["store"]  # type: ignore[assignment]
+        store_field.queryset = stores
+        only = list(stores[:2])
+        if len(only) == 1:
+            store_field.widget = forms.HiddenInput()
+            self.initial["store"] = only[0].pk
+        self.fields["stored_value_to_spend"] = _money_field(
+            merchant.currency, _("Stored value to spend"), required=False
+        )
+        # Keep the money fields beside each other, before the invoice number.
+        order = ["token", "member", "card", "store", "points_to_spend", "stored_value_to_spend"]
+        self.order_fields(order)
+
+    @property
+    def single_store(self) -> bool:
+        return isinstance(self.fields["store"].widget, forms.HiddenInput)
+
+    def stored_value_minor(self) -> int:
+        value = self.cleaned_data.get("stored_value_to_spend")
+        return to_minor(value, self.currency) if value else 0
+
+
+class ConfirmForm(forms.Form):
+    """The second step (E2): the member's PIN or texted code, or a second staff member's login."""
+
+    token = forms.CharField(widget=forms.HiddenInput)
+    method = forms.CharField(widget=forms.HiddenInput)
+    pin = forms.CharField(
+        label=_("Member's PIN"),
+        max_length=6,
+        required=False,
+        widget=UnfoldAdminPasswordWidget(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+    otp = forms.CharField(
+        label=_("Code sent by SMS"),
+        max_length=6,
+        required=False,
+        widget=UnfoldAdminTextInputWidget(attrs={"inputmode": "numeric", "autocomplete": "one-time-code"}),
+    )
+    username = forms.CharField(
+        label=_("Second staff member's user name"),
+        max_length=150,
+        required=False,
+        widget=UnfoldAdminTextInputWidget(attrs={"autocomplete": "off"}),
+    )
+    password = forms.CharField(
+        label=_("Their password"),
+        required=False,
+        widget=UnfoldAdminPasswordWidget(attrs={"autocomplete": "off"}),
+    )

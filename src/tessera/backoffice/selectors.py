@@ -1,0 +1,276 @@
+"""Reads behind the back-office pages: the merchant dashboard, the member 360 page and the till lookup.
+
+Everything takes a `Scope`: the merchant, and the stores of a store-scoped staff member (B2). Days are
+the merchant's calendar days (DESIGN "Money, points, time").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.core.paginator import Page
+from django.db.models import Count, F, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from tessera.cards.models import Card
+from tessera.cards.selectors import find_card
+from tessera.ledger.models import Account, AccountKind, Entry, EntryKind, Lot
+from tessera.ledger.selectors import AccountSummary, account_summary, entries_of, lots_of
+from tessera.members.models import Member, MemberStatus
+from tessera.members.selectors import find_member_by_phone, search_members
+from tessera.sales.models import Transaction, TransactionStatus
+from tessera.tenancy.models import Merchant, StaffMembership, Store
+from tessera.tiers.selectors import TierStatus, tier_status
+
+#: The dashboard's period: today and the 29 days before it.
+DASHBOARD_DAYS = 30
+#: "New members": registered today or in the 6 days before.
+NEW_MEMBER_DAYS = 7
+TOP_STORES = 5
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose data a page shows: a merchant, and only some of its stores when `store_ids` is a tuple."""
+
+    merchant: Merchant
+    store_ids: tuple[int, ...] | None = None
+    staff: StaffMembership | None = None
+
+    @classmethod
+    def of_staff(cls, staff: StaffMembership) -> Scope:
+        stores = None if staff.all_stores else tuple(staff.store_ids())
+        return cls(merchant=staff.merchant, store_ids=stores, staff=staff)
+
+    def stores(self) -> QuerySet[Store]:
+        stores = Store.objects.of(self.merchant)
+        return stores if self.store_ids is None else stores.filter(pk__in=self.store_ids)
+
+    def in_stores(self, qs: QuerySet[Any], store_field: str = "store") -> QuerySet[Any]:
+        return qs if self.store_ids is None else qs.filter(**{f"{store_field}__in": self.store_ids})
+
+
+def _start_of(day: date, merchant: Merchant) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=merchant.tz)
+
+
+# --- the dashboard ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoreSales:
+    store_id: int
+    name: str
+    sales: int
+    amount: int
+
+
+@dataclass(frozen=True)
+class DashboardFigures:
+    """A merchant's figures. Flows are over the last `DASHBOARD_DAYS` days, gross (reversals, voids and
+    refunds of those sales are not netted in); balances are as of now."""
+
+    currency: str
+    first_day: date
+    today: date
+    members_active: int
+    members_new: int
+    points_issued: int
+    points_spent: int
+    points_expired: int
+    points_outstanding: int
+    stored_value_outstanding: int
+    sales_count: int
+    sales_amount: int
+    top_stores: list[StoreSales]
+    days: list[date] = field(default_factory=list)
+    issued_by_day: list[int] = field(default_factory=list)
+    spent_by_day: list[int] = field(default_factory=list)
+    expired_by_day: list[int] = field(default_factory=list)
+    sales_by_day: list[int] = field(default_factory=list)
+
+
+#: Points put into members' hands: earned, bonus, and additions by hand. Spent and expired are the others.
+_ISSUED = Q(kind__in=[EntryKind.EARN, EntryKind.BONUS]) | Q(kind=EntryKind.ADJUST, amount__gt=0)
+
+
+def _daily(qs: QuerySet[Any], *, merchant: Merchant, value: Any) -> dict[date, int]:
+    rows = (
+        qs.annotate(day=TruncDate("occurred_at", tzinfo=merchant.tz))
+        .values("day")
+        .annotate(total=Sum(value))
+        .order_by()
+    )
+    return {row["day"]: int(row["total"] or 0) for row in rows}
+
+
+def _outstanding(scope: Scope, kind: str) -> int:
+    """What members hold of `kind`: all balances; for some stores, the net of what moved in them (J7)."""
+    if scope.store_ids is None:
+        accounts = Account.objects.of(scope.merchant).filter(kind=kind)
+        return int(accounts.aggregate(total=Coalesce(Sum("balance"), Value(0)))["total"])
+    entries = scope.in_stores(Entry.objects.of(scope.merchant).filter(account__kind=kind))
+    return int(entries.aggregate(total=Coalesce(Sum("amount"), Value(0)))["total"])
+
+
+def dashboard_figures(*, scope: Scope, now: datetime | None = None) -> DashboardFigures:
+    merchant = scope.merchant
+    today = timezone.localtime(now or timezone.now(), merchant.tz).date()
+    first_day = today - timedelta(days=DASHBOARD_DAYS - 1)
+    since = _start_of(first_day, merchant)
+    days = [first_day + timedelta(days=n) for n in range(DASHBOARD_DAYS)]
+
+    members = Member.objects.of(merchant).filter(superseded_by__isnull=True, erased_at__isnull=True)
+    new_since = _start_of(today - timedelta(days=NEW_MEMBER_DAYS - 1), merchant)
+
+    points = scope.in_stores(
+        Entry.objects.of(merchant).filter(account__kind=AccountKind.POINTS, occurred_at__gte=since)
+    )
+    issued = _daily(points.filter(_ISSUED), merchant=merchant, value="amount")
+    spent = _daily(points.filter(kind=EntryKind.SPEND), merchant=merchant, value=-F("amount"))
+    expired = _daily(points.filter(kind=EntryKind.EXPIRE), merchant=merchant, value=-F("amount"))
+
+    sales = scope.in_stores(
+        Transaction.objects.of(merchant).filter(status=TransactionStatus.CONFIRMED, occurred_at__gte=since)
+    )
+    due = F("total_amount") - F("discount_amount")
+    sales_by_day = _daily(sales, merchant=merchant, value=due)
+    top = (
+        sales.values("store_id", "store__name")
+        .annotate(count=Count("pk"), amount=Sum(due))
+        .order_by("-amount", "store__name")[:TOP_STORES]
+    )
+
+    return DashboardFigures(
+        currency=merchant.currency,
+        first_day=first_day,
+        today=today,
+        members_active=members.filter(status=MemberStatus.ACTIVE).count(),
+        members_new=members.filter(created_at__gte=new_since).count(),
+        points_issued=sum(issued.values()),
+        points_spent=sum(spent.values()),
+        points_expired=sum(expired.values()),
+        points_outstanding=_outstanding(scope, AccountKind.POINTS),
+        stored_value_outstanding=_outstanding(scope, AccountKind.STORED_VALUE),
+        sales_count=sales.count(),
+        sales_amount=sum(sales_by_day.values()),
+        top_stores=[
+            StoreSales(
+                store_id=row["store_id"], name=row["store__name"], sales=row["count"], amount=row["amount"]
+            )
+            for row in top
+        ],
+        days=days,
+        issued_by_day=[issued.get(day, 0) for day in days],
+        spent_by_day=[spent.get(day, 0) for day in days],
+        expired_by_day=[expired.get(day, 0) for day in days],
+        sales_by_day=[sales_by_day.get(day, 0) for day in days],
+    )
+
+
+# --- the member 360 page ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ValueAccount:
+    """A stored-value account the member can pay with: their own, or a card family's."""
+
+    label: str
+    summary: AccountSummary
+
+
+@dataclass(frozen=True)
+class Member360:
+    member: Member
+    cards: list[Card]
+    points: AccountSummary | None
+    lots: list[Lot]
+    stored_value: list[ValueAccount]
+    transactions: list[Transaction]
+    entries: Page[Entry] | None
+    tier: TierStatus
+
+
+def member_in_scope(*, scope: Scope, pk: int) -> Member | None:
+    """One of the merchant's members (any store's staff sees every member: a card works everywhere, A2)."""
+    return (
+        Member.objects.of(scope.merchant)
+        .filter(pk=pk)
+        .select_related("home_store", "superseded_by")
+        .prefetch_related("tags", "anniversaries")
+        .first()
+    )
+
+
+def member_360(*, scope: Scope, member: Member, entries_page: int = 1) -> Member360:
+    merchant = scope.merchant
+    cards_qs = Card.objects.visible_to(scope.staff) if scope.staff else Card.objects.of(merchant)
+    cards = list(
+        cards_qs.filter(member=member)
+        .select_related("type", "store", "parent")
+        .order_by("-created_at", "-pk")
+    )
+    points_account = Account.objects.of(merchant).filter(member=member, kind=AccountKind.POINTS).first()
+    value_accounts: list[ValueAccount] = []
+    own = Account.objects.of(merchant).filter(member=member, kind=AccountKind.STORED_VALUE).first()
+    if own is not None:
+        value_accounts.append(ValueAccount(label=str(member), summary=account_summary(account=own)))
+    seen = {own.pk} if own is not None else set()
+    for card in cards:
+        if card.account_id is not None and card.account_id not in seen and card.account is not None:
+            seen.add(card.account_id)
+            value_accounts.append(
+                ValueAccount(label=card.number, summary=account_summary(account=card.account))
+            )
+    sales = Transaction.objects.visible_to(scope.staff) if scope.staff else Transaction.objects.of(merchant)
+    return Member360(
+        member=member,
+        cards=cards,
+        points=account_summary(account=points_account) if points_account else None,
+        lots=list(lots_of(account=points_account)[:50]) if points_account else [],
+        stored_value=value_accounts,
+        transactions=list(
+            sales.filter(member=member).select_related("store").order_by("-occurred_at", "-pk")[:20]
+        ),
+        entries=entries_of(
+            merchant=merchant, member=member, staff=scope.staff, page=entries_page, per_page=20
+        ),
+        tier=tier_status(member),
+    )
+
+
+# --- the till -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TillLookup:
+    """What the cashier's search found: one member (by card or phone) or a list of name matches."""
+
+    member: Member | None = None
+    card: Card | None = None
+    matches: list[Member] = field(default_factory=list)
+    stock_card: Card | None = None
+
+
+def lookup_at_till(*, merchant: Merchant, query: str, limit: int = 10) -> TillLookup:
+    """A card number (typed, or by a keyboard-wedge reader or QR scan), else a phone, else a name."""
+    query = query.strip()
+    if not query:
+        return TillLookup()
+    card = find_card(merchant=merchant, code=query)
+    if card is not None:
+        if card.member is None:
+            return TillLookup(stock_card=card)
+        return TillLookup(member=card.member, card=card)
+    member = find_member_by_phone(merchant=merchant, phone=query)
+    if member is not None:
+        return TillLookup(member=member)
+    found = (
+        search_members(merchant=merchant, query=query)
+        .filter(superseded_by__isnull=True, erased_at__isnull=True)
+        .order_by("full_name", "pk")[:limit]
+    )
+    return TillLookup(matches=list(found))

@@ -1,0 +1,177 @@
+"""The merchant dashboard: members, points issued/spent/expired, stored value, sales and top stores, scoped
+to the merchant and to a store-scoped user's stores (B1, B2, J7; issue 5 "a dashboard per merchant")."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client, RequestFactory
+from django.urls import reverse
+from django.utils import timezone
+from tests.factories import MemberFactory, StoreFactory, staff_user
+
+from tessera.backoffice.dashboard import dashboard_callback
+from tessera.backoffice.selectors import Scope, dashboard_figures
+from tessera.backoffice.tests.shop import confirmed_sale, joined_days_ago, shop
+from tessera.ledger import services as ledger
+from tessera.ledger.models import AccountKind, EntryKind
+from tessera.ledger.tasks import expire_points
+from tessera.members.models import MemberStatus
+from tessera.sales import services as sales
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def busy_shop(merchant, other_merchant):
+    """Hand-computed (VND, 1 point per 10,000 đồng, a point worth 100 đồng):
+
+    store A: +100 points by hand; a 250,000 sale earns 25; 5 points deducted; 500,000 stored value topped up.
+    store B: a 120,000 sale paying 10 points (1,000 đồng) earns floor(119,000 / 10,000) = 11.
+    40 points added 400 days ago expire today. Another merchant sells too: none of it counts here.
+    """
+    s = shop(merchant)
+    admin = staff_user(merchant, "merchant_admin").user
+    MemberFactory(merchant=merchant, full_name="Active today")
+    MemberFactory(merchant=merchant, full_name="Not activated", status=MemberStatus.NOT_ACTIVATED)
+    MemberFactory(merchant=merchant, full_name="Excluded", status=MemberStatus.EXCLUDED)
+    old_timer = MemberFactory(merchant=merchant, full_name="Old timer")
+    joined_days_ago(old_timer, 10)
+
+    sales.add_points(member=s.member, store=s.store_a, actor=admin, points=100, note="welcome")
+    confirmed_sale(member=s.member, store=s.store_a, amount=250_000)
+    confirmed_sale(member=s.member, store=s.store_b, amount=120_000, points_to_spend=10)
+    sales.deduct_points(member=s.member, points=5, reason="mistake", store=s.store_a, actor=admin)
+    sales.add_points(
+        member=old_timer,
+        store=s.store_a,
+        actor=admin,
+        points=40,
+        occurred_on=timezone.localdate() - timedelta(days=400),
+    )
+    expire_points()
+    wallet = ledger.open_account(merchant=merchant, kind=AccountKind.STORED_VALUE, member=s.member)
+    ledger.credit(account=wallet, amount=500_000, kind=EntryKind.TOP_UP, store=s.store_a, source="test")
+
+    tea = shop(other_merchant, phone="+8613812345678", name="王芳")
+    confirmed_sale(member=tea.member, store=tea.store_a, amount=99_900)
+    return s
+
+
+def test_dashboard_figures_for_the_whole_merchant_are_the_hand_computed_ones(busy_shop):
+    figures = dashboard_figures(scope=Scope(merchant=busy_shop.merchant))
+
+    assert (figures.members_active, figures.members_new) == (3, 4)
+    assert (figures.points_issued, figures.points_spent, figures.points_expired) == (136, 10, 40)
+    assert figures.points_outstanding == 100 + 25 - 10 + 11 - 5
+    assert figures.stored_value_outstanding == 500_000
+    assert (figures.sales_count, figures.sales_amount) == (2, 370_000)
+    assert [(row.name, row.sales, row.amount) for row in figures.top_stores] == [
+        ("Hoàn Kiếm", 1, 250_000),
+        ("Quận 1", 1, 120_000),
+    ]
+    assert len(figures.days) == 30 and figures.days[-1] == timezone.localdate(timezone=busy_shop.merchant.tz)
+    assert (figures.issued_by_day[-1], figures.spent_by_day[-1], figures.expired_by_day[-1]) == (136, 10, 40)
+    assert figures.sales_by_day[-1] == 370_000 and sum(figures.sales_by_day[:-1]) == 0
+
+
+def test_a_store_scoped_user_sees_only_what_happened_in_their_store(busy_shop):
+    cashier = staff_user(busy_shop.merchant, "cashier", stores=[busy_shop.store_b])
+
+    figures = dashboard_figures(scope=Scope.of_staff(cashier))
+
+    assert (figures.points_issued, figures.points_spent, figures.points_expired) == (11, 10, 0)
+    assert figures.points_outstanding == 1  # net of what moved in store B
+    assert figures.stored_value_outstanding == 0
+    assert (figures.sales_count, figures.sales_amount) == (1, 120_000)
+    assert [row.name for row in figures.top_stores] == ["Quận 1"]
+    # Members are the merchant's, whatever the store (A2).
+    assert figures.members_active == 3
+
+
+def test_the_dashboard_page_shows_the_merchants_figures_and_nothing_of_another_merchant(busy_shop):
+    client = Client()
+    client.force_login(staff_user(busy_shop.merchant, "merchant_admin").user)
+
+    response = client.get(reverse("backoffice:dashboard"))
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'id="fig-points-issued">136<' in body
+    assert 'id="fig-sales-amount">370,000 VND<' in body
+    assert 'id="fig-stored-value">500,000 VND<' in body
+    assert "99,900" not in body and "王芳" not in body
+    figures = response.context["d"]["figures"]
+    assert figures.sales_count == 2
+    assert '"data": [' in response.context["d"]["points_chart"]
+
+
+def test_each_panel_shows_only_to_users_allowed_to_see_its_data(busy_shop):
+    client = Client()
+    # Marketing may see members and account balances, not ledger entries nor sales.
+    client.force_login(staff_user(busy_shop.merchant, "marketing").user)
+
+    body = client.get(reverse("backoffice:dashboard")).content.decode()
+
+    assert 'id="fig-members-active">3<' in body
+    assert 'id="fig-stored-value"' in body
+    assert 'id="fig-points-issued"' not in body
+    assert 'id="fig-sales-amount"' not in body
+
+
+def test_an_operator_picks_a_merchant(busy_shop, other_merchant, django_user_model):
+    client = Client()
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", PASSWORD))
+
+    picker = client.get(reverse("backoffice:dashboard"))
+    chosen = client.get(reverse("backoffice:dashboard"), {"merchant": other_merchant.pk})
+
+    assert picker.status_code == 200 and "figures" not in picker.context["d"]
+    assert 'id="merchant-picker"' in picker.content.decode()
+    assert chosen.context["d"]["figures"].sales_amount == 99_900
+    assert client.get(reverse("backoffice:dashboard"), {"merchant": 999_999}).status_code == 404
+
+
+def test_a_user_who_is_not_staff_is_sent_to_the_login_page(busy_shop):
+    response = Client().get(reverse("backoffice:dashboard"))
+
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_the_admin_home_shows_the_dashboard_through_unfolds_callback(busy_shop, settings):
+    settings.UNFOLD = {
+        **settings.UNFOLD,
+        "DASHBOARD_CALLBACK": "tessera.backoffice.dashboard.dashboard_callback",
+    }
+    client = Client()
+    client.force_login(staff_user(busy_shop.merchant, "merchant_admin").user)
+
+    body = client.get(reverse("admin:index")).content.decode()
+
+    assert 'id="dashboard"' in body and 'id="fig-points-issued">136<' in body
+
+
+def test_the_callback_leaves_an_operators_index_plain(busy_shop, django_user_model):
+    request = RequestFactory().get("/admin/")
+    request.user = django_user_model.objects.create_superuser("root", "root@example.com", PASSWORD)
+    request.staff = None
+
+    context = dashboard_callback(request, {"title": "x"})
+
+    assert "dashboard" not in context and context["dashboard_operator"] is True
+
+
+def test_a_store_scoped_cashier_sees_their_store_on_the_page(busy_shop):
+    other_store = StoreFactory(merchant=busy_shop.merchant, code="c", name="Cầu Giấy")
+    client = Client()
+    client.force_login(
+        staff_user(busy_shop.merchant, "cashier", stores=[busy_shop.store_b, other_store]).user
+    )
+
+    response = client.get(reverse("backoffice:dashboard"))
+
+    assert response.context["d"]["figures"].sales_amount == 120_000
+    assert "Cầu Giấy" in response.context["d"]["stores_label"]

@@ -1,0 +1,9 @@
+"""What the portal app grants each default role (B1): the widget's settings are the merchant admin's."""
+
+GRANTS: dict[str, tuple[str, ...]] = {
+    "merchant_admin": (
+        "portal.view_widgetsettings",
+        "portal.change_widgetsettings",
+        "portal.add_widgetsettings",
+    ),
+}

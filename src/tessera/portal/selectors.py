@@ -1,0 +1,196 @@
+"""What a member sees in the portal and the widget: card, points, tier, history, rewards (G1, G2)."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.humanize.templatetags.humanize import intcomma
+from django.core.paginator import Page
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from tessera.cards.models import Card, CardStatus
+from tessera.cards.rendering import barcode_image, qr_image
+from tessera.core.money import format_money
+from tessera.ledger.models import Account, AccountKind, Entry
+from tessera.ledger.selectors import AccountSummary, account_summary, entries_of
+from tessera.members.models import Member
+from tessera.rewards import selectors as rewards
+from tessera.rewards.models import CodeStatus, CodeValueKind, PromoCode, PromoCodeOffer
+from tessera.sales.models import Transaction, TransactionStatus
+from tessera.tiers.models import Basis
+from tessera.tiers.selectors import tier_status
+
+
+@dataclass(frozen=True)
+class DigitalCard:
+    number: str
+    type_name: str
+    #: data: URIs of the SVG images, ready for an <img src>.
+    qr_src: str
+    barcode_src: str
+
+
+@dataclass(frozen=True)
+class Offer:
+    pk: int
+    name: str
+    points: int
+    #: "50,000 VND off" or "10% off".
+    value: str
+
+
+@dataclass(frozen=True)
+class GiftOffer:
+    pk: int
+    name: str
+    description: str
+    points: int
+
+
+@dataclass(frozen=True)
+class HeldCode:
+    code: str
+    value: str
+    valid_until: datetime
+    uses_left: int
+    usable: bool
+
+
+@dataclass(frozen=True)
+class Rewards:
+    offers: list[Offer]
+    gifts: list[GiftOffer]
+    codes: list[HeldCode]
+
+
+def _data_uri(svg: bytes) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
+
+
+def digital_card(member: Member) -> DigitalCard | None:
+    """The member's active card (the newest main card) as QR and barcode images."""
+    card = (
+        Card.objects.of(member.merchant_id)
+        .filter(member=member, status=CardStatus.ACTIVE, parent__isnull=True)
+        .select_related("type")
+        .order_by("-activated_at", "-pk")
+        .first()
+    )
+    if card is None:
+        return None
+    return DigitalCard(
+        number=card.number,
+        type_name=card.type.name,
+        qr_src=_data_uri(qr_image(card)),
+        barcode_src=_data_uri(barcode_image(card)),
+    )
+
+
+def points_of(member: Member, *, now: datetime | None = None) -> AccountSummary | None:
+    account = Account.objects.of(member.merchant_id).filter(member=member, kind=AccountKind.POINTS).first()
+    if account is None:
+        return None
+    return account_summary(account=account, now=now or timezone.now())
+
+
+@dataclass(frozen=True)
+class TierProgress:
+    """The member's tier for display: where they are, the next tier, and what is missing to reach it."""
+
+    name: str | None
+    next_name: str | None
+    #: What the ranking still lacks, formatted: money for a spend-based program, else points.
+    missing: str
+    percent: int
+
+
+def tier_of(member: Member) -> TierProgress | None:
+    """None when the merchant runs no tier program."""
+    status = tier_status(member)
+    if not status.has_program and status.tier is None:
+        return None
+    missing = ""
+    percent = 100
+    if status.next_tier is not None:
+        threshold = status.next_tier.threshold
+        percent = min(100, status.ranking * 100 // threshold) if threshold > 0 else 100
+        if status.basis == Basis.SPEND:
+            missing = format_money(status.missing, member.merchant.currency)
+        else:
+            missing = str(_("%(points)s points") % {"points": intcomma(status.missing)})
+    return TierProgress(
+        name=status.tier.name if status.tier else None,
+        next_name=status.next_tier.name if status.next_tier else None,
+        missing=missing,
+        percent=percent,
+    )
+
+
+def offer_value(offer: PromoCodeOffer | PromoCode, currency: str) -> str:
+    """ "50,000 VND off" or "10% off"."""
+    if offer.value_kind == CodeValueKind.PERCENT:
+        return str(_("%(percent)s%% off") % {"percent": f"{offer.percent:g}"})
+    return str(_("%(amount)s off") % {"amount": format_money(offer.amount or 0, currency)})
+
+
+def rewards_of(member: Member, *, now: datetime | None = None) -> Rewards:
+    """Offers the member can turn points into, gifts they can ask for, the codes they hold."""
+    now = now or timezone.now()
+    currency = member.merchant.currency
+    return Rewards(
+        offers=[
+            Offer(pk=o.pk, name=o.name, points=o.points_cost, value=offer_value(o, currency))
+            for o in rewards.offers_for(member)
+        ],
+        gifts=[
+            GiftOffer(pk=g.pk, name=g.name, description=g.description, points=g.points_cost)
+            for g in rewards.gifts_for(member)
+        ],
+        codes=[
+            HeldCode(
+                code=c.code,
+                value=offer_value(c, currency),
+                valid_until=c.valid_until,
+                uses_left=c.uses_left,
+                usable=c.status == CodeStatus.ACTIVE and c.uses_left > 0 and c.valid_until > now,
+            )
+            for c in rewards.codes_of(member)[:20]
+        ],
+    )
+
+
+def point_entries(member: Member, *, page: int = 1) -> Page[Entry]:
+    return entries_of(merchant=member.merchant, member=member, page=page, per_page=20)
+
+
+@dataclass(frozen=True)
+class Payment:
+    occurred_at: datetime
+    store_name: str
+    #: What the member paid (total less discount), formatted in the merchant's currency.
+    amount: str
+    points_earned: int
+    voided: bool
+
+
+def payments_of(member: Member, *, limit: int = 20) -> list[Payment]:
+    """The member's confirmed and voided purchases, newest first."""
+    sales = (
+        Transaction.objects.of(member.merchant_id)
+        .filter(member=member, status__in=[TransactionStatus.CONFIRMED, TransactionStatus.VOIDED])
+        .select_related("store")
+        .order_by("-occurred_at", "-pk")[:limit]
+    )
+    return [
+        Payment(
+            occurred_at=sale.occurred_at,
+            store_name=sale.store.name,
+            amount=format_money(sale.total_amount - sale.discount_amount, sale.currency),
+            points_earned=sale.points_earned,
+            voided=sale.status == TransactionStatus.VOIDED,
+        )
+        for sale in sales
+    ]

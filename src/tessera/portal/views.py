@@ -1,0 +1,222 @@
+"""The member portal at /m/<merchant-slug>/ (G1): sign in by one-time code or password, then the
+card, points, tier, history and rewards. Excluded members see only that their membership is inactive."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+from pydantic import BaseModel
+
+from tessera.core.errors import DomainError
+from tessera.core.idempotency import idempotent
+from tessera.members.models import Member, MemberStatus
+from tessera.portal import selectors, services
+from tessera.portal.branding import branding
+from tessera.portal.session import merchant_page, sign_in, sign_out
+from tessera.rewards import selectors as rewards
+from tessera.rewards import services as rewards_services
+from tessera.rewards.models import IssuedVia
+from tessera.tenancy.models import Merchant
+
+PENDING_PHONE = "portal:phone:{merchant}"
+
+
+def _render(
+    request: HttpRequest, merchant: Merchant, template: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
+    return render(
+        request,
+        f"portal/{template}",
+        {
+            "merchant": merchant,
+            "brand": branding(merchant),
+            "member": getattr(request, "member", None),
+            **context,
+        },
+        status=status,
+    )
+
+
+def member_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Signed in at this merchant, else to its login page. Excluded members get the inactive page."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, merchant: Merchant, *args: Any, **kwargs: Any) -> HttpResponse:
+        member: Member | None = request.member  # type: ignore[attr-defined]
+        if member is None:
+            return redirect("portal:login", slug=merchant.slug)
+        if member.status == MemberStatus.EXCLUDED:
+            return _render(request, merchant, "inactive.html", {}, status=403)
+        return view(request, merchant, member, *args, **kwargs)
+
+    return wrapper
+
+
+@require_http_methods(["GET"])
+@merchant_page
+@member_required
+def home(request: HttpRequest, merchant: Merchant, member: Member) -> HttpResponse:
+    return _render(
+        request,
+        merchant,
+        "home.html",
+        {
+            "card": selectors.digital_card(member),
+            "points": selectors.points_of(member),
+            "tier": selectors.tier_of(member),
+            "rewards": selectors.rewards_of(member),
+            "idempotency_key": uuid.uuid4(),
+        },
+    )
+
+
+@require_http_methods(["GET"])
+@merchant_page
+@member_required
+def history(request: HttpRequest, merchant: Merchant, member: Member) -> HttpResponse:
+    page = request.GET.get("page", "1")
+    return _render(
+        request,
+        merchant,
+        "history.html",
+        {
+            "entries": selectors.point_entries(member, page=int(page) if page.isdigit() else 1),
+            "payments": selectors.payments_of(member),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_page
+def login(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    """Step one: a phone number, then either "send me a code" or a password."""
+    if request.member is not None:  # type: ignore[attr-defined]
+        return redirect("portal:home", slug=merchant.slug)
+    phone = request.POST.get("phone", "").strip()
+    if request.method == "POST":
+        try:
+            if request.POST.get("password"):
+                member = services.check_password_login(
+                    merchant=merchant, phone=phone, password=request.POST["password"]
+                )
+                sign_in(request, member)
+                return redirect("portal:home", slug=merchant.slug)
+            sent = services.request_login_code(merchant=merchant, phone=phone)
+        except DomainError as exc:
+            messages.error(request, str(exc))
+        else:
+            request.session[PENDING_PHONE.format(merchant=merchant.pk)] = sent.phone
+            messages.info(request, _("If this number belongs to a member, a code is on its way by SMS."))
+            return redirect("portal:verify", slug=merchant.slug)
+    return _render(request, merchant, "login.html", {"phone": phone})
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_page
+def verify(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    """Step two: the code from the SMS."""
+    phone = request.session.get(PENDING_PHONE.format(merchant=merchant.pk))
+    if not phone:
+        return redirect("portal:login", slug=merchant.slug)
+    if request.method == "POST":
+        try:
+            member = services.verify_login_code(
+                merchant=merchant, phone=phone, code=request.POST.get("code", "")
+            )
+        except DomainError as exc:
+            messages.error(request, str(exc))
+        else:
+            sign_in(request, member)
+            request.session.pop(PENDING_PHONE.format(merchant=merchant.pk), None)
+            return redirect("portal:home", slug=merchant.slug)
+    return _render(request, merchant, "verify.html", {"phone": phone})
+
+
+@require_POST
+@merchant_page
+def logout(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    sign_out(request, merchant)
+    return redirect("portal:login", slug=merchant.slug)
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_page
+@member_required
+def password(request: HttpRequest, merchant: Merchant, member: Member) -> HttpResponse:
+    """Set a password for next time; only a member signed in (by code) can."""
+    if request.method == "POST":
+        new, again = request.POST.get("password", ""), request.POST.get("password2", "")
+        if new != again:
+            messages.error(request, _("The two passwords differ."))
+        else:
+            try:
+                services.set_member_password(member=member, password=new)
+            except DomainError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, _("Your password is set. Next time you can sign in with it."))
+                return redirect("portal:home", slug=merchant.slug)
+    return _render(request, merchant, "password.html", {})
+
+
+# --- rewards ---------------------------------------------------------------------------------------
+
+
+class Redeemed(BaseModel):
+    code: str
+
+
+def _reward_post(
+    request: HttpRequest, merchant: Merchant, work: Callable[[], tuple[int, BaseModel]], success: str
+) -> HttpResponse:
+    """Run `work` once per form (the form's idempotency key): a double tap or a resent form spends once."""
+    try:
+        response = idempotent(request, merchant=merchant, key=request.POST.get("idempotency_key"), work=work)
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        body = json.loads(response.content)
+        if response.status_code == 200:
+            messages.success(request, success % body)
+        else:
+            messages.error(request, body.get("detail", ""))
+    return redirect("portal:home", slug=merchant.slug)
+
+
+@require_POST
+@merchant_page
+@member_required
+def redeem(request: HttpRequest, merchant: Merchant, member: Member, offer_id: int) -> HttpResponse:
+    """Turn points into a promo code."""
+    offer = get_object_or_404(rewards.offers_for(member), pk=offer_id)
+
+    def work() -> tuple[int, BaseModel]:
+        code = rewards_services.redeem_points_for_code(member=member, offer=offer, channel=IssuedVia.PORTAL)
+        return 200, Redeemed(code=code.code)
+
+    return _reward_post(request, merchant, work, _("Your promo code: %(code)s"))
+
+
+@require_POST
+@merchant_page
+@member_required
+def gift(request: HttpRequest, merchant: Merchant, member: Member, gift_id: int) -> HttpResponse:
+    """Ask for a gift paid with points; the store hands it over."""
+    chosen = get_object_or_404(rewards.gifts_for(member), pk=gift_id)
+
+    def work() -> tuple[int, BaseModel]:
+        redemption = rewards_services.request_gift(member=member, gift=chosen)
+        return 200, Redeemed(code=str(redemption.pk))
+
+    return _reward_post(
+        request, merchant, work, _("Your gift request no. %(code)s is registered; collect it in store.")
+    )
