@@ -140,6 +140,7 @@ AXES_VERBOSE = False
 LANGUAGE_CODE = "en"
 LANGUAGES = [("vi", _("Vietnamese")), ("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["tessera.formats"]
 USE_I18N = True
 TIME_ZONE = "UTC"
 USE_TZ = True
@@ -190,6 +191,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "tessera@localhost")
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "console")
 # Idempotency records are kept this many days, then purged (a retry after that is a new request).
 IDEMPOTENCY_RETENTION_DAYS = int(os.environ.get("IDEMPOTENCY_RETENTION_DAYS", "7"))
+# A sale left pending (not confirmed) this long is voided and its holds released.
+SALES_PENDING_TIMEOUT_MINUTES = int(os.environ.get("SALES_PENDING_TIMEOUT_MINUTES", "30"))
 # Members are warned this many days before their points expire (E10).
 TESSERA_EXPIRY_NOTICE_DAYS = int(os.environ.get("TESSERA_EXPIRY_NOTICE_DAYS", "14"))
 

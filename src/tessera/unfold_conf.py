@@ -1,13 +1,23 @@
 """The back office's look and navigation (django-unfold)."""
 
+from typing import Any
+
 from django.http import HttpRequest
 from django.templatetags.static import static
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
 
-def _can(perm: str):  # type: ignore[no-untyped-def]
-    return lambda request: request.user.has_perm(perm)
+def _item(title: Any, icon: str, url_name: str, permission: str | None) -> dict[str, Any]:
+    """A sidebar link, shown only to users who hold `permission` (None: every signed-in user)."""
+    item: dict[str, Any] = {"title": title, "icon": icon, "link": reverse_lazy(url_name)}
+    if permission:
+        item["permission"] = lambda request: request.user.has_perm(permission)
+    return item
+
+
+def _section(title: Any, *items: dict[str, Any]) -> dict[str, Any]:
+    return {"title": title, "items": list(items)}
 
 
 def _workplace(request: HttpRequest) -> str:
@@ -42,132 +52,189 @@ UNFOLD = {
             "950": "4 47 46",
         },
     },
+    "DASHBOARD_CALLBACK": "tessera.backoffice.dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": False,
         "navigation": [
-            {
-                "title": _("Members"),
-                "items": [
-                    {
-                        "title": _("Members"),
-                        "icon": "group",
-                        "link": reverse_lazy("admin:members_member_changelist"),
-                        "permission": _can("members.view_member"),
-                    },
-                    {
-                        "title": _("Segments"),
-                        "icon": "filter_alt",
-                        "link": reverse_lazy("admin:members_segment_changelist"),
-                        "permission": _can("members.view_segment"),
-                    },
-                    {
-                        "title": _("Tags"),
-                        "icon": "sell",
-                        "link": reverse_lazy("admin:members_tag_changelist"),
-                        "permission": _can("members.view_tag"),
-                    },
-                ],
-            },
-            {
-                "title": _("Sales and points"),
-                "items": [
-                    {
-                        "title": _("Transactions"),
-                        "icon": "point_of_sale",
-                        "link": reverse_lazy("admin:sales_transaction_changelist"),
-                        "permission": _can("sales.view_transaction"),
-                    },
-                    {
-                        "title": _("Add points"),
-                        "icon": "add_circle",
-                        "link": reverse_lazy("admin:sales_add_points"),
-                        "permission": _can("sales.add_points"),
-                    },
-                    {
-                        "title": _("Deduct points"),
-                        "icon": "remove_circle",
-                        "link": reverse_lazy("admin:sales_deduct_points"),
-                        "permission": _can("sales.deduct_points"),
-                    },
-                    {
-                        "title": _("Accounts"),
-                        "icon": "account_balance_wallet",
-                        "link": reverse_lazy("admin:ledger_account_changelist"),
-                        "permission": _can("ledger.view_account"),
-                    },
-                    {
-                        "title": _("Ledger entries"),
-                        "icon": "receipt_long",
-                        "link": reverse_lazy("admin:ledger_entry_changelist"),
-                        "permission": _can("ledger.view_entry"),
-                    },
-                    {
-                        "title": _("Sales settings"),
-                        "icon": "tune",
-                        "link": reverse_lazy("admin:sales_salessettings_changelist"),
-                        "permission": _can("sales.view_salessettings"),
-                    },
-                ],
-            },
-            {
-                "title": _("Cards"),
-                "items": [
-                    {
-                        "title": _("Cards"),
-                        "icon": "credit_card",
-                        "link": reverse_lazy("admin:cards_card_changelist"),
-                        "permission": _can("cards.view_card"),
-                    },
-                    {
-                        "title": _("Card batches"),
-                        "icon": "inventory_2",
-                        "link": reverse_lazy("admin:cards_cardbatch_changelist"),
-                        "permission": _can("cards.view_cardbatch"),
-                    },
-                    {
-                        "title": _("Card types"),
-                        "icon": "style",
-                        "link": reverse_lazy("admin:cards_cardtype_changelist"),
-                        "permission": _can("cards.view_cardtype"),
-                    },
-                ],
-            },
-            {
-                "title": _("Organisation"),
-                "items": [
-                    {
-                        "title": _("Merchants"),
-                        "icon": "storefront",
-                        "link": reverse_lazy("admin:tenancy_merchant_changelist"),
-                        "permission": _can("tenancy.view_merchant"),
-                    },
-                    {
-                        "title": _("Stores"),
-                        "icon": "store",
-                        "link": reverse_lazy("admin:tenancy_store_changelist"),
-                        "permission": _can("tenancy.view_store"),
-                    },
-                    {
-                        "title": _("Staff"),
-                        "icon": "badge",
-                        "link": reverse_lazy("admin:tenancy_staffmembership_changelist"),
-                        "permission": _can("tenancy.view_staffmembership"),
-                    },
-                    {
-                        "title": _("Roles"),
-                        "icon": "admin_panel_settings",
-                        "link": reverse_lazy("admin:tenancy_role_changelist"),
-                        "permission": _can("tenancy.view_role"),
-                    },
-                    {
-                        "title": _("API keys"),
-                        "icon": "key",
-                        "link": reverse_lazy("admin:tenancy_apikey_changelist"),
-                        "permission": _can("tenancy.view_apikey"),
-                    },
-                ],
-            },
+            _section(
+                _("Counter"),
+                _item(_("Dashboard"), "dashboard", "admin:index", None),
+                _item(_("Cashier screen"), "point_of_sale", "backoffice:cashier", "sales.add_transaction"),
+                _item(_("Scanner (phone)"), "qr_code_scanner", "scanner:scan", "sales.add_points"),
+                _item(
+                    _("Top up a card"), "account_balance_wallet", "admin:rewards_top_up", "sales.add_topup"
+                ),
+                _item(_("Add points"), "add_circle", "admin:sales_add_points", "sales.add_points"),
+                _item(
+                    _("Deduct points"), "remove_circle", "admin:sales_deduct_points", "sales.deduct_points"
+                ),
+            ),
+            _section(
+                _("Members"),
+                _item(_("Members"), "group", "admin:members_member_changelist", "members.view_member"),
+                _item(
+                    _("Segments"), "filter_alt", "admin:members_segment_changelist", "members.view_segment"
+                ),
+                _item(_("Tags"), "sell", "admin:members_tag_changelist", "members.view_tag"),
+                _item(
+                    _("Member tiers"),
+                    "military_tech",
+                    "admin:tiers_membertier_changelist",
+                    "tiers.view_membertier",
+                ),
+                _item(
+                    _("Tier changes"),
+                    "trending_up",
+                    "admin:tiers_tierchange_changelist",
+                    "tiers.view_tierchange",
+                ),
+                _item(
+                    _("Adjustment vouchers"),
+                    "edit_note",
+                    "admin:adjustments_adjustmentvoucher_changelist",
+                    "adjustments.view_adjustmentvoucher",
+                ),
+            ),
+            _section(
+                _("Sales and points"),
+                _item(
+                    _("Transactions"),
+                    "receipt",
+                    "admin:sales_transaction_changelist",
+                    "sales.view_transaction",
+                ),
+                _item(_("Top-ups"), "savings", "admin:sales_topup_changelist", "sales.view_topup"),
+                _item(
+                    _("Accounts"), "account_balance", "admin:ledger_account_changelist", "ledger.view_account"
+                ),
+                _item(
+                    _("Ledger entries"), "receipt_long", "admin:ledger_entry_changelist", "ledger.view_entry"
+                ),
+            ),
+            _section(
+                _("Rewards"),
+                _item(_("Gifts"), "redeem", "admin:rewards_gift_changelist", "rewards.view_gift"),
+                _item(
+                    _("Gift redemptions"),
+                    "local_shipping",
+                    "admin:rewards_giftredemption_changelist",
+                    "rewards.view_giftredemption",
+                ),
+                _item(
+                    _("Promo code offers"),
+                    "local_offer",
+                    "admin:rewards_promocodeoffer_changelist",
+                    "rewards.view_promocodeoffer",
+                ),
+                _item(
+                    _("Promo codes"),
+                    "confirmation_number",
+                    "admin:rewards_promocode_changelist",
+                    "rewards.view_promocode",
+                ),
+            ),
+            _section(
+                _("Program"),
+                _item(
+                    _("Earning rules"),
+                    "calculate",
+                    "admin:rules_earningrule_changelist",
+                    "rules.view_earningrule",
+                ),
+                _item(
+                    _("Rule simulator"),
+                    "science",
+                    "admin:rules_earningrule_simulator",
+                    "rules.view_earningrule",
+                ),
+                _item(
+                    _("Tier program"),
+                    "workspace_premium",
+                    "admin:tiers_tierprogram_changelist",
+                    "tiers.view_tierprogram",
+                ),
+                _item(_("Tiers"), "stars", "admin:tiers_tier_changelist", "tiers.view_tier"),
+                _item(
+                    _("Top-up bonuses"),
+                    "card_giftcard",
+                    "admin:rewards_topupbonusrule_changelist",
+                    "rewards.view_topupbonusrule",
+                ),
+                _item(
+                    _("Sales settings"),
+                    "tune",
+                    "admin:sales_salessettings_changelist",
+                    "sales.view_salessettings",
+                ),
+                _item(
+                    _("Adjustment settings"),
+                    "rule",
+                    "admin:adjustments_adjustmentsettings_changelist",
+                    "adjustments.view_adjustmentsettings",
+                ),
+            ),
+            _section(
+                _("Cards"),
+                _item(_("Cards"), "credit_card", "admin:cards_card_changelist", "cards.view_card"),
+                _item(
+                    _("Card batches"),
+                    "inventory_2",
+                    "admin:cards_cardbatch_changelist",
+                    "cards.view_cardbatch",
+                ),
+                _item(_("Card types"), "style", "admin:cards_cardtype_changelist", "cards.view_cardtype"),
+            ),
+            _section(
+                _("Integrations"),
+                _item(
+                    _("Shop connections"),
+                    "hub",
+                    "admin:integrations_connection_changelist",
+                    "integrations.view_connection",
+                ),
+                _item(
+                    _("Inbound deliveries"),
+                    "move_to_inbox",
+                    "admin:integrations_inbounddelivery_changelist",
+                    "integrations.view_inbounddelivery",
+                ),
+                _item(
+                    _("Webhook endpoints"),
+                    "webhook",
+                    "admin:integrations_webhookendpoint_changelist",
+                    "integrations.view_webhookendpoint",
+                ),
+                _item(
+                    _("Webhook deliveries"),
+                    "outbox",
+                    "admin:integrations_webhookdelivery_changelist",
+                    "integrations.view_webhookdelivery",
+                ),
+                _item(
+                    _("Website widget"),
+                    "widgets",
+                    "admin:portal_widgetsettings_changelist",
+                    "portal.view_widgetsettings",
+                ),
+            ),
+            _section(
+                _("Organisation"),
+                _item(
+                    _("Merchants"), "storefront", "admin:tenancy_merchant_changelist", "tenancy.view_merchant"
+                ),
+                _item(_("Stores"), "store", "admin:tenancy_store_changelist", "tenancy.view_store"),
+                _item(
+                    _("Staff"),
+                    "badge",
+                    "admin:tenancy_staffmembership_changelist",
+                    "tenancy.view_staffmembership",
+                ),
+                _item(
+                    _("Roles"), "admin_panel_settings", "admin:tenancy_role_changelist", "tenancy.view_role"
+                ),
+                _item(_("API keys"), "key", "admin:tenancy_apikey_changelist", "tenancy.view_apikey"),
+            ),
         ],
     },
 }

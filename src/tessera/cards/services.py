@@ -35,6 +35,7 @@ from tessera.cards.models import (
     PaymentMethod,
 )
 from tessera.cards.numbering import MAX_SEQUENCE, clean_number, compose_number, is_valid_prefix
+from tessera.core import events
 from tessera.core.errors import Conflict, PermissionDenied, ValidationFailed
 from tessera.ledger.models import Account, AccountKind, EntryKind
 from tessera.members.models import Member
@@ -462,6 +463,11 @@ def activate_card(*, card: Card, phone: str, actor: Any = None, store: Store | N
     card.stamp(actor)
     card.save()
     _event(card, CardEventKind.ACTIVATED, actor, store or card.store, member=card.member_id)
+    events.publish(
+        merchant_id=card.merchant_id,
+        type="card.activated",
+        payload={"card_id": card.pk, "member_id": card.member_id},
+    )
     return card
 
 

@@ -39,7 +39,11 @@ class ConsoleBackend:
     """Logs the message: enough for a demo and for development."""
 
     def send(self, message: SmsMessage) -> None:
-        logger.info("SMS to %s (merchant %s): %s", message.phone, message.merchant_id, message.text)
+        # Logs are not a place for personal data or one-time codes: the number is masked, and the text
+        # (which may carry a code) is shown only in a DEBUG development server.
+        masked = "•" * max(len(message.phone) - 4, 0) + message.phone[-4:]
+        text = message.text if settings.DEBUG else f"<{len(message.text)} characters>"
+        logger.info("SMS to %s (merchant %s): %s", masked, message.merchant_id, text)
 
 
 class FileBackend:

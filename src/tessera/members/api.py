@@ -126,7 +126,7 @@ def _member(request: HttpRequest, member_id: int) -> Member:
     return member
 
 
-@router.get("", response=MemberOut, summary="Find the member with a phone")
+@router.get("", response={200: MemberOut, **ERRORS}, summary="Find the member with a phone")
 def lookup_member(request: HttpRequest, phone: str) -> MemberOut:
     """The current account for `phone`, in any common format (an old account after a phone change is
     not returned). A 404 `member_not_found` when nobody has it."""
@@ -136,7 +136,7 @@ def lookup_member(request: HttpRequest, phone: str) -> MemberOut:
     return MemberOut.from_member(member)
 
 
-@router.get("/{member_id}", response=MemberOut, summary="Read a member")
+@router.get("/{member_id}", response={200: MemberOut, **ERRORS}, summary="Read a member")
 def get_member(request: HttpRequest, member_id: int) -> MemberOut:
     return MemberOut.from_member(_member(request, member_id))
 
@@ -161,7 +161,7 @@ def create_member(request: HttpRequest, data: MemberIn, idempotency_key: str = k
     return idempotent(request, merchant=request.merchant, key=idempotency_key, work=work)  # type: ignore[attr-defined]
 
 
-@router.patch("/{member_id}", response=MemberOut, summary="Change a member's profile")
+@router.patch("/{member_id}", response={200: MemberOut, **ERRORS}, summary="Change a member's profile")
 def update_member(request: HttpRequest, member_id: int, data: MemberPatch) -> MemberOut:
     fields = _profile(request, data, only_sent=True)
     if "phone" in data.model_fields_set:

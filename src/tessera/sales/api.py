@@ -13,15 +13,18 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema
 
+from tessera.cards.models import Card
+from tessera.cards.selectors import find_card
 from tessera.core.errors import NotFound, PermissionDenied, ValidationFailed
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.problem import ERRORS
 from tessera.ledger.models import Entry
 from tessera.members.models import Member
-from tessera.sales import selectors, services
+from tessera.sales import selectors, services, stored_value
 from tessera.sales.models import Refund, Transaction
 from tessera.sales.schemas import (
     BalancesOut,
+    CardRefundIn,
     CardSummary,
     ConfirmIn,
     CustomerIn,
@@ -37,6 +40,10 @@ from tessera.sales.schemas import (
     RefundLineOut,
     RefundOut,
     SaleIn,
+    StoredValueEntryOut,
+    TipReversalIn,
+    TopUpIn,
+    TopUpOut,
     TransactionIn,
     TransactionOut,
     VoidIn,
@@ -413,5 +420,102 @@ def deduct_points(
             occurred_on=data.occurred_on,
         )
         return 201, _points_out(entry, member)
+
+    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+
+
+# --- stored value (E6) --------------------------------------------------------------------------------
+
+
+def _stored_value_card(request: HttpRequest, code: str) -> Card:
+    card = find_card(merchant=_merchant(request), code=code)
+    if card is None:
+        raise NotFound(_("No card with this number."), code="card_not_found")
+    return card
+
+
+def _entry_out(entry: Entry) -> StoredValueEntryOut:
+    return StoredValueEntryOut(
+        entry_id=entry.pk,
+        amount=entry.amount,
+        stored_value_balance=entry.balance_after,
+        occurred_at=entry.occurred_at,
+    )
+
+
+@router.post("/stored-value/top-ups", response={201: TopUpOut, **ERRORS}, summary="Top up a card")
+def top_up(request: HttpRequest, data: TopUpIn, idempotency_key: str = key_header()) -> HttpResponse:
+    """Loads money paid in cash, by bank card or transfer onto a stored-value card, with the merchant's
+    best matching top-up bonus (value on the card and/or points to the member). Spend it with
+    `stored_value_to_spend` on a sale."""
+
+    def work() -> tuple[int, TopUpOut]:
+        card = _stored_value_card(request, data.card_code)
+        record = stored_value.top_up(
+            card=card,
+            amount=data.amount,
+            payment_method=data.payment_method,
+            store=_acting_store(request, data.store_code),
+            invoice=data.invoice,
+            note=data.note,
+            api_key=_key(request),
+        )
+        assert record.entry is not None
+        balance = record.bonus_value_entry or record.entry
+        return 201, TopUpOut(
+            id=record.pk,
+            card_id=card.pk,
+            card_number=card.number,
+            store_code=record.store.code,
+            currency=record.currency,
+            amount=record.amount,
+            payment_method=record.payment_method,
+            invoice=record.invoice_number,
+            bonus_value=record.bonus_value,
+            bonus_points=record.bonus_points,
+            stored_value_balance=balance.balance_after,
+            created_at=record.created_at,
+        )
+
+    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+
+
+@router.post(
+    "/stored-value/tip-reversals",
+    response={201: StoredValueEntryOut, **ERRORS},
+    summary="Give back a tip charged to a card",
+)
+def reverse_tip(
+    request: HttpRequest, data: TipReversalIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    """Returns `amount` of what a confirmed sale took from the card, never more than is left of it
+    (422 `tip_exceeds_charge`)."""
+
+    def work() -> tuple[int, StoredValueEntryOut]:
+        entry = stored_value.reverse_tip(
+            transaction=_sale(request, data.transaction_id), amount=data.amount, reason=data.reason
+        )
+        return 201, _entry_out(entry)
+
+    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+
+
+@router.post(
+    "/stored-value/refunds", response={201: StoredValueEntryOut, **ERRORS}, summary="Refund money to a card"
+)
+def refund_to_card(
+    request: HttpRequest, data: CardRefundIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    """Credits money refunded to the customer onto their card instead of paying it out."""
+
+    def work() -> tuple[int, StoredValueEntryOut]:
+        entry = stored_value.refund_to_card(
+            card=_stored_value_card(request, data.card_code),
+            amount=data.amount,
+            store=_acting_store(request, data.store_code),
+            transaction=_sale(request, data.transaction_id) if data.transaction_id is not None else None,
+            reason=data.reason,
+        )
+        return 201, _entry_out(entry)
 
     return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)

@@ -95,6 +95,7 @@ class SalesSettings(TenantOwned):
 class Channel(models.TextChoices):
     POS = "pos", _("Point of sale")
     BACK_OFFICE = "back_office", _("Back office")
+    INTEGRATION = "integration", _("Online shop or other system")
 
 
 class TransactionStatus(models.TextChoices):
@@ -108,6 +109,8 @@ class ConfirmMethod(models.TextChoices):
     OTP = "otp", _("One-time code")
     STAFF = "staff", _("Second staff member")
     NONE = "none", _("No verification")
+    #: The sale was paid in a connected shop (K1); the shop's signed webhook is the second step.
+    EXTERNAL = "external", _("Paid in a connected system")
 
 
 class Transaction(TenantOwned):
@@ -144,6 +147,12 @@ class Transaction(TenantOwned):
     discount_amount = models.BigIntegerField(_("discount"), default=0)
     points_earned = models.BigIntegerField(_("points earned"), default=0)
     earn_explanation = models.CharField(_("how the points were computed"), max_length=300, blank=True)
+    earning_parts = models.JSONField(
+        _("earning rules used"),
+        default=list,
+        blank=True,
+        help_text=_("Each part of the points: the rule version that gave it (E5), its points and why."),
+    )
     points_to_spend = models.BigIntegerField(_("points spent"), default=0)
     stored_value_to_spend = models.BigIntegerField(_("stored value spent"), default=0)
     points_hold = models.ForeignKey(
@@ -355,3 +364,74 @@ class ConfirmationAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {'ok' if self.succeeded else 'wrong'}"
+
+
+class TopUp(TenantOwned):
+    """Money paid in to load a stored-value card (E6), with the bonus it earned.
+
+    Paid with cash, a bank card, a transfer…, never with stored value: a card cannot pay for its own
+    value, and value moved between cards would earn top-up bonuses out of nothing."""
+
+    card = models.ForeignKey(
+        "cards.Card", verbose_name=_("card"), on_delete=models.PROTECT, related_name="top_ups"
+    )
+    account = models.ForeignKey(
+        "ledger.Account", verbose_name=_("stored-value account"), on_delete=models.PROTECT, related_name="+"
+    )
+    store = models.ForeignKey(
+        "tenancy.Store", verbose_name=_("store"), on_delete=models.PROTECT, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "tenancy.ApiKey", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    amount = models.BigIntegerField(_("amount paid"), help_text=_("In the currency's minor unit."))
+    currency = models.CharField(_("currency"), max_length=3)
+    payment_method = models.CharField(_("payment method"), max_length=20)
+    invoice_number = models.CharField(_("invoice number"), max_length=100, blank=True)
+    bonus_rule = models.ForeignKey(
+        "rewards.TopUpBonusRule",
+        verbose_name=_("bonus rule"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    bonus_points = models.BigIntegerField(_("bonus points"), default=0)
+    bonus_value = models.BigIntegerField(_("bonus value"), default=0)
+    #: Set in the same database transaction, once the ledger entry exists (it is named after the top-up).
+    entry = models.ForeignKey(
+        "ledger.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    bonus_value_entry = models.ForeignKey(
+        "ledger.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    bonus_points_entry = models.ForeignKey(
+        "ledger.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    note = models.CharField(_("note"), max_length=300, blank=True)
+
+    STORE_FIELD = "store"
+
+    class Meta:
+        verbose_name = _("top-up")
+        verbose_name_plural = _("top-ups")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0, bonus_points__gte=0, bonus_value__gte=0), name="topup_amounts_valid"
+            ),
+            # A POS that resends a top-up under a new idempotency key still cannot load the card twice.
+            models.UniqueConstraint(
+                fields=["merchant", "store", "invoice_number"],
+                condition=~Q(invoice_number=""),
+                name="topup_invoice_unique_per_store",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Top-up #%(id)s") % {"id": self.pk})
+
+    @property
+    def source(self) -> str:
+        """How ledger entries name this top-up."""
+        return f"topup:{self.pk}"

@@ -94,6 +94,16 @@ class BenefitOut(Schema):
     label: str
 
 
+class EarningPartOut(Schema):
+    """One part of the points to earn: the earning rule (version) that gave it, and why (E5)."""
+
+    rule_id: int | None = Field(description="Null for the flat rate and the tier multiplier.")
+    version_id: int | None = Field(description="The rule version a sale records.")
+    name: str
+    points: int
+    explanation: str
+
+
 class QuoteOut(Schema):
     currency: str
     total_amount: int
@@ -110,9 +120,16 @@ class QuoteOut(Schema):
     stored_value_available: int
     point_value: Decimal = Field(description="Minor units one point is worth when spent.")
     points_to_spend: int
-    points_spend_value: int
+    points_spend_value: int = Field(
+        description="What points_to_spend pay: points × point_value, rounded down to the minor unit."
+    )
     stored_value_to_spend: int
     amount_to_pay: int = Field(description="What is left to pay in cash or by card.")
+    points_max_to_spend: int = Field(
+        description="The most points that can pay this basket: spendable points, and no more than "
+        "floor((amount_due - stored_value_to_spend) / point_value)."
+    )
+    earning: list[EarningPartOut] = Field(description="Which rule gave which part of points_to_earn.")
 
 
 class LineOut(Schema):
@@ -235,4 +252,70 @@ class PointsOut(Schema):
     points: int = Field(description="Positive when added, negative when deducted.")
     points_balance: int
     points_available: int
+    occurred_at: datetime
+
+
+class TopUpIn(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "card_code": "9704000000012",
+                    "amount": 1000000,
+                    "payment_method": "cash",
+                    "invoice": "NT-0042",
+                }
+            ]
+        }
+    )
+
+    card_code: str = Field(..., description="The stored-value card's number or QR payload.")
+    amount: int = Field(..., gt=0, description="Money paid in, in minor units.")
+    payment_method: str = Field(
+        ...,
+        description="cash, bank_card, bank_transfer, e_wallet or other. Never stored value "
+        "(422 `stored_value_payment`).",
+    )
+    invoice: str = Field("", max_length=100, description="The POS receipt number; unique per store.")
+    store_code: str | None = Field(
+        None, description="Required with a merchant-wide key; a store-bound key acts in its own store."
+    )
+    note: str = Field("", max_length=300)
+
+
+class TopUpOut(Schema):
+    id: int
+    card_id: int
+    card_number: str
+    store_code: str
+    currency: str
+    amount: int
+    payment_method: str
+    invoice: str
+    bonus_value: int = Field(description="Extra value loaded by the bonus rule, in minor units.")
+    bonus_points: int = Field(description="Points given to the member by the bonus rule.")
+    stored_value_balance: int = Field(description="The card's stored value after the top-up.")
+    created_at: datetime
+
+
+class TipReversalIn(Schema):
+    transaction_id: int = Field(..., description="The confirmed sale that charged the tip to the card.")
+    amount: int = Field(..., gt=0, description="Minor units given back to the card.")
+    reason: str = Field("", max_length=300)
+
+
+class CardRefundIn(Schema):
+    card_code: str
+    amount: int = Field(..., gt=0, description="Minor units credited to the card.")
+    transaction_id: int | None = Field(
+        None, description="The sale refunded; at most what it was paid with other than stored value."
+    )
+    store_code: str | None = None
+    reason: str = Field("", max_length=300)
+
+
+class StoredValueEntryOut(Schema):
+    entry_id: int
+    amount: int = Field(description="Minor units added to the card.")
+    stored_value_balance: int
     occurred_at: datetime

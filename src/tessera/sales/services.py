@@ -13,7 +13,7 @@ import calendar
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tessera.cards import services as cards
 from tessera.cards.models import Card
+from tessera.core import events
 from tessera.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from tessera.core.money import format_money
 from tessera.core.sms import send_sms
@@ -34,6 +35,7 @@ from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
 from tessera.ledger.services import InsufficientBalance
 from tessera.members import services as members
 from tessera.members.models import Member
+from tessera.rules.simulator import Part
 from tessera.sales.benefits import Benefit, tier_benefits
 from tessera.sales.earning import points_for
 from tessera.sales.models import (
@@ -49,6 +51,7 @@ from tessera.sales.models import (
 )
 from tessera.tenancy.models import ApiKey, Merchant, Store
 from tessera.tenancy.permissions import authorise, is_user, staff_of
+from tessera.tiers import services as tiers
 
 OTP_LIFETIME = timedelta(minutes=5)
 #: Ledger `source` of points added or deducted by hand (E4), for the staff daily report (J5).
@@ -106,6 +109,39 @@ def stored_value_account_of(member: Member, card: Card | None) -> Account | None
     ).first()
 
 
+def _sale_event(sale: Transaction) -> dict[str, Any]:
+    """K2 payload: ids, amounts and points only; no personal data."""
+    return {
+        "transaction_id": sale.pk,
+        "store_id": sale.store_id,
+        "member_id": sale.member_id,
+        "external_ref": sale.external_ref,
+        "status": sale.status,
+        "currency": sale.currency,
+        "amount_due": sale.amount_due,
+        "points_earned": sale.points_earned,
+        "points_spent": sale.points_to_spend,
+        "stored_value_spent": sale.stored_value_to_spend,
+    }
+
+
+def _refund_event(refund: Refund) -> dict[str, Any]:
+    return {
+        "refund_id": refund.pk,
+        "transaction_id": refund.transaction_id,
+        "store_id": refund.store_id,
+        "member_id": refund.transaction.member_id,
+        "amount": refund.amount,
+        "points_reversed": refund.points_reversed,
+        "points_returned": refund.points_returned,
+        "stored_value_returned": refund.stored_value_returned,
+    }
+
+
+def _points_event(entry: Entry, member: Member) -> dict[str, Any]:
+    return {"entry_id": entry.pk, "member_id": member.pk, "store_id": entry.store_id, "points": entry.amount}
+
+
 # --- quote --------------------------------------------------------------------------------------------
 
 
@@ -146,6 +182,24 @@ class SaleQuote:
     points_spend_value: int
     stored_value_to_spend: int
     amount_to_pay: int
+    #: The most points that can pay this basket now (E7): what the member can spend, and no more than
+    #: the amount due left after stored value is worth.
+    points_max_to_spend: int
+    #: Which earning rule (version) gave which part of `points_to_earn`, and why (E5).
+    earning: list[Part] = field(default_factory=list)
+
+
+def points_money_value(points: int, point_value: Decimal) -> int:
+    """What `points` pay (E7), in minor units: points × the merchant's point value, rounded down to the
+    minor unit (never up: points never pay a fraction of a đồng or fen that does not exist)."""
+    return int((points * point_value).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def points_paying(amount: int, point_value: Decimal) -> int:
+    """The most points whose value (rounded down) fits in `amount`: floor(amount / point value)."""
+    if point_value <= 0 or amount <= 0:
+        return 0
+    return int((Decimal(amount) / point_value).to_integral_value(rounding=ROUND_FLOOR))
 
 
 def _validate_lines(lines: list[SaleLine]) -> None:
@@ -191,7 +245,13 @@ def quote_sale(
     perks = tier_benefits(member=member, store=store, at=at)
     discount = int((Decimal(total) * perks.discount_percent / 100).to_integral_value(rounding=ROUND_FLOOR))
     amount_due = total - discount
-    spend_value = int((points_to_spend * rules.point_value).to_integral_value(rounding=ROUND_FLOOR))
+    spend_value = points_money_value(points_to_spend, rules.point_value)
+    if points_to_spend and not spend_value:
+        raise ValidationFailed(
+            _("%(points)s points pay nothing here: a point is worth %(value)s minor units, rounded down.")
+            % {"points": points_to_spend, "value": rules.point_value},
+            code="points_pay_nothing",
+        )
     if spend_value + stored_value_to_spend > amount_due:
         raise ValidationFailed(
             _("Points and stored value cannot pay more than the amount due (%(due)s).")
@@ -205,7 +265,16 @@ def quote_sale(
         raise InsufficientBalance(spendable=_spendable(points_account), requested=points_to_spend)
     if stored_value_to_spend > _spendable(sv_account):
         raise InsufficientBalance(spendable=_spendable(sv_account), requested=stored_value_to_spend)
-    earn = points_for(merchant=merchant, amount=amount_due - spend_value, member=member, store=store, at=at)
+    earn = points_for(
+        merchant=merchant,
+        amount=amount_due - spend_value,
+        member=member,
+        store=store,
+        at=at,
+        lines=lines,
+        card=card,
+        perks=perks,
+    )
     return SaleQuote(
         currency=merchant.currency,
         total_amount=total,
@@ -225,6 +294,10 @@ def quote_sale(
         points_spend_value=spend_value,
         stored_value_to_spend=stored_value_to_spend,
         amount_to_pay=amount_due - spend_value - stored_value_to_spend,
+        points_max_to_spend=min(
+            _spendable(points_account), points_paying(amount_due - stored_value_to_spend, rules.point_value)
+        ),
+        earning=earn.parts,
     )
 
 
@@ -292,6 +365,7 @@ def create_transaction(
         discount_amount=quote.discount_amount,
         points_earned=quote.points_to_earn,
         earn_explanation=quote.earn_explanation[:300],
+        earning_parts=[asdict(part) for part in quote.earning],
         points_to_spend=points_to_spend,
         stored_value_to_spend=stored_value_to_spend,
         external_ref=external_ref,
@@ -350,7 +424,7 @@ def _ensure_pending(sale: Transaction) -> None:
         )
 
 
-def _ensure_method_allowed(rules: SalesSettings, method: str) -> None:
+def _ensure_method_allowed(rules: SalesSettings, method: str, sale: Transaction | None = None) -> None:
     allowed = {
         ConfirmMethod.PIN.value: rules.confirm_with_pin,
         ConfirmMethod.OTP.value: rules.confirm_with_otp,
@@ -358,6 +432,8 @@ def _ensure_method_allowed(rules: SalesSettings, method: str) -> None:
     }
     # Without any verification method switched on, the second step is a plain confirmation.
     allowed[ConfirmMethod.NONE.value] = not any(allowed.values())
+    # K1: an order paid in a connected shop was verified there; only integrations record such sales.
+    allowed[ConfirmMethod.EXTERNAL.value] = sale is not None and sale.channel == Channel.INTEGRATION
     if not allowed.get(str(method), False):
         raise ValidationFailed(
             _("This merchant does not accept confirmation by “%(method)s”.") % {"method": method},
@@ -455,7 +531,7 @@ def confirm_transaction(
         authorise(actor, "sales.confirm_transaction", merchant=sale.merchant_id, store=sale.store)
         _ensure_pending(sale)
         rules = SalesSettings.for_merchant(sale.merchant)
-        _ensure_method_allowed(rules, method)
+        _ensure_method_allowed(rules, method, sale)
         members.ensure_can_transact(sale.member)
         confirmed_by = actor if is_user(actor) else None
         if method in (ConfirmMethod.PIN, ConfirmMethod.OTP):
@@ -485,6 +561,8 @@ def confirm_transaction(
             confirmed_by = staff_user
         if failure is None:
             _settle(sale, rules, method=method, confirmed_by=confirmed_by, actor=confirmed_by, now=now)
+            # F1: a sale that lifts the ranking to a higher tier upgrades the member at once.
+            tiers.evaluate_upgrade(member=sale.member, actor=confirmed_by, now=now)
     if failure is not None:
         raise failure
     transaction.refresh_from_db()
@@ -526,6 +604,7 @@ def _settle(
     sale.otp_expires_at = None
     sale.stamp(actor)
     sale.save()
+    events.publish(merchant_id=sale.merchant_id, type="sale.confirmed", payload=_sale_event(sale))
 
 
 def _expiry(rules: SalesSettings, earned_at: datetime) -> datetime | None:
@@ -605,6 +684,7 @@ def void_transaction(
         sale.void_reason = reason[:300]
         sale.stamp(actor)
         sale.save()
+        events.publish(merchant_id=sale.merchant_id, type="sale.voided", payload=_sale_event(sale))
     transaction.refresh_from_db()
     return sale
 
@@ -734,6 +814,7 @@ def refund_transaction(
             refund.points_shortfall = refund.points_reversed - (-taken.amount if taken is not None else 0)
             if refund.points_shortfall:
                 refund.save(update_fields=["points_shortfall"])
+        events.publish(merchant_id=sale.merchant_id, type="sale.refunded", payload=_refund_event(refund))
     return refund
 
 
@@ -776,7 +857,7 @@ def add_points(
         raise ValidationFailed(_("There are no points to add."), code="no_points")
     rules = SalesSettings.for_merchant(merchant)
     account = ledger.open_account(merchant=merchant, kind=AccountKind.POINTS, member=member)
-    return ledger.credit(
+    entry = ledger.credit(
         account=account,
         amount=points,
         kind=EntryKind.EARN if amount_spent else EntryKind.ADJUST,
@@ -789,6 +870,8 @@ def add_points(
         expires_at=_expiry(rules, at),
         now=at,
     )
+    events.publish(merchant_id=merchant.pk, type="points.added", payload=_points_event(entry, member))
+    return entry
 
 
 @db_transaction.atomic
@@ -811,7 +894,7 @@ def deduct_points(
     if not reason.strip():
         raise ValidationFailed(_("Give a reason for deducting points."), code="reason_required")
     account = ledger.open_account(merchant=merchant, kind=AccountKind.POINTS, member=member)
-    return ledger.debit(
+    entry = ledger.debit(
         account=account,
         amount=points,
         kind=EntryKind.ADJUST,
@@ -821,3 +904,5 @@ def deduct_points(
         reason=reason[:300],
         now=_occurred_at(occurred_on, store, now or timezone.now()),
     )
+    events.publish(merchant_id=merchant.pk, type="points.deducted", payload=_points_event(entry, member))
+    return entry
