@@ -47,3 +47,13 @@ def test_every_message_is_translated_and_none_is_fuzzy(language):
 def test_compiled_catalogues_are_loaded(language, expected):
     with translation.override(language):
         assert translation.gettext("Members") == expected
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"), [("vi", "1.500.000"), ("zh-hans", "1,500,000"), ("en", "1,500,000")]
+)
+def test_amounts_are_grouped_by_thousands_in_each_language(language, expected):
+    from django.contrib.humanize.templatetags.humanize import intcomma
+
+    with translation.override(language):
+        assert intcomma(1500000) == expected
