@@ -49,6 +49,13 @@ test-postgres: $(STAMP)
 	  echo "WARNING: PostgreSQL is not reachable at $(PG_URL); skipping the PostgreSQL run of the suite." >&2; \
 	fi
 
+# Benchmarks (not part of `make test`): PostgreSQL at BENCH_DATABASE_URL (default: the tessera_bench
+# database on 127.0.0.1, dropped and re-created) and pgbench (Debian: postgresql-client). See bench/README.md.
+bench: $(STAMP)
+	@command -v pgbench >/dev/null || { echo "pgbench is missing: apt-get install postgresql-client" >&2; exit 1; }
+	$(BIN)/python bench/pos.py
+	$(BIN)/python bench/expiry.py
+
 messages: $(STAMP)
 	cd src/tessera && $(DEV_ENV) ../../$(BIN)/tessera makemessages -l vi -l zh_Hans --no-obsolete --ignore 'tests/*'
 	cd src/tessera && $(DEV_ENV) ../../$(BIN)/tessera compilemessages
