@@ -128,10 +128,10 @@ def _origin(shop) -> str:
     return f"http://127.0.0.1:{shop.server_address[1]}"
 
 
-def _open_shop_page(page, shop, live_server, slug, *, phone, timestamp, token):
+def _open_shop_page(page, shop, live_server, slug, *, phone, timestamp, token, language="en"):
     _ShopPage.html = (
         "<!doctype html><html><body><h1>Shop</h1>"
-        f'<script src="{live_server.url}/m/{slug}/widget.js?lang=en" data-phone="{phone}" '
+        f'<script src="{live_server.url}/m/{slug}/widget.js?lang={language}" data-phone="{phone}" '
         f'data-timestamp="{timestamp}" data-token="{token}"></script></body></html>'
     ).encode()
     page.goto(f"{_origin(shop)}/")
@@ -147,8 +147,13 @@ def _widget_shop(slug, shop):
     return merchant, created.secret, member
 
 
-def test_g2_a_signed_shopper_opens_the_widget_and_gets_a_promo_code(page, live_server, shop):
-    merchant, secret, member = _widget_shop("widget-shop", shop)
+@pytest.mark.parametrize(
+    ("language", "redeem_label"), [("en", "Redeem for a code"), ("vi", "Đổi điểm lấy mã")]
+)
+def test_g2_a_signed_shopper_opens_the_widget_and_gets_a_promo_code(
+    page, live_server, shop, language, redeem_label
+):
+    merchant, secret, member = _widget_shop(f"widget-shop-{language}", shop)
     timestamp = str(int(time.time()))
 
     _open_shop_page(
@@ -159,11 +164,13 @@ def test_g2_a_signed_shopper_opens_the_widget_and_gets_a_promo_code(page, live_s
         phone="0903123456",
         timestamp=timestamp,
         token=sign(secret, "0903123456", timestamp),
+        language=language,
     )
 
     button = page.locator("#tessera-widget .fab")
     button.click()
     assert page.locator("#tessera-widget [data-points]").inner_text() == "700"
+    assert page.locator("#tessera-widget li button").inner_text().strip() == redeem_label
     page.locator("#tessera-widget li button").click()
     page.wait_for_selector("#tessera-widget [data-code]")
 

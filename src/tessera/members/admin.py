@@ -26,6 +26,7 @@ from tessera.members.forms import (
     MemberForm,
     ReasonForm,
     SegmentForm,
+    SetPinForm,
     TagForm,
 )
 from tessera.members.models import Anniversary, Member, MemberStatus, Segment, Tag
@@ -119,7 +120,14 @@ class MemberAdmin(TenantHistoryAdmin):
     search_help_text = _("Name (with or without accents), phone or email.")
     inlines = [AnniversaryInline]
     actions = ["activate_selected"]
-    actions_detail = ["activate_page", "exclude_page", "reactivate_page", "change_phone_page", "erase_page"]
+    actions_detail = [
+        "activate_page",
+        "exclude_page",
+        "reactivate_page",
+        "set_pin_page",
+        "change_phone_page",
+        "erase_page",
+    ]
     readonly_fields = [
         "phone",
         "display_status",
@@ -279,6 +287,9 @@ class MemberAdmin(TenantHistoryAdmin):
     def has_reactivate_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
         return self._allowed(request, "members.reactivate_member", object_id, MemberStatus.EXCLUDED)
 
+    def has_set_pin_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        return self._allowed(request, "members.change_member", object_id)
+
     def has_change_phone_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
         return self._allowed(request, "members.change_member_phone", object_id)
 
@@ -369,6 +380,19 @@ class MemberAdmin(TenantHistoryAdmin):
             submit=_("Re-activate"),
             perform=lambda m, _data: services.reactivate_member(member=m, actor=request.user),
             success=_("%(member)s is active again."),
+        )
+
+    @action(description=_("Set PIN"), url_path="set-pin", permissions=["set_pin"], icon="pin")
+    def set_pin_page(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._action_page(
+            request,
+            object_id,
+            form_class=SetPinForm,
+            title=_("Set the member's PIN"),
+            intro=_("Let the member type the PIN. Sales confirmed by PIN will need it."),
+            submit=_("Save the PIN"),
+            perform=lambda m, data: services.set_member_pin(member=m, pin=data["pin"], actor=request.user),
+            success=_("The PIN of %(member)s is set."),
         )
 
     @action(description=_("Change phone"), url_path="change-phone", permissions=["change_phone"], icon="call")

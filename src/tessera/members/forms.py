@@ -155,6 +155,29 @@ class ChangePhoneForm(forms.Form):
     )
 
 
+class SetPinForm(forms.Form):
+    """The member types the PIN on the counter keypad or the staff's screen; it is never shown again."""
+
+    pin = forms.CharField(
+        label=_("New PIN"),
+        min_length=4,
+        max_length=6,
+        widget=forms.PasswordInput(attrs={"inputmode": "numeric", "autocomplete": "off", "class": "border"}),
+        help_text=_("4 to 6 digits. The member confirms sales with it (E2)."),
+    )
+    pin_again = forms.CharField(
+        label=_("The PIN again"),
+        max_length=6,
+        widget=forms.PasswordInput(attrs={"inputmode": "numeric", "autocomplete": "off", "class": "border"}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("pin") and data.get("pin") != data.get("pin_again"):
+            raise forms.ValidationError(_("The two PINs differ."))
+        return data
+
+
 def _int_field(label: Any) -> forms.IntegerField:
     return forms.IntegerField(label=label, required=False, min_value=0, widget=UnfoldAdminIntegerFieldWidget)
 

@@ -236,6 +236,33 @@ def test_c3_change_phone_page_opens_a_new_account(client, login, merchant):
     assert "Đã thay thế sau khi đổi số điện thoại" in old_page
 
 
+def test_e2_the_cashier_sets_the_pin_the_member_types_and_sales_can_be_confirmed_with_it(
+    client, login, merchant
+):
+    member = MemberFactory(merchant=merchant)
+    login(merchant, "cashier")
+
+    differ = client.post(member_url(member, "set-pin/"), {"pin": "2468", "pin_again": "2469"})
+    done = client.post(member_url(member, "set-pin/"), {"pin": "2468", "pin_again": "2468"})
+
+    member.refresh_from_db()
+    assert differ.status_code == 200 and member.pin_hash.startswith("hmac-sha256$")
+    assert done["Location"] == member_url(member)
+    assert services.check_member_pin(member=member, pin="2468")
+    assert not services.check_member_pin(member=member, pin="2469")
+
+
+def test_e2_staff_without_the_change_permission_cannot_set_a_pin(client, login, merchant):
+    member = MemberFactory(merchant=merchant)
+    login(merchant, "finance")
+
+    response = client.post(member_url(member, "set-pin/"), {"pin": "2468", "pin_again": "2468"})
+
+    member.refresh_from_db()
+    assert response.status_code in (302, 403)
+    assert member.pin_hash == ""
+
+
 def test_c3_change_phone_to_a_taken_phone_shows_the_error(client, login, merchant):
     member = MemberFactory(merchant=merchant)
     MemberFactory(merchant=merchant, phone="+84911222333")
