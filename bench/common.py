@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,13 @@ def dsn_parts() -> dict[str, str]:
     }
 
 
+#: One secret for the seeding process and the web server: member PINs are keyed hashes of it.
+SECRET_KEY = "bench-" + uuid.uuid4().hex * 2
+
+
 def env(**extra: str) -> dict[str, str]:
     base = dict(os.environ)
-    base.update(DATABASE_URL=DATABASE_URL, TESSERA_VAR_DIR=VAR_DIR, **extra)
+    base.update(DATABASE_URL=DATABASE_URL, TESSERA_VAR_DIR=VAR_DIR, SECRET_KEY=SECRET_KEY, **extra)
     base.setdefault("TESSERA_ENV", "development")
     return base
 
@@ -128,11 +133,11 @@ _PIN_HASH: list[str] = []
 
 
 def pin_hash() -> str:
-    """One PBKDF2 hash of PIN (Django's production hasher), shared by every bench member."""
+    """The stored form of PIN, as the members service writes it, shared by every bench member."""
     if not _PIN_HASH:
-        from django.contrib.auth.hashers import make_password
+        from tessera.members.services import hash_pin
 
-        _PIN_HASH.append(make_password(PIN))
+        _PIN_HASH.append(hash_pin(PIN))
     return _PIN_HASH[0]
 
 

@@ -112,7 +112,6 @@ def setup() -> dict[str, Any]:
 def start_gunicorn(workers: int) -> subprocess.Popen[bytes]:
     server_env = env(
         TESSERA_ENV="production",
-        SECRET_KEY="bench-" + uuid.uuid4().hex * 2,
         ALLOWED_HOSTS="127.0.0.1",
         LOG_LEVEL="WARNING",
         DB_CONN_MAX_AGE="600",
@@ -421,7 +420,7 @@ def main() -> None:
                 "members": MEMBERS,
                 "pgbench_protocol": "prepared",
                 "TESSERA_ENV": "production",
-                "password_hasher": "Django default (PBKDF2)",
+                "pin_hash": "keyed HMAC-SHA256 (members.services.hash_pin)",
             },
             "results": results,
             "pgbench_scripts": PGBENCH,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
 
+from django.utils.formats import number_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
@@ -35,6 +36,9 @@ def to_minor(amount_major: Decimal | str, currency: str) -> int:
 
 
 def format_money(amount_minor: int, currency: str) -> str:
+    """In the active language's number format: 1.500.000 VND (vi), 1,500,000 VND (en), 15.00 CNY."""
     digits = minor_digits(currency)
-    major = to_major(amount_minor, currency)
-    return f"{major:,.{digits}f} {currency}"
+    number = number_format(
+        to_major(amount_minor, currency), decimal_pos=digits, use_l10n=True, force_grouping=True
+    )
+    return f"{number} {currency}"

@@ -27,7 +27,7 @@ from tessera.integrations.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from tessera.tenancy.admin_base import TenantAdmin, request_staff
+from tessera.tenancy.admin_base import ReadOnlyAdminMixin, TenantAdmin, request_staff
 from tessera.tenancy.models import Merchant
 
 
@@ -141,7 +141,7 @@ class ConnectionAdmin(TenantAdmin):
 
 
 @admin.register(InboundDelivery)
-class InboundDeliveryAdmin(TenantAdmin):
+class InboundDeliveryAdmin(ReadOnlyAdminMixin, TenantAdmin):
     list_display = (
         "received_at",
         "connection",
@@ -175,15 +175,6 @@ class InboundDeliveryAdmin(TenantAdmin):
         "body",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("integrations.replay_inbounddelivery")
@@ -264,7 +255,7 @@ class WebhookEndpointAdmin(TenantAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(TenantAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdminMixin, TenantAdmin):
     list_display = (
         "created_at",
         "endpoint",
@@ -293,15 +284,6 @@ class WebhookDeliveryAdmin(TenantAdmin):
         "created_at",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_resend_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("integrations.resend_webhookdelivery")

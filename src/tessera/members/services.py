@@ -409,8 +409,7 @@ def set_member_pin(*, member: Member, pin: str, actor: Any = None) -> Member:
         raise ValidationFailed(_("The PIN must be 4 to 6 digits."), code="invalid_pin")
     locked = _lock(member)
     _check_current(locked)
-    salt = secrets.token_hex(8)
-    locked.pin_hash = f"{PIN_HASH_PREFIX}{salt}${_pin_digest(pin, salt)}"
+    locked.pin_hash = hash_pin(pin)
     locked.stamp(actor)
     locked.save(update_fields=["pin_hash", "updated_by", "updated_at"])
     return _copy_state(member, locked)
@@ -422,6 +421,12 @@ def check_member_pin(*, member: Member, pin: str) -> bool:
         return False
     salt, digest = member.pin_hash[len(PIN_HASH_PREFIX) :].split("$", 1)
     return constant_time_compare(_pin_digest(pin, salt), digest)
+
+
+def hash_pin(pin: str) -> str:
+    """The stored form of a PIN: `hmac-sha256$<salt>$<hex digest>`."""
+    salt = secrets.token_hex(8)
+    return f"{PIN_HASH_PREFIX}{salt}${_pin_digest(pin, salt)}"
 
 
 def _pin_digest(pin: str, salt: str) -> str:

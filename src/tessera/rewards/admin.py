@@ -33,7 +33,7 @@ from tessera.rewards.models import (
 )
 from tessera.sales import stored_value
 from tessera.sales.models import TopUp
-from tessera.tenancy.admin_base import TenantAdmin, TenantHistoryAdmin, request_staff
+from tessera.tenancy.admin_base import ReadOnlyAdminMixin, TenantAdmin, TenantHistoryAdmin, request_staff
 from tessera.tenancy.models import StaffMembership, Store
 
 
@@ -105,7 +105,7 @@ class GiftAdmin(TenantHistoryAdmin):
 
 
 @admin.register(GiftRedemption)
-class GiftRedemptionAdmin(TenantHistoryAdmin):
+class GiftRedemptionAdmin(ReadOnlyAdminMixin, TenantHistoryAdmin):
     list_display = ("id", "created_at", "member", "gift", "quantity", "points", "status", "store")
     list_filter = ("status", "gift", "store")
     search_fields = ("member__full_name", "member__phone", "gift__name")
@@ -125,15 +125,6 @@ class GiftRedemptionAdmin(TenantHistoryAdmin):
         "created_at",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_fulfil_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("rewards.fulfil_giftredemption")
@@ -219,7 +210,7 @@ class PromoCodeUseInline(TabularInline):
 
 
 @admin.register(PromoCode)
-class PromoCodeAdmin(TenantAdmin):
+class PromoCodeAdmin(ReadOnlyAdminMixin, TenantAdmin):
     list_display = (
         "code",
         "member",
@@ -258,15 +249,6 @@ class PromoCodeAdmin(TenantAdmin):
         return super().get_search_results(
             request, queryset, services.normalise_code(search_term) or search_term
         )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("value"))
     def value_display(self, obj: PromoCode) -> str:

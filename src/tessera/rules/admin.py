@@ -41,7 +41,7 @@ from tessera.rules import services
 from tessera.rules.formula import FUNCTIONS, VARIABLES
 from tessera.rules.models import EarningRule, EarningRuleVersion, Effect, Weekday
 from tessera.rules.simulator import Simulation, simulate
-from tessera.tenancy.admin_base import TenantAdmin, request_staff
+from tessera.tenancy.admin_base import ReadOnlyAdminMixin, TenantAdmin, request_staff
 from tessera.tenancy.models import StaffMembership, Store
 
 
@@ -340,7 +340,7 @@ class SimulatorForm(forms.Form):
 
 
 @admin.register(EarningRuleVersion)
-class EarningRuleVersionAdmin(TenantAdmin):
+class EarningRuleVersionAdmin(ReadOnlyAdminMixin, TenantAdmin):
     list_display = ("rule", "number", "created_at", "created_by")
     # Only this merchant's rules: the plain related filter would list every merchant's.
     list_filter = (("rule", RelatedOnlyFieldListFilter),)
@@ -348,15 +348,6 @@ class EarningRuleVersionAdmin(TenantAdmin):
     fields = ("rule", "number", "created_at", "created_by", "rule_as_saved")
     readonly_fields = fields
     ordering = ("rule", "-number")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("rule as saved"))
     def rule_as_saved(self, obj: EarningRuleVersion) -> SafeString:

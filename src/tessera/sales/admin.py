@@ -25,7 +25,7 @@ from tessera.members.models import Member
 from tessera.sales import services
 from tessera.sales.models import Refund, SalesSettings, Transaction, TransactionLine
 from tessera.sales.selectors import entries_of_sale
-from tessera.tenancy.admin_base import TenantAdmin, TenantHistoryAdmin, request_staff
+from tessera.tenancy.admin_base import ReadOnlyAdminMixin, TenantAdmin, TenantHistoryAdmin, request_staff
 from tessera.tenancy.models import StaffMembership, Store
 
 
@@ -70,7 +70,7 @@ class RefundInline(TabularInline):
 
 
 @admin.register(Transaction)
-class TransactionAdmin(TenantHistoryAdmin):
+class TransactionAdmin(ReadOnlyAdminMixin, TenantHistoryAdmin):
     list_display = (
         "id",
         "occurred_at",
@@ -116,15 +116,6 @@ class TransactionAdmin(TenantHistoryAdmin):
         "created_at",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_void_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("sales.void_transaction")

@@ -857,20 +857,23 @@ def add_points(
         raise ValidationFailed(_("There are no points to add."), code="no_points")
     rules = SalesSettings.for_merchant(merchant)
     account = ledger.open_account(merchant=merchant, kind=AccountKind.POINTS, member=member)
-    entry = ledger.credit(
-        account=account,
-        amount=points,
-        kind=EntryKind.EARN if amount_spent else EntryKind.ADJUST,
-        store=store,
-        actor=actor,
-        source=MANUAL_ADD_SOURCE,
-        reason=note[:300],
-        sale_amount=amount_spent or None,
-        available_at=at,
-        expires_at=_expiry(rules, at),
-        now=at,
-    )
-    events.publish(merchant_id=merchant.pk, type="points.added", payload=_points_event(entry, member))
+    with db_transaction.atomic():
+        entry = ledger.credit(
+            account=account,
+            amount=points,
+            kind=EntryKind.EARN if amount_spent else EntryKind.ADJUST,
+            store=store,
+            actor=actor,
+            source=MANUAL_ADD_SOURCE,
+            reason=note[:300],
+            sale_amount=amount_spent or None,
+            available_at=at,
+            expires_at=_expiry(rules, at),
+            now=at,
+        )
+        # F1: a purchase entered by hand lifts the ranking at once, like a confirmed sale.
+        tiers.evaluate_upgrade(member=member, actor=actor, now=now or timezone.now())
+        events.publish(merchant_id=merchant.pk, type="points.added", payload=_points_event(entry, member))
     return entry
 
 

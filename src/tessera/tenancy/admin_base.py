@@ -43,6 +43,20 @@ class LocalDateRangeFilter(RangeDateFilter):
             return None
 
 
+class ReadOnlyAdminMixin:
+    """For documents only services write (sales, deliveries, versions): the back office shows them,
+    and changes them only through its actions, never through a form."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class TenantAdmin(ModelAdmin):
     """Scopes lists, lookups, choices and saves to the request's merchant and stores."""
 

@@ -19,7 +19,7 @@ from unfold.decorators import display
 from tessera.core.errors import DomainError
 from tessera.core.money import format_money
 from tessera.members.models import Member
-from tessera.tenancy.admin_base import TenantAdmin, TenantHistoryAdmin
+from tessera.tenancy.admin_base import ReadOnlyAdminMixin, TenantAdmin, TenantHistoryAdmin
 from tessera.tiers import services
 from tessera.tiers.models import Basis, MemberTier, Tier, TierChange, TierProgram
 from tessera.tiers.selectors import tier_status
@@ -114,22 +114,13 @@ class TierAdmin(ServiceSaveMixin, TenantHistoryAdmin):
 
 
 @admin.register(MemberTier)
-class MemberTierAdmin(TenantAdmin):
+class MemberTierAdmin(ReadOnlyAdminMixin, TenantAdmin):
     """Read-only: tiers change only by ranking, reviews and adjustment vouchers."""
 
     list_display = ["member", "tier", "since", "hold", "why_link"]
     list_filter = ["tier", "hold"]
     search_fields = ["member__search_text"]
     list_select_related = ["member", "tier"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @display(description=_("why"))
     def why_link(self, obj: MemberTier) -> str:
@@ -174,7 +165,7 @@ class MemberTierAdmin(TenantAdmin):
 
 
 @admin.register(TierChange)
-class TierChangeAdmin(TenantAdmin):
+class TierChangeAdmin(ReadOnlyAdminMixin, TenantAdmin):
     """The history of every tier change (F1, J3), read-only."""
 
     list_display = ["at", "member", "from_tier", "to_tier", "reason", "ranking", "voucher_code", "created_by"]
@@ -182,12 +173,3 @@ class TierChangeAdmin(TenantAdmin):
     search_fields = ["member__search_text", "voucher_code"]
     list_select_related = ["member", "from_tier", "to_tier", "created_by"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -43,6 +43,15 @@ def member(merchant):
     return member
 
 
+def test_f1_a_purchase_entered_by_hand_that_reaches_gold_upgrades_at_once(merchant, store, member):
+    """E4 + F1: points added for an amount spent count toward the ranking like a confirmed sale."""
+    program(merchant)
+
+    sales.add_points(member=member, store=store, actor=None, amount_spent=GOLD, note="paper receipt")
+
+    assert MemberTier.objects.get(member=member).tier.code == "gold"
+
+
 def test_f1_a_confirmed_sale_that_reaches_gold_upgrades_at_once_and_grants_the_reward(
     merchant, store, member
 ):
