@@ -292,7 +292,84 @@ def seed_members(demo: Demo) -> None:
     demo.counts["members of 茶馆 Tea House"] = _register(tea, chinese_people(20, tea.stores))
 
 
-#: Run in this order; each adds to the demo what its domain needs. Cards and transactions come next.
+def seed_program(demo: Demo) -> None:
+    """Phở Hà Nội's loyalty program: Silver/Gold/Diamond by spend over 12 months, double points at
+    weekends, a promo-code offer and a gift. Built before the sales, so those earn and rank under it."""
+    from decimal import Decimal
+
+    from tessera.rewards.models import CodeValueKind, Gift, PromoCodeOffer
+    from tessera.rewards.services import save_gift
+    from tessera.rules.models import EarningRule, Effect
+    from tessera.rules.services import save_rule
+    from tessera.tiers.models import Tier, TierProgram
+    from tessera.tiers.services import save_program, save_tier
+
+    pho = demo.merchants["pho"]
+    merchant, actor = pho.merchant, pho.admin
+    if TierProgram.objects.filter(merchant=merchant).exists():
+        return
+    save_program(program=TierProgram(merchant=merchant), actor=actor)
+    tiers = [
+        ("silver", "Bạc", 1_000_000, "2", "1", 50),
+        ("gold", "Vàng", 3_000_000, "5", "1.5", 200),
+        ("diamond", "Kim cương", 10_000_000, "10", "2", 1000),
+    ]
+    for rank, (code, name, threshold, discount, multiplier, reward) in enumerate(tiers, start=1):
+        save_tier(
+            tier=Tier(
+                merchant=merchant,
+                code=code,
+                name=name,
+                rank=rank,
+                threshold=threshold,
+                discount_percent=Decimal(discount),
+                earning_multiplier=Decimal(multiplier),
+                reward_points=reward,
+            ),
+            actor=actor,
+        )
+    save_rule(
+        rule=EarningRule(
+            merchant=merchant,
+            name="1 điểm mỗi 10.000đ",
+            priority=10,
+            effect=Effect.PER_AMOUNT,
+            points=Decimal(1),
+            per_amount=10_000,
+        ),
+        actor=actor,
+    )
+    save_rule(
+        rule=EarningRule(
+            merchant=merchant,
+            name="Cuối tuần nhân đôi",
+            priority=20,
+            weekdays=[6, 7],
+            effect=Effect.MULTIPLIER,
+            multiplier=Decimal(2),
+        ),
+        actor=actor,
+    )
+    offer = PromoCodeOffer(
+        merchant=merchant,
+        name="Giảm 50.000đ",
+        points_cost=100,
+        value_kind=CodeValueKind.AMOUNT,
+        amount=50_000,
+        validity_days=30,
+    )
+    offer.stamp(actor)
+    offer.full_clean()
+    offer.save()
+    save_gift(
+        gift=Gift(merchant=merchant, name="Bát phở đặc biệt", points_cost=150, stock=0),
+        actor=actor,
+        stock_change=50,
+    )
+    demo.counts["tiers, 2 earning rules, a promo-code offer and a gift for Phở Hà Nội"] = len(tiers)
+
+
+#: Run in this order; each adds to the demo what its domain needs.
 def seed_cards_and_sales(demo: Demo) -> None:
     """Cards, a month of sales, points by hand and stored value, for the back-office pages."""
     from tessera.backoffice.demo import seed_cards_and_sales as seed
@@ -300,7 +377,13 @@ def seed_cards_and_sales(demo: Demo) -> None:
     seed(demo)
 
 
-SEEDERS: list[Callable[[Demo], None]] = [seed_tenancy, seed_members, seed_api_keys, seed_cards_and_sales]
+SEEDERS: list[Callable[[Demo], None]] = [
+    seed_tenancy,
+    seed_members,
+    seed_api_keys,
+    seed_program,
+    seed_cards_and_sales,
+]
 
 
 class Command(BaseCommand):
@@ -327,6 +410,8 @@ class Command(BaseCommand):
         out(bold("\nTessera demo is ready."))
         out(f"  Back office:  {url}/admin/")
         out(f"  API docs:     {url}/api/v1/docs   (OpenAPI: {url}/api/v1/openapi.json)")
+        out(f"  Cashier:      {url}/admin/tessera/cashier/   Scanner (phone): {url}/staff/scan/")
+        out(f"  Portal:       {url}/m/pho-ha-noi/   (sign-in codes are printed by the worker's SMS log)")
         for what, count in demo.counts.items():
             if count:
                 out(f"  Added {count} {what}.")
