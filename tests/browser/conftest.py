@@ -44,7 +44,7 @@ def browser() -> Iterator[object]:
 @pytest.fixture
 def page(browser):  # type: ignore[no-untyped-def]
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(20_000)  # an upper bound for a loaded CI machine, not a wait
     opened = context.new_page()
     yield opened
     context.close()

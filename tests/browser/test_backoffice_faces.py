@@ -5,6 +5,7 @@ member's PIN, and prints the receipt (vi, zh-Hans) (E3, E2, C1, localised UI).""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tessera.backoffice.tests.shop import PIN, shop
 from tessera.ledger.models import Account, AccountKind
@@ -74,6 +75,7 @@ def test_a_cashier_rings_up_a_sale_by_hand_from_scan_to_receipt(page, live_serve
     page.goto(f"{live_server.url}/admin/tessera/cashier/")
     assert page.locator("html").get_attribute("lang") == language
     # The lookup field has the focus: a keyboard-wedge reader types the number and Enter.
+    expect(page.locator("input[name=q]")).to_be_focused()
     page.keyboard.type(s.card.number)
     page.keyboard.press("Enter")
     page.wait_for_url("**/admin/tessera/cashier/?member=*")
@@ -83,7 +85,8 @@ def test_a_cashier_rings_up_a_sale_by_hand_from_scan_to_receipt(page, live_serve
     page.fill("input[name=lines-0-quantity]", "2")
     page.fill("input[name=lines-0-unit_price]", prices[0])
     page.click("#add-line")
-    page.keyboard.type("Trà đá")  # the new line's first field has the focus
+    expect(page.locator("input[name=lines-1-name]")).to_be_focused()  # the new line's first field
+    page.keyboard.type("Trà đá")
     page.fill("input[name=lines-1-unit_price]", prices[1])
     page.press("input[name=lines-1-unit_price]", "Enter")  # Enter asks for a quote
     page.wait_for_selector("#quote")
