@@ -15,7 +15,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import TabularInline
 from unfold.decorators import action
 
 from tessera.cards.models import PaymentMethod
@@ -33,7 +32,13 @@ from tessera.rewards.models import (
 )
 from tessera.sales import stored_value
 from tessera.sales.models import TopUp
-from tessera.tenancy.admin_base import ReadOnlyAdminMixin, TenantAdmin, TenantHistoryAdmin, request_staff
+from tessera.tenancy.admin_base import (
+    ReadOnlyAdminMixin,
+    ReadOnlyInline,
+    TenantAdmin,
+    TenantHistoryAdmin,
+    request_staff,
+)
 from tessera.tenancy.models import StaffMembership, Store
 
 
@@ -194,19 +199,10 @@ class PromoCodeOfferAdmin(TenantHistoryAdmin):
     )
 
 
-class PromoCodeUseInline(TabularInline):
+class PromoCodeUseInline(ReadOnlyInline):
     model = PromoCodeUse
+    parent_view_permission = "rewards.view_promocode"
     fields = ("created_at", "order_ref", "order_amount", "discount", "channel", "store")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Part of the code: whoever may see the code sees its uses.
-        return request.user.has_perm("rewards.view_promocode")
 
 
 @admin.register(PromoCode)

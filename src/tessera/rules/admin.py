@@ -22,7 +22,6 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import TabularInline
 from unfold.decorators import action
 from unfold.widgets import (
     UnfoldAdminCheckboxSelectMultipleWidget,
@@ -41,7 +40,7 @@ from tessera.rules import services
 from tessera.rules.formula import FUNCTIONS, VARIABLES
 from tessera.rules.models import EarningRule, EarningRuleVersion, Effect, Weekday
 from tessera.rules.simulator import Simulation, simulate
-from tessera.tenancy.admin_base import ReadOnlyAdminMixin, TenantAdmin, request_staff
+from tessera.tenancy.admin_base import ReadOnlyAdminMixin, ReadOnlyInline, TenantAdmin, request_staff
 from tessera.tenancy.models import StaffMembership, Store
 
 
@@ -157,20 +156,12 @@ class EarningRuleForm(forms.ModelForm):
                 self.add_error(field if field in self.fields else None, str(exc))
 
 
-class VersionInline(TabularInline):
+class VersionInline(ReadOnlyInline):
     model = EarningRuleVersion
+    parent_view_permission = "rules.view_earningrule"
     fields = ("number", "created_at", "created_by", "summary")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
     verbose_name_plural = _("version history")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return bool(request.user.has_perm("rules.view_earningrule"))
 
     @admin.display(description=_("rule as saved"))
     def summary(self, obj: EarningRuleVersion) -> SafeString:

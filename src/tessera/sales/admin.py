@@ -16,7 +16,6 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import TabularInline
 from unfold.decorators import action
 
 from tessera.core.errors import DomainError
@@ -25,27 +24,25 @@ from tessera.members.models import Member
 from tessera.sales import services
 from tessera.sales.models import Refund, SalesSettings, Transaction, TransactionLine
 from tessera.sales.selectors import entries_of_sale
-from tessera.tenancy.admin_base import ReadOnlyAdminMixin, TenantAdmin, TenantHistoryAdmin, request_staff
+from tessera.tenancy.admin_base import (
+    ReadOnlyAdminMixin,
+    ReadOnlyInline,
+    TenantAdmin,
+    TenantHistoryAdmin,
+    request_staff,
+)
 from tessera.tenancy.models import StaffMembership, Store
 
 
-class LineInline(TabularInline):
+class LineInline(ReadOnlyInline):
     model = TransactionLine
+    parent_view_permission = "sales.view_transaction"
     fields = ("sku", "name", "quantity", "unit_price", "amount")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Part of the sale: whoever may see the sale sees its lines and refunds.
-        return request.user.has_perm("sales.view_transaction")
 
 
-class RefundInline(TabularInline):
+class RefundInline(ReadOnlyInline):
     model = Refund
+    parent_view_permission = "sales.view_transaction"
     fields = (
         "created_at",
         "store",
@@ -57,16 +54,6 @@ class RefundInline(TabularInline):
         "reason",
         "created_by",
     )
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Part of the sale: whoever may see the sale sees its lines and refunds.
-        return request.user.has_perm("sales.view_transaction")
 
 
 @admin.register(Transaction)
