@@ -8,7 +8,7 @@ class IntegrationsConfig(AppConfig):
     verbose_name = _("Integrations")
 
     def ready(self) -> None:
-        from tessera.core.events import event_published
-        from tessera.integrations.receivers import on_event_published
+        from tessera.core.events import event_recorded
+        from tessera.integrations.receivers import on_event_recorded
 
-        event_published.connect(on_event_published, dispatch_uid="integrations.webhooks")
+        event_recorded.connect(on_event_recorded, dispatch_uid="integrations.webhooks")

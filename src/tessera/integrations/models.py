@@ -180,7 +180,14 @@ EVENT_TYPES = (
     ("points.deducted", _("Points deducted")),
     ("member.created", _("Member created")),
     ("member.updated", _("Member updated")),
+    ("member.tier_changed", _("Member's tier changed")),
+    ("members.imported", _("Members imported")),
     ("card.activated", _("Card activated")),
+    ("stored_value.topped_up", _("Card topped up")),
+    ("gift.requested", _("Gift requested")),
+    ("gift.cancelled", _("Gift request cancelled")),
+    ("promo_code.issued", _("Promo code issued")),
+    ("promo_code.consumed", _("Promo code used")),
 )
 
 

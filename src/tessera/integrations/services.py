@@ -19,9 +19,10 @@ A business error (a member not active, an unknown line) is recorded as `failed` 
 shop retrying would not help; staff replay the delivery from the back office once the cause is fixed.
 An unexpected error is recorded and answered 500, so the shop retries.
 
-Outbound. A receiver of `core.events.event_published` (after commit) records a `WebhookDelivery` per
-active endpoint that wants the event and enqueues a huey task. Each attempt claims the delivery with
-one conditional UPDATE, so the task, its retries and the periodic sweep never send one twice at once.
+Outbound. A receiver of `core.events.event_recorded` records a `WebhookDelivery` per active endpoint
+that wants the event, in the writer's own transaction (an outbox), and enqueues a huey task after
+commit. Each attempt claims the delivery with one conditional UPDATE, so the task, its retries and the
+periodic sweep never send one twice at once.
 A failed attempt is retried after 1, 5, 30 minutes, 2 and 6 hours (`BACKOFF`), then given up.
 """
 

@@ -79,7 +79,7 @@ def test_k2_a_delivery_answered_500_is_retried_after_the_backoff_and_then_succee
     merchant, receiver, django_capture_on_commit_callbacks
 ):
     SalesSettings.for_merchant(merchant)
-    services.create_endpoint(merchant=merchant, url=receiver.url)
+    services.create_endpoint(merchant=merchant, url=receiver.url, event_types=["sale.confirmed"])
     receiver.statuses = [500]
 
     confirmed_sale(merchant, django_capture_on_commit_callbacks)
@@ -162,3 +162,27 @@ def test_k2_private_addresses_are_refused_outside_development(merchant, settings
         None,
         "refused: not a public address",
     )
+
+
+def test_k2_an_event_is_recorded_with_the_write_even_when_the_process_dies_before_sending(merchant):
+    """The outbox: the delivery row commits with the sale, so a worker killed between the commit and
+    the send leaves the event to the periodic sweep instead of losing it."""
+    SalesSettings.for_merchant(merchant)
+    services.create_endpoint(
+        merchant=merchant, url="https://shop.example/hook", event_types=["sale.confirmed"]
+    )
+    SalesSettings.objects.filter(merchant=merchant).update(
+        confirm_with_pin=False, confirm_with_otp=False, confirm_with_staff=False
+    )
+    sale = sales.create_transaction(
+        merchant=merchant,
+        store=StoreFactory(merchant=merchant),
+        member=MemberFactory(merchant=merchant),
+        lines=[sales.SaleLine("Phở bò", 1, 65000)],
+    )
+
+    sales.confirm_transaction(transaction=sale, method="none")  # its after-commit send never runs here
+
+    delivery = WebhookDelivery.objects.get(event_type="sale.confirmed")
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.PENDING, 0)
+    assert delivery.payload["transaction_id"] == sale.pk
