@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
@@ -46,6 +47,21 @@ def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpRespons
     return problem(request, status=401, code="unauthorized", detail=_("A valid API key is required."))
 
 
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def on_database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """The database went away mid-request (restart, failover): nothing was committed, so the till may
+    retry with the same Idempotency-Key. Said in problem+json, not as an HTML error page."""
+    response = problem(
+        request,
+        status=503,
+        code="database_unavailable",
+        detail=_("The service is briefly unavailable. Retry with the same Idempotency-Key."),
+    )
+    response["Retry-After"] = "2"
+    return response
+
+
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return problem(request, status=exc.status_code, code="http_error", detail=str(exc))
@@ -53,8 +69,11 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 def _register_routers() -> None:
     from tessera.cards.api import router as cards_router
+    from tessera.imports.api import router as imports_router
     from tessera.integrations.api import router as integrations_router
+    from tessera.marketing.api import router as marketing_router
     from tessera.members.api import router as members_router
+    from tessera.reports.api import router as reports_router
     from tessera.rewards.api import router as rewards_router
     from tessera.rules.api import router as rules_router
     from tessera.sales.api import router as sales_router
@@ -66,6 +85,9 @@ def _register_routers() -> None:
     api.add_router("/tiers", tiers_router)
     api.add_router("/rewards", rewards_router)
     api.add_router("/integrations", integrations_router)
+    api.add_router("/marketing", marketing_router)
+    api.add_router("/imports", imports_router)
+    api.add_router("/reports", reports_router)
     api.add_router("/", sales_router)
 
 

@@ -64,6 +64,9 @@ INSTALLED_APPS = [
     "tessera.adjustments",
     "tessera.rewards",
     "tessera.integrations",
+    "tessera.marketing",
+    "tessera.imports",
+    "tessera.reports",
     "tessera.portal",
     "tessera.backoffice",
 ]
@@ -189,6 +192,10 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "tessera@localhost")
 
 # SMS: "console" (logs), "file" (VAR_DIR/sms.log) or the dotted path of a provider backend class.
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "console")
+# Marketing (I1–I4): the public address of this installation, for unsubscribe links in emails; and
+# whether SMS provider addresses may be plain http (only for a fake provider on loopback in development).
+TESSERA_PUBLIC_URL = os.environ.get("TESSERA_PUBLIC_URL", "http://localhost:8000")
+TESSERA_SMS_ALLOW_PLAIN_HTTP = env_bool("TESSERA_SMS_ALLOW_PLAIN_HTTP", default=DEBUG)
 # Idempotency records are kept this many days, then purged (a retry after that is a new request).
 IDEMPOTENCY_RETENTION_DAYS = int(os.environ.get("IDEMPOTENCY_RETENTION_DAYS", "7"))
 # A sale left pending (not confirmed) this long is voided and its holds released.

@@ -186,6 +186,64 @@ UNFOLD = {
                 _item(_("Card types"), "style", "admin:cards_cardtype_changelist", "cards.view_cardtype"),
             ),
             _section(
+                _("Marketing"),
+                _item(
+                    _("Campaigns"),
+                    "campaign",
+                    "admin:marketing_campaign_changelist",
+                    "marketing.view_campaign",
+                ),
+                _item(
+                    _("Message templates"),
+                    "article",
+                    "admin:marketing_messagetemplate_changelist",
+                    "marketing.view_messagetemplate",
+                ),
+                _item(_("Messages"), "sms", "admin:marketing_message_changelist", "marketing.view_message"),
+                _item(
+                    _("Automatic notices"),
+                    "notifications_active",
+                    "admin:marketing_noticerule_changelist",
+                    "marketing.view_noticerule",
+                ),
+                _item(
+                    _("Holidays"),
+                    "celebration",
+                    "admin:marketing_holiday_changelist",
+                    "marketing.view_holiday",
+                ),
+                _item(
+                    _("Channel settings"),
+                    "settings_input_antenna",
+                    "admin:marketing_channelsettings_changelist",
+                    "marketing.view_channelsettings",
+                ),
+            ),
+            _section(
+                _("Reports"),
+                *(
+                    {
+                        "title": title,
+                        "icon": icon,
+                        "link": reverse_lazy("reports:report", args=[key]),
+                        "permission": lambda r, p=f"reports.view_{perm}_report": r.user.has_perm(p),
+                    }
+                    for key, perm, title, icon in (
+                        ("sales", "sales", _("Transactions"), "receipt_long"),
+                        ("crm", "crm", _("Customers"), "cake"),
+                        ("tiers", "tier", _("Tier movement"), "trending_up"),
+                        ("card_audit", "card_audit", _("Card operations"), "fact_check"),
+                        ("staff", "staff", _("Staff daily report"), "badge"),
+                        ("liability", "liability", _("Liability"), "account_balance"),
+                        ("settlement", "settlement", _("Inter-store settlement"), "compare_arrows"),
+                    )
+                ),
+            ),
+            _section(
+                _("Imports"),
+                _item(_("Import members"), "upload_file", "imports:list", "imports.view_importjob"),
+            ),
+            _section(
                 _("Integrations"),
                 _item(
                     _("Shop connections"),

@@ -9,10 +9,14 @@ from tessera.api import api
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/tessera/marketing/", include("tessera.marketing.urls")),
+    path("admin/tessera/imports/", include("tessera.imports.urls")),
+    path("admin/tessera/reports/", include("tessera.reports.urls")),
     path("admin/tessera/", include("tessera.backoffice.urls")),
     path("admin/", admin.site.urls),
     path("staff/", include("tessera.backoffice.scanner_urls")),
     path("m/", include("tessera.portal.urls")),
+    path("hooks/messaging/", include("tessera.marketing.hook_urls")),
     path("hooks/", include("tessera.integrations.urls")),
     path("api/v1/", api.urls),
 ]

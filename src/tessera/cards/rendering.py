@@ -25,6 +25,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from tessera.cards.models import Card
 from tessera.cards.selectors import qr_payload
+from tessera.core.exports import font_for, register_fonts
 
 Format = Literal["svg", "png"]
 CONTENT_TYPES: dict[str, str] = {"svg": "image/svg+xml", "png": "image/png"}
@@ -136,9 +137,10 @@ def _draw_card(canvas: Canvas, card: Card, merchant_name: str, x: float, y: floa
     canvas.setLineWidth(0.3)
     canvas.roundRect(x, y, CARD_W, CARD_H, 3 * mm)
     canvas.setFillGray(0)
-    canvas.setFont("Helvetica-Bold", 10)
+    # Vietnamese and Chinese names need fonts with their glyphs (Helvetica has neither).
+    canvas.setFont(font_for(merchant_name, bold=True), 10)
     canvas.drawString(x + 5 * mm, y + CARD_H - 9 * mm, merchant_name)
-    canvas.setFont("Helvetica", 8)
+    canvas.setFont(font_for(card.type.name), 8)
     canvas.drawString(x + 5 * mm, y + CARD_H - 14 * mm, card.type.name)
     canvas.setFont("Courier-Bold", 11)
     canvas.drawString(
@@ -161,8 +163,9 @@ def card_sheet_pdf(cards: Iterable[Card], *, merchant_name: str) -> bytes:
     """A4 pages of 10 cards each: merchant name, type, number, Code 128 barcode and QR code.
 
     Pass at most `SHEET_PART_SIZE` cards with `type` selected; callers split big batches in parts.
-    Non-Latin merchant names need a Unicode font registered with reportlab; Helvetica prints Latin text.
+    Names are printed with the bundled Unicode fonts of `tessera.core.exports` (Vietnamese, Chinese).
     """
+    register_fonts()
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=A4, pageCompression=1)
     canvas.setTitle(_("Card sheet"))

@@ -3,6 +3,7 @@ deletes anything here; corrections go through the adjustment and sale screens, w
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import admin
@@ -15,9 +16,10 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
 from unfold.decorators import display
 
-from tessera.ledger.models import Account, Entry, Lot
+from tessera.core.exports import Column
+from tessera.ledger.models import Account, AccountKind, Entry, EntryKind, Lot
 from tessera.ledger.selectors import spend_order
-from tessera.tenancy.admin_base import LocalDateRangeFilter, TenantAdmin, request_staff
+from tessera.tenancy.admin_base import ExportAdminMixin, LocalDateRangeFilter, TenantAdmin, request_staff
 from tessera.tenancy.models import Store
 
 
@@ -97,7 +99,7 @@ class StoreFilter(admin.SimpleListFilter):
 
 
 @admin.register(Entry)
-class EntryAdmin(ReadOnlyAdmin):
+class EntryAdmin(ExportAdminMixin, ReadOnlyAdmin):
     list_display = [
         "occurred_at",
         "account",
@@ -132,3 +134,60 @@ class EntryAdmin(ReadOnlyAdmin):
     @display(description=_("member"))
     def member(self, obj: Entry) -> Any:
         return obj.account.member
+
+    # Export (J6): the filtered entries; points in points, stored value in money.
+    export_permission = "ledger.export_entry"
+
+    def export_columns(self, request: HttpRequest) -> list[Column]:
+        return [
+            Column(str(_("occurred at")), "datetime"),
+            Column(str(_("account")), "int"),
+            Column(str(_("kind"))),
+            Column(str(_("member phone"))),
+            Column(str(_("member"))),
+            Column(str(_("movement"))),
+            Column(str(_("points")), "points"),
+            Column(str(_("points balance after")), "points"),
+            Column(str(_("stored value")), "money"),
+            Column(str(_("stored value balance after")), "money"),
+            Column(str(_("amount spent")), "money"),
+            Column(str(_("store"))),
+            Column(str(_("source"))),
+            Column(str(_("reason"))),
+        ]
+
+    def export_rows(self, request: HttpRequest, queryset: QuerySet[Entry]) -> Iterator[list[Any]]:
+        kinds = {value: str(label) for value, label in AccountKind.choices}
+        movements = {value: str(label) for value, label in EntryKind.choices}
+        values = queryset.values_list(
+            "occurred_at",
+            "account_id",
+            "account__kind",
+            "account__member__phone",
+            "account__member__full_name",
+            "kind",
+            "amount",
+            "balance_after",
+            "sale_amount",
+            "store__name",
+            "source",
+            "reason",
+        )
+        for at, account, kind, phone, name, movement, amount, after, spent, *rest in values.iterator(
+            chunk_size=2000
+        ):
+            points = kind == AccountKind.POINTS
+            yield [
+                at,
+                account,
+                kinds.get(kind, kind),
+                str(phone or ""),
+                name,
+                movements.get(movement, movement),
+                amount if points else None,
+                after if points else None,
+                None if points else amount,
+                None if points else after,
+                spent,
+                *rest,
+            ]

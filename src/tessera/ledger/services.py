@@ -13,7 +13,8 @@ the same way. The check constraints on Account back all of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from tessera.core.errors import Conflict, ValidationFailed
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind, Hold, HoldStatus, Lot, LotUse
 from tessera.ledger.selectors import spend_order
 from tessera.members.models import Member
+from tessera.reports.aggregates import record_entries
 from tessera.tenancy.models import Merchant, Store
 
 #: Entry kinds written only by reverse() and transfer(), never by credit() or debit().
@@ -413,6 +415,92 @@ def transfer(
     return out, into
 
 
+@dataclass(frozen=True)
+class OpeningBalance:
+    """Points a member brings from the merchant's previous system: one lot with its own dates."""
+
+    member_id: int
+    amount: int
+    earned_at: datetime
+    expires_at: datetime | None = None
+
+
+def credit_opening_balances(
+    *,
+    merchant: Merchant,
+    balances: Sequence[OpeningBalance],
+    actor: Any = None,
+    source: str = "",
+    reason: str = "",
+    now: datetime | None = None,
+) -> list[Entry]:
+    """Open the points account of each member, holding their opening balance (C4 imports), in bulk.
+
+    Per member: a new account, one ADJUST entry written now and one lot keeping the original earning
+    date and expiry, available at once. Only for members without a points account: the accounts are
+    new, so there is nothing to lock, and an existing one makes the unique constraint fail the call."""
+    if not balances:
+        return []
+    now = now or timezone.now()
+    for balance in balances:
+        _check_amount(balance.amount)
+        if balance.earned_at > now:
+            raise ValidationFailed(_("Points cannot be earned in the future."), code="earned_in_future")
+        if balance.expires_at is not None and balance.expires_at <= balance.earned_at:
+            raise ValidationFailed(
+                _("Points must expire after the date they were earned."), code="expiry_before_earning"
+            )
+    ids = [balance.member_id for balance in balances]
+    if Member.objects.filter(pk__in=ids).exclude(merchant=merchant).exists():
+        raise ValidationFailed(_("This member belongs to another merchant."), code="member_of_other_merchant")
+    user = _user(actor)
+    with transaction.atomic():
+        accounts = Account.objects.bulk_create(
+            Account(
+                merchant=merchant,
+                member_id=balance.member_id,
+                kind=AccountKind.POINTS,
+                balance=balance.amount,
+                created_by=user,
+                updated_by=user,
+            )
+            for balance in balances
+        )
+        entries = Entry.objects.bulk_create(
+            Entry(
+                merchant=merchant,
+                account=account,
+                kind=EntryKind.ADJUST,
+                amount=balance.amount,
+                balance_after=balance.amount,
+                source=source,
+                reason=reason,
+                occurred_at=now,
+                created_by=user,
+                updated_by=user,
+            )
+            for account, balance in zip(accounts, balances, strict=True)
+        )
+        Lot.objects.bulk_create(
+            Lot(
+                merchant=merchant,
+                account=account,
+                entry=entry,
+                amount=balance.amount,
+                remaining=balance.amount,
+                earned_at=balance.earned_at,
+                available_at=balance.earned_at,
+                expires_at=balance.expires_at,
+                released=True,
+                created_by=user,
+                updated_by=user,
+            )
+            for account, entry, balance in zip(accounts, entries, balances, strict=True)
+        )
+        record_entries(entries)
+    return entries
+
+
 # --- helpers -------------------------------------------------------------------------------------
 
 
@@ -485,6 +573,7 @@ def _write_entry(
     )
     entry.stamp(actor)
     entry.save()
+    record_entries([entry])
     return entry
 
 

@@ -39,12 +39,15 @@ def find_member_by_phone(*, merchant: Merchant, phone: str) -> Member | None:
         e164 = normalise_phone(phone, merchant=merchant)
     except ValidationFailed:
         return None
-    return (
+    member = (
         Member.objects.of(merchant)
         .filter(phone=e164, superseded_by__isnull=True, erased_at__isnull=True)
         .select_related("home_store")
         .first()
     )
+    if member is not None:
+        member.merchant = merchant  # the caller's instance: no second query for it on the hot POS path
+    return member
 
 
 def search_q(query: str) -> Q:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import phonenumbers
@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext_lazy as _
 from pydantic import ValidationError as PydanticValidationError
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 from unidecode import unidecode
 
 from tessera.core import events
@@ -444,6 +445,95 @@ def ensure_can_transact(member: Member) -> None:
             code="member_not_active",
             status=member.status,
         )
+
+
+def bulk_register_members(
+    *,
+    merchant: Merchant,
+    members: Sequence[Member],
+    tag_ids: Sequence[Sequence[int]] | None = None,
+    actor: Any = None,
+    reason: str = "",
+) -> list[Member]:
+    """Register many new members at once (C4 imports): unsaved `members` with an E.164 phone and
+    profile fields already checked by the caller, and the ids of each one's tags (the merchant's own).
+
+    Each gets the status and search text `register_member` would give and a history row whose change
+    reason is `reason`. The unique constraint on phones decides clashes: one clash fails the call.
+    No `member.created` event per member: the caller announces the import once."""
+    authorise(actor, "members.add_member", merchant=merchant)
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    now = timezone.now()
+    status = MemberStatus.ACTIVE if merchant.auto_activate_members else MemberStatus.NOT_ACTIVATED
+    for member in members:
+        member.merchant = merchant
+        member.status = status
+        member.status_changed_at = now if status == MemberStatus.ACTIVE else None
+        _refresh_search_text(member)
+        member.created_by = member.updated_by = user
+    try:
+        with transaction.atomic():
+            created = bulk_create_with_history(
+                list(members), Member, default_user=user, default_change_reason=reason or None
+            )
+            if tag_ids:
+                Member.tags.through.objects.bulk_create(
+                    Member.tags.through(member_id=member.pk, tag_id=tag_id)
+                    for member, ids in zip(created, tag_ids, strict=True)
+                    for tag_id in ids
+                )
+    except IntegrityError:
+        raise Conflict(_("Another member already has one of these phones."), code="phone_taken") from None
+    return created
+
+
+def bulk_update_member_profiles(
+    *,
+    members: Sequence[Member],
+    fields: Sequence[str],
+    tag_ids: Sequence[Sequence[int]] | None = None,
+    actor: Any = None,
+    reason: str = "",
+) -> int:
+    """Save profile `fields` already set on many current members (C4 imports) and add tags, with one
+    history row each. The phone is not a profile field here either (C3)."""
+    unknown = set(fields) - (PROFILE_FIELDS - {"tags"})
+    if unknown:
+        raise ValidationFailed(
+            _("These fields cannot be set here: %(fields)s.") % {"fields": ", ".join(sorted(unknown))},
+            code="unknown_field",
+            fields=sorted(unknown),
+        )
+    if not members:
+        return 0
+    merchant_ids = {member.merchant_id for member in members}
+    for merchant_id in merchant_ids:
+        authorise(actor, "members.change_member", merchant=merchant_id)
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    now = timezone.now()
+    for member in members:
+        _check_current(member)
+        _refresh_search_text(member)
+        member.updated_by = user
+        member.updated_at = now  # bulk_update does not apply auto_now
+    with transaction.atomic():
+        bulk_update_with_history(
+            list(members),
+            Member,
+            [*fields, "search_text", "updated_by", "updated_at"],
+            default_user=user,
+            default_change_reason=reason or None,
+        )
+        if tag_ids:
+            Member.tags.through.objects.bulk_create(
+                (
+                    Member.tags.through(member_id=member.pk, tag_id=tag_id)
+                    for member, ids in zip(members, tag_ids, strict=True)
+                    for tag_id in ids
+                ),
+                ignore_conflicts=True,
+            )
+    return len(members)
 
 
 # --- anniversaries, tags, segments -------------------------------------------------------------------

@@ -35,6 +35,7 @@ from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
 from tessera.ledger.services import InsufficientBalance
 from tessera.members import services as members
 from tessera.members.models import Member
+from tessera.reports import aggregates as report_aggregates
 from tessera.rules.simulator import Part
 from tessera.sales.benefits import Benefit, tier_benefits
 from tessera.sales.earning import points_for
@@ -604,6 +605,7 @@ def _settle(
     sale.otp_expires_at = None
     sale.stamp(actor)
     sale.save()
+    report_aggregates.record_sale_confirmed(sale)
     events.publish(merchant_id=sale.merchant_id, type="sale.confirmed", payload=_sale_event(sale))
 
 
@@ -684,6 +686,7 @@ def void_transaction(
         sale.void_reason = reason[:300]
         sale.stamp(actor)
         sale.save()
+        report_aggregates.record_sale_voided(sale)
         events.publish(merchant_id=sale.merchant_id, type="sale.voided", payload=_sale_event(sale))
     transaction.refresh_from_db()
     return sale
@@ -814,6 +817,7 @@ def refund_transaction(
             refund.points_shortfall = refund.points_reversed - (-taken.amount if taken is not None else 0)
             if refund.points_shortfall:
                 refund.save(update_fields=["points_shortfall"])
+        report_aggregates.record_refund(refund)
         events.publish(merchant_id=sale.merchant_id, type="sale.refunded", payload=_refund_event(refund))
     return refund
 

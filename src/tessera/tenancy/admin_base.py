@@ -7,24 +7,58 @@ see every merchant.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.contrib import messages
+from django.contrib.admin import RelatedFieldListFilter
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
+from django.db.models.constants import LOOKUP_SEP
 from django.forms import ModelForm
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import capfirst
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import RangeDateFilter
+from unfold.decorators import action
 from unfold.utils import parse_date_str
 
+from tessera.core.errors import DomainError
+from tessera.core.exports import Column, ExportFormat, export_response, require_export_permission
 from tessera.core.models import TenantOwned
 from tessera.tenancy.models import Merchant, StaffMembership, Store
 
 
 def request_staff(request: HttpRequest) -> StaffMembership | None:
     return getattr(request, "staff", None)
+
+
+class TenantRelatedFieldListFilter(RelatedFieldListFilter):
+    """A filter on a related store, tier, gift…: offers only the staff member's merchant's (and stores')
+    rows. Django's stock one lists every row of the related table, every merchant's names included."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        rows = field.related_model._default_manager.visible_to(request_staff(request))
+        return [(str(row.pk), str(row)) for row in rows]
+
+
+def _scoped_filter(model: type[models.Model], spec: Any) -> Any:
+    """`spec` with a plain related-field name naming a per-merchant model replaced by the scoped filter."""
+    if not isinstance(spec, str) or LOOKUP_SEP in spec:
+        return spec
+    field = model._meta.get_field(spec)
+    related = field.related_model if field.is_relation else None
+    if related is not None and hasattr(related._default_manager, "visible_to"):
+        return (spec, TenantRelatedFieldListFilter)
+    return spec
 
 
 class LocalDateRangeFilter(RangeDateFilter):
@@ -108,9 +142,9 @@ class TenantAdmin(ModelAdmin):
 
     def get_list_filter(self, request: HttpRequest) -> Any:
         filters = list(super().get_list_filter(request))
-        if not self.is_operator(request):
-            filters = [f for f in filters if f != "merchant"]
-        return filters
+        if self.is_operator(request):
+            return filters
+        return [_scoped_filter(self.model, f) for f in filters if f != "merchant"]
 
     def formfield_for_dbfield(
         self, db_field: models.Field[Any, Any], request: HttpRequest, **kwargs: Any
@@ -160,3 +194,138 @@ class TenantHistoryAdmin(SimpleHistoryAdmin, TenantAdmin):
 
     def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
         return True
+
+
+EXPORT_ACTIONS: dict[str, Any] = {
+    "title": _("Export"),
+    "icon": "download",
+    "items": ["export_csv", "export_xlsx", "export_pdf"],
+}
+
+
+class ExportAdminMixin:
+    """An "Export" menu (CSV, Excel, PDF) on a changelist (C4, J6). The file holds the rows the list
+    shows (its filters, search and ordering, across all pages) to staff holding `export_permission`;
+    others see no menu and get 403 on the URLs. Subclasses give `export_columns` and `export_rows`."""
+
+    export_permission = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        actions_list = list(getattr(self, "actions_list", ()) or ())
+        if EXPORT_ACTIONS not in actions_list:
+            self.actions_list = [*actions_list, EXPORT_ACTIONS]
+
+    def export_columns(self, request: HttpRequest) -> Sequence[Column]:
+        raise NotImplementedError
+
+    def export_rows(self, request: HttpRequest, queryset: QuerySet[Any]) -> Iterable[Sequence[Any]]:
+        """The rows of `queryset` (the changelist's), one per object, in `export_columns` order."""
+        raise NotImplementedError
+
+    def export_title(self, request: HttpRequest) -> str:
+        return capfirst(str(self.model._meta.verbose_name_plural))  # type: ignore[attr-defined]
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return bool(self.export_permission) and bool(request.user.has_perm(self.export_permission))
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        response = super().changelist_view(request, extra_context)  # type: ignore[misc]
+        # The menu's links carry the list's query string, so the file holds what the list shows.
+        query = request.GET.urlencode()
+        context = getattr(response, "context_data", None)
+        if query and context:
+            for item in context.get("actions_list") or []:
+                for link in item.get("items", [item]) if isinstance(item, dict) else []:
+                    path = link.get("path", "")
+                    if "/export-" in path:
+                        link["path"] = f"{path}?{query}"
+        return response
+
+    @action(description=_("CSV"), icon="csv", url_path="export-csv", permissions=["export"])
+    def export_csv(self, request: HttpRequest) -> HttpResponseBase:
+        return self._export(request, "csv")
+
+    @action(description=_("Excel (.xlsx)"), icon="table_view", url_path="export-xlsx", permissions=["export"])
+    def export_xlsx(self, request: HttpRequest) -> HttpResponseBase:
+        return self._export(request, "xlsx")
+
+    @action(description=_("PDF (print)"), icon="print", url_path="export-pdf", permissions=["export"])
+    def export_pdf(self, request: HttpRequest) -> HttpResponseBase:
+        return self._export(request, "pdf")
+
+    def _export(self, request: HttpRequest, fmt: ExportFormat) -> HttpResponseBase:
+        require_export_permission(request, self.export_permission)
+        opts = self.model._meta  # type: ignore[attr-defined]
+        back = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+        back_with_filters = f"{back}?{request.GET.urlencode()}" if request.GET else back
+        try:
+            changelist = self.get_changelist_instance(request)  # type: ignore[attr-defined]
+        except IncorrectLookupParameters:
+            return HttpResponseRedirect(back)
+        queryset = changelist.queryset
+        merchant = self._export_merchant(request, queryset)
+        if merchant is None:
+            messages.error(request, _("Filter the list down to one merchant before exporting it."))
+            return HttpResponseRedirect(back_with_filters)
+        try:
+            return export_response(
+                fmt=fmt,
+                filename=f"{opts.model_name}-{timezone.localdate(timezone=merchant.tz):%Y%m%d}",
+                title=self.export_title(request),
+                columns=self.export_columns(request),
+                rows=self.export_rows(request, queryset),
+                merchant=merchant,
+                filters=changelist_filters(request, changelist),
+                row_count=changelist.result_count,
+                request=request,
+            )
+        except DomainError as error:
+            messages.error(request, str(error))
+            return HttpResponseRedirect(back_with_filters)
+
+    def _export_merchant(self, request: HttpRequest, queryset: QuerySet[Any]) -> Merchant | None:
+        """Whose currency and time zone the file uses: the staff's merchant; for a platform operator,
+        the one merchant the rows belong to (None when they span several)."""
+        staff = request_staff(request)
+        if staff is not None:
+            return staff.merchant
+        merchant_ids = list(queryset.order_by().values_list("merchant_id", flat=True).distinct()[:2])
+        if len(merchant_ids) > 1:
+            return None
+        if merchant_ids:
+            return Merchant.objects.get(pk=merchant_ids[0])
+        return Merchant.objects.first()
+
+
+def changelist_filters(request: HttpRequest, changelist: Any) -> list[tuple[str, str]]:
+    """The list's active filters and search as ("label", "value") pairs, for an export's heading."""
+    pairs: list[tuple[str, str]] = []
+    for spec in changelist.filter_specs:
+        used = getattr(spec, "used_parameters", None) or {}
+        if not used:
+            continue
+        shown: list[str] = []
+        try:
+            shown = [
+                str(choice["display"])
+                for choice in spec.choices(changelist)
+                if isinstance(choice, dict) and choice.get("selected") and "display" in choice
+            ]
+        except (KeyError, TypeError, ValueError):
+            shown = []
+        if not shown:
+            for value in used.values():
+                values = value if isinstance(value, list | tuple) else [value]
+                shown.extend(str(v) for v in values if v not in (None, ""))
+        if shown:
+            pairs.append((capfirst(str(spec.title)), " – ".join(shown)))
+    hierarchy = getattr(changelist, "date_hierarchy", None)
+    if hierarchy:
+        parts = [request.GET.get(f"{hierarchy}__{part}", "") for part in ("year", "month", "day")]
+        if parts[0]:
+            field = changelist.model._meta.get_field(hierarchy)
+            pairs.append((capfirst(str(field.verbose_name)), "-".join(p.zfill(2) for p in parts if p)))
+    if changelist.query:
+        pairs.append((gettext("Search"), changelist.query))
+    return pairs

@@ -155,6 +155,8 @@ def authenticate_api_key(*, raw_key: str) -> ApiKey | None:
     )
     if key is None or not hmac.compare_digest(key.hashed_secret, _hash(parts[2])):
         return None
+    if key.store is not None:
+        key.store.merchant = key.merchant  # one instance per request: the store's zone needs no query
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
         # Coarse on purpose: one write a minute per key, not one per request.

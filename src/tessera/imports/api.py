@@ -1,0 +1,5 @@
+"""The imports part of the public API."""
+
+from ninja import Router
+
+router = Router(tags=["imports"])

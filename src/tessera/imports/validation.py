@@ -1,0 +1,271 @@
+"""Checking import rows: first each row on its own (`RowChecker.parse`), then a chunk of rows against
+the merchant's members (`RowChecker.resolve`), which decides what apply will do with each row.
+
+The same code runs for the dry run and for apply, so apply refuses exactly what the dry run reported,
+plus whatever changed in between (a phone registered at the till meanwhile).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db.models import CharField, Value
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+from phonenumber_field.phonenumber import PhoneNumber
+
+from tessera.imports import fields as parse
+from tessera.imports.fields import FIELDS_BY_NAME, CellError
+from tessera.imports.models import DuplicatePolicy
+from tessera.members.models import Member, Tag
+from tessera.tenancy.models import Merchant, Store
+
+#: Profile fields an "update the empty fields" row may fill. Consent flags are never filled in: a
+#: member's choice is theirs, and an old file's "no" is not a choice either.
+FILLABLE = (
+    "full_name",
+    "email",
+    "birthday",
+    "gender",
+    "address",
+    "region",
+    "occupation",
+    "id_number",
+    "notes",
+    "home_store_id",
+)
+
+
+class Action(enum.Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    SKIP = "skip"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True)
+class Problem:
+    row: int
+    column: str
+    value: str
+    code: str
+    message: str | Promise
+
+
+@dataclass
+class ParsedRow:
+    row: int
+    #: E.164, and the parsed number handed to the model as is.
+    phone: str | None = None
+    number: PhoneNumber | None = None
+    #: Member attribute → value, for the mapped, non-empty cells.
+    values: dict[str, Any] = field(default_factory=dict)
+    tag_ids: list[int] = field(default_factory=list)
+    points: int = 0
+    earned_at: datetime | None = None
+    expires_at: datetime | None = None
+    problems: list[Problem] = field(default_factory=list)
+    action: Action = Action.REJECT
+    #: For UPDATE: the member and the attributes to fill on it; the tags to add.
+    member: Member | None = None
+    fills: list[str] = field(default_factory=list)
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)[:300]
+
+
+class RowChecker:
+    """Checks rows of one file for one merchant. Remembers the phones seen, to catch duplicates."""
+
+    def __init__(
+        self,
+        *,
+        merchant: Merchant,
+        headers: Sequence[str],
+        mapping: dict[str, str],
+        duplicate_policy: str,
+        default_expiry: date | None,
+        now: datetime | None = None,
+    ) -> None:
+        self.merchant = merchant
+        self.region = (merchant.country or "VN").upper()
+        self.tz = merchant.tz
+        self.now = now or timezone.now()
+        self.today = timezone.localtime(self.now, self.tz).date()
+        self.duplicate_policy = duplicate_policy
+        self.default_expiry = self._end_of(default_expiry) if default_expiry else None
+        index = {header: i for i, header in enumerate(headers)}
+        self.columns = [(index[h], h, name) for h, name in mapping.items() if h in index]
+        self.phone_header = next((h for _i, h, name in self.columns if name == "phone"), "")
+        self.tags = {t.name.casefold(): t.pk for t in Tag.objects.of(merchant)}
+        self.stores: dict[str, int] = {}
+        for store in Store.objects.of(merchant):
+            self.stores.setdefault(store.name.casefold(), store.pk)
+        for store in Store.objects.of(merchant):
+            self.stores[store.code.casefold()] = store.pk  # a code wins over a name
+        self.seen: set[int] = set()
+
+    def _start_of(self, day: date) -> datetime:
+        return datetime.combine(day, time.min, tzinfo=self.tz)
+
+    def _end_of(self, day: date) -> datetime:
+        """Points "expiring on" a day can still be spent that day: they go at the next midnight."""
+        return self._start_of(day + timedelta(days=1))
+
+    # --- one row --------------------------------------------------------------------------------------
+
+    def parse(self, number: int, cells: Sequence[Any]) -> ParsedRow:
+        row = ParsedRow(row=number)
+        raw_by_field: dict[str, tuple[str, Any]] = {}
+        for index, header, name in self.columns:
+            value = cells[index] if index < len(cells) else None
+            if not parse.is_blank(value):
+                raw_by_field[name] = (header, value)
+
+        def problem(name: str, code: str, message: str | Promise, value: Any = None) -> None:
+            header, raw = raw_by_field.get(name, (self.phone_header if name == "phone" else "", None))
+            shown = raw if value is None else value
+            row.problems.append(Problem(number, header, _cell_text(shown), code, message))
+
+        for name, (_header, value) in raw_by_field.items():
+            try:
+                self._parse_cell(row, name, value, problem)
+            except CellError as exc:
+                problem(name, exc.code, exc.message)
+        if "phone" not in raw_by_field:
+            problem("phone", "missing_phone", _("The phone is required."))
+        self._check_points(row, problem)
+        return row
+
+    def _parse_cell(self, row: ParsedRow, name: str, value: Any, problem: Callable[..., None]) -> None:
+        spec = FIELDS_BY_NAME[name]
+        if name == "phone":
+            row.number = parse.phone_number(value, region=self.region)
+            row.phone = row.number.as_e164
+            key = int(row.phone[1:])
+            if key in self.seen:
+                raise CellError(
+                    "duplicate_in_file", _("This phone is already on an earlier row of the file.")
+                )
+            self.seen.add(key)
+        elif name == "email":
+            row.values["email"] = parse.email(value)
+        elif name == "birthday":
+            birthday = parse.a_date(value)
+            if birthday > self.today:
+                raise CellError("birthday_in_future", _("The birthday is in the future."))
+            if birthday.year < 1900:
+                raise CellError("invalid_date", _("The birthday is before 1900."))
+            row.values["birthday"] = birthday
+        elif name == "gender":
+            row.values["gender"] = parse.gender(value)
+        elif name in ("marketing_sms", "marketing_email"):
+            row.values[name] = parse.yes_no(value)
+        elif name == "tags":
+            for tag in parse.names(value):
+                tag_id = self.tags.get(tag.casefold())
+                if tag_id is None:
+                    problem(name, "unknown_tag", _("There is no tag “%(tag)s”.") % {"tag": tag}, tag)
+                elif tag_id not in row.tag_ids:
+                    row.tag_ids.append(tag_id)
+        elif name == "home_store":
+            code = parse.text(value, max_length=None).casefold()
+            if code not in self.stores:
+                raise CellError("unknown_store", _("There is no store with this code."))
+            row.values["home_store_id"] = self.stores[code]
+        elif name == "points":
+            row.points = parse.points(value)
+        elif name == "points_earned_on":
+            earned = parse.a_date(value)
+            if earned > self.today:
+                raise CellError("earned_in_future", _("Points cannot be earned in the future."))
+            row.earned_at = self._start_of(earned)
+        elif name == "points_expire_on":
+            row.expires_at = self._end_of(parse.a_date(value))
+        else:
+            row.values[name] = parse.text(value, max_length=spec.max_length)
+
+    def _check_points(self, row: ParsedRow, problem: Callable[..., None]) -> None:
+        if not row.points:
+            return
+        row.earned_at = row.earned_at or self.now
+        row.expires_at = row.expires_at or self.default_expiry
+        if row.expires_at is None:
+            return
+        if row.expires_at <= row.earned_at:
+            problem(
+                "points_expire_on",
+                "expiry_before_earning",
+                _("Points must expire after the date they were earned."),
+            )
+        elif row.expires_at <= self.now:
+            problem(
+                "points_expire_on",
+                "expiry_in_past",
+                _("These points have already expired; leave the row's points out or give a later date."),
+            )
+
+    # --- a chunk of rows against the members ----------------------------------------------------------
+
+    def resolve(self, rows: list[ParsedRow]) -> None:
+        """Decide each row's action: new members are created; a phone that is already a member's
+        follows the duplicate policy. Rows with problems are rejected."""
+        phones = [r.phone for r in rows if r.phone and not r.problems]
+        existing: dict[str, Member] = {}
+        if phones:
+            # Values, not strings: the phone field would parse and validate each one again.
+            current = Member.objects.of(self.merchant).filter(
+                phone__in=[Value(p, output_field=CharField()) for p in phones],
+                superseded_by__isnull=True,
+                erased_at__isnull=True,
+            )
+            existing = {str(m.phone): m for m in current}
+        tagged: set[int] = set()
+        if existing and self.duplicate_policy == DuplicatePolicy.UPDATE_EMPTY:
+            tagged = set(
+                Member.tags.through.objects.filter(
+                    member_id__in=[m.pk for m in existing.values()]
+                ).values_list("member_id", flat=True)
+            )
+        for row in rows:
+            if row.problems:
+                row.action = Action.REJECT
+                continue
+            member = existing.get(row.phone or "")
+            if member is None:
+                row.action = Action.CREATE
+            elif self.duplicate_policy == DuplicatePolicy.ERROR:
+                self._reject(row, "member_exists", _("This phone is already a member's."))
+            elif self.duplicate_policy == DuplicatePolicy.SKIP:
+                row.action = Action.SKIP
+            elif row.points:
+                self._reject(
+                    row,
+                    "points_for_existing_member",
+                    _(
+                        "This phone is already a member's: opening points are imported for new members "
+                        "only; use an adjustment voucher."
+                    ),
+                )
+            else:
+                row.member = member
+                row.fills = [
+                    name for name in FILLABLE if name in row.values and getattr(member, name) in ("", None)
+                ]
+                if member.pk in tagged:
+                    row.tag_ids = []
+                row.action = Action.UPDATE if (row.fills or row.tag_ids) else Action.SKIP
+
+    def _reject(self, row: ParsedRow, code: str, message: str | Promise) -> None:
+        row.problems.append(Problem(row.row, self.phone_header, row.phone or "", code, message))
+        row.action = Action.REJECT

@@ -1,0 +1,1002 @@
+"""Every write of the marketing app (I1–I4). One transaction each, keyword-only arguments.
+
+Queueing and consent. A campaign, a holiday greeting or a notice becomes `Message` rows: one per
+recipient, built in chunks with `bulk_create` from a queryset iterator (100,000 in seconds), each either
+`queued` or `skipped_*` with the reason. Nothing is sent here: `delivery.drain` sends queued rows at
+the channel's rate. The consent rule (I4) is `_decide`: excluded, erased and superseded members get
+nothing; marketing needs the member's consent flag for the channel; service notices go out when the
+merchant switched them on.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+import secrets
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from email.utils import formataddr
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core import signing
+from django.db import IntegrityError, connections, transaction
+from django.db.models import CharField, Exists, F, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Cast, Coalesce
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.formats import date_format, number_format
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from tessera.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from tessera.core.money import format_money
+from tessera.ledger.models import Account, AccountKind, ExpiryNotice
+from tessera.marketing import rendering, selectors
+from tessera.marketing.models import (
+    AudienceKind,
+    CalendarKind,
+    Campaign,
+    CampaignStatus,
+    ChannelKind,
+    ChannelSettings,
+    Holiday,
+    Message,
+    MessageStatus,
+    MessageTemplate,
+    NoticeRule,
+    SmsProvider,
+    Trigger,
+)
+from tessera.members import services as members
+from tessera.members.models import Member, MemberStatus, Segment
+from tessera.tenancy.models import Merchant
+from tessera.tenancy.permissions import authorise
+
+#: Rows built and inserted per database round trip when queueing.
+CHUNK = 2000
+#: A receipt signed longer ago than this (or this far in the future) is refused: a captured request
+#: cannot be replayed later. Replaying within the window changes nothing: receipts are idempotent.
+RECEIPT_MAX_AGE = timedelta(minutes=5)
+SIGNATURE_HEADER = "Tessera-Signature"
+#: A campaign whose queueing has not progressed for this long was interrupted; the sweep resumes it.
+STALE_QUEUEING = timedelta(minutes=10)
+UNSUBSCRIBE_SALT = "tessera.marketing.unsubscribe"
+#: Template language fields by language code.
+LANGUAGE_FIELDS = {"vi": "vi", "zh-hans": "zh_hans", "en": "en"}
+#: An uploaded list longer than this is refused (a campaign to a whole base uses a segment).
+MAX_LIST_PHONES = 200_000
+
+
+class Rejected(DomainError):
+    code = "invalid_signature"
+    status = 401
+
+
+# --- channel settings ---------------------------------------------------------------------------------
+
+
+def new_receipt_secret() -> str:
+    return f"dlrsec_{secrets.token_urlsafe(32)}"
+
+
+def settings_for(merchant: Merchant | int) -> ChannelSettings:
+    """The merchant's channel settings, created with safe defaults on first use."""
+    merchant_id = merchant if isinstance(merchant, int) else merchant.pk
+    row = ChannelSettings.objects.of(merchant_id).first()
+    if row is not None:
+        return row
+    try:
+        with transaction.atomic():
+            return ChannelSettings.objects.create(
+                merchant_id=merchant_id, receipt_secret=new_receipt_secret()
+            )
+    except IntegrityError:  # created meanwhile by another request
+        return ChannelSettings.objects.of(merchant_id).get()
+
+
+@transaction.atomic
+def save_channel_settings(
+    *, channel_settings: ChannelSettings, actor: Any = None, api_key: str | None = None
+) -> ChannelSettings:
+    """Save the settings; `api_key` replaces the provider key when given (empty keeps the old one)."""
+    authorise(actor, "marketing.change_channelsettings", merchant=channel_settings.merchant_id)
+    if api_key:
+        channel_settings.sms_api_key = api_key.strip()
+    if channel_settings.sms_provider == SmsProvider.HTTP:
+        if not channel_settings.sms_api_url.startswith(("https://", "http://")):
+            raise ValidationFailed(
+                _("Enter the provider's API address (https://…)."), code="provider_url_required"
+            )
+        if not channel_settings.sms_api_key:
+            raise ValidationFailed(_("Enter the provider's API key."), code="provider_key_required")
+    if not channel_settings.receipt_secret:
+        channel_settings.receipt_secret = new_receipt_secret()
+    channel_settings.stamp(actor)
+    channel_settings.save()
+    return channel_settings
+
+
+@transaction.atomic
+def rotate_receipt_secret(*, channel_settings: ChannelSettings, actor: Any = None) -> str:
+    """A new signing secret for delivery receipts; the old one stops working at once."""
+    authorise(actor, "marketing.change_channelsettings", merchant=channel_settings.merchant_id)
+    channel_settings.receipt_secret = new_receipt_secret()
+    channel_settings.stamp(actor)
+    channel_settings.save(update_fields=["receipt_secret", "updated_by", "updated_at"])
+    return channel_settings.receipt_secret
+
+
+# --- templates ----------------------------------------------------------------------------------------
+
+
+def check_template(template: MessageTemplate) -> None:
+    """Refuse unknown variables and a template without any text, with a message that says which."""
+    texts = [getattr(template, f"body_{suffix}") for suffix in LANGUAGE_FIELDS.values()]
+    if template.channel == ChannelKind.EMAIL:
+        texts += [getattr(template, f"subject_{suffix}") for suffix in LANGUAGE_FIELDS.values()]
+    for text in texts:
+        rendering.check_variables(text)
+    if not any(getattr(template, f"body_{s}").strip() for s in LANGUAGE_FIELDS.values()):
+        raise ValidationFailed(_("Write the text in at least one language."), code="template_empty")
+
+
+@transaction.atomic
+def save_template(*, template: MessageTemplate, actor: Any = None) -> MessageTemplate:
+    new = template._state.adding
+    authorise(
+        actor,
+        "marketing.add_messagetemplate" if new else "marketing.change_messagetemplate",
+        merchant=template.merchant_id,
+    )
+    template.name = " ".join(template.name.split())
+    check_template(template)
+    clash = MessageTemplate.objects.of(template.merchant_id).filter(name=template.name)
+    if not new:
+        clash = clash.exclude(pk=template.pk)
+    if clash.exists():
+        raise Conflict(
+            _("There is already a template “%(name)s”.") % {"name": template.name}, code="template_taken"
+        )
+    template.stamp(actor)
+    template.save()
+    return template
+
+
+def pick_language(template: MessageTemplate, preferred: str) -> str:
+    """The preferred language if the template has text in it, else the first language it has."""
+    for language in (preferred, *LANGUAGE_FIELDS):
+        suffix = LANGUAGE_FIELDS.get(language)
+        if suffix and getattr(template, f"body_{suffix}").strip():
+            return language
+    return preferred
+
+
+@dataclass(frozen=True)
+class Composed:
+    subject: str
+    body: str
+    parts: int
+
+
+def compose(
+    template: MessageTemplate, language: str, context: Mapping[str, Any], *, unsubscribe_url: str = ""
+) -> Composed:
+    """The text one recipient gets. A marketing email ends with its unsubscribe link (I4)."""
+    suffix = LANGUAGE_FIELDS.get(language, "en")
+    body = rendering.render(getattr(template, f"body_{suffix}"), dict(context))
+    if template.channel == ChannelKind.SMS:
+        if template.strip_diacritics:
+            body = rendering.strip_diacritics(body)
+        return Composed("", body, rendering.sms_info(body).parts)
+    subject = rendering.render(getattr(template, f"subject_{suffix}"), dict(context))
+    if unsubscribe_url:
+        with translation.override(language):
+            footer = gettext("To stop receiving these emails, open: %(url)s") % {"url": unsubscribe_url}
+        body = f"{body}\n\n--\n{footer}"
+    return Composed(subject[:200], body, 0)
+
+
+#: What a preview shows for each variable, so the merchant sees a realistic length.
+SAMPLE = {
+    "name": "Nguyễn Thị Minh Khai",
+    "points": 12500,
+    "tier": "Vàng",
+    "expiring_points": 1200,
+    "points_earned": 35,
+    "points_spent": 0,
+    "code": "TET2026",
+    "occasion": "Tết Nguyên Đán",
+}
+
+
+@dataclass(frozen=True)
+class Preview:
+    language: str
+    subject: str
+    body: str
+    info: rendering.SmsInfo | None
+
+
+def preview(template: MessageTemplate) -> list[Preview]:
+    """Each language's text with sample values; for SMS its encoding, length and parts."""
+    merchant = template.merchant
+    out = []
+    for language, suffix in LANGUAGE_FIELDS.items():
+        if not getattr(template, f"body_{suffix}").strip():
+            continue
+        with translation.override(language):
+            context = _format_context(
+                dict(SAMPLE),
+                merchant=merchant,
+                expiry_date=timezone.localdate(timezone=merchant.tz) + timedelta(days=14),
+                amount=350000 if merchant.currency == "VND" else 35000,
+            )
+            composed = compose(template, language, context)
+        info = rendering.sms_info(composed.body) if template.channel == ChannelKind.SMS else None
+        out.append(Preview(language, composed.subject, composed.body, info))
+    return out
+
+
+# --- automatic notices and holidays (I3) ----------------------------------------------------------------
+
+
+@transaction.atomic
+def save_notice_rule(*, rule: NoticeRule, actor: Any = None) -> NoticeRule:
+    authorise(
+        actor,
+        "marketing.add_noticerule" if rule._state.adding else "marketing.change_noticerule",
+        merchant=rule.merchant_id,
+    )
+    if rule.template.merchant_id != rule.merchant_id:
+        raise ValidationFailed(_("The template belongs to another merchant."), code="cross_merchant")
+    clash = NoticeRule.objects.of(rule.merchant_id).filter(kind=rule.kind, template=rule.template)
+    if not rule._state.adding:
+        clash = clash.exclude(pk=rule.pk)
+    if clash.exists():
+        raise Conflict(_("This notice already uses this template."), code="notice_rule_taken")
+    rule.stamp(actor)
+    rule.save()
+    return rule
+
+
+def check_holiday(holiday: Holiday) -> None:
+    """A solar date that exists (29 February is allowed: greeted on the 28th in other years); a lunar
+    day of 1–30, and a leap month only in the lunar calendar."""
+    if holiday.calendar == CalendarKind.SOLAR:
+        if holiday.leap_month:
+            raise ValidationFailed(_("Only a lunar date can be in a leap month."), code="invalid_holiday")
+        try:
+            date(2024, holiday.month, holiday.day)
+        except (ValueError, TypeError):
+            raise ValidationFailed(
+                _("This day does not exist in that month."), code="invalid_holiday"
+            ) from None
+    elif not (1 <= holiday.month <= 12 and 1 <= holiday.day <= 30):
+        raise ValidationFailed(
+            _("A lunar date is a month of 1–12 and a day of 1–30."), code="invalid_holiday"
+        )
+
+
+@transaction.atomic
+def save_holiday(*, holiday: Holiday, actor: Any = None) -> Holiday:
+    authorise(
+        actor,
+        "marketing.add_holiday" if holiday._state.adding else "marketing.change_holiday",
+        merchant=holiday.merchant_id,
+    )
+    if holiday.template.merchant_id != holiday.merchant_id:
+        raise ValidationFailed(_("The template belongs to another merchant."), code="cross_merchant")
+    check_holiday(holiday)
+    holiday.stamp(actor)
+    holiday.save()
+    return holiday
+
+
+# --- who gets what (I4) -------------------------------------------------------------------------------
+
+#: Member fields read to decide and address a message.
+RECIPIENT_FIELDS = (
+    "pk",
+    "email",
+    "full_name",
+    "marketing_sms",
+    "marketing_email",
+    "status",
+    "erased_at",
+    "superseded_by_id",
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: MessageStatus
+    to: str
+    error: str = ""
+
+
+def decide(row: Mapping[str, Any], *, channel: str, marketing: bool) -> Decision:
+    """Whether a member gets a message on `channel`, and at which address."""
+    address = str(row["phone_text"] or "") if channel == ChannelKind.SMS else str(row["email"] or "")
+    if row["erased_at"] is not None or row["superseded_by_id"] is not None:
+        return Decision(MessageStatus.SKIPPED_NO_CONSENT, "", "member erased or replaced")
+    if row["status"] == MemberStatus.EXCLUDED:
+        return Decision(MessageStatus.SKIPPED_NO_CONSENT, address, "member excluded")
+    if marketing and not row["marketing_sms" if channel == ChannelKind.SMS else "marketing_email"]:
+        return Decision(MessageStatus.SKIPPED_NO_CONSENT, address, "no marketing consent for this channel")
+    if not address:
+        return Decision(MessageStatus.SKIPPED_NO_ADDRESS, "", "")
+    return Decision(MessageStatus.QUEUED, address)
+
+
+def with_variables(qs: QuerySet[Member], used: Iterable[str], now: datetime) -> QuerySet[Member]:
+    """Annotate what the template's variables need (and only that) as `v_<name>`."""
+    used = set(used)
+    if "points" in used:
+        balance = Account.objects.filter(member=OuterRef("pk"), kind=AccountKind.POINTS).values("balance")[:1]
+        qs = qs.annotate(v_points=Coalesce(Subquery(balance), Value(0)))
+    if "tier" in used:
+        qs = qs.annotate(v_tier=F("tier_state__tier__name"))
+    if used & {"expiring_points", "expiry_date"}:
+        upcoming = ExpiryNotice.objects.filter(
+            account__member=OuterRef("pk"), account__kind=AccountKind.POINTS, expires_at__gt=now
+        ).order_by("expires_at")
+        qs = qs.annotate(
+            v_expiring_points=Subquery(upcoming.values("amount")[:1]),
+            v_expiry_date=Subquery(upcoming.values("expires_at")[:1]),
+        )
+    return qs
+
+
+def recipient_values(qs: QuerySet[Member], used: Iterable[str], now: datetime) -> QuerySet[Any]:
+    annotated = with_variables(qs, used, now)
+    extra = [k for k in annotated.query.annotations if k.startswith("v_")]
+    # The phone as stored (E.164 text): loading it as a PhoneNumber parses and validates it, which
+    # costs more than everything else a recipient needs.
+    annotated = annotated.annotate(phone_text=Cast("phone", output_field=CharField()))
+    return annotated.values(*RECIPIENT_FIELDS, "phone_text", *extra)
+
+
+def _format_context(
+    context: dict[str, Any],
+    *,
+    merchant: Merchant,
+    expiry_date: date | datetime | None = None,
+    amount: int | None = None,
+) -> dict[str, Any]:
+    """Numbers, dates and money in the active language's format; everything else as it is."""
+    out = {
+        k: number_format(v, force_grouping=True) if isinstance(v, int) and not isinstance(v, bool) else v
+        for k, v in context.items()
+    }
+    out["merchant"] = merchant.name
+    if expiry_date is not None:
+        if isinstance(expiry_date, datetime):
+            expiry_date = expiry_date.astimezone(merchant.tz).date()
+        out["expiry_date"] = date_format(expiry_date, "SHORT_DATE_FORMAT")
+    if amount is not None:
+        out["amount"] = format_money(amount, merchant.currency)
+    return out
+
+
+def context_of(row: Mapping[str, Any], merchant: Merchant, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """A recipient's variables from its `recipient_values` row and the occasion's `extra` values (which
+    win); call it under the message's language."""
+    context: dict[str, Any] = {"name": row["full_name"] or ""}
+    if "v_points" in row:
+        context["points"] = row["v_points"] or 0
+    if "v_tier" in row:
+        context["tier"] = row["v_tier"] or ""
+    if "v_expiring_points" in row:
+        context["expiring_points"] = row["v_expiring_points"] or 0
+    out = _format_context(context, merchant=merchant, expiry_date=row.get("v_expiry_date"))
+    out.update(_format_context(dict(extra), merchant=merchant))
+    return out
+
+
+def local_date_text(moment: datetime, merchant: Merchant) -> str:
+    """A moment as the merchant's calendar day, in the active language's short format."""
+    return date_format(moment.astimezone(merchant.tz).date(), "SHORT_DATE_FORMAT")
+
+
+def unsubscribe_token(member_id: int, channel: str) -> str:
+    # No timestamp: the same link every time (body and List-Unsubscribe header agree), and it never expires.
+    return signing.Signer(salt=UNSUBSCRIBE_SALT).sign_object({"m": member_id, "c": channel}, compress=True)
+
+
+def public_url(path: str) -> str:
+    """An absolute address of this installation (setting TESSERA_PUBLIC_URL), for links in messages."""
+    return str(getattr(django_settings, "TESSERA_PUBLIC_URL", "")).rstrip("/") + path
+
+
+def unsubscribe_url(member_id: int, channel: str) -> str:
+    return public_url(reverse("messaging_hooks:unsubscribe", args=[unsubscribe_token(member_id, channel)]))
+
+
+@dataclass
+class Batch:
+    """Builds the message rows of one template for many recipients."""
+
+    merchant: Merchant
+    template: MessageTemplate
+    trigger: Trigger
+    marketing: bool
+    campaign: Campaign | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    language: str = ""
+
+    def __post_init__(self) -> None:
+        self.language = pick_language(self.template, self.merchant.default_language)
+        suffix = LANGUAGE_FIELDS.get(self.language, "en")
+        body = getattr(self.template, f"body_{suffix}")
+        texts = [body, getattr(self.template, f"subject_{suffix}")]
+        self.used = {name for text in texts for name in rendering.check_variables(text)}
+        self.strip = self.template.channel == ChannelKind.SMS and self.template.strip_diacritics
+        # Stripping works character by character, so the template is stripped once and each
+        # recipient's values on their own: the same text as stripping every rendered message.
+        self.sms_body = rendering.strip_diacritics(body) if self.strip else body
+
+    def _compose(self, context: dict[str, Any], link: str) -> Composed:
+        if self.template.channel != ChannelKind.SMS:
+            return compose(self.template, self.language, context, unsubscribe_url=link)
+        if self.strip:
+            context = {k: rendering.strip_diacritics(str(v)) for k, v in context.items()}
+        body = rendering.render(self.sms_body, context)
+        return Composed("", body, rendering.sms_info(body).parts)
+
+    def values(
+        self, row: Mapping[str, Any], *, trigger_ref: str = "", extra: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The message's fields (attribute names) for one recipient row of `recipient_values`."""
+        channel = self.template.channel
+        decision = decide(row, channel=channel, marketing=self.marketing)
+        composed = Composed("", "", 0)
+        if decision.status == MessageStatus.QUEUED:
+            context = context_of(row, self.merchant, {**self.extra, **dict(extra or {})})
+            link = (
+                unsubscribe_url(row["pk"], channel) if self.marketing and channel == ChannelKind.EMAIL else ""
+            )
+            composed = self._compose(context, link)
+        return {
+            "merchant_id": self.merchant.pk,
+            "member_id": row["pk"],
+            "channel": channel,
+            "to": decision.to,
+            "language": self.language,
+            "subject": composed.subject,
+            "body": composed.body,
+            "parts": composed.parts,
+            "is_marketing": self.marketing,
+            "status": decision.status.value,
+            "error": decision.error,
+            "campaign_id": self.campaign.pk if self.campaign else None,
+            "trigger": self.trigger.value,
+            "trigger_ref": trigger_ref,
+            "template_id": self.template.pk,
+        }
+
+    def message(
+        self, row: Mapping[str, Any], *, trigger_ref: str = "", extra: Mapping[str, Any] | None = None
+    ) -> Message:
+        return Message(**self.values(row, trigger_ref=trigger_ref, extra=extra))
+
+    def queue(self, rows: Iterable[Mapping[str, Any]], *, trigger_ref: str = "") -> int:
+        """Insert one message per row, CHUNK at a time; rows already messaged are skipped silently."""
+        count = 0
+        chunk: list[dict[str, Any]] = []
+        with translation.override(self.language):
+            for row in rows:
+                chunk.append(self.values(row, trigger_ref=trigger_ref))
+                if len(chunk) >= CHUNK:
+                    count += insert_rows(chunk)
+                    chunk = []
+            count += insert_rows(chunk)
+        return count
+
+
+#: The columns `insert_rows` writes, and what a row that does not name one gets.
+_FIELDS: list[Any] = [f for f in Message._meta.concrete_fields if not f.primary_key]
+_DEFAULTS = [(f, f.get_default()) for f in _FIELDS]
+
+
+def insert_rows(rows: list[dict[str, Any]]) -> int:
+    """Insert message rows (attribute name → value) in one transaction; a row for an occasion or a
+    campaign member already messaged is dropped by the unique constraints (ON CONFLICT DO NOTHING).
+
+    This is `bulk_create(ignore_conflicts=True)` without building a model instance and preparing each
+    value through its field: at 100,000 recipients that bookkeeping costs more than the database. The
+    values are plain strings, numbers, booleans and NULLs; only the timestamps need adapting."""
+    if not rows:
+        return 0
+    connection = connections[Message.objects.db_manager().db]
+    quote = connection.ops.quote_name
+    stamp = connection.ops.adapt_datetimefield_value(timezone.now())
+    stamped = {"created_at": stamp, "updated_at": stamp}
+    names = ", ".join(quote(f.column) for f in _FIELDS)
+    table = quote(Message._meta.db_table)
+    values = [
+        [stamped.get(f.attname, row.get(f.attname, default)) for f, default in _DEFAULTS] for row in rows
+    ]
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One array per column: a statement of a few parameters whatever the number of rows.
+            arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in _FIELDS)
+            sql = f"INSERT INTO {table} ({names}) SELECT * FROM UNNEST({arrays}) ON CONFLICT DO NOTHING"  # noqa: S608
+            cursor.execute(sql, [list(column) for column in zip(*values, strict=True)])
+        else:
+            hole = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
+            per_statement = max(1, _max_params(connection) // len(_FIELDS))
+            for start in range(0, len(values), per_statement):
+                part = values[start : start + per_statement]
+                holes = ", ".join([hole] * len(part))
+                sql = f"INSERT INTO {table} ({names}) VALUES {holes} ON CONFLICT DO NOTHING"  # noqa: S608
+                cursor.execute(sql, [value for row in part for value in row])
+    return len(rows)
+
+
+def _max_params(connection: Any) -> int:
+    limit = getattr(connection.features, "max_query_params", None)
+    return int(limit) if limit else 30000
+
+
+# --- one message ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def send_to_member(
+    *,
+    member: Member,
+    template: MessageTemplate,
+    trigger: Trigger,
+    trigger_ref: str = "",
+    marketing: bool,
+    variables: Mapping[str, Any] | None = None,
+    actor: Any = None,
+    now: datetime | None = None,
+) -> Message:
+    """Queue one message to one member (or record why it is skipped). With a `trigger_ref`, the same
+    occasion never gives the member a second message on the channel: the first is returned."""
+    authorise(actor, "marketing.add_message", merchant=member.merchant_id)
+    if template.merchant_id != member.merchant_id:
+        raise ValidationFailed(_("The template belongs to another merchant."), code="cross_merchant")
+    now = now or timezone.now()
+    if trigger_ref:
+        existing = Message.objects.filter(
+            merchant_id=member.merchant_id,
+            member=member,
+            channel=template.channel,
+            trigger=trigger,
+            trigger_ref=trigger_ref,
+            campaign__isnull=True,
+        ).first()
+        if existing is not None:
+            return existing
+    batch = Batch(merchant=member.merchant, template=template, trigger=trigger, marketing=marketing)
+    row = recipient_values(Member.objects.filter(pk=member.pk), batch.used, now).get()
+    extra = dict(variables or {})
+    money = extra.pop("amount", None)
+    with translation.override(batch.language):
+        if money is not None:
+            extra["amount"] = format_money(int(money), member.merchant.currency)
+        message = batch.message(row, trigger_ref=trigger_ref, extra=extra)
+    try:
+        with transaction.atomic():
+            message.save()
+    except IntegrityError:  # the same occasion, queued at the same moment by another worker
+        return Message.objects.get(
+            merchant_id=member.merchant_id,
+            member=member,
+            channel=template.channel,
+            trigger=trigger,
+            trigger_ref=trigger_ref,
+            campaign__isnull=True,
+        )
+    return message
+
+
+# --- campaigns -----------------------------------------------------------------------------------------
+
+
+def read_phone_list(*, merchant: Merchant, name: str, content: bytes) -> list[str]:
+    """The phones of an uploaded CSV or XLSX (first column; a header row is ignored), in E.164, without
+    duplicates. Lines that are not phone numbers are refused with their line numbers."""
+    if name.lower().endswith(".xlsx"):
+        from openpyxl import load_workbook
+
+        try:
+            sheet = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
+        except Exception:  # openpyxl raises many kinds for a file that is not a workbook
+            raise ValidationFailed(_("This is not an Excel (.xlsx) file."), code="invalid_list") from None
+        cells: Iterator[Any] = (row[0] if row else None for row in sheet.iter_rows(values_only=True))
+    else:
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValidationFailed(_("Save the list as CSV in UTF-8."), code="invalid_list") from None
+        cells = (row[0] if row else None for row in csv.reader(io.StringIO(text)))
+    phones: dict[str, None] = {}
+    bad: list[int] = []
+    for number, cell in enumerate(cells, start=1):
+        raw = str(cell if cell is not None else "").strip()
+        if isinstance(cell, float | int) and not isinstance(cell, bool):
+            raw = "0" + str(int(cell))  # Excel drops the leading zero of a local number
+        if not raw:
+            continue
+        try:
+            phones[members.normalise_phone(raw, merchant=merchant)] = None
+        except ValidationFailed:
+            if number > 1:  # the first line may be a header
+                bad.append(number)
+    if bad:
+        raise ValidationFailed(
+            _("These lines are not phone numbers: %(lines)s.") % {"lines": ", ".join(map(str, bad[:20]))},
+            code="invalid_list",
+            lines=bad[:100],
+        )
+    if not phones:
+        raise ValidationFailed(_("The list has no phone numbers."), code="invalid_list")
+    if len(phones) > MAX_LIST_PHONES:
+        raise ValidationFailed(
+            _("A list may hold at most %(max)s phones; use a segment for more.") % {"max": MAX_LIST_PHONES},
+            code="invalid_list",
+        )
+    return list(phones)
+
+
+@transaction.atomic
+def create_campaign(
+    *,
+    merchant: Merchant,
+    name: str,
+    template: MessageTemplate,
+    segment: Segment | None = None,
+    phones: list[str] | None = None,
+    list_name: str = "",
+    scheduled_at: datetime | None = None,
+    throttle_per_minute: int = 0,
+    code: str = "",
+    actor: Any = None,
+) -> Campaign:
+    """A draft campaign to a segment or to a list of phones (already read by `read_phone_list`)."""
+    authorise(actor, "marketing.add_campaign", merchant=merchant)
+    if template.merchant_id != merchant.pk or (segment is not None and segment.merchant_id != merchant.pk):
+        raise ValidationFailed(
+            _("The template or segment belongs to another merchant."), code="cross_merchant"
+        )
+    if (segment is None) == (not phones):
+        raise ValidationFailed(
+            _("Choose a segment or upload a list of phones (one of the two)."), code="audience_required"
+        )
+    if throttle_per_minute < 0:
+        raise ValidationFailed(_("The rate cannot be negative."), code="invalid_throttle")
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationFailed(_("A campaign needs a name."), code="invalid_campaign")
+    campaign = Campaign(
+        merchant=merchant,
+        name=name,
+        template=template,
+        audience=AudienceKind.SEGMENT if segment is not None else AudienceKind.LIST,
+        segment=segment,
+        phones=list(phones or []),
+        list_name=list_name[:200],
+        scheduled_at=scheduled_at,
+        throttle_per_minute=throttle_per_minute,
+        code=code.strip(),
+    )
+    campaign.stamp(actor)
+    campaign.save()
+    return campaign
+
+
+def _locked_campaign(campaign: Campaign) -> Campaign:
+    return Campaign.objects.select_for_update().select_related("merchant", "template").get(pk=campaign.pk)
+
+
+def _refresh(target: Campaign, source: Campaign) -> Campaign:
+    for f in Campaign._meta.concrete_fields:
+        setattr(target, f.attname, getattr(source, f.attname))
+    return target
+
+
+@transaction.atomic
+def launch_campaign(*, campaign: Campaign, actor: Any = None, now: datetime | None = None) -> Campaign:
+    """Draft → scheduled. It is queued at `scheduled_at`, or at once when that is empty or past."""
+    authorise(actor, "marketing.send_campaign", merchant=campaign.merchant_id)
+    now = now or timezone.now()
+    locked = _locked_campaign(campaign)
+    if locked.status != CampaignStatus.DRAFT:
+        raise Conflict(_("Only a draft campaign can be launched."), code="campaign_not_draft")
+    check_template(locked.template)
+    locked.status = CampaignStatus.SCHEDULED
+    locked.scheduled_at = max(locked.scheduled_at, now) if locked.scheduled_at else now
+    locked.launched_at = now
+    locked.stamp(actor)
+    locked.save()
+    if locked.scheduled_at <= now:
+        from tessera.marketing.tasks import queue_campaign_task
+
+        transaction.on_commit(lambda: queue_campaign_task(locked.pk))
+    return _refresh(campaign, locked)
+
+
+def queue_campaign(*, campaign_id: int, now: datetime | None = None) -> int:
+    """Build the campaign's messages when it is due: scheduled → sending. Returns how many rows.
+
+    The claim is one conditional UPDATE, so a retried task or the periodic sweep never queues a
+    campaign twice; and the unique (campaign, member) constraint makes a resumed queueing after a
+    crash insert only the missing rows."""
+    now = now or timezone.now()
+    claimed = Campaign.objects.filter(
+        pk=campaign_id, status=CampaignStatus.SCHEDULED, scheduled_at__lte=now
+    ).update(status=CampaignStatus.SENDING, updated_at=now)
+    # A queueing that stopped half-way (a crashed worker) is resumed once it has been quiet a while.
+    resumable = Campaign.objects.filter(
+        pk=campaign_id,
+        status=CampaignStatus.SENDING,
+        queued_at__isnull=True,
+        updated_at__lt=now - STALE_QUEUEING,
+    ).update(updated_at=now)
+    if not claimed and not resumable:
+        return 0
+    campaign = Campaign.objects.select_related("merchant", "template", "segment").get(pk=campaign_id)
+    batch = Batch(
+        merchant=campaign.merchant,
+        template=campaign.template,
+        trigger=Trigger.CAMPAIGN,
+        marketing=True,
+        campaign=campaign,
+        extra={"code": campaign.code} if campaign.code else {},
+    )
+    done = Message.objects.filter(campaign=campaign, member=OuterRef("pk"))
+    members_qs = selectors.audience(campaign, now=now).exclude(Exists(done)).order_by("pk")
+    rows = recipient_values(members_qs, batch.used, now).iterator(chunk_size=CHUNK)
+    count = 0
+    for chunk in _chunks(rows, CHUNK):
+        if not Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.SENDING).update(
+            updated_at=timezone.now()
+        ):
+            return count  # cancelled meanwhile
+        count += batch.queue(chunk)
+    if campaign.audience == AudienceKind.LIST:
+        count += _queue_unknown_phones(campaign)
+    total = Message.objects.filter(campaign=campaign).count()
+    Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.SENDING).update(
+        queued_at=timezone.now(), audience_size=total
+    )
+    return count
+
+
+def _chunks(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _queue_unknown_phones(campaign: Campaign) -> int:
+    """Phones of the list that are no member's: recorded as skipped (no consent on record), never sent."""
+    known = set(
+        str(p)
+        for p in Member.objects.of(campaign.merchant_id)
+        .filter(phone__in=campaign.phones, superseded_by__isnull=True, erased_at__isnull=True)
+        .values_list("phone", flat=True)
+    )
+    unknown = [p for p in campaign.phones if p not in known]
+    channel = campaign.template.channel
+    rows = [
+        {
+            "merchant_id": campaign.merchant_id,
+            "channel": channel,
+            "to": phone,
+            "is_marketing": True,
+            "status": MessageStatus.SKIPPED_NO_CONSENT.value,
+            "error": "not a member",
+            "campaign_id": campaign.pk,
+            "trigger": Trigger.CAMPAIGN.value,
+            "template_id": campaign.template_id,
+        }
+        for phone in unknown
+    ]
+    return sum(insert_rows(rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK))
+
+
+@transaction.atomic
+def cancel_campaign(*, campaign: Campaign, actor: Any = None, now: datetime | None = None) -> Campaign:
+    """Stop a campaign: messages not yet handed to the provider are cancelled; sent ones stay sent."""
+    authorise(actor, "marketing.send_campaign", merchant=campaign.merchant_id)
+    now = now or timezone.now()
+    locked = _locked_campaign(campaign)
+    if locked.status in (CampaignStatus.DONE, CampaignStatus.CANCELLED):
+        raise Conflict(_("This campaign has already ended."), code="campaign_ended")
+    locked.status = CampaignStatus.CANCELLED
+    locked.finished_at = now
+    locked.stamp(actor)
+    locked.save()
+    Message.objects.filter(campaign=locked, status=MessageStatus.QUEUED).update(
+        status=MessageStatus.CANCELLED, updated_at=now
+    )
+    return _refresh(campaign, locked)
+
+
+@transaction.atomic
+def retry_failed(*, campaign: Campaign, actor: Any = None, now: datetime | None = None) -> int:
+    """Queue the campaign's failed messages again (each keeps its row: one member, one message)."""
+    authorise(actor, "marketing.send_campaign", merchant=campaign.merchant_id)
+    now = now or timezone.now()
+    locked = _locked_campaign(campaign)
+    if locked.status not in (CampaignStatus.SENDING, CampaignStatus.DONE):
+        raise Conflict(_("Only a sent campaign has failed messages to retry."), code="campaign_not_sent")
+    count = Message.objects.filter(campaign=locked, status=MessageStatus.FAILED).update(
+        status=MessageStatus.QUEUED, error="", failed_at=None, updated_at=now
+    )
+    if count and locked.status == CampaignStatus.DONE:
+        locked.status = CampaignStatus.SENDING
+        locked.finished_at = None
+        locked.stamp(actor)
+        locked.save()
+    _refresh(campaign, locked)
+    if count:
+        from tessera.marketing.tasks import drain_task
+
+        transaction.on_commit(lambda: drain_task(locked.merchant_id))
+    return count
+
+
+@transaction.atomic
+def retry_message(*, message: Message, actor: Any = None, now: datetime | None = None) -> Message:
+    """Queue one failed message again."""
+    authorise(actor, "marketing.change_message", merchant=message.merchant_id)
+    now = now or timezone.now()
+    if not Message.objects.filter(pk=message.pk, status=MessageStatus.FAILED).update(
+        status=MessageStatus.QUEUED, error="", failed_at=None, updated_at=now
+    ):
+        raise Conflict(_("Only a failed message can be sent again."), code="message_not_failed")
+    if message.campaign_id:
+        Campaign.objects.filter(pk=message.campaign_id, status=CampaignStatus.DONE).update(
+            status=CampaignStatus.SENDING, finished_at=None
+        )
+    message.refresh_from_db()
+    return message
+
+
+# --- delivery receipts (I1) ----------------------------------------------------------------------------
+
+
+def receipt_signature(secret: str, body: bytes, timestamp: int) -> str:
+    """`t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`: the scheme of our outbound webhooks."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def _verify_receipt(row: ChannelSettings, body: bytes, header: str, now: datetime) -> None:
+    try:
+        parts = dict(item.strip().split("=", 1) for item in header.split(",") if item.strip())
+        stamp = int(parts["t"])
+        given = parts["v1"]
+    except (ValueError, KeyError):
+        stamp, given = 0, ""
+    expected = receipt_signature(row.receipt_secret, body, stamp).split("v1=", 1)[1]
+    fresh = abs(now.timestamp() - stamp) <= RECEIPT_MAX_AGE.total_seconds()
+    if not given or not hmac.compare_digest(given, expected) or not fresh:
+        # Counted in its own statement: the refusal below must not roll the count back.
+        ChannelSettings.objects.filter(pk=row.pk).update(rejected_receipts=F("rejected_receipts") + 1)
+        raise Rejected(_("The receipt's signature is missing, wrong or too old."))
+
+
+@dataclass(frozen=True)
+class ReceiptResult:
+    updated: int
+    unchanged: int
+    unknown: int
+
+
+#: Receipt statuses providers send, mapped to ours.
+RECEIPT_STATUSES = {
+    "delivered": MessageStatus.DELIVERED,
+    "failed": MessageStatus.FAILED,
+    "undelivered": MessageStatus.FAILED,
+    "rejected": MessageStatus.FAILED,
+    "expired": MessageStatus.FAILED,
+}
+
+
+def record_receipts(
+    *, token: str, body: bytes, headers: Mapping[str, str], now: datetime | None = None
+) -> ReceiptResult:
+    """Apply a provider's signed delivery receipts (`{"receipts": [{"id", "status", "error"?,
+    "reference"?}]}` or one receipt object). Only sent messages change; a delivered or failed message
+    keeps its status, so a replayed receipt changes nothing."""
+    now = now or timezone.now()
+    row = ChannelSettings.objects.filter(receipt_token=token).first()
+    if row is None:
+        raise NotFound(_("Unknown receipt address."), code="unknown_receipt_address")
+    _verify_receipt(row, body, headers.get(SIGNATURE_HEADER, ""), now)
+    try:
+        data = json.loads(body)
+        receipts = data["receipts"] if isinstance(data, dict) and "receipts" in data else [data]
+        parsed = [
+            (
+                str(r.get("id") or ""),
+                str(r.get("reference") or ""),
+                RECEIPT_STATUSES[str(r["status"]).lower()],
+                str(r.get("error") or ""),
+            )
+            for r in receipts
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ValidationFailed(
+            _("The receipt is not valid JSON of the documented shape."), code="invalid_receipt"
+        ) from None
+    updated = unchanged = unknown = 0
+    with transaction.atomic():
+        for provider_id, reference, status, error in parsed:
+            messages = Message.objects.filter(merchant_id=row.merchant_id)
+            target = messages.filter(provider_message_id=provider_id) if provider_id else messages.none()
+            if not target.exists() and reference.isdigit():
+                # The receipt beat our own "sent" bookkeeping: matched by our reference, not yet by id.
+                target = messages.filter(pk=int(reference), provider_message_id="")
+            if not target.exists():
+                unknown += 1
+                continue
+            changes: dict[str, Any] = {"status": status, "updated_at": now}
+            if status == MessageStatus.DELIVERED:
+                changes["delivered_at"] = now
+            else:
+                changes.update(failed_at=now, error=(error or "reported undelivered by the provider")[:300])
+            if provider_id:
+                changes["provider_message_id"] = provider_id
+            if target.filter(status__in=[MessageStatus.SENDING, MessageStatus.SENT]).update(**changes):
+                updated += 1
+            else:
+                unchanged += 1
+    return ReceiptResult(updated, unchanged, unknown)
+
+
+# --- unsubscribe (I4) ----------------------------------------------------------------------------------
+
+
+def member_of_unsubscribe_token(token: str) -> tuple[Member, str]:
+    try:
+        data = signing.Signer(salt=UNSUBSCRIBE_SALT).unsign_object(token)
+        member = Member.objects.select_related("merchant").get(pk=int(data["m"]))
+        channel = ChannelKind(data["c"])
+    except (signing.BadSignature, KeyError, ValueError, TypeError, Member.DoesNotExist):
+        raise NotFound(_("This unsubscribe link is not valid."), code="invalid_unsubscribe_link") from None
+    return member, channel
+
+
+def unsubscribe(*, token: str) -> Member:
+    """The member of a signed link stops receiving marketing on its channel (through members' service)."""
+    member, channel = member_of_unsubscribe_token(token)
+    if member.erased_at is not None:
+        return member
+    flag = "marketing_sms" if channel == ChannelKind.SMS else "marketing_email"
+    if getattr(member, flag):
+        members.update_member_profile(member=member, **{flag: False})
+    return member
+
+
+# --- erasure (C5) ---------------------------------------------------------------------------------------
+
+
+def forget_member(*, member_id: int) -> int:
+    """Blank the addresses and texts of an erased member's messages; the rows stay as counts."""
+    return (
+        Message.objects.filter(member_id=member_id)
+        .exclude(to="", body="", subject="")
+        .update(to="", body="", subject="")
+    )
+
+
+def email_sender(row: ChannelSettings) -> str:
+    address = row.email_from or django_settings.DEFAULT_FROM_EMAIL
+    return formataddr((row.email_from_name, address)) if row.email_from_name else address

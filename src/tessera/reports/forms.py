@@ -1,0 +1,78 @@
+"""The filter form every report page shares: the period, the stores (within the user's scope) and, for
+the transaction report, the card type."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django import forms
+from django.http import QueryDict
+from django.utils.translation import gettext_lazy as _
+
+from tessera.cards.models import CardType
+from tessera.reports.selectors import Filters, ReportScope, ReportSpec
+
+#: The longest period a report may cover: the daily tables make a year cheap, ten years still fine.
+MAX_DAYS = 3660
+
+
+class ReportFilterForm(forms.Form):
+    start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+    stores = forms.TypedMultipleChoiceField(label=_("Stores"), coerce=int, required=False)
+    card_type = forms.TypedChoiceField(label=_("Card type"), coerce=int, required=False, empty_value=None)
+
+    def __init__(self, data: QueryDict, *, scope: ReportScope, spec: ReportSpec) -> None:
+        """Bound to the query string; a missing period is this month up to today."""
+        today = scope.today()
+        bound = data.copy()
+        for key, default in (("start", today.replace(day=1)), ("end", today)):
+            if not bound.get(key):
+                bound[key] = default.isoformat()
+        super().__init__(bound)
+        self.store_names = {s.pk: s.name for s in scope.stores()}
+        self.card_type_names: dict[int, str] = {}
+        self._choice_field("stores").choices = list(self.store_names.items())
+        if spec.card_type_filter:
+            card_types = CardType.objects.of(scope.merchant).order_by("name")
+            self.card_type_names = {t.pk: t.name for t in card_types}
+            self._choice_field("card_type").choices = [("", _("All")), *self.card_type_names.items()]
+        else:
+            del self.fields["card_type"]
+
+    def _choice_field(self, name: str) -> forms.ChoiceField:
+        field = self.fields[name]
+        assert isinstance(field, forms.ChoiceField)
+        return field
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        if isinstance(start, date) and isinstance(end, date):
+            if start > end:
+                raise forms.ValidationError(
+                    _("The start date must not be after the end date."), code="period"
+                )
+            if (end - start).days > MAX_DAYS:
+                raise forms.ValidationError(_("A report covers at most ten years."), code="period_too_long")
+        return data
+
+    def filters(self) -> Filters:
+        data = self.cleaned_data
+        return Filters(
+            start=data["start"],
+            end=data["end"],
+            store_ids=tuple(data.get("stores") or ()),
+            card_type_id=data.get("card_type"),
+        )
+
+    def labels(self) -> list[tuple[str, str]]:
+        """(label, shown value) of each filter, for the export's header."""
+        data = self.cleaned_data
+        labels = [(str(_("From")), data["start"].isoformat()), (str(_("To")), data["end"].isoformat())]
+        if data.get("stores"):
+            labels.append((str(_("Stores")), ", ".join(self.store_names[s] for s in data["stores"])))
+        if data.get("card_type") is not None:
+            labels.append((str(_("Card type")), self.card_type_names[data["card_type"]]))
+        return labels
