@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import RelatedOnlyFieldListFilter
-from django.db.models import (
-    BigIntegerField,
-    Count,
-    ExpressionWrapper,
-    F,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-)
-from django.db.models.functions import Coalesce
+from django.db.models import BigIntegerField, Count, OuterRef, QuerySet, Subquery
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -34,7 +22,7 @@ from unfold.decorators import action, display
 
 from tessera.core.errors import DomainError
 from tessera.core.exports import Column
-from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
+from tessera.ledger.models import Account, AccountKind
 from tessera.members import services
 from tessera.members.forms import (
     MONTHS,
@@ -50,9 +38,7 @@ from tessera.members.models import Anniversary, Member, MemberStatus, Segment, T
 from tessera.members.schemas import SegmentFilters
 from tessera.members.selectors import members_in_segment, search_q
 from tessera.tenancy.admin_base import ExportAdminMixin, TenantAdmin, TenantHistoryAdmin, request_staff
-from tessera.tenancy.models import Merchant
-from tessera.tiers.models import Window
-from tessera.tiers.selectors import program_of, upgrade_window_start
+from tessera.tiers.selectors import ranking_spends
 
 # --- list filters, each scoped to what the user may see -------------------------------------------------
 
@@ -116,51 +102,13 @@ def _scoped_segments(request: HttpRequest) -> QuerySet[Segment]:
     return Segment.objects.visible_to(request_staff(request))
 
 
-def member_export_values(queryset: QuerySet[Any], *, merchant: Merchant | None) -> QuerySet[Any]:
-    """The members with their points and stored-value balances and their ranking spend in the tier
-    program's current window (the tiers app's definition: spend of EARN entries less the returned share),
-    each a correlated subquery, so a million members take one query and no per-row lookups."""
-    now = timezone.now()
-    program = program_of(merchant) if merchant is not None else None
-    in_window = Q(occurred_at__lte=now)
-    returned_in_window = Q(reverses__occurred_at__lte=now)
-    if program is not None and program.window == Window.SINCE_LAST_CHANGE:
-        # Each member's own start; without a tier state, from the beginning.
-        start: Any = Coalesce(OuterRef("tier_state__window_start"), Value(datetime.min.replace(tzinfo=UTC)))
-    elif program is not None and merchant is not None:
-        start = upgrade_window_start(program, None, now, merchant.tz)
-    else:
-        start = None
-    if start is not None:
-        in_window &= Q(occurred_at__gte=start)
-        returned_in_window &= Q(reverses__occurred_at__gte=start)
-    entries = Entry.objects.filter(account__member_id=OuterRef("pk"), account__kind=AccountKind.POINTS)
-    made = (
-        entries.filter(in_window, kind=EntryKind.EARN, sale_amount__isnull=False)
-        .order_by()
-        .values("account__member_id")
-        .annotate(total=Sum("sale_amount"))
-        .values("total")
-    )
-    returned = (
-        entries.filter(
-            returned_in_window,
-            kind=EntryKind.REVERSAL,
-            reverses__kind=EntryKind.EARN,
-            reverses__sale_amount__isnull=False,
-        )
-        .order_by()
-        .values("account__member_id")
-        .annotate(
-            total=Sum(
-                ExpressionWrapper(
-                    F("reverses__sale_amount") * F("amount") / F("reverses__amount"),
-                    output_field=BigIntegerField(),
-                )
-            )
-        )
-        .values("total")
-    )
+#: Members read per query in an export, and ranked per aggregate.
+EXPORT_CHUNK = 2000
+
+
+def member_export_values(queryset: QuerySet[Any]) -> QuerySet[Any]:
+    """The members with their points and stored-value balances, each a correlated subquery: a million
+    members take one query and no per-row lookups."""
 
     def balance(kind: str) -> Subquery:
         return Subquery(
@@ -169,10 +117,7 @@ def member_export_values(queryset: QuerySet[Any], *, merchant: Merchant | None) 
         )
 
     return queryset.annotate(
-        points_balance=balance(AccountKind.POINTS),
-        stored_value_balance=balance(AccountKind.STORED_VALUE),
-        ranking_spend=Coalesce(Subquery(made, output_field=BigIntegerField()), 0)
-        + Coalesce(Subquery(returned, output_field=BigIntegerField()), 0),
+        points_balance=balance(AccountKind.POINTS), stored_value_balance=balance(AccountKind.STORED_VALUE)
     )
 
 
@@ -336,7 +281,10 @@ class MemberAdmin(ExportAdminMixin, TenantHistoryAdmin):
         statuses = {value: str(label) for value, label in MemberStatus.choices}
         erased, replaced = str(_("Erased")), str(_("Replaced after a phone change"))
         merchant = self._export_merchant(request, queryset)
-        values = member_export_values(queryset, merchant=merchant).values_list(
+        assert merchant is not None  # the export view refuses lists that span merchants
+        now = timezone.now()
+        values = member_export_values(queryset).values_list(
+            "pk",
             "phone",
             "full_name",
             "status",
@@ -345,7 +293,6 @@ class MemberAdmin(ExportAdminMixin, TenantHistoryAdmin):
             "tier_state__tier__name",
             "points_balance",
             "stored_value_balance",
-            "ranking_spend",
             "birthday",
             "region",
             "occupation",
@@ -354,10 +301,22 @@ class MemberAdmin(ExportAdminMixin, TenantHistoryAdmin):
             "marketing_sms",
             "marketing_email",
         )
-        for phone, name, status, erased_at, superseded, *rest in values.iterator(chunk_size=2000):
-            shown = erased if erased_at else replaced if superseded else statuses.get(status, status)
-            tier, points, stored_value, spend, *profile = rest
-            yield [str(phone or ""), name, shown, tier, points or 0, stored_value or 0, spend or 0, *profile]
+        rows = values.iterator(chunk_size=EXPORT_CHUNK)
+        while chunk := list(islice(rows, EXPORT_CHUNK)):
+            # The tiers app's own definition of ranking spend, one aggregate per chunk of members.
+            spends = ranking_spends(merchant=merchant, member_ids=[row[0] for row in chunk], now=now)
+            for pk, phone, name, status, erased_at, superseded, tier, points, stored_value, *profile in chunk:
+                shown = erased if erased_at else replaced if superseded else statuses.get(status, status)
+                yield [
+                    str(phone or ""),
+                    name,
+                    shown,
+                    tier,
+                    points or 0,
+                    stored_value or 0,
+                    spends.get(pk, 0),
+                    *profile,
+                ]
 
     # Writes: add and change through the services, never `obj.save()`.
 

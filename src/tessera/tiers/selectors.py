@@ -162,6 +162,34 @@ def rankings(
     return totals
 
 
+def ranking_spends(*, merchant: Merchant, member_ids: Sequence[int], now: datetime) -> dict[int, int]:
+    """member id → spend in the window that can raise the tier now (as the upgrade counts it), for many
+    members at once: what the member list export shows as "ranking spend" (C4). Without a program,
+    all-time spend. Two to four aggregate queries, whatever the number of members."""
+    chosen = Q(account__member_id__in=member_ids)
+    program = program_of(merchant)
+
+    def spend(start: datetime | None, members: Q, from_window_start: bool = False) -> dict[int, int]:
+        return rankings(
+            merchant_id=merchant.pk,
+            basis=Basis.SPEND,
+            start=start,
+            end=now,
+            members=members,
+            from_window_start=from_window_start,
+        )
+
+    if program is None:
+        return spend(None, chosen)
+    if program.window == Window.SINCE_LAST_CHANGE:
+        # Each member's own window start; a member without a tier state yet counts from the beginning.
+        return {
+            **spend(None, chosen & Q(account__member__tier_state__isnull=True)),
+            **spend(None, chosen & Q(account__member__tier_state__isnull=False), from_window_start=True),
+        }
+    return spend(upgrade_window_start(program, None, now, merchant.tz), chosen)
+
+
 def ranking_of(*, member: Member, program: TierProgram, start: datetime | None, end: datetime) -> int:
     return rankings(
         merchant_id=member.merchant_id,

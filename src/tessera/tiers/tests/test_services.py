@@ -13,7 +13,7 @@ from tessera.ledger import services as ledger
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
 from tessera.tiers import services
 from tessera.tiers.models import ChangeReason, Hold, MemberTier, Tier, TierChange, TierReward, Window
-from tessera.tiers.selectors import tier_status
+from tessera.tiers.selectors import ranking_spends, tier_status
 from tessera.tiers.tasks import reevaluate_tiers
 from tessera.tiers.tests.factories import DIAMOND, GOLD, SILVER, program, spend, tier
 
@@ -77,6 +77,8 @@ def test_f1_ranking_spend_counts_only_the_window(merchant, window, months, spend
         spend(member, amount, at(moment))
 
     assert tier_status(member, now=at(now)).ranking == expected
+    # The member list export (C4) counts it the same way.
+    assert ranking_spends(merchant=merchant, member_ids=[member.pk], now=at(now)) == {member.pk: expected}
 
 
 def test_f1_since_last_change_counts_from_the_members_last_tier_change(merchant):
@@ -94,6 +96,15 @@ def test_f1_since_last_change_counts_from_the_members_last_tier_change(merchant)
         3_000_000,
     )
     assert (status.next_tier.code, status.missing) == ("gold", GOLD - 3_000_000)
+    # The export: the window of a member with a tier state; a member without one counts from the start.
+    newcomer = MemberFactory(merchant=merchant)
+    spend(newcomer, 700_000, at("2025-01-05 12:00"))
+    assert ranking_spends(
+        merchant=merchant, member_ids=[member.pk, newcomer.pk], now=at("2025-04-01 00:00")
+    ) == {
+        member.pk: 3_000_000,
+        newcomer.pk: 700_000,
+    }
 
 
 def test_f1_returns_take_back_their_share_of_the_spend_in_the_sales_window(merchant):
