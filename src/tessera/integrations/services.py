@@ -54,6 +54,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tessera.core.errors import DomainError, NotFound, ValidationFailed
+from tessera.core.signing import signature_header
 from tessera.integrations import payloads
 from tessera.integrations.models import (
     Connection,
@@ -695,13 +696,6 @@ def update_endpoint(*, endpoint: WebhookEndpoint, actor: Any = None, **fields: A
     endpoint.stamp(actor)
     endpoint.save()
     return endpoint
-
-
-def signature_header(secret: str, body: bytes, timestamp: int) -> str:
-    """`t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`: the receiver recomputes it and
-    refuses old timestamps, so a captured request cannot be replayed later."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
 
 
 def record_event(

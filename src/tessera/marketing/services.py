@@ -10,16 +10,15 @@ merchant switched them on.
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import hmac
-import io
 import json
 import secrets
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.utils import formataddr
+from itertools import chain
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -35,6 +34,8 @@ from django.utils.translation import gettext_lazy as _
 
 from tessera.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from tessera.core.money import format_money
+from tessera.core.signing import is_valid_signature
+from tessera.imports import fields, reading
 from tessera.ledger.models import Account, AccountKind, ExpiryNotice
 from tessera.marketing import rendering, selectors
 from tessera.marketing.models import (
@@ -603,34 +604,28 @@ def send_to_member(
 
 def read_phone_list(*, merchant: Merchant, name: str, content: bytes) -> list[str]:
     """The phones of an uploaded CSV or XLSX (first column; a header row is ignored), in E.164, without
-    duplicates. Lines that are not phone numbers are refused with their line numbers."""
-    if name.lower().endswith(".xlsx"):
-        from openpyxl import load_workbook
-
-        try:
-            sheet = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
-        except Exception:  # openpyxl raises many kinds for a file that is not a workbook
-            raise ValidationFailed(_("This is not an Excel (.xlsx) file."), code="invalid_list") from None
-        cells: Iterator[Any] = (row[0] if row else None for row in sheet.iter_rows(values_only=True))
-    else:
-        try:
-            text = content.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise ValidationFailed(_("Save the list as CSV in UTF-8."), code="invalid_list") from None
-        cells = (row[0] if row else None for row in csv.reader(io.StringIO(text)))
+    duplicates. Read as member imports read their files — any encoding and delimiter Excel writes,
+    numbers Excel stripped of their leading zero. Lines that are not phone numbers are refused with
+    their line numbers."""
     phones: dict[str, None] = {}
     bad: list[int] = []
-    for number, cell in enumerate(cells, start=1):
-        raw = str(cell if cell is not None else "").strip()
-        if isinstance(cell, float | int) and not isinstance(cell, bool):
-            raw = "0" + str(int(cell))  # Excel drops the leading zero of a local number
-        if not raw:
-            continue
+    with tempfile.NamedTemporaryFile(suffix=Path(name).suffix) as stored:
+        stored.write(content)
+        stored.flush()
         try:
-            phones[members.normalise_phone(raw, merchant=merchant)] = None
-        except ValidationFailed:
-            if number > 1:  # the first line may be a header
-                bad.append(number)
+            kind = reading.file_format(name, content[: reading.SNIFF_BYTES])
+            with reading.open_table(Path(stored.name), file_format=kind, country=merchant.country) as table:
+                first = (1, [table.headers[0] if table.headers else ""])  # a header, or the first phone
+                for number, cells in chain([first], table.rows):
+                    if not cells or fields.is_blank(cells[0]):
+                        continue
+                    try:
+                        phones[fields.phone(cells[0], region=merchant.country)] = None
+                    except fields.CellError:
+                        if number > 1:
+                            bad.append(number)
+        except reading.FileProblem as problem:
+            raise ValidationFailed(problem.message, code="invalid_list") from None
     if bad:
         raise ValidationFailed(
             _("These lines are not phone numbers: %(lines)s.") % {"lines": ", ".join(map(str, bad[:20]))},
@@ -871,22 +866,8 @@ def retry_message(*, message: Message, actor: Any = None, now: datetime | None =
 # --- delivery receipts (I1) ----------------------------------------------------------------------------
 
 
-def receipt_signature(secret: str, body: bytes, timestamp: int) -> str:
-    """`t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`: the scheme of our outbound webhooks."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
-
-
 def _verify_receipt(row: ChannelSettings, body: bytes, header: str, now: datetime) -> None:
-    try:
-        parts = dict(item.strip().split("=", 1) for item in header.split(",") if item.strip())
-        stamp = int(parts["t"])
-        given = parts["v1"]
-    except (ValueError, KeyError):
-        stamp, given = 0, ""
-    expected = receipt_signature(row.receipt_secret, body, stamp).split("v1=", 1)[1]
-    fresh = abs(now.timestamp() - stamp) <= RECEIPT_MAX_AGE.total_seconds()
-    if not given or not hmac.compare_digest(given, expected) or not fresh:
+    if not is_valid_signature(row.receipt_secret, body, header, now=now, max_age=RECEIPT_MAX_AGE):
         # Counted in its own statement: the refusal below must not roll the count back.
         ChannelSettings.objects.filter(pk=row.pk).update(rejected_receipts=F("rejected_receipts") + 1)
         raise Rejected(_("The receipt's signature is missing, wrong or too old."))

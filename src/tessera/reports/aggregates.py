@@ -120,17 +120,20 @@ def _tier_before(member_id: int, moment: datetime) -> int:
     return tier or NONE
 
 
-def _card_type(card_id: int | None) -> int:
+def _card_type(sale: Transaction) -> int:
     from tessera.cards.models import Card
 
-    if card_id is None:
+    if sale.card_id is None:
         return NONE
-    return int(Card.objects.filter(pk=card_id).values_list("type_id", flat=True).get())
+    card = sale.card if type(sale).card.is_cached(sale) else None  # at the till it is loaded: no query
+    if card is not None:
+        return int(card.type_id)
+    return int(Card.objects.filter(pk=sale.card_id).values_list("type_id", flat=True).get())
 
 
 def _sale_key(sale: Transaction) -> tuple[int, int]:
     assert sale.confirmed_at is not None
-    return _card_type(sale.card_id), _tier_before(sale.member_id, sale.confirmed_at)
+    return _card_type(sale), _tier_before(sale.member_id, sale.confirmed_at)
 
 
 def record_sale_confirmed(sale: Transaction) -> None:

@@ -91,6 +91,14 @@ def test_i1_a_list_with_lines_that_are_not_phones_is_refused_with_their_line_num
     assert refused.value.code == "invalid_list" and refused.value.detail["lines"] == [3, 4]
 
 
+def test_i1_a_list_saved_by_excel_as_unicode_text_is_read_like_an_import_file(merchant):
+    content = "Điện thoại\tHọ tên\n0901 000 000\tAn\n+84 90 100 0001\tBình\n".encode("utf-16")
+
+    phones = services.read_phone_list(merchant=merchant, name="danh-sach.txt", content=content)
+
+    assert phones == ["+84901000000", "+84901000001"]
+
+
 def test_i1_an_xlsx_list_is_read_including_numbers_excel_stripped_of_their_leading_zero(merchant):
     import io
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from tests.factories import MemberFactory
 
 from tessera.core import sms
+from tessera.core.signing import signature_header
 from tessera.marketing import delivery, services
 from tessera.marketing.models import ChannelKind, MessageStatus, SmsProvider, Trigger
 from tessera.marketing.tests.factories import TemplateFactory
@@ -140,7 +141,7 @@ def test_i1_choosing_the_http_provider_needs_its_address_and_key(merchant):
 
 def _post_receipt(client, row, payload, *, secret=None, stamp=None, token=None):
     body = json.dumps(payload).encode()
-    header = services.receipt_signature(secret or row.receipt_secret, body, stamp or int(time.time()))
+    header = signature_header(secret or row.receipt_secret, body, stamp or int(time.time()))
     url = reverse("messaging_hooks:receipts", args=[token or row.receipt_token])
     return client.post(url, data=body, content_type="application/json", headers={"Tessera-Signature": header})
 
@@ -209,7 +210,7 @@ def test_i1_an_unsigned_receipt_is_refused(client, merchant, sent):
 def test_i1_a_replayed_receipt_changes_nothing(client, merchant, sent):
     row = services.settings_for(merchant)
     body = json.dumps({"id": "prov-1", "status": "delivered"}).encode()
-    header = services.receipt_signature(row.receipt_secret, body, int(time.time()))
+    header = signature_header(row.receipt_secret, body, int(time.time()))
     url = reverse("messaging_hooks:receipts", args=[row.receipt_token])
 
     def post():
