@@ -1,0 +1,102 @@
+"""The documented bounds of every number and text the product accepts (docs/security.md, docs/pos-api.md).
+
+Every number the API sends or accepts stays within 2^53 − 1, the largest integer JavaScript and most
+generated clients hold exactly. Balances have a ceiling enforced by a check constraint, so the sums the
+database keeps (balances, ranking spend) stay far from the 63-bit limit of its integer columns; report
+sums that add many rows are computed as numeric.
+
+Money is in the currency's minor unit (VND: đồng, CNY: fen). Quantities are whole units.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+#: JavaScript's Number.MAX_SAFE_INTEGER: no number in or out of the API exceeds it.
+MAX_SAFE_INTEGER = 2**53 - 1
+
+#: One unit price, one amount or one top-up: 1,000,000,000,000 minor units (a trillion đồng, ten
+#: billion yuan).
+MAX_AMOUNT = 10**12
+#: Units on one sale line.
+MAX_QUANTITY = 1_000_000
+#: One line (quantity × unit price) and one whole sale: ten trillion minor units.
+MAX_LINE_AMOUNT = 10**13
+MAX_SALE_AMOUNT = 10**13
+#: Lines on one sale.
+MAX_LINES = 500
+#: Points in one operation (earn, spend, add, deduct, adjust, transfer, gift price).
+MAX_POINTS = 10**10
+#: The most an account (points or stored value) may hold; a check constraint backs it.
+MAX_BALANCE = 10**15
+#: New tags one request may create; tags per member.
+MAX_TAGS = 20
+#: Days back a sale or points operation may be dated (`occurred_on`), and days ahead (clock skew).
+MAX_DAYS_BACK = 366
+MAX_DAYS_AHEAD = 1
+#: Earliest birth year accepted.
+MIN_BIRTH_YEAR = 1900
+
+assert MAX_BALANCE < MAX_SAFE_INTEGER and MAX_SALE_AMOUNT < MAX_SAFE_INTEGER
+
+
+def _refuse_bool(value: Any) -> Any:
+    """JSON `true` is not the number 1 (pydantic's lax mode would read it so)."""
+    if isinstance(value, bool):
+        raise ValueError("a number is required, not a boolean")
+    return value
+
+
+_NumberNotBool = BeforeValidator(_refuse_bool)
+
+#: API field types: integers in their documented range, booleans refused.
+Amount = Annotated[int, _NumberNotBool, Field(ge=0, le=MAX_AMOUNT)]
+SaleAmount = Annotated[int, _NumberNotBool, Field(ge=0, le=MAX_SALE_AMOUNT)]
+Quantity = Annotated[int, _NumberNotBool, Field(gt=0, le=MAX_QUANTITY)]
+Points = Annotated[int, _NumberNotBool, Field(ge=0, le=MAX_POINTS)]
+PositivePoints = Annotated[int, _NumberNotBool, Field(gt=0, le=MAX_POINTS)]
+Id = Annotated[int, _NumberNotBool, Field(ge=1, le=MAX_SAFE_INTEGER)]
+
+#: Characters never accepted in text: C0/C1 controls (NUL breaks PostgreSQL), except tab and line breaks
+#: where a multi-line text allows them.
+_LINE_BREAKS = {"\n", "\r", "\t"}
+
+
+def control_characters(text: str, *, multiline: bool = False) -> list[str]:
+    """The control characters in `text` (as U+XXXX), line breaks and tabs allowed when `multiline`."""
+    return [
+        f"U+{ord(char):04X}"
+        for char in text
+        if unicodedata.category(char) == "Cc" and not (multiline and char in _LINE_BREAKS)
+    ]
+
+
+def _refuse_controls(text: str) -> str:
+    if found := control_characters(text):
+        raise ValueError(f"control characters are not allowed ({', '.join(sorted(set(found)))})")
+    return text
+
+
+def _refuse_controls_multiline(text: str) -> str:
+    if found := control_characters(text, multiline=True):
+        raise ValueError(f"control characters are not allowed ({', '.join(sorted(set(found)))})")
+    return text
+
+
+#: API text types: one line (names, phones, codes) or several (notes), control characters refused.
+Line = Annotated[str, AfterValidator(_refuse_controls)]
+Text = Annotated[str, AfterValidator(_refuse_controls_multiline)]
+
+
+def parse_ascii_int(raw: str | None) -> int | None:
+    """An integer typed or sent as ASCII digits, else None: never `int()` on raw input ("²", "١٢")."""
+    if raw is None:
+        return None
+    raw = raw.strip()
+    body = raw[1:] if raw[:1] == "-" else raw
+    if not body or len(body) > 18 or not (body.isascii() and body.isdigit()):
+        return None
+    return int(raw)
