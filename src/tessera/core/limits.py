@@ -52,13 +52,14 @@ def _refuse_bool(value: Any) -> Any:
 
 _NumberNotBool = BeforeValidator(_refuse_bool)
 
-#: API field types: integers in their documented range, booleans refused.
-Amount = Annotated[int, _NumberNotBool, Field(ge=0, le=MAX_AMOUNT)]
-SaleAmount = Annotated[int, _NumberNotBool, Field(ge=0, le=MAX_SALE_AMOUNT)]
-Quantity = Annotated[int, _NumberNotBool, Field(gt=0, le=MAX_QUANTITY)]
-Points = Annotated[int, _NumberNotBool, Field(ge=0, le=MAX_POINTS)]
-PositivePoints = Annotated[int, _NumberNotBool, Field(gt=0, le=MAX_POINTS)]
-Id = Annotated[int, _NumberNotBool, Field(ge=1, le=MAX_SAFE_INTEGER)]
+#: API field types: integers in their documented range, booleans refused. (The bounds come before the
+#: validator, or pydantic leaves `minimum`/`maximum` out of the JSON schema.)
+Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT), _NumberNotBool]
+SaleAmount = Annotated[int, Field(ge=0, le=MAX_SALE_AMOUNT), _NumberNotBool]
+Quantity = Annotated[int, Field(gt=0, le=MAX_QUANTITY), _NumberNotBool]
+Points = Annotated[int, Field(ge=0, le=MAX_POINTS), _NumberNotBool]
+PositivePoints = Annotated[int, Field(gt=0, le=MAX_POINTS), _NumberNotBool]
+Id = Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER), _NumberNotBool]
 
 #: Characters never accepted in text: C0/C1 controls (NUL breaks PostgreSQL), except tab and line breaks
 #: where a multi-line text allows them.
