@@ -142,7 +142,8 @@ AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("vi", _("Vietnamese")), ("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# The project's catalogue, then the admin framework's own strings in vi and zh-Hans (unfold ships none).
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "framework_locale"]
 FORMAT_MODULE_PATH = ["tessera.formats"]
 USE_I18N = True
 TIME_ZONE = "UTC"
