@@ -2,19 +2,88 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.openapi.schema import OpenAPISchema
+from ninja.parser import Parser
 
 from tessera.core import idempotency
 from tessera.core.errors import DomainError
-from tessera.core.problem import problem
+from tessera.core.problem import CONTENT_TYPE, domain_problem, problem
 from tessera.tenancy.auth import ApiKeyAuth
 
-api = NinjaAPI(
+#: Answers any operation may give (tessera.core.middleware and the handlers below).
+_ANY_OPERATION = {
+    500: "A failure of ours, logged; nothing of it is in the answer.",
+    503: "The database is briefly unavailable; retry (with the same Idempotency-Key).",
+}
+
+
+class TesseraAPI(NinjaAPI):
+    """The document says what the answers are: ninja declares every response as `application/json`,
+    while our errors are `application/problem+json`; the Idempotency-Key's length and the answers any
+    operation may give (413 and 500 from tessera.core.middleware, 503 below) are added here, for every
+    operation at once."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        for path_item in schema["paths"].values():
+            for method, operation in path_item.items():
+                _document_operation(method, operation)
+        return schema
+
+
+def _document_operation(method: str, operation: dict[str, Any]) -> None:
+    responses = operation.setdefault("responses", {})
+    added = dict(_ANY_OPERATION)
+    if method in ("post", "put", "patch"):
+        added[413] = f"The body is over the size limit ({settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes)."
+    for status, description in added.items():
+        if status not in responses and str(status) not in responses:
+            responses[status] = {
+                "description": description,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }
+    for status, response in responses.items():
+        content = response.get("content", {})
+        if int(status) >= 400 and "application/json" in content:
+            content[CONTENT_TYPE] = content.pop("application/json")
+    operation["responses"] = dict(sorted(responses.items(), key=lambda item: int(item[0])))
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "header" and parameter.get("name") == idempotency.HEADER:
+            parameter["schema"].update(minLength=1, maxLength=idempotency.MAX_KEY_LENGTH)
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+class JsonObjectParser(Parser):
+    """A body is one JSON object of Unicode text (RFC 8259: no NaN or Infinity). ninja's schemas read a
+    value's attributes, so `[]`, `7` or `"x"` would otherwise pass as an object with every field left
+    out; and a lone surrogate (`"\\ud800"`, valid JSON syntax but no character) cannot be stored."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = json.loads(request.body, parse_constant=_not_json)
+        if not isinstance(data, dict):
+            raise ValueError("the body is not a JSON object")
+        if b"\\ud" in request.body.lower():
+            # Surrogates only arrive escaped; paired ones were decoded to one character, lone ones stay.
+            json.dumps(data, ensure_ascii=False).encode()
+        return data
+
+
+api = TesseraAPI(
     title="Tessera API",
     version="1",
     description=(
@@ -23,14 +92,15 @@ api = NinjaAPI(
         "with a stable `code`."
     ),
     auth=ApiKeyAuth(),
+    parser=JsonObjectParser(),
     urls_namespace="api-v1",
-    docs_url="/docs",
+    docs_url="/docs" if settings.TESSERA_API_DOCS_ENABLED else None,  # openapi.json always
 )
 
 
 @api.exception_handler(DomainError)
 def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
-    return problem(request, status=exc.status, code=exc.code, detail=str(exc.message), **exc.detail)
+    return domain_problem(request, exc)
 
 
 @api.exception_handler(NinjaValidationError)
@@ -64,6 +134,13 @@ def on_database_unavailable(request: HttpRequest, exc: Exception) -> HttpRespons
 
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400:  # ninja's only 400: the body did not parse (JsonObjectParser)
+        return problem(
+            request,
+            status=400,
+            code="invalid_body",
+            detail=_("The request body must be one JSON object of Unicode text."),
+        )
     return problem(request, status=exc.status_code, code="http_error", detail=str(exc))
 
 

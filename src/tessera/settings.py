@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import csp.constants
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
@@ -52,7 +53,11 @@ INSTALLED_APPS = [
     "simple_history",
     "phonenumber_field",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "huey.contrib.djhuey",
+    "ninja",  # the API docs page from our static files: no CDN, no inline script
     "tessera.core",
     "tessera.tenancy",
     "tessera.members",
@@ -74,12 +79,20 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # The Content-Security-Policy of each page; the member portal's own session under /m/.
+    "tessera.core.security.ContentSecurityPolicyMiddleware",
+    "tessera.core.security.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # problem+json for every answer under /api/v1/ and /hooks/ (404, 405, 413, 500 included).
+    "tessera.core.middleware.ProblemMiddleware",
+    "tessera.core.textguard.ControlCharacterMiddleware",  # no control characters in (issue 12)
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tessera.core.security.StaffIdleTimeoutMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "tessera.tenancy.middleware.StaffLocaleMiddleware",
+    "tessera.tenancy.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -139,6 +152,23 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "tenancy/locked_out.html"
 AXES_VERBOSE = False
+# Issue 12: many user names from one address are stopped too, at a far higher threshold (a shop's tills
+# share one address), and the address is the client's behind TRUSTED_PROXY_COUNT reverse proxies
+# (0: REMOTE_ADDR, X-Forwarded-For ignored). See tessera/tenancy/lockout.py and docs/operations.md.
+AXES_HANDLER = "tessera.tenancy.lockout.StaffLoginHandler"
+AXES_CLIENT_IP_CALLABLE = "tessera.tenancy.lockout.client_ip"
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = int(os.environ.get("LOGIN_FAILURE_LIMIT_PER_ADDRESS", "50"))
+TRUSTED_PROXY_COUNT = int(os.environ.get("TESSERA_TRUSTED_PROXY_COUNT", "0"))
+
+# Issue 12: an .xlsx is a zip of XML; what it may unpack to is capped before it is read
+# (docs/imports.md). The shared strings are held in memory whole by the worker reading the file.
+IMPORT_MAX_UNPACKED_BYTES = int(os.environ.get("TESSERA_IMPORT_MAX_UNPACKED_MB", "1024")) * 2**20
+IMPORT_MAX_SHARED_STRINGS_BYTES = int(os.environ.get("TESSERA_IMPORT_MAX_SHARED_STRINGS_MB", "128")) * 2**20
+
+# B4: staff two-factor login (TOTP apps, recovery codes) through django-otp; see tessera.tenancy.two_factor.
+# Each wrong code doubles the wait before the next try (1 s, 2 s, 4 s…), and counts as an axes failure.
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Tessera")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("vi", _("Vietnamese")), ("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
@@ -180,6 +210,31 @@ LANGUAGE_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Issue 12: a staff session ends after this many minutes without a request; the member portal keeps its
+# own session in its own cookie (path /m/), signed in for this many days (tessera.core.security).
+TESSERA_STAFF_IDLE_MINUTES = int(os.environ.get("TESSERA_STAFF_IDLE_MINUTES", "30"))
+SESSION_COOKIE_AGE = TESSERA_STAFF_IDLE_MINUTES * 60
+TESSERA_PORTAL_SESSION_COOKIE_NAME = "tessera_member"
+TESSERA_PORTAL_SESSION_DAYS = int(os.environ.get("TESSERA_PORTAL_SESSION_DAYS", "14"))
+# The API's HTML docs page (/api/v1/docs); /api/v1/openapi.json is always served.
+TESSERA_API_DOCS_ENABLED = env_bool("TESSERA_API_DOCS_ENABLED", default=not PRODUCTION)
+
+# Content-Security-Policy (django-csp) of every page: scripts and styles from this site or carrying the
+# page's nonce, no eval, no plugins, no framing. The back office relaxes what its admin framework needs
+# (tessera.core.security.BACK_OFFICE_POLICY).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", csp.constants.NONCE],
+        "style-src": ["'self'", csp.constants.NONCE],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -193,10 +248,11 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "tessera@localhost")
 
 # SMS: "console" (logs), "file" (VAR_DIR/sms.log) or the dotted path of a provider backend class.
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "console")
-# Marketing (I1–I4): the public address of this installation, for unsubscribe links in emails; and
-# whether SMS provider addresses may be plain http (only for a fake provider on loopback in development).
+# Marketing (I1–I4): the public address of this installation, for unsubscribe links in emails.
 TESSERA_PUBLIC_URL = os.environ.get("TESSERA_PUBLIC_URL", "http://localhost:8000")
-TESSERA_SMS_ALLOW_PLAIN_HTTP = env_bool("TESSERA_SMS_ALLOW_PLAIN_HTTP", default=DEBUG)
+# Merchant-given addresses (SMS providers, webhooks) may be loopback and plain http: only for a fake
+# provider or receiver on 127.0.0.1 in tests and demos, never in production (tessera.core.outbound).
+TESSERA_OUTBOUND_ALLOW_LOOPBACK = not PRODUCTION and env_bool("TESSERA_OUTBOUND_ALLOW_LOOPBACK")
 # Idempotency records are kept this many days, then purged (a retry after that is a new request).
 IDEMPOTENCY_RETENTION_DAYS = int(os.environ.get("IDEMPOTENCY_RETENTION_DAYS", "7"))
 # A sale left pending (not confirmed) this long is voided and its holds released.

@@ -53,6 +53,10 @@ UNFOLD = {
         },
     },
     "DASHBOARD_CALLBACK": "tessera.backoffice.dashboard.dashboard_callback",
+    # The user menu (top right): every staff user's own two-factor login page (B4).
+    "ACCOUNT": {
+        "navigation": [{"title": _("Two-factor login"), "link": reverse_lazy("backoffice:two_factor")}]
+    },
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": False,

@@ -9,6 +9,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from playwright.sync_api import expect
 
 from tessera.cards.tests.factories import CardTypeFactory
 from tessera.cards.tests.helpers import active_card
@@ -55,7 +56,8 @@ def test_h1_cashier_types_a_card_number_and_adds_points_for_an_amount(page, live
         assert page.locator("#add").inner_text() == add_label
     page.click("#add")
 
-    page.wait_for_function("document.getElementById('balance').textContent.trim() === '25'")
+    # Not wait_for_function("…"): Playwright evaluates a string with eval, which the page's policy refuses.
+    expect(page.locator("#balance")).to_have_text("25")
     assert page.locator("#today-added").inner_text() == "25"
     assert Account.objects.get(member=card.member, kind=AccountKind.POINTS).balance == 25
 

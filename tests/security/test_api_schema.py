@@ -1,19 +1,32 @@
-"""K3 / issue 7: fuzz every operation of the served OpenAPI document with schemathesis, through WSGI and
-with a real API key: no request makes the server fail (5xx), and every answer — success or problem+json —
-matches the status codes and schemas the document declares. Bounded: a few examples per operation."""
+"""K3 / issue 7, issue 12: fuzz every operation of the served OpenAPI document with schemathesis, through
+WSGI, with ALL its checks (the pytest equivalent of `st run --checks all`) and with both kinds of API
+key — a store-bound till and a merchant-wide integration: no request makes the server fail (5xx), every
+answer has a documented status code, content type, headers and schema, invalid data is refused and
+valid data accepted (or refused by a business rule, in problem+json)."""
 
 from __future__ import annotations
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
+from schemathesis.config import SchemathesisConfig
 
 from tessera.tenancy.services import create_api_key
 from tests.factories import MemberFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db(transaction=False)
+
+#: Schema-valid data may still be refused by a rule of the business (`customer_required`, `no_points`,
+#: `invalid_period` … are 422, as docs/pos-api.md lists), and a key that is not 1–255 usable characters
+#: (blank) is 400: both are documented refusals, not bugs.
+CHECKS = {
+    "positive_data_acceptance": {
+        "expected-statuses": ["2xx", "400", "401", "403", "404", "409", "422", "423", "429"]
+    }
+}
+
+
+#: Gaps found by this test that belong to another part of issue 12 (not yet fixed there).
 
 
 @pytest.fixture(autouse=True)
@@ -31,33 +44,49 @@ def _keep_the_test_connection():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def api_headers(merchant):  # type: ignore[no-untyped-def]
-    """A store-bound key of a merchant that has a store, a member with a phone, the data fuzzing hits."""
-    store = StoreFactory(merchant=merchant, code="q1")
+def store(merchant):  # type: ignore[no-untyped-def]
+    """A merchant with a store and a member with a phone: the data fuzzing hits."""
     MemberFactory(merchant=merchant, phone="+84903123456")
-    key = create_api_key(merchant=merchant, name="Fuzz till", store=store).raw_key
-    return {"Authorization": f"Bearer {key}"}
+    return StoreFactory(merchant=merchant, code="q1")
 
 
-def _served_schema():  # type: ignore[no-untyped-def]
+@pytest.fixture
+def till_key(merchant, store):  # type: ignore[no-untyped-def]
+    return {"Authorization": f"Bearer {create_api_key(merchant=merchant, name='Till', store=store).raw_key}"}
+
+
+@pytest.fixture
+def merchant_wide_key(merchant, store):  # type: ignore[no-untyped-def]
+    """An integration's key: not bound to a store, so it names one (`store_code`)."""
+    return {"Authorization": f"Bearer {create_api_key(merchant=merchant, name='Shop sync').raw_key}"}
+
+
+def _served_schema(**config: object):  # type: ignore[no-untyped-def]
     """The document as the server serves it (no database access: the docs need no key)."""
     from tessera.wsgi import application
 
-    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
-
-
-schema = _served_schema()
-
-
-@schema.parametrize()
-@settings(
-    max_examples=4,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=list(HealthCheck),
-)
-def test_every_operation_answers_within_its_documented_schema(case, api_headers):
-    response = case.call(headers=api_headers)
-    case.validate_response(
-        response, checks=[not_a_server_error, status_code_conformance, response_schema_conformance]
+    return schemathesis.openapi.from_wsgi(
+        "/api/v1/openapi.json", application, config=SchemathesisConfig.from_dict({"checks": CHECKS, **config})
     )
+
+
+#: Every phase (the document's examples, the coverage of each schema's edges, random fuzzing) with a
+#: till's key; the merchant-wide key, whose differences are in the rules (the store is named) and not in
+#: the schemas, skips the coverage phase to keep the file near a minute and a half per database.
+with_store_key = _served_schema()
+with_merchant_key = _served_schema(phases={"coverage": {"enabled": False}})
+BOUNDED = settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+
+
+@with_store_key.parametrize()
+@BOUNDED
+def test_every_operation_answers_within_its_documented_schema_with_a_store_key(case, till_key):
+    case.call_and_validate(headers=till_key)
+
+
+@with_merchant_key.parametrize()
+@BOUNDED
+def test_every_operation_answers_within_its_documented_schema_with_a_merchant_wide_key(
+    case, merchant_wide_key
+):
+    case.call_and_validate(headers=merchant_wide_key)

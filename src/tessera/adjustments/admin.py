@@ -18,6 +18,7 @@ from unfold.decorators import action
 from tessera.adjustments import services
 from tessera.adjustments.models import AdjustmentLine, AdjustmentSettings, AdjustmentVoucher, VoucherStatus
 from tessera.core.errors import DomainError
+from tessera.core.limits import parse_id
 from tessera.members.models import Member, Segment
 from tessera.members.schemas import SegmentFilters
 from tessera.members.selectors import find_member_by_phone, members_in_segment
@@ -182,9 +183,7 @@ class AdjustmentVoucherAdmin(TenantHistoryAdmin):
         """The lines were written by the service."""
 
     def _voucher(self, request: HttpRequest, object_id: Any) -> AdjustmentVoucher:
-        voucher = (
-            self.get_queryset(request).filter(pk=object_id).first() if str(object_id).isdigit() else None
-        )
+        voucher = self.get_queryset(request).filter(pk=pk).first() if (pk := parse_id(object_id)) else None
         if voucher is None:
             raise Http404
         return voucher

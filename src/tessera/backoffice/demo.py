@@ -18,7 +18,6 @@ from tessera.cards.models import Card, CardKind, CardType
 from tessera.core.errors import DomainError
 from tessera.ledger import services as ledger
 from tessera.ledger.models import AccountKind, EntryKind
-from tessera.ledger.tasks import expire_points
 from tessera.members.models import Member, MemberStatus
 from tessera.members.services import set_member_pin
 from tessera.sales import services as sales
@@ -151,14 +150,15 @@ def _points_by_hand(entry: DemoMerchant, carded: list[Card]) -> None:
             note="Hóa đơn giấy" if entry.merchant.currency == "VND" else "纸质小票",
             occurred_on=today - timedelta(days=3 + index),
         )
-        # Points earned more than a year ago: they expire tonight, that is now (E10).
+        # Points earned a year and a few days ago: recorded as earned and expired last week (E10).
         sales.add_points(
             member=card.member,
             store=store,
             actor=entry.admin,
             points=15 + index,
             note="2024",
-            occurred_on=today - timedelta(days=400),
+            occurred_on=today - timedelta(days=370 + index),
+            record_expired=True,
         )
     first = carded[0]
     assert first.member is not None
@@ -169,7 +169,6 @@ def _points_by_hand(entry: DemoMerchant, carded: list[Card]) -> None:
         store=first.store or entry.stores[0],
         actor=entry.admin,
     )
-    expire_points()
 
 
 def _stored_value(entry: DemoMerchant, plan: dict[str, Any], carded: list[Card]) -> None:

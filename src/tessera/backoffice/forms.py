@@ -1,5 +1,6 @@
 """Forms of the cashier screen (E3). Amounts are typed in the currency's major unit ("45000" đồng,
-"12.50" yuan) and converted to minor units here, rounded down (we never invent money)."""
+"12.50" yuan) and converted to minor units here, rounded down (we never invent money). They are held to
+the API's limits (core.limits), so the screen refuses with a message what the services would refuse."""
 
 from __future__ import annotations
 
@@ -16,16 +17,20 @@ from unfold.widgets import (
     UnfoldAdminTextInputWidget,
 )
 
-from tessera.core.money import minor_digits, to_minor
+from tessera.core.limits import MAX_AMOUNT, MAX_LINE_AMOUNT, MAX_POINTS, MAX_QUANTITY, MAX_SALE_AMOUNT
+from tessera.core.money import format_money, minor_digits, to_major, to_minor
 from tessera.sales.services import SaleLine
 from tessera.tenancy.models import Merchant, StaffMembership, Store
 
 
-def _money_field(currency: str, label: Any, *, required: bool) -> forms.DecimalField:
+def _money_field(
+    currency: str, label: Any, *, required: bool, maximum: int = MAX_AMOUNT
+) -> forms.DecimalField:
     digits = minor_digits(currency)
     return forms.DecimalField(
         label=label,
         min_value=Decimal(0),
+        max_value=to_major(maximum, currency),
         max_digits=15,
         decimal_places=digits,
         required=required,
@@ -58,6 +63,7 @@ class LineForm(forms.Form):
     quantity = forms.IntegerField(
         label=_("Quantity"),
         min_value=1,
+        max_value=MAX_QUANTITY,
         initial=1,
         required=False,
         widget=UnfoldAdminIntegerFieldWidget(attrs={"class": "js-quantity", "inputmode": "numeric"}),
@@ -77,6 +83,13 @@ class LineForm(forms.Form):
                 self.add_error("unit_price", _("Enter the unit price."))
             if not data.get("quantity"):
                 data["quantity"] = 1
+            line = self.sale_line()
+            if line is not None and line.quantity * line.unit_price > MAX_LINE_AMOUNT:
+                self.add_error(
+                    "quantity",
+                    _("A line cannot be more than %(limit)s.")
+                    % {"limit": format_money(MAX_LINE_AMOUNT, self.currency)},
+                )
         return data
 
     def sale_line(self) -> SaleLine | None:
@@ -95,8 +108,15 @@ class BaseLineFormSet(forms.BaseFormSet):
         super().clean()
         if any(self.errors):
             return
-        if not self.sale_lines():
+        lines = self.sale_lines()
+        if not lines:
             raise forms.ValidationError(_("Add at least one item."))
+        if sum(line.quantity * line.unit_price for line in lines) > MAX_SALE_AMOUNT:
+            currency = self.forms[0].currency
+            raise forms.ValidationError(
+                _("A sale cannot be more than %(limit)s.")
+                % {"limit": format_money(MAX_SALE_AMOUNT, currency)}
+            )
 
     def sale_lines(self) -> list[SaleLine]:
         lines = [form.sale_line() for form in self.forms if form.is_valid()]
@@ -118,6 +138,7 @@ class BasketForm(forms.Form):
     points_to_spend = forms.IntegerField(
         label=_("Points to spend"),
         min_value=0,
+        max_value=MAX_POINTS,
         required=False,
         widget=UnfoldAdminIntegerFieldWidget(attrs={"inputmode": "numeric"}),
     )
@@ -139,7 +160,7 @@ class BasketForm(forms.Form):
             store_field.widget = forms.HiddenInput()
             self.initial["store"] = only[0].pk
         self.fields["stored_value_to_spend"] = _money_field(
-            merchant.currency, _("Stored value to spend"), required=False
+            merchant.currency, _("Stored value to spend"), required=False, maximum=MAX_SALE_AMOUNT
         )
         # Keep the money fields beside each other, before the invoice number.
         order = ["token", "member", "card", "store", "points_to_spend", "stored_value_to_spend"]
@@ -182,3 +203,23 @@ class ConfirmForm(forms.Form):
         required=False,
         widget=UnfoldAdminPasswordWidget(attrs={"autocomplete": "off"}),
     )
+
+
+class TwoFactorCodeForm(forms.Form):
+    """A code from the staff user's authenticator app, or one of their recovery codes (B4)."""
+
+    code = forms.CharField(
+        label=_("Code"),
+        max_length=20,
+        help_text=_("The 6-digit code your authenticator app shows, or one of your recovery codes."),
+        widget=UnfoldAdminTextInputWidget(
+            attrs={"autocomplete": "one-time-code", "autofocus": True, "spellcheck": "false"}
+        ),
+    )
+
+    def clean_code(self) -> str:
+        code = "".join(self.cleaned_data["code"].split())
+        # Codes are ASCII letters and digits: refuse anything else here, never deeper down (issue 12).
+        if not code.isascii() or not code.replace("-", "").isalnum():
+            raise forms.ValidationError(_("This code is not right."))
+        return code

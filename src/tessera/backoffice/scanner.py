@@ -20,6 +20,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from pydantic import BaseModel
@@ -29,8 +30,9 @@ from tessera.cards.services import ensure_usable
 from tessera.core.errors import DomainError, NotFound, ValidationFailed
 from tessera.core.idempotency import HEADER as IDEMPOTENCY_HEADER
 from tessera.core.idempotency import idempotent
-from tessera.core.money import minor_digits, to_minor
-from tessera.core.problem import problem
+from tessera.core.limits import MAX_POINTS, MAX_SALE_AMOUNT, parse_id, parse_json_int
+from tessera.core.money import format_money, minor_digits, to_major, to_minor
+from tessera.core.problem import domain_problem, problem
 from tessera.ledger.models import Account, AccountKind
 from tessera.ledger.selectors import account_summary, totals_for_day
 from tessera.members.models import Member
@@ -84,7 +86,7 @@ def scanner_api(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
         try:
             return view(request, staff, store)
         except DomainError as exc:
-            return problem(request, status=exc.status, code=exc.code, detail=str(exc.message), **exc.detail)
+            return domain_problem(request, exc)
 
     return wrapper
 
@@ -157,9 +159,8 @@ def _body(request: HttpRequest) -> dict[str, Any]:
 
 
 def _member(staff: StaffMembership, member_id: Any) -> Member:
-    member = (
-        Member.objects.of(staff.merchant).filter(pk=member_id if str(member_id).isdigit() else None).first()
-    )
+    pk = parse_id(member_id)
+    member = Member.objects.of(staff.merchant).filter(pk=pk).first() if pk else None
     if member is None or not member.is_current:
         raise NotFound(_("No such member."), code="member_not_found")
     return member
@@ -174,7 +175,27 @@ def _amount(staff: StaffMembership, raw: Any) -> int:
         value = Decimal(-1)
     if not value.is_finite() or value <= 0:
         raise ValidationFailed(_("Enter the amount spent."), code="invalid_amount")
+    if value > to_major(MAX_SALE_AMOUNT, currency):
+        raise ValidationFailed(
+            _("The amount spent cannot be more than %(limit)s.")
+            % {"limit": format_money(MAX_SALE_AMOUNT, currency)},
+            code="amount_over_limit",
+            limit=MAX_SALE_AMOUNT,
+        )
     return to_minor(value, currency)
+
+
+def _points(raw: Any) -> int:
+    """Points to deduct as sent; more than one operation may move (MAX_POINTS) is refused here."""
+    points = parse_json_int(raw) or 0
+    if points > MAX_POINTS:
+        raise ValidationFailed(
+            _("At most %(limit)s points can be deducted at once.")
+            % {"limit": number_format(MAX_POINTS, force_grouping=True)},
+            code="points_over_limit",
+            limit=MAX_POINTS,
+        )
+    return points
 
 
 # --- pages and endpoints -----------------------------------------------------------------------------
@@ -273,10 +294,9 @@ def deduct(request: HttpRequest, staff: StaffMembership, store: Store) -> HttpRe
 
     def work() -> tuple[int, BaseModel]:
         member = _member(staff, data.get("member"))
-        points = str(data.get("points", ""))
         entry = sales.deduct_points(
             member=member,
-            points=int(points) if points.isdigit() else 0,
+            points=_points(data.get("points")),
             reason=str(data.get("reason") or ""),
             store=store,
             actor=request.user,

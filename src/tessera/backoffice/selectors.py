@@ -11,12 +11,13 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.core.paginator import Page
-from django.db.models import Count, F, Q, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from tessera.cards.models import Card
 from tessera.cards.selectors import find_card
+from tessera.core.sums import WideSum
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind, Lot
 from tessera.ledger.selectors import AccountSummary, account_summary, entries_of, lots_of
 from tessera.members.models import Member, MemberStatus
@@ -101,7 +102,7 @@ def _daily(qs: QuerySet[Any], *, merchant: Merchant, value: Any) -> dict[date, i
     rows = (
         qs.annotate(day=TruncDate("occurred_at", tzinfo=merchant.tz))
         .values("day")
-        .annotate(total=Sum(value))
+        .annotate(total=WideSum(value))
         .order_by()
     )
     return {row["day"]: int(row["total"] or 0) for row in rows}
@@ -111,9 +112,9 @@ def _outstanding(scope: Scope, kind: str) -> int:
     """What members hold of `kind`: all balances; for some stores, the net of what moved in them (J7)."""
     if scope.store_ids is None:
         accounts = Account.objects.of(scope.merchant).filter(kind=kind)
-        return int(accounts.aggregate(total=Coalesce(Sum("balance"), Value(0)))["total"])
+        return int(accounts.aggregate(total=WideSum("balance"))["total"] or 0)
     entries = scope.in_stores(Entry.objects.of(scope.merchant).filter(account__kind=kind))
-    return int(entries.aggregate(total=Coalesce(Sum("amount"), Value(0)))["total"])
+    return int(entries.aggregate(total=WideSum("amount"))["total"] or 0)
 
 
 def dashboard_figures(*, scope: Scope, now: datetime | None = None) -> DashboardFigures:

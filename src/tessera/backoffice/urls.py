@@ -1,11 +1,12 @@
-"""Back-office pages in the Unfold layout: dashboard, member 360, cashier screen (/admin/tessera/)."""
+"""Back-office pages in the Unfold layout: dashboard, member 360, cashier screen, two-factor login
+(/admin/tessera/)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, path
 
-from tessera.backoffice import views
+from tessera.backoffice import two_factor, views
 
 app_name = "backoffice"
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -18,4 +19,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         admin.site.admin_view(views.cashier_receipt),
         name="cashier_receipt",
     ),
+    # B4: not behind admin_view, which needs the second step done; tenancy's TwoFactorMiddleware guards them.
+    path("two-factor/", two_factor.manage, name="two_factor"),
+    path("two-factor/verify/", two_factor.verify, name="two_factor_verify"),
 ]

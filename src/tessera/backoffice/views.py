@@ -14,7 +14,6 @@ from typing import Any, cast
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
-from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -28,6 +27,7 @@ from tessera.backoffice.selectors import Scope
 from tessera.backoffice.services import Outcome, form_fingerprint, new_form_token, submit_once
 from tessera.cards.models import Card
 from tessera.core.errors import DomainError, ValidationFailed
+from tessera.core.limits import parse_id
 from tessera.core.money import minor_digits
 from tessera.members.models import Member
 from tessera.sales import services as sales
@@ -60,8 +60,8 @@ def _scope(request: HttpRequest, merchant_id: str | None = None) -> Scope | None
         return Scope.of_staff(staff)
     if not request.user.is_superuser:
         raise PermissionDenied
-    if merchant_id and merchant_id.isdigit():
-        merchant = Merchant.objects.filter(pk=int(merchant_id)).first()
+    if merchant_pk := parse_id(merchant_id):
+        merchant = Merchant.objects.filter(pk=merchant_pk).first()
         if merchant is None:
             raise Http404
         return Scope(merchant=merchant)
@@ -217,8 +217,8 @@ def member_360(request: HttpRequest, pk: int) -> HttpResponse:
     member = selectors.member_in_scope(scope=scope, pk=pk)
     if member is None:
         raise Http404
-    page = request.GET.get("page", "1")
-    view = selectors.member_360(scope=scope, member=member, entries_page=int(page) if page.isdigit() else 1)
+    page = parse_id(request.GET.get("page")) or 1
+    view = selectors.member_360(scope=scope, member=member, entries_page=page)
     user = request.user
     cards = [{"card": card, "actions": _card_actions(request, card)} for card in view.cards]
     return _page(
@@ -268,9 +268,8 @@ def cashier(request: HttpRequest) -> HttpResponse:
     merchant = staff.merchant
     if request.method == "POST":
         return _basket_post(request, staff)
-    member_id = request.GET.get("member", "")
-    if member_id.isdigit():
-        member = _current_member(merchant, int(member_id))
+    if member_id := parse_id(request.GET.get("member")):
+        member = _current_member(merchant, member_id)
         card = _card_of(staff, request.GET.get("card", ""), member)
         initial = {"member": member.pk, "card": card.pk if card else None, "token": new_form_token()}
         if request.session.get(_SESSION_STORE):
@@ -311,9 +310,10 @@ def _current_member(merchant: Merchant, pk: int) -> Member:
 
 def _card_of(staff: StaffMembership, card_id: Any, member: Member) -> Card | None:
     """The customer's card. Any of the merchant's: a card issued in one store works in all (A2)."""
-    if card_id in (None, "") or not str(card_id).isdigit():
+    card_pk = parse_id(card_id)
+    if card_pk is None:
         return None
-    card = Card.objects.of(staff.merchant).filter(pk=card_id, member=member).first()
+    card = Card.objects.of(staff.merchant).filter(pk=card_pk, member=member).first()
     if card is None:
         raise Http404
     return card
@@ -352,10 +352,10 @@ def _basket_post(request: HttpRequest, staff: StaffMembership) -> HttpResponse:
         BaseLineFormSet,
         LineFormSet(request.POST, form_kwargs={"currency": merchant.currency}, prefix="lines"),
     )
-    member_id = request.POST.get("member", "")
-    if not member_id.isdigit():
+    member_id = parse_id(request.POST.get("member"))
+    if member_id is None:
         raise Http404
-    member = _current_member(merchant, int(member_id))
+    member = _current_member(merchant, member_id)
     card = _card_of(staff, request.POST.get("card", ""), member)
     if not (basket.is_valid() and lines.is_valid()):
         return _basket_page(request, staff, member, card, basket, lines, status=422)
@@ -455,7 +455,9 @@ def cashier_confirm(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.info(request, _("A code was sent to %(phone)s.") % {"phone": sent.phone})
                 return here
             if action == ConfirmMethod.STAFF:
-                second = authenticate(request, username=data["username"], password=data["password"])
+                second = sales.authenticate_second_staff(
+                    request=request, username=data["username"], password=data["password"]
+                )
                 if second is None:
                     raise ValidationFailed(_("That user name and password do not match."), code="bad_login")
                 sales.confirm_transaction(

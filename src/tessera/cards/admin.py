@@ -38,6 +38,7 @@ from tessera.cards.forms import (
 from tessera.cards.models import STOCK_STATUSES, Card, CardBatch, CardStatus, CardType
 from tessera.cards.numbering import clean_number
 from tessera.core.errors import DomainError, PermissionDenied
+from tessera.core.limits import parse_id
 from tessera.tenancy.admin_base import TenantAdmin, TenantHistoryAdmin, request_staff
 from tessera.tenancy.models import Store
 
@@ -250,8 +251,7 @@ class CardBatchAdmin(TenantAdmin):
     def _pdf(self, request: HttpRequest, batches: QuerySet[CardBatch], name: str) -> HttpResponse:
         if not _can(request, "export_card"):
             raise Http404
-        raw_part = request.GET.get("part", "1")
-        part = int(raw_part) if raw_part.isdigit() and int(raw_part) > 0 else 1
+        part = parse_id(request.GET.get("part")) or 1
         size = rendering.SHEET_PART_SIZE
         cards = list(self._batch_cards(batches)[(part - 1) * size : part * size])
         if not cards:

@@ -6,3 +6,8 @@ class CoreConfig(AppConfig):
     name = "tessera.core"
     label = "core"
     verbose_name = _("Core")
+
+    def ready(self) -> None:
+        from tessera.core.textguard import install_form_validator
+
+        install_form_validator()

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from tessera.core.errors import DomainError
 from tessera.core.models import IdempotencyRecord
-from tessera.core.problem import problem
+from tessera.core.problem import domain_problem
 from tessera.tenancy.models import Merchant
 
 HEADER = "Idempotency-Key"
@@ -117,7 +117,7 @@ def _run(request: HttpRequest, work: Callable[[], tuple[int, BaseModel]]) -> Htt
     try:
         status, payload = work()
     except DomainError as exc:
-        return problem(request, status=exc.status, code=exc.code, detail=str(exc.message), **exc.detail)
+        return domain_problem(request, exc)
     return HttpResponse(
         payload.model_dump_json(by_alias=True), status=status, content_type="application/json"
     )

@@ -11,6 +11,7 @@ Money is in the currency's minor unit (VND: đồng, CNY: fen). Quantities are w
 from __future__ import annotations
 
 import unicodedata
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field
@@ -43,6 +44,11 @@ MIN_BIRTH_YEAR = 1900
 assert MAX_BALANCE < MAX_SAFE_INTEGER and MAX_SALE_AMOUNT < MAX_SAFE_INTEGER
 
 
+def occurred_on_window(today: date) -> tuple[date, date]:
+    """The first and last day a sale or points operation may be dated, `today` being the store's."""
+    return today - timedelta(days=MAX_DAYS_BACK), today + timedelta(days=MAX_DAYS_AHEAD)
+
+
 def _refuse_bool(value: Any) -> Any:
     """JSON `true` is not the number 1 (pydantic's lax mode would read it so)."""
     if isinstance(value, bool):
@@ -55,11 +61,24 @@ _NumberNotBool = BeforeValidator(_refuse_bool)
 #: API field types: integers in their documented range, booleans refused. (The bounds come before the
 #: validator, or pydantic leaves `minimum`/`maximum` out of the JSON schema.)
 Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT), _NumberNotBool]
+LineAmount = Annotated[int, Field(ge=0, le=MAX_LINE_AMOUNT), _NumberNotBool]
 SaleAmount = Annotated[int, Field(ge=0, le=MAX_SALE_AMOUNT), _NumberNotBool]
 Quantity = Annotated[int, Field(gt=0, le=MAX_QUANTITY), _NumberNotBool]
 Points = Annotated[int, Field(ge=0, le=MAX_POINTS), _NumberNotBool]
 PositivePoints = Annotated[int, Field(gt=0, le=MAX_POINTS), _NumberNotBool]
 Id = Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER), _NumberNotBool]
+
+
+def _refuse_number(value: Any) -> Any:
+    """Dates travel as ISO 8601 text: pydantic's lax mode would read 0 as 1970-01-01."""
+    if isinstance(value, bool | int | float):
+        raise ValueError("a date in ISO 8601 text is required, not a number")
+    return value
+
+
+#: API date types: ISO 8601 text only.
+IsoDate = Annotated[date, BeforeValidator(_refuse_number)]
+IsoDateTime = Annotated[datetime, BeforeValidator(_refuse_number)]
 
 #: Characters never accepted in text: C0/C1 controls (NUL breaks PostgreSQL), except tab and line breaks
 #: where a multi-line text allows them.
@@ -101,3 +120,18 @@ def parse_ascii_int(raw: str | None) -> int | None:
     if not body or len(body) > 18 or not (body.isascii() and body.isdigit()):
         return None
     return int(raw)
+
+
+def parse_json_int(value: Any) -> int | None:
+    """An integer sent in JSON as a number or as ASCII digits ("12") within ±(2^53 − 1), else None:
+    `true`, 1.5, "²" and "١٢" are not integers."""
+    if isinstance(value, bool):
+        return None
+    number = value if isinstance(value, int) else parse_ascii_int(value) if isinstance(value, str) else None
+    return number if number is not None and abs(number) <= MAX_SAFE_INTEGER else None
+
+
+def parse_id(value: Any) -> int | None:
+    """A row id from a query string, a form, a path or JSON (ASCII digits or a JSON number), else None."""
+    number = parse_json_int(value)
+    return number if number is not None and number > 0 else None

@@ -1,5 +1,6 @@
 """A small SMS interface. Backends: `console` (default), `file` (JSON lines in VAR_DIR/sms.log) and
-`HttpBackend`, a generic JSON-over-HTTPS provider adapter.
+`HttpBackend`, a generic JSON-over-HTTPS provider adapter, which calls the merchant's address only through
+`core.outbound` (no loopback or private addresses, no redirects).
 
 Setting SMS_BACKEND names the installation's backend ("console", "file") or a dotted path to a class with
 `send(message)`. A merchant may have its own provider (marketing's channel settings, I1): the marketing
@@ -13,20 +14,18 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Protocol
 
 from django.conf import settings
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from tessera.core import outbound
 from tessera.tenancy.models import Merchant
 
 logger = logging.getLogger(__name__)
@@ -93,20 +92,6 @@ class FileBackend:
         return provider_id
 
 
-def allow_plain_http() -> bool:
-    """Provider addresses must be https, except in development and tests (setting
-    TESSERA_SMS_ALLOW_PLAIN_HTTP, default: DEBUG), where a loopback fake provider is used."""
-    return bool(getattr(settings, "TESSERA_SMS_ALLOW_PLAIN_HTTP", settings.DEBUG))
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
 class HttpBackend:
     """A generic JSON-over-HTTPS SMS provider.
 
@@ -119,9 +104,6 @@ class HttpBackend:
         self.url, self.api_key, self.sender = url, api_key, sender
 
     def send(self, message: SmsMessage) -> str:
-        parts = urlsplit(self.url)
-        if parts.scheme != "https" and not (parts.scheme == "http" and allow_plain_http()):
-            raise SmsSendError("refused: the provider address must be https")
         body = json.dumps(
             {
                 "to": message.phone,
@@ -131,26 +113,24 @@ class HttpBackend:
             },
             ensure_ascii=False,
         ).encode()
-        request = urllib.request.Request(  # noqa: S310 (http(s) only, checked above)
-            self.url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                "Authorization": f"Bearer {self.api_key}",
-                "User-Agent": "Tessera-SMS/1",
-            },
-        )
         try:
-            with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
-                answer = response.read(65536)
-        except urllib.error.HTTPError as exc:
-            raise SmsSendError(f"HTTP {exc.code}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise SmsSendError(str(getattr(exc, "reason", exc))) from None
+            answer = outbound.post(
+                self.url,
+                body=body,
+                timeout=TIMEOUT_SECONDS,
+                headers={
+                    "Content-Type": "application/json",
+                    "Accept": "application/json",
+                    "Authorization": f"Bearer {self.api_key}",
+                    "User-Agent": "Tessera-SMS/1",
+                },
+            )
+        except outbound.OutboundError as exc:
+            raise SmsSendError(exc.detail) from None
+        if not 200 <= answer.status < 300:
+            raise SmsSendError(f"HTTP {answer.status}")
         try:
-            provider_id = str(json.loads(answer)["id"])
+            provider_id = str(json.loads(answer.body)["id"])
         except (ValueError, KeyError, TypeError):
             raise SmsSendError("the provider's answer has no message id") from None
         if not provider_id:

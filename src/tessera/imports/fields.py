@@ -17,13 +17,14 @@ from typing import Any
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.formats import number_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.phonenumber import PhoneNumber
 from unidecode import unidecode
 
-#: Largest opening balance one row may carry; beyond it a typo is likelier than a real balance.
-MAX_POINTS = 10**12
+from tessera.core.limits import MAX_POINTS
+
 #: Excel's day 0 (its serials count from 1899-12-30, with the 1900 leap-year bug folded in).
 EXCEL_EPOCH = date(1899, 12, 30)
 
@@ -355,7 +356,7 @@ def points(value: Any) -> int:
         raw = unicodedata.normalize("NFKC", str(value)).strip().replace("\u00a0", " ")
         negative = raw.startswith("-")
         digits = raw.lstrip("+-").strip()
-        if digits.isdigit():
+        if digits.isdecimal():  # what int() reads; isdigit() also passes "𐩀", which int() refuses
             amount = int(digits)
         elif _GROUPED.match(digits):
             amount = int(re.sub(r"\D", "", digits))
@@ -369,7 +370,12 @@ def points(value: Any) -> int:
     if amount < 0:
         raise CellError("points_negative", _("Points cannot be negative."))
     if amount > MAX_POINTS:
-        raise CellError("points_too_large", _("This many points is not plausible."))
+        # An opening balance is one points operation: held to the API's limit (core.limits).
+        raise CellError(
+            "points_too_large",
+            _("At most %(limit)s points can be imported for a member.")
+            % {"limit": number_format(MAX_POINTS, force_grouping=True)},
+        )
     return amount
 
 

@@ -5,6 +5,13 @@ CSV goes through the csv module over a text wrapper: the encoding is found from 
 the legacy code page of the merchant's country (cp1258 for Vietnam, GB18030 for Chinese-speaking
 countries); the delimiter (, ; tab |) is sniffed. Excel files are read with openpyxl in read-only
 mode, first sheet only. Row numbers are the ones a spreadsheet shows: the header is row 1.
+
+An .xlsx is a zip of XML parts, so a small upload can stand for a huge amount of work (issue 12). Before
+openpyxl opens one, the zip's directory is checked: the unpacked size of all parts
+(`IMPORT_MAX_UNPACKED_BYTES`) and of the shared strings (`IMPORT_MAX_SHARED_STRINGS_BYTES`), which
+openpyxl holds in memory whole. XML with entity declarations (the "billion laughs") is refused: with
+defusedxml installed, openpyxl parses through it. An upload request only reads the head of a file
+(`read_head`): for an .xlsx, without loading the shared strings, only the few the first rows use.
 """
 
 from __future__ import annotations
@@ -16,20 +23,32 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
+from xml.etree.ElementTree import ParseError
 
-import openpyxl
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import iterparse
+from django.conf import settings
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from openpyxl.cell.text import Text
+from openpyxl.reader.excel import SHARED_STRINGS, ExcelReader
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.xml.constants import SHEET_MAIN_NS
 
+from tessera.core.textguard import printable
 from tessera.imports.fields import is_blank
 from tessera.imports.models import FileFormat
 
 #: How much of a CSV file is looked at to find its encoding and delimiter.
 SNIFF_BYTES = 64 * 1024
+#: The most that a part of an .xlsx which openpyxl reads whole may unpack to: the workbook, styles,
+#: theme, relationships and properties (a few kilobytes to a few megabytes in real files). Worksheets are
+#: streamed; the shared strings have their own limit (`IMPORT_MAX_SHARED_STRINGS_BYTES`).
+MAX_WHOLE_PART_BYTES = 32 * 2**20
 _CHINESE_COUNTRIES = {"CN", "TW", "HK", "MO", "SG"}
 
 
@@ -107,12 +126,21 @@ class Table:
     progress: Any = field(default=lambda: None)
 
 
+@dataclass
+class Head:
+    """The header and the first rows of a file."""
+
+    headers: list[str]
+    rows: list[tuple[int, list[Any]]]
+
+
 def _headers(cells: list[Any]) -> list[str]:
-    """Header names, made unique; an empty header is named after its column letter."""
+    """Header names, made unique; an empty header is named after its column letter. Control characters
+    are shown as U+XXXX: the names are stored (PostgreSQL stores no NUL) and shown in the mapping."""
     seen: dict[str, int] = {}
     names: list[str] = []
     for index, cell in enumerate(cells):
-        name = " ".join(str(cell).split()) if not is_blank(cell) else get_column_letter(index + 1)
+        name = printable(" ".join(str(cell).split())) if not is_blank(cell) else get_column_letter(index + 1)
         if name in seen:
             seen[name] += 1
             name = f"{name} ({seen[name]})"
@@ -172,20 +200,193 @@ def _open_csv(path: Path, *, country: str) -> Iterator[Table]:
         yield Table(headers=_headers(first[1]), rows=rows, progress=lambda: min(raw.tell() / size, 1.0))
 
 
+def _megabytes(size: int) -> str:
+    return f"{size / 2**20:,.0f}"
+
+
+def check_xlsx_archive(source: Path | IO[bytes]) -> None:
+    """Refuse, from the zip's directory alone, a workbook that would unpack to too much to read.
+
+    The sizes are the ones the directory declares; Python's zipfile never unpacks more than that."""
+    try:
+        with zipfile.ZipFile(source) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise FileProblem("unreadable_file", _("This is not a valid .xlsx file.")) from None
+    unpacked = sum(part.file_size for part in parts)
+    if unpacked > settings.IMPORT_MAX_UNPACKED_BYTES:
+        raise FileProblem(
+            "file_too_large_unpacked",
+            _(
+                "Unpacked, this workbook holds %(size)s MB; at most %(max)s MB can be imported: "
+                "split it, or save it as CSV."
+            )
+            % {"size": _megabytes(unpacked), "max": _megabytes(settings.IMPORT_MAX_UNPACKED_BYTES)},
+        )
+
+
+@contextmanager
+def _xlsx_errors() -> Iterator[None]:
+    """What openpyxl or the XML parser raise on a broken or hostile workbook, as a FileProblem."""
+    try:
+        yield
+    except (
+        zipfile.BadZipFile,
+        InvalidFileException,
+        ParseError,
+        KeyError,
+        IndexError,
+        OSError,
+        ValueError,
+    ) as exc:
+        # openpyxl re-raises its parser's errors as a plain ValueError "from" the original.
+        if isinstance(exc, DefusedXmlException) or isinstance(exc.__cause__, DefusedXmlException):
+            raise FileProblem(
+                "unsafe_file",
+                _(
+                    "This workbook contains XML entity declarations, which are refused for safety: "
+                    "open it in Excel and save it again, or save it as CSV."
+                ),
+            ) from None
+        raise FileProblem("unreadable_file", _("This is not a valid .xlsx file.")) from None
+
+
+class _SharedString(int):
+    """The index of a shared string, standing in a cell for its text until `_shared_strings` reads it."""
+
+
+class _DeferredStrings:
+    def __getitem__(self, index: int) -> _SharedString:
+        return _SharedString(index)
+
+
+class _CappedZipFile(zipfile.ZipFile):
+    """A zip whose parts are read whole only up to MAX_WHOLE_PART_BYTES (openpyxl's `archive.read`)."""
+
+    def read(self, name: str | zipfile.ZipInfo, pwd: bytes | None = None) -> bytes:
+        info = name if isinstance(name, zipfile.ZipInfo) else self.getinfo(name)
+        if info.file_size > MAX_WHOLE_PART_BYTES:
+            raise FileProblem(
+                "file_too_large_unpacked",
+                _("A part of this workbook (%(part)s) unpacks to %(size)s MB; at most %(max)s MB are read.")
+                % {
+                    "part": info.filename,
+                    "size": _megabytes(info.file_size),
+                    "max": _megabytes(MAX_WHOLE_PART_BYTES),
+                },
+            )
+        return super().read(name, pwd)
+
+
+class _WorkbookReader(ExcelReader):
+    """openpyxl's read-only reader with the size of every part it reads whole checked before it is read,
+    and the shared strings' too. With `defer_strings` those are not read at all: cells hold
+    `_SharedString` indexes instead. Chart sheets (read whole, and never imported) are skipped."""
+
+    def __init__(self, path: Path, *, defer_strings: bool) -> None:
+        super().__init__(path, read_only=True, data_only=True)
+        self.archive.close()
+        self.archive: zipfile.ZipFile = _CappedZipFile(path)
+        self.defer_strings = defer_strings
+        self.strings_path: str | None = None
+
+    def read_chartsheet(self, sheet: Any, rel: Any) -> None:
+        return None
+
+    def read_strings(self) -> None:
+        part = self.package.find(SHARED_STRINGS)
+        if part is None:
+            return
+        self.strings_path = part.PartName[1:]
+        size = self.archive.getinfo(self.strings_path).file_size
+        limit = settings.IMPORT_MAX_SHARED_STRINGS_BYTES
+        if size > limit:
+            raise FileProblem(
+                "too_much_text",
+                _(
+                    "This workbook holds %(size)s MB of text; at most %(max)s MB can be imported: "
+                    "split it, or save it as CSV."
+                )
+                % {"size": _megabytes(size), "max": _megabytes(limit)},
+            )
+        if self.defer_strings:
+            self.shared_strings = _DeferredStrings()
+        else:
+            super().read_strings()
+
+
+def _shared_strings(archive: zipfile.ZipFile, path: str, wanted: set[int]) -> dict[int, str]:
+    """The texts of the wanted shared strings, streaming the part and keeping nothing else."""
+    found: dict[int, str] = {}
+    last = max(wanted)
+    tag = f"{{{SHEET_MAIN_NS}}}si"
+    root = None
+    index = -1
+    with archive.open(path) as source:
+        for event, node in iterparse(source, events=("start", "end")):
+            if root is None:
+                root = node
+            if event != "end" or node.tag != tag:
+                continue
+            index += 1
+            if index in wanted:
+                found[index] = Text.from_tree(node).content.replace("x005F_", "")  # as openpyxl reads it
+            root.clear()  # the strings already passed are dropped, not kept as empty elements
+            if index >= last:
+                break
+    if len(found) < len(wanted):
+        raise FileProblem("unreadable_file", _("This is not a valid .xlsx file."))
+    return found
+
+
+def _xlsx_head(path: Path, *, rows: int) -> Head:
+    check_xlsx_archive(path)
+    with _xlsx_errors():
+        reader = _WorkbookReader(path, defer_strings=True)
+        try:
+            reader.read()
+            sheet = reader.wb.worksheets[0]
+            head: list[tuple[int, list[Any]]] = []
+            for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+                if any(not is_blank(c) for c in cells):
+                    head.append((number, list(cells)))
+                    if len(head) > rows:
+                        break
+            wanted: set[int] = {
+                cell for _n, cells in head for cell in cells if isinstance(cell, _SharedString)
+            }
+            texts = _shared_strings(reader.archive, reader.strings_path or "", wanted) if wanted else {}
+        finally:
+            reader.archive.close()
+    resolved = [
+        (number, [texts[c] if isinstance(c, _SharedString) else c for c in cells]) for number, cells in head
+    ]
+    resolved = [(number, cells) for number, cells in resolved if any(not is_blank(c) for c in cells)]
+    if not resolved:
+        raise FileProblem("empty_file", _("The file has no rows."))
+    return Head(headers=_headers(resolved[0][1]), rows=resolved[1 : rows + 1])
+
+
 @contextmanager
 def _open_xlsx(path: Path) -> Iterator[Table]:
-    try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError):
-        raise FileProblem("unreadable_file", _("This is not a valid .xlsx file.")) from None
+    check_xlsx_archive(path)
+    with _xlsx_errors():
+        reader = _WorkbookReader(path, defer_strings=False)
+        try:
+            reader.read()
+        except BaseException:
+            reader.archive.close()
+            raise
+    workbook = reader.wb
     try:
         sheet = workbook.worksheets[0]
         last = sheet.max_row or 0
 
         def rows() -> Iterator[tuple[int, list[Any]]]:
-            for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
-                if any(not is_blank(c) for c in cells):
-                    yield number, list(cells)
+            with _xlsx_errors():
+                for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+                    if any(not is_blank(c) for c in cells):
+                        yield number, list(cells)
 
         iterator = rows()
         first = next(iterator, None)
@@ -205,6 +406,15 @@ def _open_xlsx(path: Path) -> Iterator[Table]:
         )
     finally:
         workbook.close()
+
+
+def read_head(path: Path, *, file_format: str, country: str, rows: int = 3) -> Head:
+    """The header and up to `rows` rows after it, reading no more of the file than that: what a web
+    request may do with an upload (the whole file is read by the worker). FileProblem when unreadable."""
+    if file_format == FileFormat.XLSX:
+        return _xlsx_head(path, rows=rows)
+    with _open_csv(path, country=country) as table:
+        return Head(headers=table.headers, rows=list(islice(table.rows, rows)))
 
 
 @contextmanager

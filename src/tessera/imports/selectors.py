@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from tessera.imports.models import ImportJob, ImportRowError, ImportState
-from tessera.imports.reading import FileProblem, open_table
+from tessera.imports.reading import FileProblem, read_head
 from tessera.imports.services import cancel_requested, read_progress
 
 
@@ -80,15 +80,13 @@ def sample_values(job: ImportJob, *, rows: int = 3) -> dict[str, list[str]]:
     if not job.file or job.file_deleted_at is not None:
         return samples
     try:
-        with open_table(
-            Path(job.file.path), file_format=job.file_format, country=job.merchant.country
-        ) as table:
-            for count, (_number, cells) in enumerate(table.rows):
-                if count == rows:
-                    break
-                for header, cell in zip(table.headers, cells, strict=False):
-                    if cell not in (None, ""):
-                        samples[header].append(str(cell)[:40])
+        head = read_head(
+            Path(job.file.path), file_format=job.file_format, country=job.merchant.country, rows=rows
+        )
     except (FileProblem, OSError):
-        pass
+        return samples
+    for _number, cells in head.rows:
+        for header, cell in zip(head.headers, cells, strict=False):
+            if header in samples and cell not in (None, ""):
+                samples[header].append(str(cell)[:40])
     return samples

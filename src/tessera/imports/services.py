@@ -35,12 +35,13 @@ from tessera.imports.fields import FIELDS_BY_NAME, suggest_mapping
 from tessera.imports.models import (
     RUNNING_STATES,
     DuplicatePolicy,
+    FileFormat,
     ImportJob,
     ImportMode,
     ImportRowError,
     ImportState,
 )
-from tessera.imports.reading import FileProblem, file_format, open_table
+from tessera.imports.reading import FileProblem, check_xlsx_archive, file_format, open_table, read_head
 from tessera.imports.validation import Action, ParsedRow, Problem, RowChecker
 from tessera.ledger.services import OpeningBalance, credit_opening_balances
 from tessera.members.models import Member
@@ -139,17 +140,25 @@ def upload_import(*, merchant: Merchant, upload: UploadedFile, actor: Any = None
     upload.seek(0)
     try:
         fmt = file_format(name, head)
+        if fmt == FileFormat.XLSX:
+            check_xlsx_archive(upload)  # a zip bomb is refused before anything is stored
+            upload.seek(0)
     except FileProblem as problem:
         raise _problem_error(problem) from None
     job = ImportJob(merchant=merchant, original_name=name[:255], file_format=fmt, file_size=upload.size)
     job.stamp(actor)
     job.file.save(name, upload, save=False)
     try:
-        with open_table(Path(job.file.path), file_format=fmt, country=merchant.country) as table:
-            job.headers = table.headers
+        # Only the header row: the worker reads the rest (issue 12: never the whole file in a request).
+        job.headers = read_head(
+            Path(job.file.path), file_format=fmt, country=merchant.country, rows=0
+        ).headers
     except FileProblem as problem:
         job.file.delete(save=False)
         raise _problem_error(problem) from None
+    except BaseException:
+        job.file.delete(save=False)
+        raise
     if not job.headers:
         job.file.delete(save=False)
         raise ValidationFailed(_("The first row has no column names."), code="no_header")

@@ -19,6 +19,8 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.phonenumber import PhoneNumber
 
+from tessera.core.limits import MIN_BIRTH_YEAR, control_characters
+from tessera.core.textguard import printable
 from tessera.imports import fields as parse
 from tessera.imports.fields import FIELDS_BY_NAME, CellError
 from tessera.imports.models import DuplicatePolicy
@@ -77,11 +79,22 @@ class ParsedRow:
 
 
 def _cell_text(value: Any) -> str:
+    """A cell as the error report shows it; control characters as U+XXXX (PostgreSQL stores no NUL)."""
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value)[:300]
+    return printable(str(value)[:300])[:300]
+
+
+def _refuse_controls(value: Any) -> None:
+    """Text cells hold no control character but tabs and line breaks (collapsed into spaces as read), so
+    the dry run reports what apply could not store."""
+    if isinstance(value, str) and (found := control_characters(value, multiline=True)):
+        raise CellError(
+            "control_characters",
+            _("The cell contains control characters (%(found)s).") % {"found": ", ".join(sorted(set(found)))},
+        )
 
 
 class RowChecker:
@@ -139,6 +152,7 @@ class RowChecker:
 
         for name, (_header, value) in raw_by_field.items():
             try:
+                _refuse_controls(value)
                 self._parse_cell(row, name, value, problem)
             except CellError as exc:
                 problem(name, exc.code, exc.message)
@@ -164,7 +178,7 @@ class RowChecker:
             birthday = parse.a_date(value)
             if birthday > self.today:
                 raise CellError("birthday_in_future", _("The birthday is in the future."))
-            if birthday.year < 1900:
+            if birthday.year < MIN_BIRTH_YEAR:
                 raise CellError("invalid_date", _("The birthday is before 1900."))
             row.values["birthday"] = birthday
         elif name == "gender":

@@ -9,6 +9,10 @@ format (schemas.py), read by `GenericOrder.to_order()` and its siblings.
 Points are earned on what the customer paid for the goods: each line's price × quantity less the
 discounts allocated to it (line and order discounts alike). Shipping, taxes charged on top and tips
 earn nothing.
+
+Numbers are held to the API's documented limits (core.limits): a price or discount over MAX_AMOUNT, a
+quantity over MAX_QUANTITY, a line over MAX_LINE_AMOUNT, an order over MAX_SALE_AMOUNT or MAX_LINES,
+a negative or non-numeric value make the whole payload `invalid_payload`: recorded, nothing written.
 """
 
 from __future__ import annotations
@@ -22,6 +26,14 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 
 from tessera.core.errors import ValidationFailed
+from tessera.core.limits import (
+    MAX_AMOUNT,
+    MAX_LINE_AMOUNT,
+    MAX_LINES,
+    MAX_QUANTITY,
+    MAX_SALE_AMOUNT,
+    parse_ascii_int,
+)
 from tessera.core.money import to_minor
 
 CUSTOMER_TOPICS = ("customers/create", "customers/update")
@@ -95,10 +107,36 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def _money(value: Any, currency: str, what: str) -> int:
+    """A price or discount in the shop's currency, as minor units from 0 to MAX_AMOUNT."""
+    if isinstance(value, bool):
+        raise invalid(what)
     try:
-        return to_minor(Decimal(str(value if value not in (None, "") else 0)), currency)
+        amount = Decimal(str(value if value not in (None, "") else 0))
+        if not amount.is_finite() or not 0 <= amount <= MAX_AMOUNT:  # bounds before scaling a huge exponent
+            raise invalid(what)
+        minor = to_minor(amount, currency)
     except (InvalidOperation, KeyError):
         raise invalid(what) from None
+    if minor > MAX_AMOUNT:
+        raise invalid(what)
+    return minor
+
+
+def _quantity(value: Any, what: str) -> int:
+    """A whole number of units from 0 to MAX_QUANTITY: JSON integers or ASCII digits, never booleans."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool):
+        raise invalid(what)
+    if isinstance(value, int):
+        quantity: int | None = value
+    elif isinstance(value, float) and value.is_integer():
+        quantity = int(value)
+    else:
+        quantity = parse_ascii_int(value) if isinstance(value, str) else None
+    if quantity is None or not 0 <= quantity <= MAX_QUANTITY:
+        raise invalid(what)
+    return quantity
 
 
 def _text(value: Any) -> str:
@@ -129,16 +167,25 @@ def order_from_shop(data: dict[str, Any], *, topic: str, currency: str) -> ShopO
         raise invalid("order id")
     order_currency = _text(data.get("currency")) or currency
     lines: list[ShopLine] = []
-    for item in data.get("line_items") or []:
-        quantity = int(item.get("quantity") or 0)
+    items = data.get("line_items") or []
+    if not isinstance(items, list) or len(items) > MAX_LINES:
+        raise invalid("line items")
+    for item in items:
+        if not isinstance(item, dict):
+            raise invalid("line item")
+        quantity = _quantity(item.get("quantity"), "line quantity")
         if quantity <= 0:
             continue
         unit_price = _money(item.get("price"), order_currency, "line price")
         allocations = item.get("discount_allocations")
         if allocations:
+            if not isinstance(allocations, list) or not all(isinstance(a, dict) for a in allocations):
+                raise invalid("discount")
             discount = sum(_money(a.get("amount"), order_currency, "discount") for a in allocations)
         else:
             discount = _money(item.get("total_discount"), order_currency, "discount")
+        if unit_price * quantity > MAX_LINE_AMOUNT:
+            raise invalid("line total")
         lines.append(
             ShopLine(
                 external_id=_text(item.get("id")),
@@ -149,6 +196,8 @@ def order_from_shop(data: dict[str, Any], *, topic: str, currency: str) -> ShopO
                 amount=max(unit_price * quantity - discount, 0),
             )
         )
+    if sum(line.amount for line in lines) > MAX_SALE_AMOUNT:
+        raise invalid("order total")
     phone = _text(data.get("phone")) or _text((data.get("billing_address") or {}).get("phone"))
     customer = data.get("customer")
     return ShopOrder(
@@ -165,14 +214,16 @@ def order_from_shop(data: dict[str, Any], *, topic: str, currency: str) -> ShopO
 def refund_from_shop(data: dict[str, Any]) -> ShopRefund:
     if not data.get("id") or not data.get("order_id"):
         raise invalid("refund id or order id")
+    items = data.get("refund_line_items") or []
+    if not isinstance(items, list) or len(items) > MAX_LINES or not all(isinstance(i, dict) for i in items):
+        raise invalid("refund line items")
+    returned = [
+        (_text(item.get("line_item_id")), _quantity(item.get("quantity"), "quantity")) for item in items
+    ]
     return ShopRefund(
         external_id=_text(data["id"]),
         order_id=_text(data["order_id"]),
-        lines=[
-            (_text(item.get("line_item_id")), int(item.get("quantity") or 0))
-            for item in data.get("refund_line_items") or []
-            if int(item.get("quantity") or 0) > 0
-        ],
+        lines=[(line_id, quantity) for line_id, quantity in returned if quantity > 0],
         reason=_text(data.get("note"))[:300],
     )
 

@@ -5,12 +5,12 @@ Amounts are integers in the currency's minor unit, like everywhere in the API.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from ninja import Field, Schema
-from pydantic import ConfigDict
+from pydantic import ConfigDict, model_validator
 
+from tessera.core.limits import MAX_LINE_AMOUNT, MAX_LINES, MAX_SALE_AMOUNT, Amount, IsoDateTime, Quantity
 from tessera.integrations.payloads import ShopCancellation, ShopCustomer, ShopLine, ShopOrder, ShopRefund
 
 
@@ -19,7 +19,9 @@ class GenericCustomer(Schema):
     phone: str = Field("", max_length=40, examples=["0903123456"])
     full_name: str = Field("", max_length=200)
     email: str = Field("", max_length=254)
-    updated_at: datetime | None = Field(None, description="Older updates than the last one seen are skipped.")
+    updated_at: IsoDateTime | None = Field(
+        None, description="Older updates than the last one seen are skipped."
+    )
 
     def to_customer(self) -> ShopCustomer:
         return ShopCustomer(
@@ -35,9 +37,15 @@ class GenericLine(Schema):
     id: str = Field(..., min_length=1, max_length=100, description="The line's id, used by refunds.")
     sku: str = Field("", max_length=64)
     name: str = Field(..., min_length=1, max_length=200)
-    quantity: int = Field(..., gt=0)
-    unit_price: int = Field(..., ge=0)
-    discount: int = Field(0, ge=0, description="Discounts allocated to this line (line and order discounts).")
+    quantity: Quantity
+    unit_price: Amount
+    discount: Amount = Field(0, description="Discounts allocated to this line (line and order discounts).")
+
+    @model_validator(mode="after")
+    def _line_total_within_limit(self) -> GenericLine:
+        if self.quantity * self.unit_price > MAX_LINE_AMOUNT:
+            raise ValueError(f"quantity × unit_price must not exceed the line limit of {MAX_LINE_AMOUNT:,}")
+        return self
 
 
 class GenericOrder(Schema):
@@ -74,9 +82,15 @@ class GenericOrder(Schema):
     store_code: str | None = Field(None, description="Required with a merchant-wide API key.")
     currency: str = Field(..., min_length=3, max_length=3)
     customer: GenericCustomer
-    lines: list[GenericLine] = Field(..., min_length=1)
-    shipping: int = Field(0, ge=0, description="Shipping earns no points; recorded nowhere.")
-    occurred_at: datetime | None = None
+    lines: list[GenericLine] = Field(..., min_length=1, max_length=MAX_LINES)
+    shipping: Amount = Field(0, description="Shipping earns no points; recorded nowhere.")
+    occurred_at: IsoDateTime | None = None
+
+    @model_validator(mode="after")
+    def _order_total_within_limit(self) -> GenericOrder:
+        if sum(line.quantity * line.unit_price for line in self.lines) > MAX_SALE_AMOUNT:
+            raise ValueError(f"the lines must not total more than the sale limit of {MAX_SALE_AMOUNT:,}")
+        return self
 
     def to_order(self) -> ShopOrder:
         return ShopOrder(
@@ -102,14 +116,14 @@ class GenericOrder(Schema):
 
 class GenericRefundLine(Schema):
     line_id: str = Field(..., min_length=1, max_length=100)
-    quantity: int = Field(..., gt=0)
+    quantity: Quantity
 
 
 class GenericRefund(Schema):
     id: str = Field(
         ..., min_length=1, max_length=100, description="The refund id: the same id is applied once."
     )
-    lines: list[GenericRefundLine] = Field(..., min_length=1)
+    lines: list[GenericRefundLine] = Field(..., min_length=1, max_length=MAX_LINES)
     reason: str = Field("", max_length=300)
 
     def to_refund(self, order_id: str) -> ShopRefund:

@@ -31,21 +31,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import secrets
-import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -53,6 +47,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tessera.core import outbound
 from tessera.core.errors import DomainError, NotFound, ValidationFailed
 from tessera.core.signing import signature_header
 from tessera.integrations import payloads
@@ -629,26 +624,9 @@ def _cancel(row: ExternalOrder, cancellation: ShopCancellation) -> Result:
 
 
 def _check_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValidationFailed(_("Enter an http(s) address."), code="invalid_url")
-    if parts.scheme == "http" and not allow_private_hosts():
-        raise ValidationFailed(_("Webhooks are sent to https addresses only."), code="https_required")
-
-
-def allow_private_hosts() -> bool:
-    """Loopback and private addresses are refused (no reaching into our own network), except in
-    development and tests (setting TESSERA_WEBHOOKS_ALLOW_PRIVATE, default: DEBUG)."""
-    return bool(getattr(settings, "TESSERA_WEBHOOKS_ALLOW_PRIVATE", settings.DEBUG))
-
-
-def _public(host: str) -> bool:
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    addresses = {ipaddress.ip_address(info[4][0]) for info in infos}
-    return bool(addresses) and all(a.is_global for a in addresses)
+    """https, and not an address of our own network (`core.outbound`): refused when saved, and again
+    at every delivery."""
+    outbound.validate_url(url)
 
 
 def _event_types(event_types: list[str] | None) -> list[str]:
@@ -736,42 +714,28 @@ def body_of(delivery: WebhookDelivery) -> bytes:
     ).encode()
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is a failed attempt: following it could lead to an address we would have refused."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
 def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
-    """POST the event; (status code, error). Never raises for network trouble."""
-    url = delivery.endpoint.url
-    host = urlsplit(url).hostname or ""
-    if not allow_private_hosts() and not _public(host):
-        return None, "refused: not a public address"
+    """POST the event through the outbound guard; (status code, error). Never raises for network
+    trouble. A redirect is a failed attempt: it is not followed (it could lead where we refuse to go)."""
     body = body_of(delivery)
-    request = urllib.request.Request(  # noqa: S310 (http(s) only: _check_url)
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "Tessera-Webhooks/1",
-            "Tessera-Event": delivery.event_type,
-            "Tessera-Delivery": str(delivery.event_id),
-            SIGNATURE_HEADER: signature_header(delivery.endpoint.secret, body, int(time.time())),
-        },
-    )
     try:
-        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
-            return response.status, ""
-    except urllib.error.HTTPError as exc:
-        return exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        return None, str(getattr(exc, "reason", exc))[:300]
+        answer = outbound.post(
+            delivery.endpoint.url,
+            body=body,
+            timeout=TIMEOUT_SECONDS,
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "Tessera-Webhooks/1",
+                "Tessera-Event": delivery.event_type,
+                "Tessera-Delivery": str(delivery.event_id),
+                SIGNATURE_HEADER: signature_header(delivery.endpoint.secret, body, int(time.time())),
+            },
+        )
+    except outbound.OutboundError as exc:
+        return None, exc.detail
+    if 200 <= answer.status < 300:
+        return answer.status, ""
+    return answer.status, f"HTTP {answer.status}"
 
 
 def attempt(

@@ -17,8 +17,9 @@ from unfold.admin import TabularInline
 from unfold.decorators import display
 
 from tessera.core.exports import Column
+from tessera.core.limits import parse_id
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind, Lot
-from tessera.ledger.selectors import spend_order
+from tessera.ledger.selectors import spend_order, with_live_balances
 from tessera.tenancy.admin_base import ExportAdminMixin, LocalDateRangeFilter, TenantAdmin, request_staff
 from tessera.tenancy.models import Store
 
@@ -67,6 +68,10 @@ class AccountAdmin(ReadOnlyAdmin):
     readonly_fields = fields
     inlines = [OpenLotInline]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
+        # `balance` and `pending` are the ledger's own record; "spendable" is as of now (expired lots out).
+        return with_live_balances(super().get_queryset(request))
+
     @display(description=_("spendable"))
     def spendable_units(self, obj: Account) -> int:
         return obj.spendable
@@ -92,9 +97,8 @@ class StoreFilter(admin.SimpleListFilter):
         return [(str(store.pk), str(store)) for store in stores.order_by("name")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.value()
-        if value and value.isdigit():
-            return queryset.filter(store_id=int(value))
+        if store_id := parse_id(self.value()):
+            return queryset.filter(store_id=store_id)
         return queryset
 
 

@@ -3,18 +3,23 @@
 Invariants, each backed by the database:
 - `Account.balance` == sum of its entries' amounts == sum of its lots' `remaining` (verify-ledger).
 - `balance >= 0`, `0 <= pending <= balance`, `0 <= held`, `pending + held <= balance`: no overdraft.
+- `balance <= MAX_BALANCE` (core.limits): services refuse first with `balance_limit`.
 - An entry is never updated or deleted (a PostgreSQL trigger refuses it; the model refuses it too).
 - `0 <= lot.remaining <= lot.amount`.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import BigIntegerField, Case, F, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tessera.core.limits import MAX_BALANCE
 from tessera.core.models import TenantOwned
 
 
@@ -49,6 +54,10 @@ class Account(TenantOwned):
         verbose_name_plural = _("accounts")
         constraints = [
             models.CheckConstraint(condition=Q(balance__gte=0), name="account_balance_not_negative"),
+            # A ceiling far below 2^63 keeps every sum of balances exact (core.limits.MAX_BALANCE).
+            models.CheckConstraint(
+                condition=Q(balance__lte=MAX_BALANCE), name="account_balance_within_limit"
+            ),
             models.CheckConstraint(
                 condition=Q(pending__gte=0, held__gte=0), name="account_pending_held_not_negative"
             ),
@@ -66,9 +75,44 @@ class Account(TenantOwned):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"
 
+    # The cached counters change only when an entry is written, but lots also expire and become
+    # available with time: between two runs of the nightly jobs `balance` still counts units that
+    # expired and `pending` units that are due. What the product shows and spends is what they are *now*:
+    # `lapsed_units` and `ripe_units` (see `live_counts`) correct them. `ledger.selectors.with_live_balances`
+    # reads them in the same statement as the row; an account read without them costs one query on
+    # first use (as of that moment).
+
+    @property
+    def live_balance(self) -> int:
+        """Every unit the account can still use: `balance` less units in lots past their expiry."""
+        return self.balance - self._live("lapsed_units")
+
+    @property
+    def live_pending(self) -> int:
+        """Units not available yet: in lots whose return window is still open (and not expired)."""
+        return self.pending - self._live("ripe_units")
+
     @property
     def spendable(self) -> int:
-        return self.balance - self.pending - self.held
+        """What a spend can take now: released or due, unexpired units, less holds (E10, E11)."""
+        return max(self.live_balance - self.live_pending - self.held, 0)
+
+    def _live(self, name: str) -> int:
+        if name not in self.__dict__:
+            self.__dict__.update(
+                Account.objects.filter(pk=self.pk).annotate(**live_counts()).values(*LIVE_COUNTS).get()
+            )
+        value: int = self.__dict__[name]
+        return value
+
+    def forget_live_counts(self) -> None:
+        """Drop `lapsed_units`/`ripe_units` read with an older state of the row (after a write)."""
+        for name in LIVE_COUNTS:
+            self.__dict__.pop(name, None)
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        super().refresh_from_db(*args, **kwargs)
+        self.forget_live_counts()
 
 
 class EntryKind(models.TextChoices):
@@ -235,3 +279,51 @@ class ExpiryNotice(TenantOwned):
                 fields=["account", "expires_at"], name="expiry_notice_once_per_account_and_date"
             )
         ]
+
+
+# --- what the cached counters cannot know yet ------------------------------------------------------
+
+
+def unexpired(now: datetime) -> Q:
+    """Lots whose units can still be used at `now`. The one definition of "expired" for spends and for
+    every balance shown: a lot past `expires_at` is gone even before the nightly job writes it off."""
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+
+
+#: The annotations `live_counts` adds to an account row.
+LIVE_COUNTS = ("lapsed_units", "ripe_units")
+
+
+def live_counts(now: datetime | None = None) -> dict[str, Any]:
+    """Annotations for an Account queryset, as of `now`: `lapsed_units`, the units left in lots past
+    their expiry (expired, released or not), and `ripe_units`, the units of unreleased lots whose window
+    passed or that lapsed. Then the account's `balance - lapsed_units` is what it really holds,
+    `pending - ripe_units` what is still to come, and the difference less `held` what can be spent.
+
+    Two correlated sums over the account's open lots, read with the row: no extra statement. Both are
+    skipped when they cannot be non-zero (an empty account, nothing pending); the first reads the
+    partial index `lot_open_by_expiry` (account, expires_at) WHERE remaining > 0."""
+    now = now or timezone.now()
+    open_lots = Lot.objects.filter(account=OuterRef("pk"), remaining__gt=0).order_by().values("account")
+
+    def total(lots: models.QuerySet[Any, Any]) -> Coalesce:
+        return Coalesce(
+            Subquery(lots.annotate(total=Sum("remaining")).values("total")[:1]),
+            Value(0),
+            output_field=BigIntegerField(),
+        )
+
+    return {
+        "lapsed_units": Case(
+            When(balance=0, then=Value(0)),
+            default=total(open_lots.filter(expires_at__lte=now)),
+            output_field=BigIntegerField(),
+        ),
+        "ripe_units": Case(
+            When(pending=0, then=Value(0)),
+            default=total(
+                open_lots.filter(released=False).filter(Q(available_at__lte=now) | Q(expires_at__lte=now))
+            ),
+            output_field=BigIntegerField(),
+        ),
+    }

@@ -13,7 +13,17 @@ from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum, Value, Win
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from tessera.ledger.models import Account, AccountKind, Entry, Hold, HoldStatus, Lot, LotUse
+from tessera.ledger.models import (
+    Account,
+    AccountKind,
+    Entry,
+    Hold,
+    HoldStatus,
+    Lot,
+    LotUse,
+    live_counts,
+    unexpired,
+)
 from tessera.members.models import Member
 from tessera.tenancy.models import Merchant, StaffMembership, Store
 
@@ -32,11 +42,20 @@ class ExpiringPoints:
     amount: int
 
 
+def with_live_balances(accounts: QuerySet[Account], *, now: datetime | None = None) -> QuerySet[Account]:
+    """`accounts` read with what their cached counters cannot know yet at `now` (lots expired or due
+    since the nightly jobs last ran), in the same statement: their `live_balance`, `live_pending` and
+    `spendable` then cost no query. Every balance the product shows or answers comes from these."""
+    return accounts.annotate(**live_counts(now))
+
+
 @dataclass(frozen=True)
 class AccountSummary:
     account_id: int
     kind: str
+    #: What the account holds now: lots past their expiry are not counted, swept or not.
     balance: int
+    #: Units whose return window is still open.
     pending: int
     held: int
     #: What a spend could take now: released (or due) unexpired lots less holds.
@@ -65,16 +84,10 @@ def account_summary(
 ) -> AccountSummary:
     now = now or timezone.now()
     horizon = now + timedelta(days=expiry_notice_days() if days is None else days)
+    live = with_live_balances(Account.objects.filter(pk=account.pk), now=now).get()
     open_lots = Lot.objects.filter(account=account, remaining__gt=0)
-    unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-    usable = (
-        open_lots.filter(unexpired)
-        .filter(Q(released=True) | Q(available_at__lte=now))
-        .aggregate(total=Sum("remaining"))["total"]
-        or 0
-    )
     next_release = (
-        open_lots.filter(released=False, available_at__gt=now)
+        open_lots.filter(unexpired(now), released=False, available_at__gt=now)
         .order_by("available_at")
         .values_list("available_at", flat=True)
         .first()
@@ -88,10 +101,10 @@ def account_summary(
     return AccountSummary(
         account_id=account.pk,
         kind=account.kind,
-        balance=account.balance,
-        pending=account.pending,
-        held=account.held,
-        spendable=max(usable - account.held, 0),
+        balance=live.live_balance,
+        pending=live.live_pending,
+        held=live.held,
+        spendable=live.spendable,
         next_release_at=next_release,
         expiring_soon=[ExpiringPoints(expires_at=row["expires_at"], amount=row["total"]) for row in expiring],
     )

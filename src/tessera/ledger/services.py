@@ -19,13 +19,24 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import F, QuerySet, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from tessera.core.errors import Conflict, ValidationFailed
-from tessera.ledger.models import Account, AccountKind, Entry, EntryKind, Hold, HoldStatus, Lot, LotUse
-from tessera.ledger.selectors import spend_order
+from tessera.core.limits import MAX_BALANCE
+from tessera.ledger.models import (
+    Account,
+    AccountKind,
+    Entry,
+    EntryKind,
+    Hold,
+    HoldStatus,
+    Lot,
+    LotUse,
+    unexpired,
+)
+from tessera.ledger.selectors import spend_order, with_live_balances
 from tessera.members.models import Member
 from tessera.reports.aggregates import record_entries
 from tessera.tenancy.models import Merchant, Store
@@ -44,6 +55,21 @@ class InsufficientBalance(Conflict):
             _("Not enough balance: %(spendable)s available, %(requested)s requested.")
             % {"spendable": spendable, "requested": requested},
             spendable=spendable,
+            requested=requested,
+        )
+
+
+class BalanceLimitExceeded(Conflict):
+    """The account would hold more than MAX_BALANCE (core.limits), which a check constraint forbids."""
+
+    code = "balance_limit"
+
+    def __init__(self, *, balance: int, requested: int) -> None:
+        super().__init__(
+            _("The balance would pass its limit of %(limit)s: %(balance)s held, %(requested)s more.")
+            % {"limit": MAX_BALANCE, "balance": balance, "requested": requested},
+            limit=MAX_BALANCE,
+            balance=balance,
             requested=requested,
         )
 
@@ -90,6 +116,7 @@ def credit(
     pending = available_at > now
     with transaction.atomic():
         locked = _lock(account.pk)
+        _check_ceiling(locked, amount)
         locked.balance += amount
         if pending:
             locked.pending += amount
@@ -122,6 +149,60 @@ def credit(
     return entry
 
 
+def credit_expired(
+    *,
+    account: Account,
+    amount: int,
+    earned_at: datetime,
+    expires_at: datetime,
+    kind: EntryKind = EntryKind.EARN,
+    store: Store | None = None,
+    actor: Any = None,
+    source: str = "",
+    reason: str = "",
+    sale_amount: int | None = None,
+    now: datetime | None = None,
+) -> tuple[Entry, Entry]:
+    """Record units earned at `earned_at` that already expired at `expires_at`: the credit and its
+    EXPIRE entry (dated `expires_at`) in one transaction, so no balance ever shows them (E4, E10)."""
+    now = now or timezone.now()
+    if expires_at > now:
+        raise ValidationFailed(_("These points have not expired yet."), code="points_not_expired")
+    if expires_at <= earned_at:
+        raise ValidationFailed(
+            _("Points must expire after the date they were earned."), code="expiry_before_earning"
+        )
+    with transaction.atomic():
+        earned = credit(
+            account=account,
+            amount=amount,
+            kind=kind,
+            store=store,
+            actor=actor,
+            source=source,
+            reason=reason,
+            sale_amount=sale_amount,
+            expires_at=expires_at,
+            now=earned_at,
+        )
+        locked = _lock(account.pk)
+        locked.balance -= amount
+        expiry = _write_entry(
+            account=locked,
+            kind=EntryKind.EXPIRE,
+            amount=-amount,
+            store=store,
+            actor=actor,
+            source=source,
+            reason=reason,
+            now=expires_at,
+        )
+        _apply_lot_changes(expiry, [(Lot.objects.get(entry=earned), amount)], sign=-1)
+        _save_account(locked, actor)
+    _refresh(account, locked)
+    return earned, expiry
+
+
 def debit(
     *,
     account: Account,
@@ -132,11 +213,14 @@ def debit(
     source: str = "",
     reason: str = "",
     sale_amount: int | None = None,
+    occurred_at: datetime | None = None,
     now: datetime | None = None,
 ) -> Entry:
     """Take spendable value, first-expiring lots first, recording the lots used.
 
-    Raises InsufficientBalance when the spendable balance is short."""
+    Which lots may be drawn is judged at `now`, even when the entry is dated earlier (`occurred_at`, a
+    paper record entered late): units that expired since cannot be spent. Raises InsufficientBalance
+    when the spendable balance is short."""
     _check_amount(amount)
     _check_kind(kind)
     _check_store(account, store)
@@ -155,7 +239,7 @@ def debit(
             source=source,
             reason=reason,
             sale_amount=sale_amount,
-            now=now,
+            now=occurred_at or now,
         )
         _apply_lot_changes(entry, draws, sign=-1)
         _save_account(locked, actor)
@@ -308,6 +392,8 @@ def reverse(
                     _("%(shortfall)s could not be taken back: already spent.") % {"shortfall": shortfall}
                 )
             reason = f"{reason} ({note})" if reason else note
+        if sign > 0:
+            _check_ceiling(locked, moved)
         locked.balance += sign * moved
         locked.pending += sign * sum(n for lot, n in changes if not lot.released)
         reversal = _write_entry(
@@ -380,6 +466,7 @@ def transfer(
         )
         moved = [(lot, lot.remaining) for lot in lots]
         _apply_lot_changes(out, moved, sign=-1)
+        _check_ceiling(tgt, total)
         tgt.balance += total
         tgt.pending += pending
         into = _write_entry(
@@ -444,6 +531,8 @@ def credit_opening_balances(
     now = now or timezone.now()
     for balance in balances:
         _check_amount(balance.amount)
+        if balance.amount > MAX_BALANCE:
+            raise BalanceLimitExceeded(balance=0, requested=balance.amount)
         if balance.earned_at > now:
             raise ValidationFailed(_("Points cannot be earned in the future."), code="earned_in_future")
         if balance.expires_at is not None and balance.expires_at <= balance.earned_at:
@@ -513,6 +602,12 @@ def _check_amount(amount: int) -> None:
         raise ValidationFailed(_("The amount must be a positive whole number."), code="invalid_amount")
 
 
+def _check_ceiling(account: Account, amount: int) -> None:
+    """Refuse, with the limit, what the check constraint `account_balance_within_limit` would refuse."""
+    if account.balance + amount > MAX_BALANCE:
+        raise BalanceLimitExceeded(balance=account.balance, requested=amount)
+
+
 def _check_kind(kind: EntryKind) -> None:
     if kind in _INTERNAL_KINDS:
         raise ValidationFailed(
@@ -538,6 +633,7 @@ def _save_account(account: Account, actor: Any) -> None:
 def _refresh(target: Account, source: Account) -> None:
     """Bring the caller's instance up to date, so `account.balance` after a call is the new balance."""
     target.balance, target.pending, target.held = source.balance, source.pending, source.held
+    target.forget_live_counts()
 
 
 def _refresh_hold(target: Hold, source: Hold) -> None:
@@ -580,15 +676,12 @@ def _write_entry(
 def _spendable_lots(account: Account, now: datetime) -> QuerySet[Lot]:
     """Released, unexpired lots with units left. Expired lots that the nightly sweep has not reached
     yet are never spent."""
-    return account.lots.filter(released=True, remaining__gt=0).filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-    )
+    return account.lots.filter(unexpired(now), released=True, remaining__gt=0)
 
 
 def _spendable(account: Account, now: datetime) -> int:
-    """What can be spent now: the spendable lots less what holds reserve."""
-    in_lots = _spendable_lots(account, now).aggregate(total=Sum("remaining"))["total"] or 0
-    return max(in_lots - account.held, 0)
+    """What can be spent now, by the definition every balance shown uses (`Account.spendable`)."""
+    return with_live_balances(Account.objects.filter(pk=account.pk), now=now).get().spendable
 
 
 def _release_due(account: Account, now: datetime) -> None:

@@ -28,7 +28,9 @@ from unfold.widgets import (
     UnfoldAdminTextInputWidget,
 )
 
+from tessera.core import outbound
 from tessera.core.errors import DomainError
+from tessera.core.limits import parse_id
 from tessera.marketing import rendering, selectors, services
 from tessera.marketing.models import (
     AudienceKind,
@@ -99,6 +101,15 @@ class ChannelSettingsForm(forms.ModelForm):
             "email_rate_per_minute",
             "greeting_hour",
         ]
+
+    def clean_sms_api_url(self) -> str:
+        url: str = self.cleaned_data.get("sms_api_url") or ""
+        if url:
+            try:
+                outbound.validate_url(url)
+            except DomainError as exc:
+                raise forms.ValidationError(str(exc), code=exc.code) from None
+        return url
 
 
 @admin.register(ChannelSettings)
@@ -176,7 +187,7 @@ class ChannelSettingsAdmin(TenantHistoryAdmin):
 
     @action(description=_("New receipt secret"), url_path="rotate", permissions=["rotate_secret"], icon="key")
     def rotate_secret(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        row = self.get_queryset(request).filter(pk=object_id).first() if object_id.isdigit() else None
+        row = self.get_queryset(request).filter(pk=pk).first() if (pk := parse_id(object_id)) else None
         if row is None:
             raise Http404
         change_url = reverse("admin:marketing_channelsettings_change", args=[row.pk])
@@ -380,6 +391,11 @@ class CampaignForm(forms.ModelForm):
             upload = data.get("phone_list")
             if not upload:
                 self.add_error("phone_list", _("Upload a list of phones."))
+            elif upload.size > services.MAX_LIST_FILE_BYTES:
+                self.add_error(
+                    "phone_list",
+                    _("The file is larger than %(max)s MB.") % {"max": services.MAX_LIST_FILE_BYTES // 2**20},
+                )
             else:
                 try:
                     self.phones = services.read_phone_list(
@@ -488,7 +504,7 @@ class CampaignAdmin(TenantHistoryAdmin):
         """Nothing related: the service saved the campaign."""
 
     def _campaign(self, request: HttpRequest, object_id: str) -> Campaign:
-        campaign = self.get_queryset(request).filter(pk=object_id).first() if object_id.isdigit() else None
+        campaign = self.get_queryset(request).filter(pk=pk).first() if (pk := parse_id(object_id)) else None
         if campaign is None:
             raise Http404
         return campaign

@@ -12,6 +12,7 @@ from ninja import Field, Router, Schema
 
 from tessera.core.errors import NotFound
 from tessera.core.idempotency import idempotent, key_header
+from tessera.core.limits import Id
 from tessera.core.problem import ERRORS
 from tessera.marketing import services
 from tessera.marketing.models import ChannelKind, Message, MessageStatus, MessageTemplate, Trigger
@@ -59,8 +60,8 @@ class MessageOut(Schema):
 
 
 class SendIn(Schema):
-    member_id: int
-    template_id: int
+    member_id: Id
+    template_id: Id
     purpose: Literal["service", "marketing"] = Field(
         "service",
         description="`marketing` needs the member's consent for the channel; `service` (about the "

@@ -32,7 +32,9 @@ from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from tessera.core import outbound
 from tessera.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from tessera.core.limits import parse_id
 from tessera.core.money import format_money
 from tessera.core.signing import is_valid_signature
 from tessera.imports import fields, reading
@@ -71,6 +73,8 @@ UNSUBSCRIBE_SALT = "tessera.marketing.unsubscribe"
 LANGUAGE_FIELDS = {"vi": "vi", "zh-hans": "zh_hans", "en": "en"}
 #: An uploaded list longer than this is refused (a campaign to a whole base uses a segment).
 MAX_LIST_PHONES = 200_000
+#: An uploaded list file larger than this is refused before it is read (200,000 phones fit in 4 MB).
+MAX_LIST_FILE_BYTES = 20 * 2**20
 
 
 class Rejected(DomainError):
@@ -113,6 +117,7 @@ def save_channel_settings(
             raise ValidationFailed(
                 _("Enter the provider's API address (https://…)."), code="provider_url_required"
             )
+        outbound.validate_url(channel_settings.sms_api_url)  # no loopback or private addresses
         if not channel_settings.sms_api_key:
             raise ValidationFailed(_("Enter the provider's API key."), code="provider_key_required")
     if not channel_settings.receipt_secret:
@@ -922,9 +927,9 @@ def record_receipts(
         for provider_id, reference, status, error in parsed:
             messages = Message.objects.filter(merchant_id=row.merchant_id)
             target = messages.filter(provider_message_id=provider_id) if provider_id else messages.none()
-            if not target.exists() and reference.isdigit():
+            if not target.exists() and (message_id := parse_id(reference)):
                 # The receipt beat our own "sent" bookkeeping: matched by our reference, not yet by id.
-                target = messages.filter(pk=int(reference), provider_message_id="")
+                target = messages.filter(pk=message_id, provider_message_id="")
             if not target.exists():
                 unknown += 1
                 continue

@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import RelatedOnlyFieldListFilter
-from django.db.models import BigIntegerField, Count, OuterRef, QuerySet, Subquery
+from django.db.models import BigIntegerField, Count, F, OuterRef, QuerySet, Subquery
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -22,7 +22,9 @@ from unfold.decorators import action, display
 
 from tessera.core.errors import DomainError
 from tessera.core.exports import Column
+from tessera.core.limits import parse_id
 from tessera.ledger.models import Account, AccountKind
+from tessera.ledger.selectors import with_live_balances
 from tessera.members import services
 from tessera.members.forms import (
     MONTHS,
@@ -70,8 +72,8 @@ class BirthdayMonthFilter(admin.SimpleListFilter):
         return [(str(number), name) for number, name in MONTHS]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Member]) -> QuerySet[Member]:
-        value = self.value()
-        return queryset.filter(birthday__month=int(value)) if value and value.isdigit() else queryset
+        month = parse_id(self.value())
+        return queryset.filter(birthday__month=month) if month else queryset
 
 
 class SegmentListFilter(admin.SimpleListFilter):
@@ -84,10 +86,10 @@ class SegmentListFilter(admin.SimpleListFilter):
         return [(str(s.pk), s.name) for s in _scoped_segments(request)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Member]) -> QuerySet[Member]:
-        value = self.value()
-        if not value or not value.isdigit():
+        segment_id = parse_id(self.value())
+        if segment_id is None:
             return queryset
-        segment = _scoped_segments(request).filter(pk=int(value)).select_related("merchant").first()
+        segment = _scoped_segments(request).filter(pk=segment_id).select_related("merchant").first()
         if segment is None:
             return queryset.none()
         matching = members_in_segment(
@@ -108,11 +110,13 @@ EXPORT_CHUNK = 2000
 
 def member_export_values(queryset: QuerySet[Any]) -> QuerySet[Any]:
     """The members with their points and stored-value balances, each a correlated subquery: a million
-    members take one query and no per-row lookups."""
+    members take one query and no per-row lookups. Balances are as of now, like every balance shown:
+    units in lots past their expiry are not counted, swept or not (issue 12)."""
 
     def balance(kind: str) -> Subquery:
+        accounts = with_live_balances(Account.objects.filter(member_id=OuterRef("pk"), kind=kind))
         return Subquery(
-            Account.objects.filter(member_id=OuterRef("pk"), kind=kind).values("balance")[:1],
+            accounts.annotate(live=F("balance") - F("lapsed_units")).values("live")[:1],
             output_field=BigIntegerField(),
         )
 
@@ -356,7 +360,7 @@ class MemberAdmin(ExportAdminMixin, TenantHistoryAdmin):
     # Status, phone and erasure: one page each, asking what it needs, then calling the service.
 
     def _member(self, request: HttpRequest, object_id: Any) -> Member:
-        member = self.get_queryset(request).filter(pk=object_id).first() if str(object_id).isdigit() else None
+        member = self.get_queryset(request).filter(pk=pk).first() if (pk := parse_id(object_id)) else None
         if member is None:
             raise Http404
         return member

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from ninja import Field, Router, Schema
 
-from tessera.core.errors import NotFound, ValidationFailed
+from tessera.core.errors import NotFound, PermissionDenied, ValidationFailed
 from tessera.core.idempotency import idempotent, key_header
+from tessera.core.limits import MAX_TAGS, MIN_BIRTH_YEAR, Id
 from tessera.core.problem import ERRORS
 from tessera.members import services
 from tessera.members.models import Gender, Member, MemberStatus
+from tessera.members.schemas import Birthday
 from tessera.members.selectors import find_member_by_phone
 from tessera.tenancy.models import Store
 
@@ -77,15 +79,19 @@ class ProfileIn(Schema):
     email: str = Field("", max_length=254)
     address: str = Field("", max_length=300)
     region: str = Field("", max_length=100)
-    birthday: date | None = None
+    birthday: Birthday | None = Field(None, description=f"From {MIN_BIRTH_YEAR}-01-01 up to today.")
     gender: Gender = Gender.UNSPECIFIED
     occupation: str = Field("", max_length=100)
     id_number: str = Field("", max_length=30)
     hobbies: str = ""
     preferences: str = ""
     notes: str = ""
-    tags: list[str] = Field(default_factory=list, description="Tag names; unknown names become tags.")
-    home_store_id: int | None = None
+    tags: list[Annotated[str, Field(max_length=60)]] = Field(
+        default_factory=list,
+        max_length=MAX_TAGS,
+        description=f"Tag names; unknown names become tags. At most {MAX_TAGS}.",
+    )
+    home_store_id: Id | None = None
     marketing_sms: bool = False
     marketing_email: bool = False
 
@@ -105,6 +111,10 @@ def _profile(request: HttpRequest, data: ProfileIn, *, only_sent: bool) -> dict[
     if "home_store_id" in fields:
         store_id = fields.pop("home_store_id")
         store = None
+        own = request.store  # type: ignore[attr-defined]
+        if own is not None and store_id not in (None, own.pk):
+            # A till's key acts in its own store only (docs/pos-api.md), as with `store_code` in sales.
+            raise PermissionDenied(_("This API key acts only in its own store."), code="store_mismatch")
         if store_id is not None:
             store = Store.objects.of(request.merchant).filter(pk=store_id).first()  # type: ignore[attr-defined]
             if store is None:

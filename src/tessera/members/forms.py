@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django import forms
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import (
     UnfoldAdminCheckboxSelectMultipleWidget,
@@ -17,9 +19,10 @@ from unfold.widgets import (
 )
 
 from tessera.core.errors import DomainError
+from tessera.core.limits import MAX_BALANCE, MIN_BIRTH_YEAR
 from tessera.members import services
 from tessera.members.models import Gender, Member, MemberStatus, Segment, Tag
-from tessera.members.schemas import SegmentFilters
+from tessera.members.schemas import SegmentFilters, birthday_in_range
 from tessera.tenancy.models import Merchant, Store
 
 #: The gender filter's choice for "not specified" (the stored value is "", which a form reads as empty).
@@ -111,6 +114,14 @@ class MemberForm(MerchantBoundForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         merchant = self.resolved_merchant()
+        birthday = cleaned.get("birthday")
+        today = timezone.localdate(timezone=merchant.tz if merchant is not None else None)
+        if birthday is not None and not birthday_in_range(birthday, today=today):
+            self.add_error(
+                "birthday",
+                _("A birthday must be from %(earliest)s up to today.")
+                % {"earliest": formats.date_format(date(MIN_BIRTH_YEAR, 1, 1))},
+            )
         if "phone" in self.fields and cleaned.get("phone") and merchant is not None:
             try:
                 phone = services.normalise_phone(cleaned["phone"], merchant=merchant)
@@ -178,8 +189,14 @@ class SetPinForm(forms.Form):
         return data
 
 
-def _int_field(label: Any) -> forms.IntegerField:
-    return forms.IntegerField(label=label, required=False, min_value=0, widget=UnfoldAdminIntegerFieldWidget)
+def _int_field(label: Any, *, max_value: int | None = None) -> forms.IntegerField:
+    return forms.IntegerField(
+        label=label,
+        required=False,
+        min_value=0,
+        max_value=max_value,
+        widget=UnfoldAdminIntegerFieldWidget,
+    )
 
 
 def _date_field(label: Any) -> forms.DateField:
@@ -209,8 +226,8 @@ class SegmentForm(MerchantBoundForm):
         required=False,
         widget=UnfoldAdminSelectWidget,
     )
-    min_age = _int_field(_("Age from"))
-    max_age = _int_field(_("Age up to"))
+    min_age = _int_field(_("Age from"), max_value=150)
+    max_age = _int_field(_("Age up to"), max_value=150)
     region = forms.CharField(
         label=_("Region"), max_length=100, required=False, widget=UnfoldAdminTextInputWidget
     )
@@ -231,8 +248,8 @@ class SegmentForm(MerchantBoundForm):
     )
     joined_from = _date_field(_("Joined from"))
     joined_to = _date_field(_("Joined up to"))
-    min_points = _int_field(_("Points balance from"))
-    max_points = _int_field(_("Points balance up to"))
+    min_points = _int_field(_("Points balance from"), max_value=MAX_BALANCE)
+    max_points = _int_field(_("Points balance up to"), max_value=MAX_BALANCE)
     last_visit_after = _date_field(_("Last visit on or after"))
     last_visit_before = _date_field(_("Last visit on or before"))
 

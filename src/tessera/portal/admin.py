@@ -1,4 +1,5 @@
-"""Back office for the website widget (G2): allowed origins, on/off, and the secret, shown once."""
+"""Back office for the website widget (G2): allowed origins, on/off, and the secret, shown once; and the
+login codes the merchant's SMS provider did not take (issue 12)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from django.utils.translation import gettext_lazy
 
 from tessera.core.errors import DomainError
 from tessera.portal import services
-from tessera.portal.models import WidgetSettings
-from tessera.tenancy.admin_base import TenantAdmin, request_staff
+from tessera.portal.models import CodeSendFailure, WidgetSettings
+from tessera.tenancy.admin_base import ReadOnlyAdminMixin, TenantAdmin, request_staff
 
 
 def _show_secret(request: HttpRequest, secret: str) -> None:
@@ -61,3 +62,14 @@ class WidgetSettingsAdmin(TenantAdmin):
             _show_secret(
                 request, services.rotate_widget_secret(merchant=widget.merchant, actor=request.user).secret
             )
+
+
+@admin.register(CodeSendFailure)
+class CodeSendFailureAdmin(ReadOnlyAdminMixin, TenantAdmin):
+    """Members who asked for a login code and got none because the provider refused or failed."""
+
+    list_display = ("created_at", "member", "phone", "error")
+    fields = ("created_at", "member", "phone", "error")
+    readonly_fields = fields
+    search_fields = ("phone",)
+    list_select_related = ("member",)

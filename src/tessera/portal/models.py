@@ -92,3 +92,22 @@ class WidgetSettings(TenantOwned):
 
     def origins(self) -> list[str]:
         return [line.strip().rstrip("/") for line in self.allowed_origins.splitlines() if line.strip()]
+
+
+class CodeSendFailure(TenantOwned):
+    """A login code the merchant's SMS provider did not take. Shown to the merchant in the back office
+    and logged; the member who asked is told nothing different (issue 12)."""
+
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("member"), on_delete=models.CASCADE, related_name="+"
+    )
+    phone = models.CharField(_("phone"), max_length=20)
+    error = models.CharField(_("error"), max_length=300)
+
+    class Meta:
+        verbose_name = _("login code not sent")
+        verbose_name_plural = _("login codes not sent")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.phone} @ {self.created_at:%Y-%m-%d %H:%M}"

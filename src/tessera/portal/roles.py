@@ -1,9 +1,11 @@
-"""What the portal app grants each default role (B1): the widget's settings are the merchant admin's."""
+"""What the portal app grants each default role (B1): the widget's settings are the merchant admin's, and
+so is the list of login codes the SMS provider did not send."""
 
 GRANTS: dict[str, tuple[str, ...]] = {
     "merchant_admin": (
         "portal.view_widgetsettings",
         "portal.change_widgetsettings",
         "portal.add_widgetsettings",
+        "portal.view_codesendfailure",
     ),
 }

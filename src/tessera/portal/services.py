@@ -2,13 +2,20 @@
 
 A code is six digits, kept only as a keyed hash, valid five minutes. Sends are throttled per phone;
 five wrong codes or passwords within fifteen minutes lock the phone out of the portal for the rest of
-that window. A phone that is no member's gets the same answer as one that is, and no SMS.
+that window. Wrong tries are counted while the code (or the password) row is locked, so tries sent at
+once are checked one after the other and never more than the limit (issue 12).
+
+"Send me a code" answers every phone alike, in words and in time (issue 12): the request records a code
+row and enqueues a job for any phone, and the throttle counts those rows, members or not. Only the job
+looks the member up; for a member it makes the code and sends it. A provider failure is logged and
+recorded for the merchant (`CodeSendFailure`); the person asking never learns of it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,8 +35,16 @@ from tessera.core.sms import send_sms
 from tessera.members.models import Member
 from tessera.members.selectors import find_member_by_phone
 from tessera.members.services import normalise_phone
-from tessera.portal.models import LoginCode, LoginFailure, MemberCredential, WidgetSettings
+from tessera.portal.models import (
+    CodeSendFailure,
+    LoginCode,
+    LoginFailure,
+    MemberCredential,
+    WidgetSettings,
+)
 from tessera.tenancy.models import Merchant
+
+logger = logging.getLogger(__name__)
 
 CODE_LIFETIME = timedelta(minutes=5)
 CODE_DIGITS = 6
@@ -58,7 +73,7 @@ class InvalidLogin(DomainError):
 
 @dataclass(frozen=True)
 class CodeRequested:
-    """What the login page tells the member: where a code was sent (if the phone is a member's)."""
+    """What the login page shows: the phone a code was asked for, member or not."""
 
     phone: str
     expires_at: datetime
@@ -88,35 +103,67 @@ def _ensure_not_locked(merchant: Merchant, phone: str, now: datetime) -> None:
 
 
 def request_login_code(*, merchant: Merchant, phone: str, now: datetime | None = None) -> CodeRequested:
-    """Send a one-time login code by SMS to the member with `phone`; throttled per phone."""
+    """Ask for a one-time login code for `phone`; throttled per phone, members or not.
+
+    The same work for every phone: retire earlier codes, record a code row that no code matches yet,
+    and enqueue `send_login_code` after commit. Whether the phone is a member's is decided there."""
     now = now or timezone.now()
     e164 = _phone(merchant, phone)
     _ensure_not_locked(merchant, e164, now)
-    recent = LoginCode.objects.filter(merchant=merchant, phone=e164, created_at__gte=now - timedelta(hours=1))
-    if recent.filter(created_at__gte=now - SEND_INTERVAL).exists() or recent.count() >= SENDS_PER_HOUR:
-        raise TooManyCodes(_("A code was sent a moment ago. Wait a little before asking for another."))
     expires_at = now + CODE_LIFETIME
-    member = find_member_by_phone(merchant=merchant, phone=e164)
-    if member is None:
-        return CodeRequested(phone=e164, expires_at=expires_at)
-    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     with transaction.atomic():
+        recent = LoginCode.objects.filter(
+            merchant=merchant, phone=e164, created_at__gte=now - timedelta(hours=1)
+        )
+        if recent.filter(created_at__gte=now - SEND_INTERVAL).exists() or recent.count() >= SENDS_PER_HOUR:
+            raise TooManyCodes(_("A code was sent a moment ago. Wait a little before asking for another."))
         # Asking for a new code retires the previous ones.
         LoginCode.objects.filter(merchant=merchant, phone=e164, used_at__isnull=True).update(used_at=now)
-        LoginCode.objects.create(
-            merchant=merchant,
-            phone=e164,
-            code_hash=_code_digest(merchant.pk, e164, code),
-            expires_at=expires_at,
-            created_at=now,
+        login_code = LoginCode.objects.create(
+            merchant=merchant, phone=e164, code_hash="", expires_at=expires_at, created_at=now
         )
+        from tessera.portal.tasks import send_login_code_task  # the task module imports this one
+
+        transaction.on_commit(lambda: send_login_code_task(login_code.pk))
+    return CodeRequested(phone=e164, expires_at=expires_at)
+
+
+def send_login_code(*, login_code_id: int, now: datetime | None = None) -> bool:
+    """The job behind `request_login_code`: for a member's phone, make the code, keep its hash and send
+    it. True when a code left. Never raises for provider trouble: it is logged and recorded for the
+    merchant (`CodeSendFailure`), and the member simply gets no SMS."""
+    now = now or timezone.now()
+    login_code = (
+        LoginCode.objects.select_related("merchant")
+        .filter(pk=login_code_id, code_hash="", used_at__isnull=True, expires_at__gt=now)
+        .first()
+    )
+    if login_code is None:
+        return False
+    merchant, e164 = login_code.merchant, login_code.phone
+    member = find_member_by_phone(merchant=merchant, phone=e164)
+    if member is None:
+        return False
+    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+    # Claimed with one conditional UPDATE: a job run twice sends one code.
+    claimed = LoginCode.objects.filter(pk=login_code.pk, code_hash="", used_at__isnull=True).update(
+        code_hash=_code_digest(merchant.pk, e164, code)
+    )
+    if not claimed:
+        return False
     with override(merchant.default_language):
         text = str(
             _("%(merchant)s: your login code is %(code)s. It is valid for 5 minutes.")
             % {"merchant": merchant.name, "code": code}
         )
-    send_sms(merchant=merchant, phone=e164, text=text)
-    return CodeRequested(phone=e164, expires_at=expires_at)
+    try:
+        send_sms(merchant=merchant, phone=e164, text=text)
+    except Exception as exc:  # any provider trouble is the merchant's to see, never the member's
+        detail = str(getattr(exc, "detail", "") or exc or type(exc).__name__)[:300]
+        logger.warning("Login code for member %s of merchant %s not sent: %s", member.pk, merchant.pk, detail)
+        CodeSendFailure.objects.create(merchant=merchant, member=member, phone=e164, error=detail)
+        return False
+    return True
 
 
 def _fail(merchant: Merchant, phone: str, now: datetime) -> None:
@@ -124,7 +171,10 @@ def _fail(merchant: Merchant, phone: str, now: datetime) -> None:
 
 
 def verify_login_code(*, merchant: Merchant, phone: str, code: str, now: datetime | None = None) -> Member:
-    """The member whose phone received `code`; a wrong or stale code counts towards the lockout."""
+    """The member whose phone received `code`; a wrong or stale code counts towards the lockout.
+
+    The phone's newest code row stays locked from the lockout check to the recorded failure, so tries
+    sent at once are checked one at a time and the limit holds."""
     now = now or timezone.now()
     e164 = _phone(merchant, phone)
     _ensure_not_locked(merchant, e164, now)
@@ -136,6 +186,7 @@ def verify_login_code(*, merchant: Merchant, phone: str, code: str, now: datetim
             .order_by("-created_at")
             .first()
         )
+        _ensure_not_locked(merchant, e164, now)  # again, now that concurrent tries wait for us
         supplied = _code_digest(merchant.pk, e164, str(code or "").strip())
         if login_code is not None and hmac.compare_digest(login_code.code_hash, supplied):
             login_code.used_at = now
@@ -158,18 +209,28 @@ def verify_login_code(*, merchant: Merchant, phone: str, code: str, now: datetim
 def check_password_login(
     *, merchant: Merchant, phone: str, password: str, now: datetime | None = None
 ) -> Member:
-    """The member with `phone` whose portal password is `password`; a wrong one counts towards the lockout."""
+    """The member with `phone` whose portal password is `password`; a wrong one counts towards the lockout.
+
+    The member's password row stays locked from the lockout check to the recorded failure (see
+    `verify_login_code`)."""
     now = now or timezone.now()
     e164 = _phone(merchant, phone)
     _ensure_not_locked(merchant, e164, now)
-    member = find_member_by_phone(merchant=merchant, phone=e164)
-    credential = (
-        MemberCredential.objects.of(merchant).filter(member=member).first() if member is not None else None
-    )
-    if credential is None or not check_password(password, credential.password_hash):
-        _fail(merchant, e164, now)
+    with transaction.atomic():
+        member = find_member_by_phone(merchant=merchant, phone=e164)
+        credential = (
+            MemberCredential.objects.of(merchant).select_for_update().filter(member=member).first()
+            if member is not None
+            else None
+        )
+        _ensure_not_locked(merchant, e164, now)
+        correct = credential is not None and check_password(password, credential.password_hash)
+        if correct:
+            LoginFailure.objects.filter(merchant=merchant, phone=e164).delete()
+        else:
+            _fail(merchant, e164, now)
+    if not correct:
         raise InvalidLogin(_("The phone number or password is wrong."), code="invalid_password")
-    LoginFailure.objects.filter(merchant=merchant, phone=e164).delete()
     assert member is not None  # a credential was found for it
     return member
 

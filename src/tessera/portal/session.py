@@ -2,7 +2,8 @@
 
 Members are not Django users. After a code or password is checked, the member id is kept in the
 session under a key of that merchant only, so a session signed in at merchant A is nobody at
-merchant B, whatever slug is in the address (G1).
+merchant B, whatever slug is in the address (G1). Under /m/ `request.session` is the portal's own
+session, in its own cookie (tessera.core.security.SessionMiddleware): never a staff session.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("<slug:slug>/", views.home, name="home"),
     path("<slug:slug>/login/", views.login, name="login"),
     path("<slug:slug>/login/code/", views.verify, name="verify"),
+    path("<slug:slug>/login/code/resend/", views.resend, name="resend"),
     path("<slug:slug>/logout/", views.logout, name="logout"),
     path("<slug:slug>/history/", views.history, name="history"),
     path("<slug:slug>/password/", views.password, name="password"),

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from tessera.core.errors import DomainError
 from tessera.core.idempotency import idempotent
+from tessera.core.limits import parse_id
 from tessera.members.models import Member, MemberStatus
 from tessera.portal import selectors, services
 from tessera.portal.branding import branding
@@ -83,13 +84,12 @@ def home(request: HttpRequest, merchant: Merchant, member: Member) -> HttpRespon
 @merchant_page
 @member_required
 def history(request: HttpRequest, merchant: Merchant, member: Member) -> HttpResponse:
-    page = request.GET.get("page", "1")
     return _render(
         request,
         merchant,
         "history.html",
         {
-            "entries": selectors.point_entries(member, page=int(page) if page.isdigit() else 1),
+            "entries": selectors.point_entries(member, page=parse_id(request.GET.get("page")) or 1),
             "payments": selectors.payments_of(member),
         },
     )
@@ -139,6 +139,22 @@ def verify(request: HttpRequest, merchant: Merchant) -> HttpResponse:
             request.session.pop(PENDING_PHONE.format(merchant=merchant.pk), None)
             return redirect("portal:home", slug=merchant.slug)
     return _render(request, merchant, "verify.html", {"phone": phone})
+
+
+@require_POST
+@merchant_page
+def resend(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    """The code page's "Send a new code": the same request, throttle and answer as the first one."""
+    phone = request.session.get(PENDING_PHONE.format(merchant=merchant.pk))
+    if not phone:
+        return redirect("portal:login", slug=merchant.slug)
+    try:
+        services.request_login_code(merchant=merchant, phone=phone)
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.info(request, _("If this number belongs to a member, a new code is on its way by SMS."))
+    return redirect("portal:verify", slug=merchant.slug)
 
 
 @require_POST

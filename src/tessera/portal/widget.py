@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from tessera.core.errors import DomainError
 from tessera.core.idempotency import HEADER as IDEMPOTENCY_HEADER
 from tessera.core.idempotency import idempotent
+from tessera.core.limits import parse_ascii_int, parse_json_int
 from tessera.core.problem import problem
 from tessera.members.models import Member, MemberStatus
 from tessera.members.selectors import find_member_by_phone
@@ -55,9 +56,11 @@ def sign(secret: str, phone: str, timestamp: int | str) -> str:
 
 
 def token_is_valid(*, secret: str, phone: str, timestamp: str, token: str, now: float | None = None) -> bool:
-    if not (secret and phone and timestamp and token) or not timestamp.isdigit():
+    # ASCII digits only: "²" is a digit to str.isdigit() but not to int(); no sign, no spaces (signed as is).
+    stamp = parse_ascii_int(timestamp) if timestamp.isdigit() else None
+    if not (secret and phone and token) or stamp is None:
         return False
-    age = (time.time() if now is None else now) - int(timestamp)
+    age = (time.time() if now is None else now) - stamp
     if age > MAX_AGE_SECONDS or age < -CLOCK_SKEW_SECONDS:
         return False
     return hmac.compare_digest(sign(secret, phone, timestamp), token.strip().lower())
@@ -196,8 +199,10 @@ def redeem(request: HttpRequest, merchant: Merchant, member: Member) -> HttpResp
     if request.method != "POST":
         return HttpResponse(status=405)
     try:
-        offer_id = int(json.loads(request.body or b"{}").get("offer"))
-    except (ValueError, TypeError, AttributeError):
+        offer_id = parse_json_int(json.loads(request.body or b"{}").get("offer"))
+    except (ValueError, AttributeError):
+        offer_id = None
+    if offer_id is None:
         return problem(request, status=422, code="validation_failed", detail=_("Choose an offer."))
     offer = rewards.offers_for(member).filter(pk=offer_id).first()
     if offer is None:

@@ -15,6 +15,7 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from tessera.core.errors import ValidationFailed
+from tessera.core.limits import Id
 from tessera.core.problem import ERRORS
 from tessera.reports.forms import MAX_DAYS
 from tessera.reports.selectors import REPORTS, Filters, ReportScope, ReportSpec
@@ -47,11 +48,15 @@ class ReportQuery(Schema):
     start: date | None = Field(
         None, description="First day (the merchant's calendar); default: the 1st of this month."
     )
-    end: date | None = Field(None, description="Last day, included; default: today.")
+    end: date | None = Field(
+        None,
+        description="Last day, included; default: today. The period rule: `end` is not before `start` "
+        f"(422 `invalid_period`) and at most {MAX_DAYS} days after it (422 `period_too_long`).",
+    )
     stores: list[int] = Field(
         default_factory=list, description="Store ids; default: every store the key may see."
     )
-    card_type: int | None = Field(None, description="Transactions report only: one card type.")
+    card_type: Id | None = Field(None, description="Transactions report only: one card type.")
 
 
 def _run(request: HttpRequest, spec: ReportSpec, query: ReportQuery) -> ReportOut:

@@ -18,7 +18,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.functional import Promise
@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy
 
 from tessera.cards.models import CardEvent, CardEventKind, CardType
 from tessera.core.exports import Column
+from tessera.core.sums import WideSum
 from tessera.ledger.models import AccountKind, EntryKind
 from tessera.members.models import Member
 from tessera.reports import aggregates
@@ -167,7 +168,7 @@ def _sales_by(scope: ReportScope, filters: Filters, dims: Sequence[str]) -> dict
         qs = _in(qs, "store_id", stores)
         if filters.card_type_id is not None:
             qs = qs.filter(card_type_id=filters.card_type_id)
-        rows = qs.values(*dims).annotate(**{m: Sum(m) for m in _SALES_MEASURES}).order_by()
+        rows = qs.values(*dims).annotate(**{m: WideSum(m) for m in _SALES_MEASURES}).order_by()
         result.append({tuple(r[d] for d in dims): [int(r[m] or 0) for m in _SALES_MEASURES] for r in rows})
     return _merge(*result)
 
@@ -588,7 +589,7 @@ def _ledger_by(
         merchant=scope.merchant, account_kind=account_kind, day__gte=filters.start, day__lte=filters.end
     )
     qs = _in(qs, "store_id", stores)
-    rows = qs.values(*dims).annotate(c=Sum("credit"), d=Sum("debit"), n=Sum("entries")).order_by()
+    rows = qs.values(*dims).annotate(c=WideSum("credit"), d=WideSum("debit"), n=WideSum("entries")).order_by()
     folded = {tuple(r[d] for d in dims): [int(r["c"]), int(r["d"]), int(r["n"])] for r in rows}
     pending: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
     for r in aggregates.pending_entry_rows(scope.merchant, filters.start, filters.end):
@@ -675,7 +676,8 @@ def _flows(
     if start is not None:
         qs = qs.filter(day__gte=start)
     folded = {
-        tuple(r[d] for d in dims): int(r["a"]) for r in qs.values(*dims).annotate(a=Sum("amount")).order_by()
+        tuple(r[d] for d in dims): int(r["a"])
+        for r in qs.values(*dims).annotate(a=WideSum("amount")).order_by()
     }
     pending_rows = aggregates.pending_entry_rows(scope.merchant, start or date.min, end)
     result: dict[tuple[Any, ...], int] = defaultdict(int, folded)

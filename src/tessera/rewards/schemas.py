@@ -9,6 +9,7 @@ from typing import Literal
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from tessera.core.limits import Id, Quantity, SaleAmount
 from tessera.sales.schemas import CustomerIn
 
 
@@ -25,8 +26,8 @@ class GiftOut(Schema):
 class RedemptionIn(CustomerIn):
     model_config = ConfigDict(json_schema_extra={"examples": [{"phone": "0903123456", "gift_id": 3}]})
 
-    gift_id: int
-    quantity: int = Field(1, gt=0)
+    gift_id: Id
+    quantity: Quantity = 1
     store_code: str | None = Field(None, description="Where the gift is handed over (optional).")
 
 
@@ -61,7 +62,7 @@ class OfferOut(Schema):
 class PromoCodeIn(CustomerIn):
     model_config = ConfigDict(json_schema_extra={"examples": [{"phone": "0903123456", "offer_id": 2}]})
 
-    offer_id: int
+    offer_id: Id
     channel: Literal["api", "widget", "portal"] = Field("api", description="Where the member asked.")
 
 
@@ -86,7 +87,7 @@ class CodeCheckIn(Schema):
     )
 
     code: str = Field(..., min_length=1, max_length=64, description="Case, spaces and dashes are ignored.")
-    amount: int = Field(..., ge=0, description="The order amount, in minor units.")
+    amount: SaleAmount = Field(..., description="The order amount, in minor units.")
     channel: Literal["pos", "online"] = "pos"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -12,6 +12,7 @@ from pydantic import ConfigDict, Field
 
 from tessera.core.errors import NotFound, PermissionDenied, ValidationFailed
 from tessera.core.idempotency import idempotent, key_header
+from tessera.core.limits import MAX_LINES, IsoDateTime, SaleAmount
 from tessera.core.problem import ERRORS
 from tessera.rules.simulator import BasketItem, simulate
 from tessera.sales.schemas import CustomerIn, EarningPartOut, LineIn
@@ -38,11 +39,13 @@ class SimulateIn(CustomerIn):
     store_code: str | None = Field(
         None, description="Required with a merchant-wide key; a store-bound key simulates in its own store."
     )
-    amount: int | None = Field(
-        None, ge=0, le=10**15, description="Minor units that earn points; the lines' total when omitted."
+    amount: SaleAmount | None = Field(
+        None, description="Minor units that earn points; the lines' total when omitted."
     )
-    lines: list[LineIn] = Field(default_factory=list, description="Give the invoice total and item count.")
-    at: datetime | None = Field(None, description="When the sale happens; now when omitted.")
+    lines: list[LineIn] = Field(
+        default_factory=list, max_length=MAX_LINES, description="Give the invoice total and item count."
+    )
+    at: IsoDateTime | None = Field(None, description="When the sale happens; now when omitted.")
 
 
 class SkippedOut(Schema):

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
@@ -21,6 +22,7 @@ from unfold.decorators import action
 
 from tessera.core.errors import DomainError
 from tessera.core.exports import Column
+from tessera.core.limits import MAX_POINTS, MAX_SALE_AMOUNT, occurred_on_window
 from tessera.core.money import format_money
 from tessera.members.models import Member
 from tessera.sales import services
@@ -259,6 +261,7 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
                     points=data["points"],
                     note=data["note"],
                     occurred_on=data["occurred_on"],
+                    record_expired=data["record_expired"],
                 ),
             )
         return self._page(
@@ -328,15 +331,35 @@ class _PointsForm(forms.Form):
         )
         self.fields["store"].queryset = Store.objects.visible_to(staff).filter(is_active=True)  # type: ignore[attr-defined]
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        day, store = data.get("occurred_on"), data.get("store")
+        if day is not None and store is not None:
+            earliest, latest = occurred_on_window(timezone.localdate(timezone=store.tz))
+            if not earliest <= day <= latest:
+                self.add_error(
+                    "occurred_on",
+                    _("The date must be between %(earliest)s and %(latest)s.")
+                    % {"earliest": date_format(earliest), "latest": date_format(latest)},
+                )
+        return data
+
 
 class AddPointsForm(_PointsForm):
-    amount_spent = forms.IntegerField(label=_("amount spent"), min_value=0, required=False)
-    points = forms.IntegerField(label=_("points"), min_value=1, required=False)
+    amount_spent = forms.IntegerField(
+        label=_("amount spent"), min_value=0, max_value=MAX_SALE_AMOUNT, required=False
+    )
+    points = forms.IntegerField(label=_("points"), min_value=1, max_value=MAX_POINTS, required=False)
     note = forms.CharField(label=_("note"), max_length=300, required=False)
+    record_expired = forms.BooleanField(
+        label=_("record as expired"),
+        required=False,
+        help_text=_("Points dated so far back that they have expired are refused unless this is ticked."),
+    )
 
 
 class DeductPointsForm(_PointsForm):
-    points = forms.IntegerField(label=_("points"), min_value=1)
+    points = forms.IntegerField(label=_("points"), min_value=1, max_value=MAX_POINTS)
     reason = forms.CharField(label=_("reason"), max_length=300)
 
 

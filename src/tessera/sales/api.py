@@ -6,10 +6,11 @@ POST runs through `core.idempotency.idempotent`, so a retried request gets the f
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema
 
@@ -17,6 +18,7 @@ from tessera.cards.models import Card
 from tessera.cards.selectors import find_card
 from tessera.core.errors import NotFound, PermissionDenied, ValidationFailed
 from tessera.core.idempotency import idempotent, key_header
+from tessera.core.limits import occurred_on_window
 from tessera.core.problem import ERRORS
 from tessera.ledger.models import Entry
 from tessera.members.models import Member
@@ -96,6 +98,23 @@ def _customer(request: HttpRequest, data: CustomerIn) -> selectors.Customer:
     if customer.member is None:
         raise ValidationFailed(_("This card is not given to a member yet."), code="card_not_assigned")
     return customer
+
+
+def _occurred_on(day: date | None, store: Store) -> date | None:
+    """A date within the documented window (core.limits), in the store's zone: a mistyped year neither
+    rewrites last decade's history nor books points in the future."""
+    if day is not None:
+        earliest, latest = occurred_on_window(timezone.localdate(timezone=store.tz))
+        if not earliest <= day <= latest:
+            raise ValidationFailed(
+                _("occurred_on must be between %(earliest)s and %(latest)s.")
+                % {"earliest": earliest.isoformat(), "latest": latest.isoformat()},
+                code="occurred_on_out_of_range",
+                field="occurred_on",
+                earliest=earliest.isoformat(),
+                latest=latest.isoformat(),
+            )
+    return day
 
 
 def _member(customer: selectors.Customer) -> Member:
@@ -309,8 +328,8 @@ def confirm_transaction(
         sale = _sale(request, transaction_id)
         staff_user = None
         if data.method == "staff":
-            staff_user = authenticate(
-                request, username=data.staff_username or "", password=data.staff_password or ""
+            staff_user = services.authenticate_second_staff(
+                request=request, username=data.staff_username or "", password=data.staff_password or ""
             )
             if staff_user is None:
                 raise PermissionDenied(
@@ -389,14 +408,16 @@ def add_points(request: HttpRequest, data: PointsAddIn, idempotency_key: str = k
 
     def work() -> tuple[int, PointsOut]:
         member = _member(_customer(request, data))
+        store = _acting_store(request, data.store_code)
         entry = services.add_points(
             member=member,
-            store=_acting_store(request, data.store_code),
+            store=store,
             actor=None,
             amount_spent=data.amount_spent,
             points=data.points,
             note=data.note,
-            occurred_on=data.occurred_on,
+            occurred_on=_occurred_on(data.occurred_on, store),
+            record_expired=data.record_expired,
         )
         return 201, _points_out(entry, member)
 
@@ -411,13 +432,14 @@ def deduct_points(
 
     def work() -> tuple[int, PointsOut]:
         member = _member(_customer(request, data))
+        store = _acting_store(request, data.store_code)
         entry = services.deduct_points(
             member=member,
             points=data.points,
             reason=data.reason,
-            store=_acting_store(request, data.store_code),
+            store=store,
             actor=None,
-            occurred_on=data.occurred_on,
+            occurred_on=_occurred_on(data.occurred_on, store),
         )
         return 201, _points_out(entry, member)
 

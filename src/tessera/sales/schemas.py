@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
 from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictBool, model_validator
+
+from tessera.core.limits import (
+    MAX_DAYS_AHEAD,
+    MAX_DAYS_BACK,
+    MAX_LINE_AMOUNT,
+    MAX_LINES,
+    MAX_SALE_AMOUNT,
+    Amount,
+    Id,
+    IsoDate,
+    LineAmount,
+    Points,
+    PositivePoints,
+    Quantity,
+    SaleAmount,
+)
 
 
 class MemberSummary(Schema):
@@ -43,11 +59,23 @@ class LookupOut(Schema):
 class LineIn(Schema):
     sku: str = Field("", max_length=64, examples=["PHO-BO"])
     name: str = Field(..., min_length=1, max_length=200, examples=["Phở bò"])
-    quantity: int = Field(..., gt=0, examples=[2])
-    unit_price: int = Field(..., ge=0, description="Minor units.", examples=[65000])
-    amount: int | None = Field(
-        None, ge=0, description="Line total after line discounts; quantity × unit price when omitted."
+    quantity: Quantity = Field(..., examples=[2])
+    unit_price: Amount = Field(..., description="Minor units.", examples=[65000])
+    amount: LineAmount | None = Field(
+        None,
+        description="Line total after line discounts; quantity × unit price when omitted. "
+        f"At most {MAX_LINE_AMOUNT:,} either way.",
     )
+
+    @model_validator(mode="after")
+    def _line_total_within_limit(self) -> LineIn:
+        if self.amount is None and self.quantity * self.unit_price > MAX_LINE_AMOUNT:
+            raise ValueError(f"quantity × unit_price must not exceed the line limit of {MAX_LINE_AMOUNT:,}")
+        return self
+
+    @property
+    def total(self) -> int:
+        return self.quantity * self.unit_price if self.amount is None else self.amount
 
 
 class CustomerIn(Schema):
@@ -55,7 +83,7 @@ class CustomerIn(Schema):
 
     card_code: str | None = Field(None, examples=["8800000000017"])
     phone: str | None = Field(None, examples=["0903123456"])
-    member_id: int | None = None
+    member_id: Id | None = None
 
 
 class SaleIn(CustomerIn):
@@ -79,9 +107,15 @@ class SaleIn(CustomerIn):
     store_code: str | None = Field(
         None, description="Required with a merchant-wide key; a store-bound key acts in its own store."
     )
-    lines: list[LineIn] = Field(..., min_length=1)
-    points_to_spend: int = Field(0, ge=0)
-    stored_value_to_spend: int = Field(0, ge=0, description="Minor units.")
+    lines: list[LineIn] = Field(..., min_length=1, max_length=MAX_LINES)
+    points_to_spend: Points = 0
+    stored_value_to_spend: SaleAmount = Field(0, description="Minor units.")
+
+    @model_validator(mode="after")
+    def _sale_total_within_limit(self) -> SaleIn:
+        if sum(line.total for line in self.lines) > MAX_SALE_AMOUNT:
+            raise ValueError(f"the lines must not total more than the sale limit of {MAX_SALE_AMOUNT:,}")
+        return self
 
 
 class TransactionIn(SaleIn):
@@ -205,8 +239,8 @@ class VoidIn(Schema):
 
 
 class RefundLineIn(Schema):
-    line_id: int
-    quantity: int = Field(..., gt=0)
+    line_id: Id
+    quantity: Quantity
 
 
 class RefundIn(Schema):
@@ -214,11 +248,19 @@ class RefundIn(Schema):
         json_schema_extra={"examples": [{"lines": [{"line_id": 12, "quantity": 1}], "reason": "Cold soup"}]}
     )
 
-    lines: list[RefundLineIn] | None = Field(None, description="Omit to return everything left.")
+    lines: list[RefundLineIn] | None = Field(
+        None, max_length=MAX_LINES, description="Omit to return everything left."
+    )
     store_code: str | None = Field(
         None, description="Where the goods come back; the sale's store by default."
     )
     reason: str = Field("", max_length=300)
+
+
+OCCURRED_ON = (
+    f"The day it happened, in the store's time zone: at most {MAX_DAYS_BACK} days back and "
+    f"{MAX_DAYS_AHEAD} ahead (422 `occurred_on_out_of_range`); today when omitted."
+)
 
 
 class PointsAddIn(CustomerIn):
@@ -229,10 +271,16 @@ class PointsAddIn(CustomerIn):
     )
 
     store_code: str | None = None
-    amount_spent: int = Field(0, ge=0, description="Minor units; points are computed from it when omitted.")
-    points: int | None = Field(None, gt=0)
+    amount_spent: SaleAmount = Field(0, description="Minor units; points are computed from it when omitted.")
+    points: PositivePoints | None = None
     note: str = Field("", max_length=300)
-    occurred_on: date | None = None
+    occurred_on: IsoDate | None = Field(None, description=OCCURRED_ON)
+    record_expired: StrictBool = Field(
+        False,
+        description="Points dated so far back that they have already expired are refused (422 "
+        "`points_already_expired`); true records them as earned and expired: they stay in the member's "
+        "history and are never available.",
+    )
 
 
 class PointsDeductIn(CustomerIn):
@@ -241,9 +289,9 @@ class PointsDeductIn(CustomerIn):
     )
 
     store_code: str | None = None
-    points: int = Field(..., gt=0)
+    points: PositivePoints
     reason: str = Field(..., min_length=1, max_length=300)
-    occurred_on: date | None = None
+    occurred_on: IsoDate | None = Field(None, description=OCCURRED_ON)
 
 
 class PointsOut(Schema):
@@ -270,7 +318,7 @@ class TopUpIn(Schema):
     )
 
     card_code: str = Field(..., description="The stored-value card's number or QR payload.")
-    amount: int = Field(..., gt=0, description="Money paid in, in minor units.")
+    amount: Amount = Field(..., gt=0, description="Money paid in, in minor units.")
     payment_method: str = Field(
         ...,
         description="cash, bank_card, bank_transfer, e_wallet or other. Never stored value "
@@ -299,15 +347,15 @@ class TopUpOut(Schema):
 
 
 class TipReversalIn(Schema):
-    transaction_id: int = Field(..., description="The confirmed sale that charged the tip to the card.")
-    amount: int = Field(..., gt=0, description="Minor units given back to the card.")
+    transaction_id: Id = Field(..., description="The confirmed sale that charged the tip to the card.")
+    amount: Amount = Field(..., gt=0, description="Minor units given back to the card.")
     reason: str = Field("", max_length=300)
 
 
 class CardRefundIn(Schema):
     card_code: str
-    amount: int = Field(..., gt=0, description="Minor units credited to the card.")
-    transaction_id: int | None = Field(
+    amount: Amount = Field(..., gt=0, description="Minor units credited to the card.")
+    transaction_id: Id | None = Field(
         None, description="The sale refunded; at most what it was paid with other than stored value."
     )
     store_code: str | None = None

@@ -63,14 +63,16 @@ def find_customer(
 
 
 def balances_of(member: Member, card: Card | None = None) -> Balances:
+    """What the member holds and can spend now: units past their expiry are not counted even before
+    the nightly job writes them off, so `points_available` is exactly what a spend can take (E10)."""
     points = points_account_of(member)
     stored = stored_value_account_of(member, card)
     return Balances(
-        points=points.balance if points else 0,
+        points=points.live_balance if points else 0,
         points_available=points.spendable if points else 0,
-        points_pending=points.pending if points else 0,
+        points_pending=points.live_pending if points else 0,
         points_held=points.held if points else 0,
-        stored_value=stored.balance if stored else None,
+        stored_value=stored.live_balance if stored else None,
         stored_value_available=stored.spendable if stored else None,
     )
 

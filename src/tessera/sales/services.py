@@ -19,6 +19,7 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import authenticate, get_user_model
 from django.db import transaction as db_transaction
 from django.db.models import Max, Sum
 from django.utils import timezone, translation
@@ -32,6 +33,7 @@ from tessera.core.money import format_money
 from tessera.core.sms import send_sms
 from tessera.ledger import services as ledger
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
+from tessera.ledger.selectors import with_live_balances
 from tessera.ledger.services import InsufficientBalance
 from tessera.members import services as members
 from tessera.members.models import Member
@@ -65,6 +67,24 @@ class ConfirmationLocked(DomainError):
     status = 423
 
 
+class PointsAlreadyExpired(ValidationFailed):
+    """Points dated so far back that their validity ended: adding them would promise what can't be
+    spent. `record_expired` records them as earned and expired instead (E4, E10)."""
+
+    code = "points_already_expired"
+
+    def __init__(self, *, earned_on: date, expired_on: date) -> None:
+        super().__init__(
+            _(
+                "Points earned on %(earned)s expired on %(expired)s: they cannot be added. Record them "
+                "as expired to keep them in the member's history."
+            )
+            % {"earned": earned_on.isoformat(), "expired": expired_on.isoformat()},
+            earned_on=earned_on.isoformat(),
+            expired_on=expired_on.isoformat(),
+        )
+
+
 # --- helpers ------------------------------------------------------------------------------------------
 
 
@@ -95,18 +115,20 @@ def _spendable(account: Account | None) -> int:
 
 
 def points_account_of(member: Member) -> Account | None:
-    """The member's points account, or None if it was never opened (a read: nothing is created)."""
-    return Account.objects.filter(
-        merchant_id=member.merchant_id, member=member, kind=AccountKind.POINTS
+    """The member's points account, or None if it was never opened (a read: nothing is created).
+
+    Read with its live counters, so its `spendable` costs no further query."""
+    return with_live_balances(
+        Account.objects.filter(merchant_id=member.merchant_id, member=member, kind=AccountKind.POINTS)
     ).first()
 
 
 def stored_value_account_of(member: Member, card: Card | None) -> Account | None:
     """The card family's stored-value account, else the member's own one; None if there is none."""
     if card is not None and card.account_id is not None:
-        return Account.objects.filter(pk=card.account_id).first()
-    return Account.objects.filter(
-        merchant_id=member.merchant_id, member=member, kind=AccountKind.STORED_VALUE
+        return with_live_balances(Account.objects.filter(pk=card.account_id)).first()
+    return with_live_balances(
+        Account.objects.filter(merchant_id=member.merchant_id, member=member, kind=AccountKind.STORED_VALUE)
     ).first()
 
 
@@ -286,9 +308,9 @@ def quote_sale(
         benefits=list(perks.benefits),
         points_to_earn=earn.points,
         earn_explanation=earn.explanation,
-        points_balance=points_account.balance if points_account else 0,
+        points_balance=points_account.live_balance if points_account else 0,
         points_available=_spendable(points_account),
-        points_pending=points_account.pending if points_account else 0,
+        points_pending=points_account.live_pending if points_account else 0,
         stored_value_available=_spendable(sv_account),
         point_value=rules.point_value,
         points_to_spend=points_to_spend,
@@ -455,6 +477,14 @@ def _member_failures(sale: Transaction, rules: SalesSettings, now: datetime) -> 
     return attempts.filter(succeeded=False).count()
 
 
+def _lock_member_tries(sale: Transaction) -> None:
+    """Lock the member's row until this try is recorded. Tries on the member's other pending sales wait
+    here, so each one sees the failures before it: twelve wrong PINs sent at once are checked one after
+    the other and the member lockout stops them at the limit (issue 12). FOR NO KEY UPDATE: rows that
+    merely reference the member are not held up. SQLite serialises writers anyway."""
+    list(Member.objects.select_for_update(no_key=True).filter(pk=sale.member_id).values_list("pk"))
+
+
 def _ensure_not_locked(sale: Transaction, rules: SalesSettings, now: datetime) -> None:
     limit = rules.confirm_attempt_limit
     if sale.locked_at is not None or sale.failed_confirmations >= limit:
@@ -509,6 +539,21 @@ def _check_staff(sale: Transaction, staff_user: Any) -> None:
         )
 
 
+def authenticate_second_staff(*, request: Any, username: str, password: str) -> Any:
+    """E2: the second staff member's user name and password, checked by Django and axes' lockout; the
+    user or None. The user's row stays locked until the try is recorded (the caller's transaction), so
+    tries sent at once for one user name are checked one at a time and axes counts each failure before
+    it looks at the next: concurrency never buys extra guesses at a password (issue 12)."""
+    user_model = get_user_model()
+    with db_transaction.atomic():
+        list(
+            user_model._default_manager.select_for_update()
+            .filter(**{user_model.USERNAME_FIELD: username})
+            .values_list("pk")
+        )
+        return authenticate(request, username=username, password=password)
+
+
 def confirm_transaction(
     *,
     transaction: Transaction,
@@ -523,7 +568,8 @@ def confirm_transaction(
 
     A wrong PIN or code is recorded and counted before the error is raised, so retrying cannot escape
     the limit: at `confirm_attempt_limit` wrong tries the sale is locked (it stays pending), and so is
-    the member for `confirm_lockout_minutes`.
+    the member for `confirm_lockout_minutes`. The sale's and the member's rows are locked from the
+    count to the record, so tries sent at once never buy extra guesses.
     """
     now = now or timezone.now()
     failure: DomainError | None = None
@@ -536,6 +582,7 @@ def confirm_transaction(
         members.ensure_can_transact(sale.member)
         confirmed_by = actor if is_user(actor) else None
         if method in (ConfirmMethod.PIN, ConfirmMethod.OTP):
+            _lock_member_tries(sale)
             _ensure_not_locked(sale, rules, now)
             correct = _verify_secret(sale, method, pin, otp, now)
             ConfirmationAttempt.objects.create(
@@ -842,11 +889,14 @@ def add_points(
     points: int | None = None,
     note: str = "",
     occurred_on: date | None = None,
+    record_expired: bool = False,
     now: datetime | None = None,
 ) -> Entry:
     """Add points by hand (E4): for `amount_spent` (points computed by the earning rules) or as given.
 
     Staff have checked the purchase, so the points are available at once; they expire like earned ones.
+    Points dated so far back that they have already expired are refused (`PointsAlreadyExpired`), or,
+    with `record_expired`, recorded as earned and expired at once: the earning entry is returned.
     """
     merchant = member.merchant
     _same_merchant(merchant, store)
@@ -860,21 +910,30 @@ def add_points(
     if points <= 0:
         raise ValidationFailed(_("There are no points to add."), code="no_points")
     rules = SalesSettings.for_merchant(merchant)
-    account = ledger.open_account(merchant=merchant, kind=AccountKind.POINTS, member=member)
-    with db_transaction.atomic():
-        entry = ledger.credit(
-            account=account,
-            amount=points,
-            kind=EntryKind.EARN if amount_spent else EntryKind.ADJUST,
-            store=store,
-            actor=actor,
-            source=MANUAL_ADD_SOURCE,
-            reason=note[:300],
-            sale_amount=amount_spent or None,
-            available_at=at,
-            expires_at=_expiry(rules, at),
-            now=at,
+    expires_at = _expiry(rules, at)
+    expired_at = expires_at if expires_at is not None and expires_at <= (now or timezone.now()) else None
+    if expired_at is not None and not record_expired:
+        raise PointsAlreadyExpired(
+            earned_on=at.astimezone(store.tz).date(), expired_on=expired_at.astimezone(store.tz).date()
         )
+    account = ledger.open_account(merchant=merchant, kind=AccountKind.POINTS, member=member)
+    earning: dict[str, Any] = {
+        "account": account,
+        "amount": points,
+        "kind": EntryKind.EARN if amount_spent else EntryKind.ADJUST,
+        "store": store,
+        "actor": actor,
+        "source": MANUAL_ADD_SOURCE,
+        "reason": note[:300],
+        "sale_amount": amount_spent or None,
+    }
+    with db_transaction.atomic():
+        if expired_at is not None:
+            entry, _expiry_entry = ledger.credit_expired(
+                **earning, earned_at=at, expires_at=expired_at, now=now
+            )
+        else:
+            entry = ledger.credit(**earning, available_at=at, expires_at=expires_at, now=at)
         # F1: a purchase entered by hand lifts the ranking at once, like a confirmed sale.
         tiers.evaluate_upgrade(member=member, actor=actor, now=now or timezone.now())
         events.publish(merchant_id=merchant.pk, type="points.added", payload=_points_event(entry, member))
@@ -909,7 +968,8 @@ def deduct_points(
         actor=actor,
         source=MANUAL_DEDUCT_SOURCE,
         reason=reason[:300],
-        now=_occurred_at(occurred_on, store, now or timezone.now()),
+        occurred_at=_occurred_at(occurred_on, store, now or timezone.now()),
+        now=now,
     )
     events.publish(merchant_id=merchant.pk, type="points.deducted", payload=_points_event(entry, member))
     return entry

@@ -12,18 +12,20 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group, User
-from django.db.models import Model, QuerySet
+from django.db.models import Exists, Model, OuterRef, QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from tessera.core.errors import DomainError
-from tessera.tenancy import services
+from tessera.tenancy import services, two_factor
 from tessera.tenancy.admin_base import TenantAdmin, TenantHistoryAdmin, request_staff
 from tessera.tenancy.forms import ApiKeyForm, RoleForm, StaffForm
 from tessera.tenancy.models import ApiKey, Merchant, Role, StaffMembership, Store
@@ -117,12 +119,18 @@ class StaffMembershipAdmin(TenantHistoryAdmin):
     """A merchant admin creates, edits and deactivates its own staff (B1, B2); never a superuser."""
 
     form = StaffForm
-    list_display = ["username", "full_name", "merchant", "role_names", "store_names", "active"]
+    list_display = ["username", "full_name", "merchant", "role_names", "store_names", "active", "two_factor"]
     search_fields = ["user__username", "user__first_name", "user__last_name", "user__email"]
-    actions = ["deactivate"]
+    actions = ["deactivate", "reset_two_factor"]
+    actions_detail = ["reset_two_factor_page"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        return staff_visible_to(request.user).prefetch_related("stores", "user__groups__role")
+        confirmed_app = TOTPDevice.objects.filter(user=OuterRef("user"), confirmed=True)
+        return (
+            staff_visible_to(request.user)
+            .prefetch_related("stores", "user__groups__role")
+            .annotate(has_two_factor=Exists(confirmed_app))
+        )
 
     def get_list_display(self, request: HttpRequest) -> Any:
         shown = list(super().get_list_display(request))
@@ -198,6 +206,54 @@ class StaffMembershipAdmin(TenantHistoryAdmin):
     @display(description=_("active"), boolean=True)
     def active(self, obj: StaffMembership) -> bool:
         return bool(obj.user.is_active)
+
+    @display(description=_("two-factor login"), boolean=True)
+    def two_factor(self, obj: StaffMembership) -> bool:
+        return bool(getattr(obj, "has_two_factor", False))
+
+    @action(description=_("Reset two-factor login of selected staff"), permissions=["change"])
+    def reset_two_factor(self, request: HttpRequest, queryset: QuerySet[StaffMembership]) -> None:
+        done = 0
+        for staff in queryset:
+            try:
+                two_factor.reset_two_factor(staff=staff, actor=request.user)
+                done += 1
+            except DomainError as error:
+                self.message_user(request, f"{staff.user}: {error.message}", messages.ERROR)
+        if done:
+            message = _("Two-factor login reset for %(count)d staff.") % {"count": done}
+            self.message_user(request, message, messages.SUCCESS)
+
+    @action(
+        description=_("Reset two-factor login"),
+        url_path="reset-two-factor",
+        permissions=["change"],
+        icon="phonelink_erase",
+    )
+    def reset_two_factor_page(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """B4: a staff user lost their phone and recovery codes; they set two-factor login up again."""
+        staff = self.get_object(request, object_id)
+        if staff is None:
+            raise Http404
+        change_url = reverse("admin:tenancy_staffmembership_change", args=[staff.pk])
+        if request.method == "POST":
+            try:
+                two_factor.reset_two_factor(staff=staff, actor=request.user)
+            except DomainError as error:
+                self.message_user(request, str(error.message), messages.ERROR)
+            else:
+                message = _("Two-factor login of %(user)s was reset.") % {"user": staff.user.get_username()}
+                self.message_user(request, message, messages.SUCCESS)
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Reset two-factor login"),
+            "staff": staff,
+            "enabled": two_factor.has_two_factor(staff.user),
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/tenancy/staffmembership/reset_two_factor.html", context)
 
     @action(description=_("Deactivate selected staff"), permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: QuerySet[StaffMembership]) -> None:

@@ -1,4 +1,8 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 
@@ -6,3 +10,22 @@ class TenancyConfig(AppConfig):
     name = "tessera.tenancy"
     label = "tenancy"
     verbose_name = _("Merchants and staff")
+
+    def ready(self) -> None:
+        from django.contrib import admin
+
+        from tessera.tenancy import two_factor
+
+        # B4: a user with an authenticator app, or whose merchant requires one, is staff of the back office
+        # only in a session that passed the second step. Every admin page and `admin_view` asks this;
+        # logging out needs no second step (the admin would send the user to the index instead).
+        password_only = admin.site.has_permission
+
+        def has_permission(request: HttpRequest) -> Any:
+            if not password_only(request):
+                return False
+            if getattr(request, "two_factor_passed", False) or request.path == reverse("admin:logout"):
+                return True  # passed earlier in this request (TwoFactorMiddleware): it stays passed
+            return two_factor.pending_step(request.user) is None
+
+        admin.site.has_permission = has_permission  # type: ignore[method-assign]

@@ -1,13 +1,18 @@
-"""Per-request tenancy: who the staff user is and which merchant they work for."""
+"""Per-request tenancy: who the staff user is, which merchant they work for, and whether they passed the
+second login step (B4)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone, translation
 
+from tessera.tenancy import two_factor
 from tessera.tenancy.permissions import staff_of
 
 
@@ -32,3 +37,28 @@ class StaffLocaleMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+class TwoFactorMiddleware:
+    """Until a signed-in user has passed the second step that applies to them, every back-office address
+    (the admin and the staff scanner) leads to it (B4): the code page for a user with an authenticator
+    app, the set-up page for one whose merchant requires it and who has none yet. Logging out stays open.
+    """
+
+    STEP_PAGES = {"verify": "backoffice:two_factor_verify", "enrol": "backoffice:two_factor"}
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        back_office = (reverse("admin:index"), reverse("scanner:scan"))
+        if request.path.startswith(back_office) and request.user.is_authenticated:
+            step = two_factor.pending_step(request.user)
+            request.two_factor_passed = step is None  # type: ignore[attr-defined]  # for has_permission
+            if step is not None:
+                page = reverse(self.STEP_PAGES[step])
+                if request.path not in (page, reverse("admin:logout")):
+                    if request.method == "GET":
+                        page = f"{page}?{urlencode({REDIRECT_FIELD_NAME: request.get_full_path()})}"
+                    return HttpResponseRedirect(page)
+        return self.get_response(request)

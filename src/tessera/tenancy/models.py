@@ -47,6 +47,14 @@ class Merchant(Audited):
         default=True,
         help_text=_("When off, new members stay 'not activated' until staff activate them (C2)."),
     )
+    require_two_factor_for_admins = models.BooleanField(
+        _("require two-factor login for admins"),
+        default=False,
+        help_text=_(
+            "Staff who can change settings, roles or balances must log in with a code from an "
+            "authenticator app (B4)."
+        ),
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     history = HistoricalRecords()

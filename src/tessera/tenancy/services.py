@@ -180,6 +180,7 @@ MERCHANT_SETTINGS = (
     "default_language",
     "country",
     "auto_activate_members",
+    "require_two_factor_for_admins",
 )
 
 

@@ -23,9 +23,11 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db.models import BigIntegerField, ExpressionWrapper, F, Q, QuerySet, Sum
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from tessera.core.limits import MAX_SAFE_INTEGER
+from tessera.core.sums import ShareOf, WideSum
 from tessera.ledger.models import AccountKind, Entry, EntryKind
 from tessera.members.models import Member
 from tessera.tenancy.models import Merchant
@@ -131,7 +133,7 @@ def rankings(
     base = _points_entries(merchant_id).filter(members)
     if basis == Basis.SPEND:
         made = base.filter(window(""), kind=EntryKind.EARN, sale_amount__isnull=False)
-        made_total = Sum("sale_amount")
+        made_total = WideSum("sale_amount")
         returned = base.filter(
             window("reverses__"),
             kind=EntryKind.REVERSAL,
@@ -139,17 +141,12 @@ def rankings(
             reverses__sale_amount__isnull=False,
         )
         # amount is negative: the share is negative, and the division rounds toward zero.
-        returned_total = Sum(
-            ExpressionWrapper(
-                F("reverses__sale_amount") * F("amount") / F("reverses__amount"),
-                output_field=BigIntegerField(),
-            )
-        )
+        returned_total = WideSum(ShareOf(F("reverses__sale_amount"), F("amount"), F("reverses__amount")))
     else:
         made = base.filter(window(""), _ranked_points())
-        made_total = Sum("amount")
+        made_total = WideSum("amount")
         returned = base.filter(window("reverses__"), _ranked_points("reverses__"), kind=EntryKind.REVERSAL)
-        returned_total = Sum("amount")
+        returned_total = WideSum("amount")
     totals: dict[int, int] = {}
     for queryset, total in ((made, made_total), (returned, returned_total)):
         for member_id, value in (
@@ -159,7 +156,8 @@ def rankings(
             .values_list("account__member_id", "total")
         ):
             totals[member_id] = totals.get(member_id, 0) + int(value or 0)
-    return totals
+    # Sums are numeric (core.sums); a ranking past what the API can send is past every threshold anyway.
+    return {member_id: min(total, MAX_SAFE_INTEGER) for member_id, total in totals.items()}
 
 
 def ranking_spends(*, merchant: Merchant, member_ids: Sequence[int], now: datetime) -> dict[int, int]:

@@ -110,7 +110,7 @@ class Receiver:
 
 @pytest.fixture
 def receiver(settings):
-    settings.TESSERA_WEBHOOKS_ALLOW_PRIVATE = True  # the receiver is on loopback
+    settings.TESSERA_OUTBOUND_ALLOW_LOOPBACK = True  # the receiver is on loopback
     server = Receiver()
     yield server
     server.close()

@@ -147,12 +147,19 @@ def test_k2_endpoints_receive_only_the_event_types_they_chose_and_only_their_mer
 
 
 def test_k2_private_addresses_are_refused_outside_development(merchant, settings):
-    settings.TESSERA_WEBHOOKS_ALLOW_PRIVATE = False
+    """Issue 12: loopback and private endpoints are refused when saved, and again at send time (an
+    endpoint saved while allowed, or a name that resolves elsewhere since)."""
+    settings.TESSERA_OUTBOUND_ALLOW_LOOPBACK = False
     with pytest.raises(ValidationFailed) as refused:
         services.create_endpoint(merchant=merchant, url="http://127.0.0.1:9/hook")
     assert refused.value.code == "https_required"
+    with pytest.raises(ValidationFailed) as refused:
+        services.create_endpoint(merchant=merchant, url="https://10.0.0.8/hook")
+    assert refused.value.code == "address_not_public"
 
+    settings.TESSERA_OUTBOUND_ALLOW_LOOPBACK = True
     services.create_endpoint(merchant=merchant, url="https://127.0.0.1:9/hook")
+    settings.TESSERA_OUTBOUND_ALLOW_LOOPBACK = False
     (delivery,) = services.record_event(merchant_id=merchant.pk, type="member.created", payload={})
     services.attempt(delivery_id=delivery.pk)
 

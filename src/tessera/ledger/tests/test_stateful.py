@@ -16,7 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from tessera.core.errors import Conflict
 from tessera.ledger import services as ledger
 from tessera.ledger.models import Account, Entry, EntryKind, Hold, HoldStatus
-from tessera.ledger.selectors import account_summary, verify_ledger
+from tessera.ledger.selectors import account_summary, verify_ledger, with_live_balances
 from tessera.ledger.tasks import expire_points, release_pending
 from tessera.ledger.tests.factories import T0, days, points_account
 from tessera.tenancy.models import Merchant
@@ -137,6 +137,28 @@ class LedgerMachine(RuleBasedStateMachine):
         self.now += days(n)
         release_pending(self.now, chunk_size=2)
         expire_points(self.now, chunk_size=2)
+
+    @rule(n=st.integers(1, 20))
+    def time_passes(self, n: int) -> None:
+        """The clock moves on without the nightly jobs: lots lapse and fall due unswept (issue 12)."""
+        self.now += days(n)
+
+    @invariant()
+    def shown_balances_count_only_what_can_be_used_now(self) -> None:
+        """issue 12, E10: the live counters agree with the lots themselves at this instant, swept or not."""
+        accounts = with_live_balances(
+            Account.objects.filter(pk__in=[a.pk for a in self.accounts]), now=self.now
+        )
+        for account in accounts:
+            alive = [
+                lot
+                for lot in account.lots.filter(remaining__gt=0)
+                if lot.expires_at is None or lot.expires_at > self.now
+            ]
+            usable = sum(lot.remaining for lot in alive if lot.released or lot.available_at <= self.now)
+            assert account.live_balance == sum(lot.remaining for lot in alive)
+            assert account.live_pending == sum(lot.remaining for lot in alive) - usable
+            assert account.spendable == max(usable - account.held, 0)
 
     @invariant()
     def ledger_is_clean(self) -> None:

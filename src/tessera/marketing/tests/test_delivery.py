@@ -62,7 +62,7 @@ class Provider:
 
 @pytest.fixture
 def provider(settings, merchant):
-    settings.TESSERA_SMS_ALLOW_PLAIN_HTTP = True  # the fake provider is on loopback
+    settings.TESSERA_OUTBOUND_ALLOW_LOOPBACK = True  # the fake provider is on loopback
     server = Provider()
     row = services.settings_for(merchant)
     row.sms_provider, row.sms_api_url, row.sms_sender = SmsProvider.HTTP, server.url, "PHOHANOI"
@@ -115,7 +115,7 @@ def test_i1_one_time_codes_leave_through_the_merchants_provider_too(merchant, pr
 
 
 def test_i1_a_provider_address_must_be_https_outside_development(merchant, provider, settings):
-    settings.TESSERA_SMS_ALLOW_PLAIN_HTTP = False
+    settings.TESSERA_OUTBOUND_ALLOW_LOOPBACK = False
     message = _queued(merchant, MemberFactory(merchant=merchant))
 
     delivery.drain()

@@ -117,13 +117,16 @@ def test_register_a_taken_phone_is_a_409_and_a_bad_phone_a_422(api, merchant):
     assert Member.objects.of(merchant).count() == 1
 
 
-def test_register_refuses_another_merchants_store(api, other_merchant):
+def test_register_refuses_another_merchants_store(client, merchant, other_merchant):
     foreign = StoreFactory(merchant=other_merchant)
+    merchant_wide = create_api_key(merchant=merchant, name="Shop").raw_key
 
-    response = api.post(
+    response = client.post(
         "/api/v1/members",
         {"phone": "0903123456", "home_store_id": foreign.pk},
         content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {merchant_wide}",
+        HTTP_IDEMPOTENCY_KEY=uuid4().hex,
     )
 
     assert (response.status_code, response.json()["code"]) == (422, "unknown_store")

@@ -17,6 +17,7 @@ from tessera.ledger.models import Account, AccountKind, EntryKind
 from tessera.members import services as members
 from tessera.members.models import MemberStatus
 from tessera.portal.session import session_key
+from tessera.portal.tests.helpers import member_session
 from tessera.rewards.models import PromoCode
 from tessera.rewards.tests.factories import GiftFactory, PromoCodeOfferFactory
 from tessera.sales import services as sales
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.django_db
 
 
 def sign_in(client, member):
-    session = client.session
+    session = member_session(client)
     session[session_key(member.merchant)] = member.pk
     session.save()
 
@@ -149,14 +150,14 @@ def test_g1_a_session_at_one_merchant_is_nobody_at_another(client, merchant, oth
 def test_g1_a_member_id_of_another_merchant_under_its_key_finds_nobody(
     client, merchant, other_merchant, member
 ):
-    session = client.session
+    session = member_session(client)
     session[f"portal:member:{other_merchant.pk}"] = member.pk  # merchant A's member, at B's key
     session.save()
 
     response = client.get(url("home", other_merchant))
 
     assert response.status_code == 302
-    assert f"portal:member:{other_merchant.pk}" not in client.session
+    assert f"portal:member:{other_merchant.pk}" not in member_session(client)
 
 
 def test_g1_redeeming_points_for_a_promo_code_spends_once_even_if_the_form_is_sent_twice(

@@ -378,7 +378,7 @@ def test_k3_openapi_documents_every_pos_endpoint_its_errors_and_the_idempotency_
     }
     for method, path in expected:
         operation = spec["paths"][path][method]
-        problem_ref = operation["responses"]["404"]["content"]["application/json"]["schema"]["$ref"]
+        problem_ref = operation["responses"]["404"]["content"]["application/problem+json"]["schema"]["$ref"]
         assert problem_ref.endswith("/Problem"), (method, path)
         assert {"200", "201"} & set(operation["responses"]), (method, path)
         if method == "post":

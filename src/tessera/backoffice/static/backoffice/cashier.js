@@ -8,6 +8,13 @@
     else document.addEventListener("DOMContentLoaded", fn);
   }
 
+  // The receipt's Print button (no inline handler: the Content-Security-Policy forbids them).
+  ready(function () {
+    document.querySelectorAll("[data-print]").forEach(function (button) {
+      button.addEventListener("click", function () { window.print(); });
+    });
+  });
+
   ready(function () {
     var root = document.getElementById("cashier-basket");
     if (!root) return;

@@ -1,6 +1,8 @@
 /* Tessera website widget (G2). Paste into the shop:
  *   <script src=".../m/<slug>/widget.js" data-phone="..." data-timestamp="..." data-token="..." async></script>
- * Without a valid signed token it draws nothing. No framework; the panel lives in a shadow DOM. */
+ * Without a valid signed token it draws nothing. No framework; the panel lives in a shadow DOM.
+ * It needs no inline script, eval or inline style on the shop's page: a shop with a Content-Security-Policy
+ * lists this site in script-src and connect-src (docs/widget.md). */
 (function () {
   "use strict";
   var config = {{ config|safe }};
@@ -60,7 +62,15 @@
   function render(me) {
     var host = el("div", { id: "tessera-widget" });
     var root = host.attachShadow({ mode: "open" });
-    root.appendChild(el("style", {}, style));
+    // A constructed style sheet is not an inline <style>: the shop's own Content-Security-Policy lets it
+    // through whatever its style-src says. Browsers without them get the <style> element.
+    if ("adoptedStyleSheets" in root && window.CSSStyleSheet && CSSStyleSheet.prototype.replaceSync) {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(style);
+      root.adoptedStyleSheets = [sheet];
+    } else {
+      root.appendChild(el("style", {}, style));
+    }
     var button = el("button", { "class": "fab", type: "button", "aria-expanded": "false" }, t.open);
     var panel = el("section", { "class": "panel", hidden: "", role: "dialog", "aria-label": config.merchant });
     panel.appendChild(el("div", { "class": "head" }, config.merchant));

@@ -1,0 +1,68 @@
+"""K3, issue 12: the served OpenAPI document says what the API answers — errors as
+application/problem+json (413 and 500 included), the Idempotency-Key's length on every POST, and the
+reports' period rule — so generated clients and schemathesis read the truth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from tessera.core.idempotency import HEADER, MAX_KEY_LENGTH
+from tessera.core.problem import CONTENT_TYPE
+
+pytestmark = pytest.mark.django_db
+
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+@pytest.fixture(scope="module")
+def document(django_db_blocker) -> dict[str, Any]:
+    with django_db_blocker.unblock():
+        response = Client().get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    return response.json()  # type: ignore[no-any-return]
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method, path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+def test_every_error_answer_is_declared_as_problem_json(document):
+    for method, path, operation in operations(document):
+        errors = {status: r for status, r in operation["responses"].items() if int(status) >= 400}
+        assert {"500", "503"} <= set(errors), (method, path)
+        for status, response in errors.items():
+            assert response["content"] == {CONTENT_TYPE: {"schema": PROBLEM}}, (method, path, status)
+
+
+def test_every_operation_with_a_body_may_answer_413(document):
+    for method, path, operation in operations(document):
+        assert ("413" in operation["responses"]) == (method in ("post", "put", "patch")), (method, path)
+
+
+def test_every_post_requires_an_idempotency_key_of_1_to_255_characters(document):
+    posts = [(path, operation) for method, path, operation in operations(document) if method == "post"]
+    assert len(posts) > 20
+    for path, operation in posts:
+        [header] = [p for p in operation["parameters"] if p["in"] == "header" and p["name"] == HEADER]
+        assert header["required"] is True, path
+        assert (header["schema"]["minLength"], header["schema"]["maxLength"]) == (1, MAX_KEY_LENGTH), path
+
+
+def test_the_reports_document_their_period_rule(document):
+    reports = [(path, op) for method, path, op in operations(document) if path.startswith("/api/v1/reports/")]
+    assert len(reports) >= 7
+    for path, operation in reports:
+        [end] = [p for p in operation["parameters"] if p["name"] == "end"]
+        assert "invalid_period" in end["description"] and "period_too_long" in end["description"], path
+
+
+def test_the_problem_schema_names_its_members(document):
+    problem = document["components"]["schemas"]["Problem"]
+    assert set(problem["required"]) == {"type", "title", "status", "code", "detail", "instance"}
