@@ -75,7 +75,7 @@ def test_a_cashier_rings_up_a_sale_by_hand_from_scan_to_receipt(page, live_serve
     page.goto(f"{live_server.url}/admin/tessera/cashier/")
     assert page.locator("html").get_attribute("lang") == language
     # The lookup field has the focus: a keyboard-wedge reader types the number and Enter.
-    expect(page.locator("input[name=q]")).to_be_focused()
+    expect(page.locator("input[name=q]")).to_be_focused(timeout=15_000)  # a loaded CI machine is slow
     page.keyboard.type(s.card.number)
     page.keyboard.press("Enter")
     page.wait_for_url("**/admin/tessera/cashier/?member=*")
