@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -25,7 +25,9 @@ from pydantic import BaseModel
 from tessera.core.errors import DomainError
 from tessera.core.models import IdempotencyRecord
 from tessera.core.problem import domain_problem
-from tessera.tenancy.models import Merchant
+
+if TYPE_CHECKING:
+    from tessera.tenancy.models import Merchant
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"

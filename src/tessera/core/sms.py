@@ -19,14 +19,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from tessera.core import outbound
-from tessera.tenancy.models import Merchant
+
+if TYPE_CHECKING:
+    from tessera.tenancy.models import Merchant
 
 logger = logging.getLogger(__name__)
 

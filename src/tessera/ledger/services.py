@@ -37,8 +37,8 @@ from tessera.ledger.models import (
     unexpired,
 )
 from tessera.ledger.selectors import spend_order, with_live_balances
+from tessera.ledger.signals import entries_written
 from tessera.members.models import Member
-from tessera.reports.aggregates import record_entries
 from tessera.tenancy.models import Merchant, Store
 
 #: Entry kinds written only by reverse() and transfer(), never by credit() or debit().
@@ -586,7 +586,7 @@ def credit_opening_balances(
             )
             for account, entry, balance in zip(accounts, entries, balances, strict=True)
         )
-        record_entries(entries)
+        entries_written.send(sender=Entry, entries=entries)
     return entries
 
 
@@ -669,7 +669,7 @@ def _write_entry(
     )
     entry.stamp(actor)
     entry.save()
-    record_entries([entry])
+    entries_written.send(sender=Entry, entries=[entry])
     return entry
 
 

@@ -21,7 +21,7 @@ from huey.contrib.djhuey import db_periodic_task
 
 from tessera.ledger.models import Account, Entry, EntryKind, ExpiryNotice, Lot, LotUse
 from tessera.ledger.selectors import expiry_notice_days
-from tessera.reports.aggregates import record_entries
+from tessera.ledger.signals import entries_written
 from tessera.tenancy.models import Merchant
 
 CHUNK = 500
@@ -106,7 +106,7 @@ def expire_points(now: datetime | None = None, *, chunk_size: int = CHUNK) -> in
             if not entries:
                 continue
             Entry.objects.bulk_create(entries)  # sets pk on PostgreSQL and SQLite >= 3.35
-            record_entries(entries)
+            entries_written.send(sender=Entry, entries=entries)
             entry_of = {e.account_id: e for e in entries}
             LotUse.objects.bulk_create(
                 LotUse(merchant_id=entry_of[a].merchant_id, entry=entry_of[a], lot_id=pk, amount=-r)

@@ -1,5 +1,9 @@
-"""Keeping the reports' daily tables (see models.py): the hooks that write deltas, the compaction that
-folds them, the rebuild from the raw tables, and the snapshot reads that add both together.
+"""Keeping the reports' daily tables (see models.py): the listeners that write deltas, the compaction
+that folds them, the rebuild from the raw tables, and the snapshot reads that add both together.
+
+The ledger and the sales never call the reports: they send `tessera.ledger.signals.entries_written` and
+`tessera.sales.signals` inside their transaction, and `ReportsConfig.ready` connects the listeners below,
+so a delta commits or rolls back with the write that caused it.
 
 Where things land:
 - a ledger entry on the local day of its `occurred_at` in its store's time zone (the merchant's when it
@@ -27,18 +31,18 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
 
-from tessera.ledger.models import Account, Entry, EntryKind, LotUse
+from tessera.cards.models import Card
+from tessera.ledger.models import Account, Entry, EntryKind, Lot, LotUse
 from tessera.reports.models import NONE, EntryDelta, LedgerDay, LotFlowDay, SaleDelta, SalesDay
+from tessera.sales.models import Refund, Transaction, TransactionStatus
 from tessera.tenancy.models import Merchant, Store
-
-if TYPE_CHECKING:
-    from tessera.sales.models import Refund, Transaction
+from tessera.tiers.models import TierChange
 
 #: Deltas folded per transaction by the compaction task.
 BATCH = 5000
@@ -78,11 +82,11 @@ class _Zones:
         return self.stores.get(store_id or NONE, self.default)
 
 
-# --- hooks: written in the same transaction as the entry or the sale ---------------------------------
+# --- listeners: written in the same transaction as the entry or the sale -----------------------------
 
 
-def record_entries(entries: Sequence[Entry]) -> None:
-    """Ledger hook: one delta per new entry. Called by the ledger right after it writes entries."""
+def record_entries(sender: Any, *, entries: Sequence[Entry], **kwargs: Any) -> None:
+    """`entries_written`: one delta per new entry, all in one bulk insert."""
     zones: dict[tuple[int, int | None], str] = {}
     deltas = []
     for entry in entries:
@@ -109,8 +113,6 @@ def record_entries(entries: Sequence[Entry]) -> None:
 
 
 def _tier_before(member_id: int, moment: datetime) -> int:
-    from tessera.tiers.models import TierChange
-
     tier = (
         TierChange.objects.filter(member_id=member_id, at__lt=moment)
         .order_by("-at", "-pk")
@@ -121,8 +123,6 @@ def _tier_before(member_id: int, moment: datetime) -> int:
 
 
 def _card_type(sale: Transaction) -> int:
-    from tessera.cards.models import Card
-
     if sale.card_id is None:
         return NONE
     card = sale.card if type(sale).card.is_cached(sale) else None  # at the till it is loaded: no query
@@ -136,13 +136,13 @@ def _sale_key(sale: Transaction) -> tuple[int, int]:
     return _card_type(sale), _tier_before(sale.member_id, sale.confirmed_at)
 
 
-def record_sale_confirmed(sale: Transaction) -> None:
-    """Sales hook: a sale was confirmed."""
+def record_sale_confirmed(sender: Any, *, sale: Transaction, **kwargs: Any) -> None:
+    """`sale_confirmed`: the sale counts on its day."""
     _record_sale(sale, sign=1)
 
 
-def record_sale_voided(sale: Transaction) -> None:
-    """Sales hook: a sale was voided. Only a confirmed one had counted; it leaves its own day."""
+def record_sale_voided(sender: Any, *, sale: Transaction, **kwargs: Any) -> None:
+    """`sale_voided`: only a confirmed sale had counted; it leaves its own day."""
     if sale.confirmed_at is not None:
         _record_sale(sale, sign=-1)
 
@@ -161,9 +161,9 @@ def _record_sale(sale: Transaction, *, sign: int) -> None:
     )
 
 
-def record_refund(refund: Refund) -> None:
-    """Sales hook: goods were returned. Counted on the refund's day and store, under the sale's card type
-    and customer type."""
+def record_refund(sender: Any, *, refund: Refund, **kwargs: Any) -> None:
+    """`refund_recorded`: goods were returned. Counted on the refund's day and store, under the sale's
+    card type and customer type."""
     sale = refund.transaction
     card_type, tier = _sale_key(sale)
     SaleDelta.objects.create(
@@ -444,9 +444,6 @@ def _rebuild_python(merchant: Merchant) -> None:
 
 
 def _sales_rows_python(merchant: Merchant, zones: _Zones) -> Iterator[tuple[Any, ...]]:
-    from tessera.sales.models import Refund, Transaction, TransactionStatus
-    from tessera.tiers.models import TierChange
-
     tier_before = Subquery(
         TierChange.objects.filter(member_id=OuterRef("member_id"), at__lt=OuterRef("confirmed_at"))
         .order_by("-at", "-pk")
@@ -480,11 +477,6 @@ def _sales_rows_python(merchant: Merchant, zones: _Zones) -> Iterator[tuple[Any,
 def _rebuild_sql(merchant: Merchant) -> None:
     """The same figures set-based, for a merchant with millions of entries: the local day is computed by
     PostgreSQL (`AT TIME ZONE` the store's zone, else the merchant's)."""
-    from tessera.cards.models import Card
-    from tessera.ledger.models import Lot
-    from tessera.sales.models import Refund, Transaction
-    from tessera.tiers.models import TierChange
-
     t = {
         "entry": Entry._meta.db_table,
         "account": Account._meta.db_table,

@@ -37,8 +37,8 @@ from tessera.ledger.selectors import with_live_balances
 from tessera.ledger.services import InsufficientBalance
 from tessera.members import services as members
 from tessera.members.models import Member
-from tessera.reports import aggregates as report_aggregates
 from tessera.rules.simulator import Part
+from tessera.sales import signals
 from tessera.sales.benefits import Benefit, tier_benefits
 from tessera.sales.earning import points_for
 from tessera.sales.models import (
@@ -652,7 +652,7 @@ def _settle(
     sale.otp_expires_at = None
     sale.stamp(actor)
     sale.save()
-    report_aggregates.record_sale_confirmed(sale)
+    signals.sale_confirmed.send(sender=Transaction, sale=sale)
     events.publish(merchant_id=sale.merchant_id, type="sale.confirmed", payload=_sale_event(sale))
 
 
@@ -733,7 +733,7 @@ def void_transaction(
         sale.void_reason = reason[:300]
         sale.stamp(actor)
         sale.save()
-        report_aggregates.record_sale_voided(sale)
+        signals.sale_voided.send(sender=Transaction, sale=sale)
         events.publish(merchant_id=sale.merchant_id, type="sale.voided", payload=_sale_event(sale))
     transaction.refresh_from_db()
     return sale
@@ -864,7 +864,7 @@ def refund_transaction(
             refund.points_shortfall = refund.points_reversed - (-taken.amount if taken is not None else 0)
             if refund.points_shortfall:
                 refund.save(update_fields=["points_shortfall"])
-        report_aggregates.record_refund(refund)
+        signals.refund_recorded.send(sender=Refund, refund=refund)
         events.publish(merchant_id=sale.merchant_id, type="sale.refunded", payload=_refund_event(refund))
     return refund
 
