@@ -40,9 +40,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("tessera.rewards.schemas", "tessera.sales.schemas"): "till context in sales",
     ("tessera.rules.api", "tessera.sales.schemas"): "till context in sales",
     ("tessera.rules.api", "tessera.sales.selectors"): "till context in sales",
-    # The points policy lives in sales.SalesSettings (issue 13 item 1).
-    ("tessera.rules.simulator", "tessera.sales.models"): "points policy in sales",
-    ("tessera.tiers.services", "tessera.sales.models"): "points policy in sales",
     # Tier benefits at the till are a tiers concept filed in sales (issue 13 item 8, found by this test;
     # move sales/benefits.py to tiers once item 4 has cached the tier program).
     ("tessera.rules.simulator", "tessera.sales.benefits"): "tier benefits in sales",

@@ -14,10 +14,11 @@ import json
 import re
 import time as clock
 import uuid
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.db import connection
 from django.test import Client
@@ -36,7 +37,6 @@ from tessera.portal.tests.helpers import member_session
 from tessera.portal.widget import sign
 from tessera.sales.models import SalesSettings
 from tessera.sales.selectors import balances_of
-from tessera.sales.services import add_months
 from tessera.tenancy.services import create_api_key
 from tests.factories import staff_user
 
@@ -106,7 +106,7 @@ def _long_ago(till: Shop) -> tuple[str, str]:
     rules.points_validity_months = 1
     rules.save()
     day = timezone.localdate(timezone=till.store_a.tz) - timedelta(days=45)
-    expired = add_months(datetime.combine(day, time(12), tzinfo=till.store_a.tz), 1).date()
+    expired = day + relativedelta(months=1)
     return day.isoformat(), expired.isoformat()
 
 

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "tessera.tenancy",
     "tessera.members",
     "tessera.ledger",
+    "tessera.points",
     "tessera.cards",
     "tessera.sales",
     "tessera.rules",

@@ -24,13 +24,13 @@ from tessera.ledger import services as ledger
 from tessera.ledger.models import AccountKind, EntryKind
 from tessera.ledger.services import InsufficientBalance
 from tessera.members.models import Member
-from tessera.sales.models import SalesSettings
+from tessera.points.policy import PointsPolicy, lot_dates, policy_of
 from tessera.sales.services import points_account_of
 from tessera.tenancy.models import Merchant
 from tessera.tenancy.permissions import as_user, authorise, is_user
 from tessera.tiers import services as tiers
 from tessera.tiers.models import Tier
-from tessera.tiers.selectors import current_tier, shift_months
+from tessera.tiers.selectors import current_tier
 
 
 @dataclass(frozen=True)
@@ -184,11 +184,11 @@ def apply_voucher(
                 code="four_eyes",
             )
         merchant = locked.merchant
-        rules = SalesSettings.for_merchant(merchant)
+        policy = policy_of(merchant)
         lines = list(locked.lines.select_related("member", "target_tier").order_by("pk"))
         for line in lines:
             if line.points:
-                line.entry = _apply_points(locked, line, rules, actor=actor, now=now)
+                line.entry = _apply_points(locked, line, policy, actor=actor, now=now)
         for line in lines:
             if line.target_tier is not None:
                 line.tier_change = tiers.set_tier_manually(
@@ -211,11 +211,12 @@ def apply_voucher(
 
 
 def _apply_points(
-    voucher: AdjustmentVoucher, line: AdjustmentLine, rules: SalesSettings, *, actor: Any, now: datetime
+    voucher: AdjustmentVoucher, line: AdjustmentLine, policy: PointsPolicy, *, actor: Any, now: datetime
 ) -> Any:
     account = ledger.open_account(merchant=voucher.merchant, kind=AccountKind.POINTS, member=line.member)
     reason = line.reason or voucher.note or voucher.code
     if line.points > 0:
+        dates = lot_dates(policy, earned_at=now, tz=voucher.merchant.tz)
         return ledger.credit(
             account=account,
             amount=line.points,
@@ -223,9 +224,8 @@ def _apply_points(
             actor=actor,
             source=voucher.source,
             reason=reason[:300],
-            expires_at=(
-                shift_months(now, rules.points_validity_months) if rules.points_validity_months else None
-            ),
+            available_at=dates.available_at,
+            expires_at=dates.expires_at,
             now=now,
         )
     try:

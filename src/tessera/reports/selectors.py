@@ -30,9 +30,10 @@ from tessera.core.exports import Column
 from tessera.core.sums import WideSum
 from tessera.ledger.models import AccountKind, EntryKind
 from tessera.members.models import Member
+from tessera.points.policy import policy_of
 from tessera.reports import aggregates
 from tessera.reports.models import NONE, LedgerDay, LotFlowDay, SaleDelta, SalesDay
-from tessera.sales.models import SalesSettings, TopUp, Transaction, TransactionStatus
+from tessera.sales.models import TopUp, Transaction, TransactionStatus
 from tessera.tenancy.models import Merchant, StaffMembership, Store
 from tessera.tiers.models import Tier, TierChange
 
@@ -770,7 +771,7 @@ class Settlement:
 
 
 def point_value(merchant: Merchant) -> Decimal | None:
-    value = SalesSettings.objects.filter(merchant=merchant).values_list("point_value", flat=True).first()
+    value = policy_of(merchant).point_value
     return value if value else None
 
 

@@ -30,7 +30,7 @@ How they combine (per rule)
 
 The flat rate
     When no rule that gives points by itself applies (none, or only multipliers), the merchant's
-    flat rate from SalesSettings is the first part, so "double points on Tuesdays" is one ×2 rule.
+    flat rate of the points policy is the first part, so "double points on Tuesdays" is one ×2 rule.
 
 Tier multiplier
     Last, when the member's tier has an `earning_multiplier` above 1, (multiplier − 1) × the total is
@@ -53,11 +53,11 @@ from tessera.cards.models import Card
 from tessera.core.errors import NotFound
 from tessera.core.money import format_money
 from tessera.members.models import Member
+from tessera.points.policy import policy_of
 from tessera.rules import formula as formulas
 from tessera.rules import selectors
 from tessera.rules.models import BirthdayWindow, Combine, EarningRuleVersion, Effect, Rounding, Weekday
 from tessera.sales.benefits import tier_benefits
-from tessera.sales.models import SalesSettings
 from tessera.tenancy.models import Merchant, Store
 
 ROUNDINGS: dict[str, str] = {
@@ -260,7 +260,7 @@ class Facts:
 
     @cached_property
     def flat_rate(self) -> tuple[int, str]:
-        rate = SalesSettings.for_merchant(self.merchant)
+        rate = policy_of(self.merchant)
         exact = Decimal(self.amount) * rate.earn_points / Decimal(rate.earn_per_amount)
         points = int(exact.to_integral_value(rounding=ROUND_FLOOR))
         why = _("%(points)s point(s) per %(amount)s spent, rounded down") % {

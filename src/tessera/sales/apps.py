@@ -6,3 +6,10 @@ class SalesConfig(AppConfig):
     name = "tessera.sales"
     label = "sales"
     verbose_name = _("Sales")
+
+    def ready(self) -> None:
+        from tessera.points import policy
+        from tessera.sales.models import SalesSettings
+
+        # The points policy is stored on SalesSettings until it has a table of its own (issue 13).
+        policy.provide(SalesSettings.for_merchant)

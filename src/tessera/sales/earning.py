@@ -1,7 +1,7 @@
 """How many points a purchase earns: the merchant's earning rules (E5), see `tessera.rules.simulator`.
 
-Without any rule that applies, the merchant's flat rate from SalesSettings: `earn_points` per
-`earn_per_amount` minor units, rounded down.
+Without any rule that applies, the flat rate of the merchant's points policy (`tessera.points.policy`):
+`earn_points` per `earn_per_amount` minor units, rounded down.
 """
 
 from __future__ import annotations

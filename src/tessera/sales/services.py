@@ -9,7 +9,6 @@ merchant, in the sale's store when they are store-scoped (B1, B2).
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import hmac
 import secrets
@@ -37,6 +36,7 @@ from tessera.ledger.selectors import with_live_balances
 from tessera.ledger.services import InsufficientBalance
 from tessera.members import services as members
 from tessera.members.models import Member
+from tessera.points.policy import from_settings, lot_dates, policy_of
 from tessera.rules.simulator import Part
 from tessera.sales import signals
 from tessera.sales.benefits import Benefit, tier_benefits
@@ -92,14 +92,6 @@ def _same_merchant(merchant: Merchant, *objects: Any) -> None:
     for obj in objects:
         if obj is not None and obj.merchant_id != merchant.pk:
             raise NotFound(_("Not found."), code="not_found")
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    """The same day and time `months` later; the 31st becomes the month's last day."""
-    month_index = moment.month - 1 + months
-    year, month = moment.year + month_index // 12, month_index % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
 
 
 def _floor_share(value: int, part: int, whole: int) -> int:
@@ -263,16 +255,16 @@ def quote_sale(
         _check_card(card, member)
     if points_to_spend < 0 or stored_value_to_spend < 0:
         raise ValidationFailed(_("Amounts to spend cannot be negative."), code="invalid_basket")
-    rules = SalesSettings.for_merchant(merchant)
+    policy = policy_of(merchant)
     total = sum(line.line_amount for line in lines)
     perks = tier_benefits(member=member, store=store, at=at)
     discount = int((Decimal(total) * perks.discount_percent / 100).to_integral_value(rounding=ROUND_FLOOR))
     amount_due = total - discount
-    spend_value = points_money_value(points_to_spend, rules.point_value)
+    spend_value = points_money_value(points_to_spend, policy.point_value)
     if points_to_spend and not spend_value:
         raise ValidationFailed(
             _("%(points)s points pay nothing here: a point is worth %(value)s minor units, rounded down.")
-            % {"points": points_to_spend, "value": rules.point_value},
+            % {"points": points_to_spend, "value": policy.point_value},
             code="points_pay_nothing",
         )
     if spend_value + stored_value_to_spend > amount_due:
@@ -312,13 +304,13 @@ def quote_sale(
         points_available=_spendable(points_account),
         points_pending=points_account.live_pending if points_account else 0,
         stored_value_available=_spendable(sv_account),
-        point_value=rules.point_value,
+        point_value=policy.point_value,
         points_to_spend=points_to_spend,
         points_spend_value=spend_value,
         stored_value_to_spend=stored_value_to_spend,
         amount_to_pay=amount_due - spend_value - stored_value_to_spend,
         points_max_to_spend=min(
-            _spendable(points_account), points_paying(amount_due - stored_value_to_spend, rules.point_value)
+            _spendable(points_account), points_paying(amount_due - stored_value_to_spend, policy.point_value)
         ),
         earning=earn.parts,
     )
@@ -631,6 +623,7 @@ def _settle(
         )
     if sale.points_earned > 0:
         account = ledger.open_account(merchant=sale.merchant, kind=AccountKind.POINTS, member=sale.member)
+        dates = lot_dates(from_settings(rules), earned_at=now, tz=sale.merchant.tz, return_window=True)
         sale.earn_entry = ledger.credit(
             account=account,
             amount=sale.points_earned,
@@ -640,8 +633,8 @@ def _settle(
             source=sale.source,
             reason=reason,
             sale_amount=sale.amount_due,
-            available_at=now + timedelta(days=rules.pending_days),
-            expires_at=_expiry(rules, now),
+            available_at=dates.available_at,
+            expires_at=dates.expires_at,
             now=now,
         )
     sale.status = TransactionStatus.CONFIRMED
@@ -654,12 +647,6 @@ def _settle(
     sale.save()
     signals.sale_confirmed.send(sender=Transaction, sale=sale)
     events.publish(merchant_id=sale.merchant_id, type="sale.confirmed", payload=_sale_event(sale))
-
-
-def _expiry(rules: SalesSettings, earned_at: datetime) -> datetime | None:
-    if not rules.points_validity_months:
-        return None
-    return add_months(earned_at, rules.points_validity_months)
 
 
 @dataclass(frozen=True)
@@ -909,8 +896,8 @@ def add_points(
         points = points_for(merchant=merchant, amount=amount_spent, member=member, store=store, at=at).points
     if points <= 0:
         raise ValidationFailed(_("There are no points to add."), code="no_points")
-    rules = SalesSettings.for_merchant(merchant)
-    expires_at = _expiry(rules, at)
+    dates = lot_dates(policy_of(merchant), earned_at=at, tz=merchant.tz)
+    expires_at = dates.expires_at
     expired_at = expires_at if expires_at is not None and expires_at <= (now or timezone.now()) else None
     if expired_at is not None and not record_expired:
         raise PointsAlreadyExpired(
@@ -933,7 +920,7 @@ def add_points(
                 **earning, earned_at=at, expires_at=expired_at, now=now
             )
         else:
-            entry = ledger.credit(**earning, available_at=at, expires_at=expires_at, now=at)
+            entry = ledger.credit(**earning, available_at=dates.available_at, expires_at=expires_at, now=at)
         # F1: a purchase entered by hand lifts the ranking at once, like a confirmed sale.
         tiers.evaluate_upgrade(member=member, actor=actor, now=now or timezone.now())
         events.publish(merchant_id=merchant.pk, type="points.added", payload=_points_event(entry, member))

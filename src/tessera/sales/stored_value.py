@@ -30,9 +30,9 @@ from tessera.core.money import format_money
 from tessera.ledger import services as ledger
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
 from tessera.members import services as members
+from tessera.points.policy import lot_dates, policy_of
 from tessera.rewards.models import TopUpBonusRule
-from tessera.sales.models import SalesSettings, TopUp, Transaction, TransactionStatus
-from tessera.sales.services import add_months
+from tessera.sales.models import TopUp, Transaction, TransactionStatus
 from tessera.tenancy.models import ApiKey, Store
 from tessera.tenancy.permissions import authorise
 
@@ -162,7 +162,7 @@ def top_up(
                 now=now,
             )
         if rule.bonus_points and card.member is not None:
-            rules = SalesSettings.for_merchant(merchant)
+            dates = lot_dates(policy_of(merchant), earned_at=now, tz=merchant.tz)
             points = ledger.open_account(merchant=merchant, kind=AccountKind.POINTS, member=card.member)
             record.bonus_points = rule.bonus_points
             record.bonus_points_entry = ledger.credit(
@@ -173,9 +173,8 @@ def top_up(
                 actor=actor,
                 source=record.source,
                 reason=bonus_reason,
-                expires_at=(
-                    add_months(now, rules.points_validity_months) if rules.points_validity_months else None
-                ),
+                available_at=dates.available_at,
+                expires_at=dates.expires_at,
                 now=now,
             )
     record.save(

@@ -16,13 +16,13 @@ change (`MemberTier.window_start`, renewed when a review finds the member qualif
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from dateutil.relativedelta import relativedelta
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -37,14 +37,6 @@ from tessera.tiers.models import Basis, ChangeReason, Hold, MemberTier, Tier, Ti
 REWARD_SOURCE_PREFIX = "tier:"
 #: Ledger `source` prefix of adjustment-voucher entries ("voucher:<voucher id>"); they are ranking points.
 VOUCHER_SOURCE_PREFIX = "voucher:"
-
-
-def shift_months(moment: datetime, months: int) -> datetime:
-    """The same day and time `months` later (negative: earlier); the 31st becomes the month's last day."""
-    index = moment.year * 12 + moment.month - 1 + months
-    year, month = divmod(index, 12)
-    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
-    return moment.replace(year=year, month=month + 1, day=day)
 
 
 def program_of(merchant: Merchant | int) -> TierProgram | None:
@@ -78,7 +70,7 @@ def upgrade_window_start(
 ) -> datetime | None:
     """Where the ranking that can raise the tier starts (None: from the beginning)."""
     if program.window == Window.ROLLING_MONTHS:
-        return shift_months(now, -program.window_months)
+        return now - relativedelta(months=program.window_months)
     if program.window == Window.CALENDAR_YEAR:
         return _year_start(now, tz)
     return state.window_start if state is not None else None
@@ -88,7 +80,7 @@ def review_window_start(program: TierProgram, now: datetime, tz: ZoneInfo) -> da
     """Where the ranking that keeps the tier starts, at a review. A calendar-year tier is kept through
     the next year, so the review counts last year too. None: each member's own `window_start`."""
     if program.window == Window.ROLLING_MONTHS:
-        return shift_months(now, -program.window_months)
+        return now - relativedelta(months=program.window_months)
     if program.window == Window.CALENDAR_YEAR:
         return _year_start(now, tz, years_back=1)
     return None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from dateutil.relativedelta import relativedelta
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone, translation
@@ -29,7 +30,7 @@ from tessera.core.events import publish
 from tessera.ledger import services as ledger
 from tessera.ledger.models import AccountKind, EntryKind
 from tessera.members.models import Member, MemberStatus
-from tessera.sales.models import SalesSettings
+from tessera.points.policy import lot_dates, policy_of
 from tessera.tenancy.permissions import as_user, authorise
 from tessera.tiers.models import (
     ChangeReason,
@@ -48,7 +49,6 @@ from tessera.tiers.selectors import (
     rank_of,
     rankings,
     review_window_start,
-    shift_months,
     tier_for,
     tiers_of,
     upgrade_window_start,
@@ -186,7 +186,7 @@ def _reward(*, member: Member, tier: Tier, change: TierChange, actor: Any, now: 
         return
     if TierReward.objects.filter(member_id__in=_earlier_accounts(member), tier=tier).exists():
         return
-    rules = SalesSettings.for_merchant(member.merchant)
+    dates = lot_dates(policy_of(member.merchant), earned_at=now, tz=member.merchant.tz)
     account = ledger.open_account(merchant=member.merchant, kind=AccountKind.POINTS, member=member)
     with translation.override(member.merchant.default_language):
         reason = str(_("Reward for reaching %(tier)s") % {"tier": tier.name})
@@ -197,9 +197,8 @@ def _reward(*, member: Member, tier: Tier, change: TierChange, actor: Any, now: 
         actor=actor,
         source=f"{REWARD_SOURCE_PREFIX}{tier.pk}",
         reason=reason,
-        expires_at=(
-            shift_months(now, rules.points_validity_months) if rules.points_validity_months else None
-        ),
+        available_at=dates.available_at,
+        expires_at=dates.expires_at,
         now=now,
     )
     # Changes of one member are serialised by the MemberTier row lock; the constraint is the backstop.
@@ -356,7 +355,7 @@ def review_program(
     candidates = MemberTier.objects.of(merchant).filter(hold="", tier__isnull=False)
     live = Member.objects.of(merchant).filter(superseded_by__isnull=True, erased_at__isnull=True)
     if since_change:
-        candidates = candidates.filter(window_start__lte=shift_months(now, -program.window_months))
+        candidates = candidates.filter(window_start__lte=now - relativedelta(months=program.window_months))
     reviewed = downgraded = renewed = 0
     last_member = 0
     while True:

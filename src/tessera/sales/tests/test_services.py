@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -116,6 +117,25 @@ def test_e10_earned_points_are_a_lot_pending_for_the_return_window_and_expiring(
         Account.objects.filter(member=member, kind=AccountKind.POINTS), now=now
     ).get()
     assert (account.balance, account.live_pending, account.spendable) == (25, 25, 0)
+
+
+def test_issue_13_sales_and_manual_points_expire_on_the_merchants_calendar(merchant, store, member, rules):
+    rules.pending_days, rules.points_validity_months = 0, 1
+    rules.save()
+    # 00:30 on 31 January in Ho Chi Minh City, still the 30th in UTC: the points expire at 00:30 on
+    # 28 February there (31 January + 1 month), not a day later as counting on the UTC calendar would.
+    now = datetime(2027, 1, 30, 17, 30, tzinfo=UTC)
+    assert merchant.tz == ZoneInfo("Asia/Ho_Chi_Minh")
+    expected = datetime(2027, 2, 28, 0, 30, tzinfo=merchant.tz)
+    pending = sale(merchant, store, member)
+
+    services.confirm_transaction(transaction=pending, method="pin", pin=PIN, now=now)
+    added = services.add_points(member=member, store=store, actor=None, points=10, now=now)
+
+    sold = Lot.objects.get(entry__source=pending.source)
+    by_hand = Lot.objects.get(entry=added)
+    assert (sold.available_at, sold.expires_at) == (now, expected)
+    assert (by_hand.available_at, by_hand.expires_at) == (now, expected)
 
 
 def test_e2_wrong_pin_locks_the_sale_after_the_limit_and_it_stays_pending(merchant, store, member, rules):
