@@ -18,7 +18,7 @@ from ninja.parser import Parser
 from tessera.core import idempotency
 from tessera.core.errors import DomainError
 from tessera.core.problem import CONTENT_TYPE, domain_problem, problem
-from tessera.tenancy.auth import ApiKeyAuth
+from tessera.tenancy.auth import READ_METHODS, ApiKeyAuth
 
 #: Answers any operation may give (tessera.core.middleware and the handlers below).
 _ANY_OPERATION = {
@@ -37,10 +37,29 @@ class TesseraAPI(NinjaAPI):
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
     ) -> OpenAPISchema:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        scopes = self._scopes_by_operation()
         for path_item in schema["paths"].values():
             for method, operation in path_item.items():
                 _document_operation(method, operation)
+                if operation["operationId"] in scopes:
+                    # ninja leaves a requirement's list empty; OpenAPI 3.1 lets it name the roles needed.
+                    operation["security"] = [{ApiKeyAuth.__name__: scopes[operation["operationId"]]}]
         return schema
+
+    def _scopes_by_operation(self) -> dict[str, list[str]]:
+        """The API-key scopes each operation accepts, by operation id (a `:read` variant on GET too)."""
+        found: dict[str, list[str]] = {}
+        for router in self._get_bound_routers():
+            for view in router.path_operations.values():
+                for operation in view.operations:
+                    auth = next((a for a in operation.auth_callbacks if isinstance(a, ApiKeyAuth)), None)
+                    if auth is not None:
+                        accepted = {s.value for s in auth.scopes}
+                        if set(operation.methods) <= READ_METHODS:
+                            accepted |= {f"{s}:read" for s in accepted}
+                        op_id = operation.operation_id or self.get_openapi_operation_id(operation)
+                        found[op_id] = sorted(accepted)
+        return found
 
 
 def _document_operation(method: str, operation: dict[str, Any]) -> None:
@@ -88,6 +107,7 @@ api = TesseraAPI(
     version="1",
     description=(
         "Point-of-sale and integration API. Authenticate with `Authorization: Bearer <api key>`. "
+        "Each operation names the key scopes it accepts (its `security`); a `:read` scope may only read. "
         "Every POST takes an `Idempotency-Key` header. Errors are `application/problem+json` (RFC 9457) "
         "with a stable `code`."
     ),

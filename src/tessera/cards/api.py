@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 from ninja import Field, Router, Schema
 
@@ -17,8 +17,10 @@ from tessera.cards.models import Card, CardKind, CardStatus
 from tessera.core.errors import NotFound
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.problem import ERRORS
+from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
+from tessera.tenancy.models import Scope
 
-router = Router(tags=["cards"])
+router = Router(tags=["cards"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
 
 
 class CardTypeOut(Schema):
@@ -77,15 +79,15 @@ class ActivateIn(Schema):
     )
 
 
-def _card(request: HttpRequest, number: str) -> Card:
-    card = selectors.find_card(merchant=request.merchant, code=number)  # type: ignore[attr-defined]
+def _card(request: ApiRequest, number: str) -> Card:
+    card = selectors.find_card(merchant=request.auth.merchant, code=number)
     if card is None:
         raise NotFound(_("No card with this number."), code="card_not_found")
     return card
 
 
 @router.get("/{number}", response={200: CardOut, **ERRORS}, summary="Look up a card")
-def get_card(request: HttpRequest, number: str) -> CardOut:
+def get_card(request: ApiRequest, number: str) -> CardOut:
     return CardOut.from_card(_card(request, number))
 
 
@@ -98,19 +100,19 @@ def get_card(request: HttpRequest, number: str) -> CardOut:
     "answer 409 `sale_required`.",
 )
 def activate(
-    request: HttpRequest,
+    request: ApiRequest,
     number: str,
     payload: ActivateIn,
     idempotency_key: str = key_header(),
 ) -> HttpResponse:
-    merchant = request.merchant  # type: ignore[attr-defined]
+    merchant = request.auth.merchant
 
     def work() -> tuple[int, CardOut]:
         card = services.activate_card(
             card=_card(request, number),
             phone=payload.phone,
             actor=None,
-            store=request.store,  # type: ignore[attr-defined]
+            store=request.auth.store,
         )
         return 200, CardOut.from_card(card)
 

@@ -2,4 +2,7 @@
 
 from ninja import Router
 
-router = Router(tags=["imports"])
+from tessera.tenancy.auth import ApiKeyAuth
+from tessera.tenancy.models import Scope
+
+router = Router(tags=["imports"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
-from django.utils.translation import gettext_lazy as _
+from django.http import HttpResponse
 from ninja import Router
 
-from tessera.core.errors import NotFound, PermissionDenied, ValidationFailed
+from tessera.core.errors import ValidationFailed
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.problem import ERRORS
 from tessera.integrations import services
@@ -24,32 +23,13 @@ from tessera.integrations.schemas import (
     GenericRefund,
     ResultOut,
 )
-from tessera.tenancy.models import ApiKey, Store
+from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
+from tessera.tenancy.models import Scope
 
-router = Router(tags=["integrations"])
+router = Router(tags=["integrations"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
 
 #: The namespace of ids posted through the API (a shop connection has its own).
 API_SOURCE = "api"
-
-
-def _key(request: HttpRequest) -> ApiKey:
-    key: ApiKey = request.auth  # type: ignore[attr-defined]
-    return key
-
-
-def _store(key: ApiKey, store_code: str | None) -> Store:
-    if key.store is not None:
-        if store_code and store_code != key.store.code:
-            raise PermissionDenied(_("This API key acts only in its own store."), code="store_mismatch")
-        return key.store
-    if not store_code:
-        raise ValidationFailed(
-            _("Name the store: store_code is required with this key."), code="store_required"
-        )
-    store = Store.objects.of(key.merchant).filter(code=store_code, is_active=True).first()
-    if store is None:
-        raise NotFound(_("No such store."), code="store_not_found")
-    return store
 
 
 def _out(result: services.Result) -> tuple[int, ResultOut]:
@@ -62,49 +42,49 @@ def _out(result: services.Result) -> tuple[int, ResultOut]:
     )
 
 
-def _run(request: HttpRequest, key: str, work: Callable[[], services.Result]) -> HttpResponse:
+def _run(request: ApiRequest, key: str, work: Callable[[], services.Result]) -> HttpResponse:
     def run() -> tuple[int, ResultOut]:
         result = work()
         if result.outcome == "failed":
             raise ValidationFailed(result.detail, code=result.code or "failed")
         return _out(result)
 
-    return idempotent(request, merchant=_key(request).merchant, key=key, work=run)
+    return idempotent(request, merchant=request.auth.merchant, key=key, work=run)
 
 
 @router.post("/customers", response={200: ResultOut, **ERRORS}, summary="Sync a customer")
 def sync_customer(
-    request: HttpRequest, data: GenericCustomer, idempotency_key: str = key_header()
+    request: ApiRequest, data: GenericCustomer, idempotency_key: str = key_header()
 ) -> HttpResponse:
     """The customer becomes a member by phone (activated or not by the merchant's setting, C2); a new
     phone for a known customer `id` opens a new account (C3). Without a phone: `skipped`."""
-    key = _key(request)
+    ctx = request.auth
     return _run(
         request,
         idempotency_key,
         lambda: services.sync_customer(
-            merchant=key.merchant, source=API_SOURCE, customer=data.to_customer(), store=key.store
+            merchant=ctx.merchant, source=API_SOURCE, customer=data.to_customer(), store=ctx.store
         ),
     )
 
 
 @router.post("/orders", response={200: ResultOut, **ERRORS}, summary="Book a paid order")
 def record_order(
-    request: HttpRequest, data: GenericOrder, idempotency_key: str = key_header()
+    request: ApiRequest, data: GenericOrder, idempotency_key: str = key_header()
 ) -> HttpResponse:
     """A paid order earns points like a POS sale (same rules), booked once per order `id`: sending it
     again answers `duplicate`. Each line earns on `quantity × unit_price − discount`; shipping earns
     nothing. The customer is found or registered by phone."""
-    key = _key(request)
+    ctx = request.auth
     return _run(
         request,
         idempotency_key,
         lambda: services.record_order(
-            merchant=key.merchant,
+            merchant=ctx.merchant,
             source=API_SOURCE,
-            store=_store(key, data.store_code),
+            store=ctx.acting_store(data.store_code),
             order=data.to_order(),
-            api_key=key,
+            api_key=ctx.key,
         ),
     )
 
@@ -113,30 +93,30 @@ def record_order(
     "/orders/{order_id}/refunds", response={200: ResultOut, **ERRORS}, summary="Refund goods of an order"
 )
 def record_refund(
-    request: HttpRequest, order_id: str, data: GenericRefund, idempotency_key: str = key_header()
+    request: ApiRequest, order_id: str, data: GenericRefund, idempotency_key: str = key_header()
 ) -> HttpResponse:
     """Takes back the points of the returned lines (E9), once per refund `id`. Before the order is
     booked the refund is `deferred` and applied when the order arrives."""
-    key = _key(request)
+    ctx = request.auth
     return _run(
         request,
         idempotency_key,
         lambda: services.record_refund(
-            merchant=key.merchant, source=API_SOURCE, refund=data.to_refund(order_id), api_key=key
+            merchant=ctx.merchant, source=API_SOURCE, refund=data.to_refund(order_id), api_key=ctx.key
         ),
     )
 
 
 @router.post("/orders/{order_id}/cancel", response={200: ResultOut, **ERRORS}, summary="Cancel an order")
 def record_cancellation(
-    request: HttpRequest, order_id: str, data: GenericCancel, idempotency_key: str = key_header()
+    request: ApiRequest, order_id: str, data: GenericCancel, idempotency_key: str = key_header()
 ) -> HttpResponse:
     """Voids the order's sale: its points are taken back (E9). Before the order: `deferred`."""
-    key = _key(request)
+    ctx = request.auth
     return _run(
         request,
         idempotency_key,
         lambda: services.record_cancellation(
-            merchant=key.merchant, source=API_SOURCE, cancellation=data.to_cancellation(order_id)
+            merchant=ctx.merchant, source=API_SOURCE, cancellation=data.to_cancellation(order_id)
         ),
     )

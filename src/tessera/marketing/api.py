@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 from ninja import Field, Router, Schema
 
@@ -17,9 +17,10 @@ from tessera.core.problem import ERRORS
 from tessera.marketing import services
 from tessera.marketing.models import ChannelKind, Message, MessageStatus, MessageTemplate, Trigger
 from tessera.members.models import Member
-from tessera.tenancy.models import ApiKey
+from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
+from tessera.tenancy.models import Scope
 
-router = Router(tags=["marketing"])
+router = Router(tags=["marketing"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
 
 
 class MessageOut(Schema):
@@ -79,16 +80,11 @@ class SendIn(Schema):
     }
 
 
-def _merchant(request: HttpRequest) -> int:
-    key: ApiKey = request.auth  # type: ignore[attr-defined]
-    return key.merchant_id
-
-
 @router.post("/messages", response={202: MessageOut, **ERRORS}, summary="Send a message to a member")
-def send_message(request: HttpRequest, data: SendIn, idempotency_key: str = key_header()) -> HttpResponse:
+def send_message(request: ApiRequest, data: SendIn, idempotency_key: str = key_header()) -> HttpResponse:
     """Queued at once and sent at the channel's rate; `skipped_no_consent` when a marketing message
     lacks the member's consent (I4). Poll `GET /marketing/messages/{id}` for delivery."""
-    merchant_id = _merchant(request)
+    merchant_id = request.auth.merchant.pk
 
     def work() -> tuple[int, MessageOut]:
         member = Member.objects.of(merchant_id).select_related("merchant").filter(pk=data.member_id).first()
@@ -107,7 +103,7 @@ def send_message(request: HttpRequest, data: SendIn, idempotency_key: str = key_
         )
         return 202, MessageOut.of(message)
 
-    response = idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)  # type: ignore[attr-defined]
+    response = idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
     if response.status_code == 202:
         from tessera.marketing.tasks import drain_task
 
@@ -116,8 +112,8 @@ def send_message(request: HttpRequest, data: SendIn, idempotency_key: str = key_
 
 
 @router.get("/messages/{message_id}", response={200: MessageOut, **ERRORS}, summary="A message's status")
-def get_message(request: HttpRequest, message_id: int) -> MessageOut:
-    message = Message.objects.of(_merchant(request)).filter(pk=message_id).first()
+def get_message(request: ApiRequest, message_id: int) -> MessageOut:
+    message = Message.objects.of(request.auth.merchant).filter(pk=message_id).first()
     if message is None:
         raise NotFound(_("No such message."), code="message_not_found")
     return MessageOut.of(message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 from ninja import Field, Router, Schema
 
@@ -17,9 +17,10 @@ from tessera.members import services
 from tessera.members.models import Gender, Member, MemberStatus
 from tessera.members.schemas import Birthday
 from tessera.members.selectors import find_member_by_phone
-from tessera.tenancy.models import Store
+from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
+from tessera.tenancy.models import Scope, Store
 
-router = Router(tags=["members"])
+router = Router(tags=["members"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
 
 
 class MemberOut(Schema):
@@ -106,53 +107,48 @@ class MemberPatch(ProfileIn):
     phone: str | None = None
 
 
-def _profile(request: HttpRequest, data: ProfileIn, *, only_sent: bool) -> dict[str, Any]:
+def _profile(request: ApiRequest, data: ProfileIn, *, only_sent: bool) -> dict[str, Any]:
     fields = data.model_dump(exclude_unset=only_sent, exclude={"phone"})
     if "home_store_id" in fields:
         store_id = fields.pop("home_store_id")
         store = None
-        own = request.store  # type: ignore[attr-defined]
+        own = request.auth.store
         if own is not None and store_id not in (None, own.pk):
             # A till's key acts in its own store only (docs/pos-api.md), as with `store_code` in sales.
             raise PermissionDenied(_("This API key acts only in its own store."), code="store_mismatch")
         if store_id is not None:
-            store = Store.objects.of(request.merchant).filter(pk=store_id).first()  # type: ignore[attr-defined]
+            store = Store.objects.of(request.auth.merchant).filter(pk=store_id).first()
             if store is None:
                 raise ValidationFailed(_("Unknown store."), code="unknown_store")
         fields["home_store"] = store
     return fields
 
 
-def _member(request: HttpRequest, member_id: int) -> Member:
+def _member(request: ApiRequest, member_id: int) -> Member:
     """The request merchant's member; another merchant's id is simply not found."""
-    member = (
-        Member.objects.of(request.merchant)  # type: ignore[attr-defined]
-        .prefetch_related("tags")
-        .filter(pk=member_id)
-        .first()
-    )
+    member = Member.objects.of(request.auth.merchant).prefetch_related("tags").filter(pk=member_id).first()
     if member is None:
         raise NotFound(_("No such member."), code="member_not_found")
     return member
 
 
 @router.get("", response={200: MemberOut, **ERRORS}, summary="Find the member with a phone")
-def lookup_member(request: HttpRequest, phone: str) -> MemberOut:
+def lookup_member(request: ApiRequest, phone: str) -> MemberOut:
     """The current account for `phone`, in any common format (an old account after a phone change is
     not returned). A 404 `member_not_found` when nobody has it."""
-    member = find_member_by_phone(merchant=request.merchant, phone=phone)  # type: ignore[attr-defined]
+    member = find_member_by_phone(merchant=request.auth.merchant, phone=phone)
     if member is None:
         raise NotFound(_("No member has this phone."), code="member_not_found")
     return MemberOut.from_member(member)
 
 
 @router.get("/{member_id}", response={200: MemberOut, **ERRORS}, summary="Read a member")
-def get_member(request: HttpRequest, member_id: int) -> MemberOut:
+def get_member(request: ApiRequest, member_id: int) -> MemberOut:
     return MemberOut.from_member(_member(request, member_id))
 
 
 @router.post("", response={201: MemberOut, **ERRORS}, summary="Register a member")
-def create_member(request: HttpRequest, data: MemberIn, idempotency_key: str = key_header()) -> HttpResponse:
+def create_member(request: ApiRequest, data: MemberIn, idempotency_key: str = key_header()) -> HttpResponse:
     """Registers at the key's store. Active at once, or `not_activated` when the merchant activates
     members by hand (C2). 409 `phone_taken` when a member already has the phone."""
 
@@ -161,18 +157,18 @@ def create_member(request: HttpRequest, data: MemberIn, idempotency_key: str = k
         if fields["home_store"] is None:
             del fields["home_store"]  # the key's store becomes the home store
         member = services.register_member(
-            merchant=request.merchant,  # type: ignore[attr-defined]
+            merchant=request.auth.merchant,
             phone=data.phone,
-            store=request.store,  # type: ignore[attr-defined]
+            store=request.auth.store,
             **fields,
         )
         return 201, MemberOut.from_member(member)
 
-    return idempotent(request, merchant=request.merchant, key=idempotency_key, work=work)  # type: ignore[attr-defined]
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
 
 
 @router.patch("/{member_id}", response={200: MemberOut, **ERRORS}, summary="Change a member's profile")
-def update_member(request: HttpRequest, member_id: int, data: MemberPatch) -> MemberOut:
+def update_member(request: ApiRequest, member_id: int, data: MemberPatch) -> MemberOut:
     fields = _profile(request, data, only_sent=True)
     if "phone" in data.model_fields_set:
         fields["phone"] = data.phone  # refused by the service, with its reason

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema
 from pydantic import Field
@@ -19,8 +18,10 @@ from tessera.core.limits import Id
 from tessera.core.problem import ERRORS
 from tessera.reports.forms import MAX_DAYS
 from tessera.reports.selectors import REPORTS, Filters, ReportScope, ReportSpec
+from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
+from tessera.tenancy.models import Scope
 
-router = Router(tags=["reports"])
+router = Router(tags=["reports"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
 
 
 class ColumnOut(Schema):
@@ -59,9 +60,9 @@ class ReportQuery(Schema):
     card_type: Id | None = Field(None, description="Transactions report only: one card type.")
 
 
-def _run(request: HttpRequest, spec: ReportSpec, query: ReportQuery) -> ReportOut:
-    merchant = request.merchant  # type: ignore[attr-defined]
-    store = request.store  # type: ignore[attr-defined]
+def _run(request: ApiRequest, spec: ReportSpec, query: ReportQuery) -> ReportOut:
+    merchant = request.auth.merchant
+    store = request.auth.store
     scope = ReportScope(merchant, (store.pk,) if store is not None else None)
     today = scope.today()
     start, end = query.start or today.replace(day=1), query.end or today
@@ -90,7 +91,7 @@ def _run(request: HttpRequest, spec: ReportSpec, query: ReportQuery) -> ReportOu
 
 
 def _endpoint(spec: ReportSpec) -> Callable[..., ReportOut]:
-    def view(request: HttpRequest, query: Query[ReportQuery]) -> ReportOut:
+    def view(request: ApiRequest, query: Query[ReportQuery]) -> ReportOut:
         return _run(request, spec, query)
 
     view.__name__ = f"report_{spec.key}"

@@ -6,11 +6,10 @@ runs through `core.idempotency.idempotent`; consuming a code is also idempotent 
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.utils.translation import gettext_lazy as _
+from django.http import HttpResponse
 from ninja import Router
 
-from tessera.core.errors import NotFound, PermissionDenied, ValidationFailed
+from tessera.cards.customers import CustomerIn, identify_cardholder
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.problem import ERRORS
 from tessera.members.models import Member
@@ -29,46 +28,15 @@ from tessera.rewards.schemas import (
     RedemptionIn,
     RedemptionOut,
 )
-from tessera.sales.schemas import CustomerIn
-from tessera.sales.selectors import balances_of, find_customer
-from tessera.tenancy.models import ApiKey, Merchant, Store
+from tessera.sales.selectors import balances_of
+from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
+from tessera.tenancy.models import Scope
 
-router = Router(tags=["rewards"])
-
-
-def _key(request: HttpRequest) -> ApiKey:
-    key: ApiKey = request.auth  # type: ignore[attr-defined]
-    return key
+router = Router(tags=["rewards"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
 
 
-def _merchant(request: HttpRequest) -> Merchant:
-    return _key(request).merchant
-
-
-def _store(request: HttpRequest, store_code: str | None = None) -> Store | None:
-    """A store-bound key acts in its store; a merchant-wide key in the named store, or none."""
-    key = _key(request)
-    if key.store is not None:
-        if store_code and store_code != key.store.code:
-            raise PermissionDenied(_("This API key acts only in its own store."), code="store_mismatch")
-        return key.store
-    if not store_code:
-        return None
-    store = Store.objects.of(key.merchant).filter(code=store_code, is_active=True).first()
-    if store is None:
-        raise NotFound(_("No such store."), code="store_not_found")
-    return store
-
-
-def _member(request: HttpRequest, data: CustomerIn) -> Member:
-    if not (data.card_code or data.phone or data.member_id):
-        raise ValidationFailed(_("Give a card_code, a phone or a member_id."), code="customer_required")
-    customer = find_customer(
-        merchant=_merchant(request), code=data.card_code, phone=data.phone, member_id=data.member_id
-    )
-    if customer.member is None:
-        raise ValidationFailed(_("This card is not given to a member yet."), code="card_not_assigned")
-    return customer.member
+def _member(request: ApiRequest, data: CustomerIn) -> Member:
+    return identify_cardholder(merchant=request.auth.merchant, given=data).member
 
 
 def _gift_out(gift: Gift) -> GiftOut:
@@ -131,16 +99,16 @@ def _use_out(use: PromoCodeUse) -> CodeUseOut:
 
 
 @router.get("/gifts", response={200: list[GiftOut], **ERRORS}, summary="The gift catalogue")
-def list_gifts(request: HttpRequest) -> list[GiftOut]:
+def list_gifts(request: ApiRequest) -> list[GiftOut]:
     """The merchant's active gifts with their points cost, stock and per-member limit."""
-    return [_gift_out(gift) for gift in selectors.gifts_of(_merchant(request))]
+    return [_gift_out(gift) for gift in selectors.gifts_of(request.auth.merchant)]
 
 
 @router.post(
     "/gift-redemptions", response={201: RedemptionOut, **ERRORS}, summary="Exchange points for a gift"
 )
 def request_gift(
-    request: HttpRequest, data: RedemptionIn, idempotency_key: str = key_header()
+    request: ApiRequest, data: RedemptionIn, idempotency_key: str = key_header()
 ) -> HttpResponse:
     """Spends the points and takes the gift from stock at once (409 `out_of_stock`, 422
     `gift_limit_reached`, 409 `insufficient_balance`); staff hand it over and mark it fulfilled."""
@@ -148,13 +116,13 @@ def request_gift(
     def work() -> tuple[int, RedemptionOut]:
         redemption = services.request_gift(
             member=_member(request, data),
-            gift=selectors.get_gift(merchant=_merchant(request), pk=data.gift_id),
+            gift=selectors.get_gift(merchant=request.auth.merchant, pk=data.gift_id),
             quantity=data.quantity,
-            store=_store(request, data.store_code),
+            store=request.auth.named_store(data.store_code),
         )
         return 201, _redemption_out(redemption)
 
-    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
 
 
 @router.post(
@@ -163,25 +131,25 @@ def request_gift(
     summary="Cancel a gift redemption",
 )
 def cancel_gift_redemption(
-    request: HttpRequest, redemption_id: int, data: CancelIn, idempotency_key: str = key_header()
+    request: ApiRequest, redemption_id: int, data: CancelIn, idempotency_key: str = key_header()
 ) -> HttpResponse:
     """A requested redemption only (409 `not_requested`): the points and the stock come back."""
 
     def work() -> tuple[int, RedemptionOut]:
-        redemption = selectors.get_redemption(merchant=_merchant(request), pk=redemption_id)
+        redemption = selectors.get_redemption(merchant=request.auth.merchant, pk=redemption_id)
         services.cancel_gift_redemption(redemption=redemption, reason=data.reason)
         return 200, _redemption_out(redemption)
 
-    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
 
 
 # --- promo codes (E8) ---------------------------------------------------------------------------------
 
 
 @router.get("/promo-code-offers", response={200: list[OfferOut], **ERRORS}, summary="Points-for-code offers")
-def list_offers(request: HttpRequest) -> list[OfferOut]:
+def list_offers(request: ApiRequest) -> list[OfferOut]:
     """What members may turn points into: the merchant's active offers, cheapest first."""
-    offers = selectors.active_offers(_merchant(request))
+    offers = selectors.active_offers(request.auth.merchant)
     return [
         OfferOut(
             id=o.pk,
@@ -200,53 +168,53 @@ def list_offers(request: HttpRequest) -> list[OfferOut]:
 
 @router.post("/promo-codes", response={201: PromoCodeOut, **ERRORS}, summary="Turn points into a promo code")
 def redeem_points_for_code(
-    request: HttpRequest, data: PromoCodeIn, idempotency_key: str = key_header()
+    request: ApiRequest, data: PromoCodeIn, idempotency_key: str = key_header()
 ) -> HttpResponse:
     """Spends the offer's points and issues the member a new unique code (409 `insufficient_balance`)."""
 
     def work() -> tuple[int, PromoCodeOut]:
         code = services.redeem_points_for_code(
             member=_member(request, data),
-            offer=selectors.get_offer(merchant=_merchant(request), pk=data.offer_id),
+            offer=selectors.get_offer(merchant=request.auth.merchant, pk=data.offer_id),
             channel=data.channel,
         )
         return 201, _code_out(code)
 
-    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
 
 
 @router.post("/promo-codes/validate", response={200: CodeCheckOut, **ERRORS}, summary="Check a promo code")
 def validate_code(
-    request: HttpRequest, data: CodeCheckIn, idempotency_key: str = key_header()
+    request: ApiRequest, data: CodeCheckIn, idempotency_key: str = key_header()
 ) -> HttpResponse:
     """What the code takes off an order of `amount`; changes nothing. Errors: 404 `code_not_found`,
     422 `code_expired`, 409 `code_used_up`, 422 `code_wrong_channel`."""
 
     def work() -> tuple[int, CodeCheckOut]:
         check = services.validate_code(
-            merchant=_merchant(request), code=data.code, amount=data.amount, channel=data.channel
+            merchant=request.auth.merchant, code=data.code, amount=data.amount, channel=data.channel
         )
         return 200, CodeCheckOut(**check.__dict__)
 
-    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
 
 
 @router.post("/promo-codes/consume", response={200: CodeUseOut, **ERRORS}, summary="Use a promo code")
 def consume_code(
-    request: HttpRequest, data: CodeConsumeIn, idempotency_key: str = key_header()
+    request: ApiRequest, data: CodeConsumeIn, idempotency_key: str = key_header()
 ) -> HttpResponse:
     """Uses the code once for `order_ref`, exactly once: a retry for the same order returns the same use.
     Same errors as validate."""
 
     def work() -> tuple[int, CodeUseOut]:
         use = services.consume_code(
-            merchant=_merchant(request),
+            merchant=request.auth.merchant,
             code=data.code,
             order_ref=data.order_ref,
             amount=data.amount,
             channel=data.channel,
-            store=_store(request),
+            store=request.auth.store,
         )
         return 200, _use_out(use)
 
-    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)

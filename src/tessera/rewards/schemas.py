@@ -9,8 +9,8 @@ from typing import Literal
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from tessera.cards.customers import CustomerIn
 from tessera.core.limits import Id, Quantity, SaleAmount
-from tessera.sales.schemas import CustomerIn
 
 
 class GiftOut(Schema):

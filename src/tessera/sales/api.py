@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema
 
+from tessera.cards.customers import find_customer, identify_cardholder
 from tessera.cards.models import Card
 from tessera.cards.selectors import find_card
 from tessera.core.errors import NotFound, PermissionDenied, ValidationFailed
@@ -29,7 +30,6 @@ from tessera.sales.schemas import (
     CardRefundIn,
     CardSummary,
     ConfirmIn,
-    CustomerIn,
     LineOut,
     LookupOut,
     MemberSummary,
@@ -50,54 +50,17 @@ from tessera.sales.schemas import (
     TransactionOut,
     VoidIn,
 )
-from tessera.tenancy.models import ApiKey, Merchant, Store
+from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
+from tessera.tenancy.models import Scope, Store
 
-router = Router(tags=["pos"])
+router = Router(tags=["pos"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
 
 
 # --- context ------------------------------------------------------------------------------------------
 
 
-def _key(request: HttpRequest) -> ApiKey:
-    key: ApiKey = request.auth  # type: ignore[attr-defined]
-    return key
-
-
-def _merchant(request: HttpRequest) -> Merchant:
-    return _key(request).merchant
-
-
-def _acting_store(request: HttpRequest, store_code: str | None) -> Store:
-    """A store-bound key acts in its store; a merchant-wide key names the store (A2: every sale has one)."""
-    key = _key(request)
-    if key.store_id is not None:
-        assert key.store is not None
-        if store_code and store_code != key.store.code:
-            raise PermissionDenied(_("This API key acts only in its own store."), code="store_mismatch")
-        return key.store
-    if not store_code:
-        raise ValidationFailed(
-            _("Name the store: store_code is required with this key."), code="store_required"
-        )
-    store = Store.objects.of(key.merchant).filter(code=store_code, is_active=True).first()
-    if store is None:
-        raise NotFound(_("No such store."), code="store_not_found")
-    return store
-
-
-def _sale(request: HttpRequest, pk: int) -> Transaction:
-    return selectors.get_sale(merchant=_merchant(request), pk=pk, store=_key(request).store)
-
-
-def _customer(request: HttpRequest, data: CustomerIn) -> selectors.Customer:
-    if not (data.card_code or data.phone or data.member_id):
-        raise ValidationFailed(_("Give a card_code, a phone or a member_id."), code="customer_required")
-    customer = selectors.find_customer(
-        merchant=_merchant(request), code=data.card_code, phone=data.phone, member_id=data.member_id
-    )
-    if customer.member is None:
-        raise ValidationFailed(_("This card is not given to a member yet."), code="card_not_assigned")
-    return customer
+def _sale(request: ApiRequest, pk: int) -> Transaction:
+    return selectors.get_sale(merchant=request.auth.merchant, pk=pk, store=request.auth.store)
 
 
 def _occurred_on(day: date | None, store: Store) -> date | None:
@@ -115,11 +78,6 @@ def _occurred_on(day: date | None, store: Store) -> date | None:
                 latest=latest.isoformat(),
             )
     return day
-
-
-def _member(customer: selectors.Customer) -> Member:
-    assert customer.member is not None
-    return customer.member
 
 
 def _sale_lines(data: SaleIn) -> list[services.SaleLine]:
@@ -233,12 +191,12 @@ class LookupQuery(Schema):
 
 
 @router.get("/lookup", response={200: LookupOut, **ERRORS}, summary="Find a member by card or phone")
-def lookup(request: HttpRequest, query: Query[LookupQuery]) -> LookupOut:
+def lookup(request: ApiRequest, query: Query[LookupQuery]) -> LookupOut:
     """By `code` (card number, or the QR payload `TSR1:<number>`) or by `phone`: who the member is, what
     the cashier should know (preferences), their balances and card (E1, C1)."""
     if not (query.code or query.phone):
         raise ValidationFailed(_("Give a code or a phone."), code="customer_required")
-    customer = selectors.find_customer(merchant=_merchant(request), code=query.code, phone=query.phone)
+    customer = find_customer(merchant=request.auth.merchant, code=query.code, phone=query.phone)
     card, member = customer.card, customer.member
     return LookupOut(
         member=MemberSummary(
@@ -257,12 +215,13 @@ def lookup(request: HttpRequest, query: Query[LookupQuery]) -> LookupOut:
     )
 
 
-def _quote(request: HttpRequest, data: SaleIn) -> tuple[int, QuoteOut]:
-    customer = _customer(request, data)
+def _quote(request: ApiRequest, data: SaleIn) -> tuple[int, QuoteOut]:
+    ctx = request.auth
+    customer = identify_cardholder(merchant=ctx.merchant, given=data)
     quote = services.quote_sale(
-        merchant=_merchant(request),
-        store=_acting_store(request, data.store_code),
-        member=_member(customer),
+        merchant=ctx.merchant,
+        store=ctx.acting_store(data.store_code),
+        member=customer.member,
         card=customer.card,
         lines=_sale_lines(data),
         points_to_spend=data.points_to_spend,
@@ -274,42 +233,43 @@ def _quote(request: HttpRequest, data: SaleIn) -> tuple[int, QuoteOut]:
 
 
 @router.post("/quote", response={200: QuoteOut, **ERRORS}, summary="Quote a basket (no side effects)")
-def quote(request: HttpRequest, data: SaleIn, idempotency_key: str = key_header()) -> HttpResponse:
+def quote(request: ApiRequest, data: SaleIn, idempotency_key: str = key_header()) -> HttpResponse:
     """Before payment: the tier discount and benefits, the points the basket earns and what the member
     can spend (E1). Changes nothing."""
     return idempotent(
-        request, merchant=_merchant(request), key=idempotency_key, work=lambda: _quote(request, data)
+        request, merchant=request.auth.merchant, key=idempotency_key, work=lambda: _quote(request, data)
     )
 
 
 @router.post("/transactions", response={201: TransactionOut, **ERRORS}, summary="Create a pending sale")
 def create_transaction(
-    request: HttpRequest, data: TransactionIn, idempotency_key: str = key_header()
+    request: ApiRequest, data: TransactionIn, idempotency_key: str = key_header()
 ) -> HttpResponse:
     """Records the sale as pending and holds the points and stored value it spends; balances change only
     when it is confirmed (E2)."""
 
     def work() -> tuple[int, TransactionOut]:
-        customer = _customer(request, data)
+        ctx = request.auth
+        customer = identify_cardholder(merchant=ctx.merchant, given=data)
         sale = services.create_transaction(
-            merchant=_merchant(request),
-            store=_acting_store(request, data.store_code),
-            member=_member(customer),
+            merchant=ctx.merchant,
+            store=ctx.acting_store(data.store_code),
+            member=customer.member,
             card=customer.card,
             lines=_sale_lines(data),
             points_to_spend=data.points_to_spend,
             stored_value_to_spend=data.stored_value_to_spend,
             external_ref=data.external_ref,
             note=data.note,
-            api_key=_key(request),
+            api_key=request.auth.key,
         )
         return 201, _sale_out(sale)
 
-    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
 
 
 @router.get("/transactions/{transaction_id}", response={200: TransactionOut, **ERRORS}, summary="A sale")
-def get_transaction(request: HttpRequest, transaction_id: int) -> TransactionOut:
+def get_transaction(request: ApiRequest, transaction_id: int) -> TransactionOut:
     return _sale_out(_sale(request, transaction_id))
 
 
@@ -319,7 +279,7 @@ def get_transaction(request: HttpRequest, transaction_id: int) -> TransactionOut
     summary="Confirm a sale (second step)",
 )
 def confirm_transaction(
-    request: HttpRequest, transaction_id: int, data: ConfirmIn, idempotency_key: str = key_header()
+    request: ApiRequest, transaction_id: int, data: ConfirmIn, idempotency_key: str = key_header()
 ) -> HttpResponse:
     """With the member's PIN, the texted one-time code, or a second staff member's credentials (E2).
     Only now are points spent and earned. Wrong PINs/codes are limited (423 `confirmation_locked`)."""
@@ -340,14 +300,14 @@ def confirm_transaction(
         )
         return 200, _sale_out(sale)
 
-    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
 
 
 @router.post(
     "/transactions/{transaction_id}/otp", response={200: OtpOut, **ERRORS}, summary="Text the member a code"
 )
 def request_otp(
-    request: HttpRequest, transaction_id: int, idempotency_key: str = key_header()
+    request: ApiRequest, transaction_id: int, idempotency_key: str = key_header()
 ) -> HttpResponse:
     """Sends a 6-digit code, valid 5 minutes, to the member's phone; confirm with method=otp."""
 
@@ -355,14 +315,14 @@ def request_otp(
         sent = services.request_otp(transaction=_sale(request, transaction_id))
         return 200, OtpOut(sent_to=_mask(sent.phone), expires_at=sent.expires_at)
 
-    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
 
 
 @router.post(
     "/transactions/{transaction_id}/void", response={200: TransactionOut, **ERRORS}, summary="Void a sale"
 )
 def void_transaction(
-    request: HttpRequest, transaction_id: int, data: VoidIn, idempotency_key: str = key_header()
+    request: ApiRequest, transaction_id: int, data: VoidIn, idempotency_key: str = key_header()
 ) -> HttpResponse:
     """Pending: releases the holds. Confirmed: reverses every point and value movement of the sale (E9)."""
 
@@ -371,14 +331,14 @@ def void_transaction(
         services.void_transaction(transaction=sale, reason=data.reason)
         return 200, _sale_out(sale)
 
-    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
 
 
 @router.post(
     "/transactions/{transaction_id}/refunds", response={201: RefundOut, **ERRORS}, summary="Refund goods"
 )
 def refund_transaction(
-    request: HttpRequest, transaction_id: int, data: RefundIn, idempotency_key: str = key_header()
+    request: ApiRequest, transaction_id: int, data: RefundIn, idempotency_key: str = key_header()
 ) -> HttpResponse:
     """Whole (omit `lines`) or per line. Earned points are taken back and spent points and value given
     back in proportion to the amount returned, rounded down; the refund completing the return settles
@@ -386,29 +346,27 @@ def refund_transaction(
 
     def work() -> tuple[int, RefundOut]:
         sale = _sale(request, transaction_id)
-        store = (
-            _acting_store(request, data.store_code) if (data.store_code or _key(request).store_id) else None
-        )
+        store = request.auth.named_store(data.store_code)
         lines: dict[int, int] | None = None
         if data.lines is not None:
             lines = {}
             for line in data.lines:
                 lines[line.line_id] = lines.get(line.line_id, 0) + line.quantity
         refund = services.refund_transaction(
-            transaction=sale, lines=lines, store=store, api_key=_key(request), reason=data.reason
+            transaction=sale, lines=lines, store=store, api_key=request.auth.key, reason=data.reason
         )
         return 201, _refund_out(refund)
 
-    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
 
 
 @router.post("/points/add", response={201: PointsOut, **ERRORS}, summary="Add points by hand")
-def add_points(request: HttpRequest, data: PointsAddIn, idempotency_key: str = key_header()) -> HttpResponse:
+def add_points(request: ApiRequest, data: PointsAddIn, idempotency_key: str = key_header()) -> HttpResponse:
     """Date, amount spent, points (computed from the amount when omitted), note (E4)."""
 
     def work() -> tuple[int, PointsOut]:
-        member = _member(_customer(request, data))
-        store = _acting_store(request, data.store_code)
+        member = identify_cardholder(merchant=request.auth.merchant, given=data).member
+        store = request.auth.acting_store(data.store_code)
         entry = services.add_points(
             member=member,
             store=store,
@@ -421,18 +379,18 @@ def add_points(request: HttpRequest, data: PointsAddIn, idempotency_key: str = k
         )
         return 201, _points_out(entry, member)
 
-    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
 
 
 @router.post("/points/deduct", response={201: PointsOut, **ERRORS}, summary="Deduct points by hand")
 def deduct_points(
-    request: HttpRequest, data: PointsDeductIn, idempotency_key: str = key_header()
+    request: ApiRequest, data: PointsDeductIn, idempotency_key: str = key_header()
 ) -> HttpResponse:
     """Date, points, reason (E4). Never below what the member can spend (409 `insufficient_balance`)."""
 
     def work() -> tuple[int, PointsOut]:
-        member = _member(_customer(request, data))
-        store = _acting_store(request, data.store_code)
+        member = identify_cardholder(merchant=request.auth.merchant, given=data).member
+        store = request.auth.acting_store(data.store_code)
         entry = services.deduct_points(
             member=member,
             points=data.points,
@@ -443,14 +401,14 @@ def deduct_points(
         )
         return 201, _points_out(entry, member)
 
-    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
 
 
 # --- stored value (E6) --------------------------------------------------------------------------------
 
 
-def _stored_value_card(request: HttpRequest, code: str) -> Card:
-    card = find_card(merchant=_merchant(request), code=code)
+def _stored_value_card(request: ApiRequest, code: str) -> Card:
+    card = find_card(merchant=request.auth.merchant, code=code)
     if card is None:
         raise NotFound(_("No card with this number."), code="card_not_found")
     return card
@@ -466,7 +424,7 @@ def _entry_out(entry: Entry) -> StoredValueEntryOut:
 
 
 @router.post("/stored-value/top-ups", response={201: TopUpOut, **ERRORS}, summary="Top up a card")
-def top_up(request: HttpRequest, data: TopUpIn, idempotency_key: str = key_header()) -> HttpResponse:
+def top_up(request: ApiRequest, data: TopUpIn, idempotency_key: str = key_header()) -> HttpResponse:
     """Loads money paid in cash, by bank card or transfer onto a stored-value card, with the merchant's
     best matching top-up bonus (value on the card and/or points to the member). Spend it with
     `stored_value_to_spend` on a sale."""
@@ -477,10 +435,10 @@ def top_up(request: HttpRequest, data: TopUpIn, idempotency_key: str = key_heade
             card=card,
             amount=data.amount,
             payment_method=data.payment_method,
-            store=_acting_store(request, data.store_code),
+            store=request.auth.acting_store(data.store_code),
             invoice=data.invoice,
             note=data.note,
-            api_key=_key(request),
+            api_key=request.auth.key,
         )
         assert record.entry is not None
         balance = record.bonus_value_entry or record.entry
@@ -499,7 +457,7 @@ def top_up(request: HttpRequest, data: TopUpIn, idempotency_key: str = key_heade
             created_at=record.created_at,
         )
 
-    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
 
 
 @router.post(
@@ -508,7 +466,7 @@ def top_up(request: HttpRequest, data: TopUpIn, idempotency_key: str = key_heade
     summary="Give back a tip charged to a card",
 )
 def reverse_tip(
-    request: HttpRequest, data: TipReversalIn, idempotency_key: str = key_header()
+    request: ApiRequest, data: TipReversalIn, idempotency_key: str = key_header()
 ) -> HttpResponse:
     """Returns `amount` of what a confirmed sale took from the card, never more than is left of it
     (422 `tip_exceeds_charge`)."""
@@ -519,14 +477,14 @@ def reverse_tip(
         )
         return 201, _entry_out(entry)
 
-    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
 
 
 @router.post(
     "/stored-value/refunds", response={201: StoredValueEntryOut, **ERRORS}, summary="Refund money to a card"
 )
 def refund_to_card(
-    request: HttpRequest, data: CardRefundIn, idempotency_key: str = key_header()
+    request: ApiRequest, data: CardRefundIn, idempotency_key: str = key_header()
 ) -> HttpResponse:
     """Credits money refunded to the customer onto their card instead of paying it out."""
 
@@ -534,10 +492,10 @@ def refund_to_card(
         entry = stored_value.refund_to_card(
             card=_stored_value_card(request, data.card_code),
             amount=data.amount,
-            store=_acting_store(request, data.store_code),
+            store=request.auth.acting_store(data.store_code),
             transaction=_sale(request, data.transaction_id) if data.transaction_id is not None else None,
             reason=data.reason,
         )
         return 201, _entry_out(entry)
 
-    return idempotent(request, merchant=_merchant(request), key=idempotency_key, work=work)
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)

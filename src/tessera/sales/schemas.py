@@ -9,6 +9,7 @@ from typing import Literal
 from ninja import Schema
 from pydantic import ConfigDict, Field, StrictBool, model_validator
 
+from tessera.cards.customers import CustomerIn
 from tessera.core.limits import (
     MAX_DAYS_AHEAD,
     MAX_DAYS_BACK,
@@ -76,14 +77,6 @@ class LineIn(Schema):
     @property
     def total(self) -> int:
         return self.quantity * self.unit_price if self.amount is None else self.amount
-
-
-class CustomerIn(Schema):
-    """Who buys: a card number or QR payload, a phone number, or a member id from a lookup."""
-
-    card_code: str | None = Field(None, examples=["8800000000017"])
-    phone: str | None = Field(None, examples=["0903123456"])
-    member_id: Id | None = None
 
 
 class SaleIn(CustomerIn):

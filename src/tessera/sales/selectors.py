@@ -1,4 +1,4 @@
-"""Reads of the sales app: who is at the till, what they hold, a merchant's sales and their entries."""
+"""Reads of the sales app: what a member holds, a merchant's sales and their entries."""
 
 from __future__ import annotations
 
@@ -8,22 +8,12 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from tessera.cards.models import Card
-from tessera.cards.selectors import find_card
 from tessera.core.errors import NotFound
 from tessera.ledger.models import Entry
 from tessera.members.models import Member
-from tessera.members.selectors import find_member_by_phone
 from tessera.sales.models import Transaction
 from tessera.sales.services import points_account_of, stored_value_account_of
 from tessera.tenancy.models import Merchant, Store
-
-
-@dataclass(frozen=True)
-class Customer:
-    """Who a scanned card or typed phone number points at. A stock card has no member yet."""
-
-    member: Member | None
-    card: Card | None
 
 
 @dataclass(frozen=True)
@@ -34,32 +24,6 @@ class Balances:
     points_held: int
     stored_value: int | None
     stored_value_available: int | None
-
-
-def find_customer(
-    *, merchant: Merchant, code: str | None = None, phone: str | None = None, member_id: int | None = None
-) -> Customer:
-    """By card number or QR payload, else by phone, else by member id; NotFound when nothing matches.
-
-    Only the merchant's own cards and members are ever found (another merchant's are "not found").
-    """
-    if code:
-        card = find_card(merchant=merchant, code=code)
-        if card is None:
-            raise NotFound(_("No card with this number."), code="card_not_found")
-        return Customer(member=card.member, card=card)
-    member = None
-    if phone:
-        member = find_member_by_phone(merchant=merchant, phone=phone)
-    elif member_id is not None:
-        member = (
-            Member.objects.of(merchant)
-            .filter(pk=member_id, superseded_by__isnull=True, erased_at__isnull=True)
-            .first()
-        )
-    if member is None:
-        raise NotFound(_("No member found."), code="member_not_found")
-    return Customer(member=member, card=None)
 
 
 def balances_of(member: Member, card: Card | None = None) -> Balances:

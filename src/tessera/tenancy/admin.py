@@ -28,7 +28,7 @@ from tessera.core.errors import DomainError
 from tessera.tenancy import services, two_factor
 from tessera.tenancy.admin_base import TenantAdmin, TenantHistoryAdmin, request_staff
 from tessera.tenancy.forms import ApiKeyForm, RoleForm, StaffForm
-from tessera.tenancy.models import ApiKey, Merchant, Role, StaffMembership, Store
+from tessera.tenancy.models import ApiKey, Merchant, Role, Scope, StaffMembership, Store
 from tessera.tenancy.selectors import merchants_visible_to, roles_of_user, staff_visible_to
 
 
@@ -326,8 +326,8 @@ class ApiKeyAdmin(TenantAdmin):
     """POS and integration keys; the raw key is shown once, on the page after creating it."""
 
     form = ApiKeyForm
-    list_display = ["name", "prefix", "store", "merchant", "is_active", "last_used_at", "created_by"]
-    list_filter = ["merchant", "store"]
+    list_display = ["name", "prefix", "scope", "store", "merchant", "is_active", "last_used_at", "created_by"]
+    list_filter = ["merchant", "scope", "store"]
     search_fields = ["name", "prefix"]
     actions = ["revoke"]
 
@@ -336,12 +336,21 @@ class ApiKeyAdmin(TenantAdmin):
         return shown if self.is_operator(request) else [f for f in shown if f != "merchant"]
 
     def get_list_filter(self, request: HttpRequest) -> Any:
-        return ["merchant", "store"] if self.is_operator(request) else []
+        return ["merchant", "scope", "store"] if self.is_operator(request) else ["scope"]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is not None:
-            return ["name", "prefix", "store", "created_by", "created_at", "last_used_at", "revoked_at"]
-        return (["merchant"] if self.is_operator(request) else []) + ["name", "store"]
+            return [
+                "name",
+                "prefix",
+                "scope",
+                "store",
+                "created_by",
+                "created_at",
+                "last_used_at",
+                "revoked_at",
+            ]
+        return (["merchant"] if self.is_operator(request) else []) + ["name", "scope", "store"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.get_fields(request, obj) if obj is not None else []
@@ -360,6 +369,7 @@ class ApiKeyAdmin(TenantAdmin):
             merchant=staff.merchant if staff is not None else form.cleaned_data["merchant"],
             name=obj.name,
             store=obj.store,
+            scope=Scope(obj.scope),
             actor=request.user,
         )
         request._issued_api_key = issued  # type: ignore[attr-defined]

@@ -18,7 +18,7 @@ from unfold.widgets import (
     UnfoldBooleanSwitchWidget,
 )
 
-from tessera.tenancy.models import ApiKey, Merchant, Role, StaffMembership, Store
+from tessera.tenancy.models import MERCHANT_WIDE_SCOPES, ApiKey, Merchant, Role, StaffMembership, Store
 from tessera.tenancy.permissions import staff_of
 from tessera.tenancy.selectors import MATRIX_ACTIONS, permission_matrix, roles_of_user
 from tessera.tenancy.services import grantable_permissions
@@ -188,7 +188,7 @@ class RoleForm(ScopedForm):
 class ApiKeyForm(ScopedForm):
     class Meta:
         model = ApiKey
-        fields = ["merchant", "name", "store"]
+        fields = ["merchant", "name", "scope", "store"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -202,4 +202,8 @@ class ApiKeyForm(ScopedForm):
         merchant, store = self.merchant, data.get("store")
         if merchant is not None and store is not None and store.merchant_id != merchant.pk:
             self.add_error("store", _("The store belongs to another merchant."))
+        if store is not None and data.get("scope") in MERCHANT_WIDE_SCOPES:
+            self.add_error(
+                "store", _("An administration key acts for the whole merchant: leave the store empty.")
+            )
         return data

@@ -174,6 +174,33 @@ class Role(TenantOwned):
         return self.name
 
 
+class Scope(models.TextChoices):
+    """What an API key may do. Each router of the API names the scopes it accepts; the `:read` variant
+    of an accepted scope is enough for its GET endpoints. Keys made before scopes existed became `pos`
+    when bound to a store and `integration` when merchant-wide (migration 0003)."""
+
+    POS = "pos", _("Point of sale: a till of one store")
+    POS_READ = "pos:read", _("Point of sale, read only")
+    INTEGRATION = "integration", _("Integration: a merchant-wide system")
+    INTEGRATION_READ = "integration:read", _("Integration, read only")
+    ADMIN = "admin", _("Administration: the merchant's management API")
+    ADMIN_READ = "admin:read", _("Administration, read only")
+
+    @property
+    def is_read_only(self) -> bool:
+        return self.value.endswith(":read")
+
+    @property
+    def full(self) -> Scope:
+        """The scope a read-only variant reads for (`pos:read` → `pos`)."""
+        return Scope(self.value.removesuffix(":read"))
+
+
+#: Administration acts for the whole merchant: an admin key is never bound to a store (B2: a
+#: store-scoped user, who may only issue store-bound keys, cannot issue one).
+MERCHANT_WIDE_SCOPES = (Scope.ADMIN, Scope.ADMIN_READ)
+
+
 class ApiKey(TenantOwned):
     """A POS terminal's or integration's credential. Only a hash is stored; the key is shown once."""
 
@@ -190,6 +217,12 @@ class ApiKey(TenantOwned):
         help_text=_("Leave empty for a merchant-wide integration key."),
     )
     name = models.CharField(_("name"), max_length=100, help_text=_("For example: POS counter 1."))
+    scope = models.CharField(
+        _("scope"),
+        max_length=20,
+        choices=Scope.choices,
+        help_text=_("What the key may do. A read-only scope may only read (GET requests)."),
+    )
     prefix = models.CharField(_("prefix"), max_length=16, unique=True, editable=False)
     hashed_secret = models.CharField(max_length=64, editable=False)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
@@ -201,6 +234,13 @@ class ApiKey(TenantOwned):
         verbose_name = _("API key")
         verbose_name_plural = _("API keys")
         ordering = ["merchant", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(scope__in=Scope.values)
+                & ~models.Q(scope__in=MERCHANT_WIDE_SCOPES, store__isnull=False),
+                name="api_key_scope_known_and_admin_merchant_wide",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

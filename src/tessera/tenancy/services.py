@@ -18,7 +18,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from tessera.core.errors import DomainError, PermissionDenied, ValidationFailed
-from tessera.tenancy.models import ApiKey, Merchant, Role, StaffMembership, Store
+from tessera.tenancy.models import MERCHANT_WIDE_SCOPES, ApiKey, Merchant, Role, Scope, StaffMembership, Store
 from tessera.tenancy.permissions import authorise, is_user, staff_of
 from tessera.tenancy.roles import default_roles, permissions_for
 
@@ -124,13 +124,29 @@ def _hash(secret: str) -> str:
 
 @transaction.atomic
 def create_api_key(
-    *, merchant: Merchant, name: str, store: Store | None = None, actor: Any = None
+    *,
+    merchant: Merchant,
+    name: str,
+    store: Store | None = None,
+    scope: Scope | None = None,
+    actor: Any = None,
 ) -> IssuedApiKey:
+    """Without a `scope`, a store-bound key is a till's (`pos`), a merchant-wide one an integration's:
+    the rule that gave today's keys their scope."""
     if store is not None and store.merchant_id != merchant.pk:
         raise ValidationFailed(_("The store belongs to another merchant."), code="cross_merchant")
+    if scope is None:
+        scope = Scope.POS if store is not None else Scope.INTEGRATION
+    if scope in MERCHANT_WIDE_SCOPES and store is not None:
+        raise ValidationFailed(
+            _("An administration key acts for the whole merchant: leave the store empty."),
+            code="admin_key_store_bound",
+        )
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    key = ApiKey(merchant=merchant, store=store, name=name, prefix=prefix, hashed_secret=_hash(secret))
+    key = ApiKey(
+        merchant=merchant, store=store, scope=scope, name=name, prefix=prefix, hashed_secret=_hash(secret)
+    )
     key.stamp(actor)
     key.save()
     return IssuedApiKey(key=key, raw_key=f"{API_KEY_PREFIX}_{prefix}_{secret}")

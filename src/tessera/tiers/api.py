@@ -5,17 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from ninja import Field, Router, Schema
 
 from tessera.core.errors import NotFound
 from tessera.core.problem import ERRORS
 from tessera.members.models import Member
+from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
+from tessera.tenancy.models import Scope
 from tessera.tiers.models import Basis, Hold, Window
 from tessera.tiers.selectors import TierInfo, tier_status, tiers_of
 
-router = Router(tags=["tiers"])
+router = Router(tags=["tiers"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
 
 
 class TierOut(Schema):
@@ -61,18 +62,18 @@ class TierStatusOut(Schema):
 
 
 @router.get("", response={200: list[TierOut], **ERRORS}, summary="List the merchant's tiers")
-def list_tiers(request: HttpRequest) -> list[TierOut]:
+def list_tiers(request: ApiRequest) -> list[TierOut]:
     """Lowest first."""
-    merchant = request.merchant  # type: ignore[attr-defined]
+    merchant = request.auth.merchant
     return [TierOut.of(TierInfo.of(t)) for t in tiers_of(merchant)]  # type: ignore[misc]
 
 
 @router.get(
     "/members/{member_id}", response={200: TierStatusOut, **ERRORS}, summary="A member's tier and progress"
 )
-def member_tier(request: HttpRequest, member_id: int) -> TierStatusOut:
+def member_tier(request: ApiRequest, member_id: int) -> TierStatusOut:
     """The current tier, the ranking in the window, any hold, the next tier and what is missing."""
-    member = Member.objects.of(request.merchant).filter(pk=member_id).first()  # type: ignore[attr-defined]
+    member = Member.objects.of(request.auth.merchant).filter(pk=member_id).first()
     if member is None:
         raise NotFound(_("No such member."), code="member_not_found")
     status = tier_status(member)

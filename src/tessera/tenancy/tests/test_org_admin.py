@@ -165,17 +165,18 @@ def test_api_key_is_shown_once_on_creation_and_works(boss_client, merchant):
     store = StoreFactory(merchant=merchant)
 
     response = boss_client.post(
-        reverse("admin:tenancy_apikey_add"), {"name": "Quầy 1", "store": store.pk, "_save": "Save"}
+        reverse("admin:tenancy_apikey_add"),
+        {"name": "Quầy 1", "scope": "pos", "store": store.pk, "_save": "Save"},
     )
 
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
     raw = re.search(r"tsk_[0-9a-f]+_[\w-]+", response.content.decode()).group(0)
     key = ApiKey.objects.get(name="Quầy 1")
-    assert (key.merchant, key.store) == (merchant, store)
+    assert (key.merchant, key.store, key.scope) == (merchant, store, "pos")
     assert services.authenticate_api_key(raw_key=raw) == key
     detail = boss_client.get(reverse("admin:tenancy_apikey_change", args=[key.pk])).content.decode()
-    assert raw not in detail and raw.split("_")[2] not in detail
+    assert raw not in detail and raw.split("_", 2)[2] not in detail  # the secret may hold a "_"
 
 
 def test_api_key_revoke_action(boss_client, boss, merchant):
@@ -217,9 +218,26 @@ def test_b2_store_scoped_staff_see_only_their_stores_api_keys(client, merchant, 
     assert client.get(reverse("admin:tenancy_apikey_change", args=[foreign.pk])).status_code == 404
     # Issuing a key for another store, or a merchant-wide one, is refused by the form.
     for store in (store2.pk, ""):
-        refused = client.post(reverse("admin:tenancy_apikey_add"), {"name": "Mine", "store": store})
+        refused = client.post(
+            reverse("admin:tenancy_apikey_add"), {"name": "Mine", "scope": "pos", "store": store}
+        )
         assert refused.status_code == 200 and "store" in refused.context["adminform"].form.errors
     assert not ApiKey.objects.filter(name="Mine").exists()
+
+
+def test_the_admin_chooses_a_keys_scope_and_an_administration_key_is_merchant_wide(boss_client, merchant):
+    store = StoreFactory(merchant=merchant)
+
+    refused = boss_client.post(
+        reverse("admin:tenancy_apikey_add"), {"name": "Back office sync", "scope": "admin", "store": store.pk}
+    )
+    boss_client.post(
+        reverse("admin:tenancy_apikey_add"), {"name": "Back office sync", "scope": "admin:read", "store": ""}
+    )
+
+    assert "store" in refused.context["adminform"].form.errors
+    key = ApiKey.objects.get(name="Back office sync")
+    assert (key.scope, key.store) == ("admin:read", None)
 
 
 def test_api_keys_of_another_merchant_are_invisible(boss_client, merchant, other_merchant):
