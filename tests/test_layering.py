@@ -29,17 +29,6 @@ KNOWN: dict[tuple[str, str], str] = {
     # Segments filter by points balance and last visit, which the ledger knows (issue 13 item 8, found
     # by this test): the segment selector belongs above the ledger.
     ("tessera.members.selectors", "tessera.ledger.models"): "segments filter by balance and last visit",
-    # The top-up page (a sales write) is served from the rewards' admin, beside the top-up bonus rules
-    # (issue 13 item 8, found by this test): it belongs in the sales' admin.
-    ("tessera.rewards.admin", "tessera.sales.stored_value"): "top-up page in the rewards' admin",
-    ("tessera.rewards.admin", "tessera.sales.models"): "top-up page in the rewards' admin",
-    # The till's request context ("card_code, phone or member_id" → customer) lives in sales and is
-    # copied in the API modules (issue 13 item 3).
-    ("tessera.rewards.api", "tessera.sales.selectors"): "till context in sales",
-    ("tessera.rules.api", "tessera.sales.schemas"): "till context in sales",
-    # Tier benefits at the till are a tiers concept filed in sales (issue 13 item 8, found by this test;
-    # move sales/benefits.py to tiers once item 4 has cached the tier program).
-    ("tessera.rules.simulator", "tessera.sales.benefits"): "tier benefits in sales",
 }
 
 #: Modules above every app: they compose the apps and nothing in an app imports them.

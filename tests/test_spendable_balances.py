@@ -27,6 +27,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tessera.backoffice.tests.shop import Shop, shop
+from tessera.cards.balances import balances_of
 from tessera.ledger import services as ledger
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
 from tessera.ledger.selectors import verify_ledger
@@ -36,7 +37,6 @@ from tessera.portal.session import session_key
 from tessera.portal.tests.helpers import member_session
 from tessera.portal.widget import sign
 from tessera.sales.models import SalesSettings
-from tessera.sales.selectors import balances_of
 from tessera.tenancy.services import create_api_key
 from tests.factories import staff_user
 

@@ -66,9 +66,7 @@ UNFOLD = {
                 _item(_("Dashboard"), "dashboard", "admin:index", None),
                 _item(_("Cashier screen"), "point_of_sale", "backoffice:cashier", "sales.add_transaction"),
                 _item(_("Scanner (phone)"), "qr_code_scanner", "scanner:scan", "sales.add_points"),
-                _item(
-                    _("Top up a card"), "account_balance_wallet", "admin:rewards_top_up", "sales.add_topup"
-                ),
+                _item(_("Top up a card"), "account_balance_wallet", "admin:sales_top_up", "sales.add_topup"),
                 _item(_("Add points"), "add_circle", "admin:sales_add_points", "sales.add_points"),
                 _item(
                     _("Deduct points"), "remove_circle", "admin:sales_deduct_points", "sales.deduct_points"

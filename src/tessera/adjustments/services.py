@@ -19,13 +19,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tessera.adjustments.models import AdjustmentLine, AdjustmentSettings, AdjustmentVoucher, VoucherStatus
+from tessera.cards.balances import points_account_of
 from tessera.core.errors import Conflict, PermissionDenied, ValidationFailed
 from tessera.ledger import services as ledger
 from tessera.ledger.models import AccountKind, EntryKind
 from tessera.ledger.services import InsufficientBalance
 from tessera.members.models import Member
 from tessera.points.policy import PointsPolicy, lot_dates, policy_of
-from tessera.sales.services import points_account_of
 from tessera.tenancy.models import Merchant
 from tessera.tenancy.permissions import as_user, authorise, is_user
 from tessera.tiers import services as tiers

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tessera.cards import services as cards
+from tessera.cards.balances import balances_of
 from tessera.cards.models import Card, CardKind, CardType
 from tessera.core.errors import DomainError
 from tessera.ledger import services as ledger
@@ -22,7 +23,6 @@ from tessera.members.models import Member, MemberStatus
 from tessera.members.services import set_member_pin
 from tessera.sales import services as sales
 from tessera.sales.models import ConfirmMethod, Transaction
-from tessera.sales.selectors import balances_of
 from tessera.sales.services import SaleLine
 
 if TYPE_CHECKING:

@@ -25,6 +25,7 @@ from tessera.backoffice import selectors
 from tessera.backoffice.forms import BaseLineFormSet, BasketForm, ConfirmForm, LineFormSet, LookupForm
 from tessera.backoffice.selectors import Scope
 from tessera.backoffice.services import Outcome, form_fingerprint, new_form_token, submit_once
+from tessera.cards.balances import balances_of
 from tessera.cards.models import Card
 from tessera.core.errors import DomainError, ValidationFailed
 from tessera.core.limits import parse_id
@@ -32,7 +33,6 @@ from tessera.core.money import minor_digits
 from tessera.members.models import Member
 from tessera.sales import services as sales
 from tessera.sales.models import Channel, ConfirmMethod, SalesSettings, Transaction, TransactionStatus
-from tessera.sales.selectors import balances_of
 from tessera.tenancy.admin_base import request_staff
 from tessera.tenancy.models import Merchant, StaffMembership
 

@@ -1,6 +1,6 @@
-"""Back office for rewards (E6, E7, E8): top-up bonus rules and top-ups with a "Top up a card" page,
-the gift catalogue and its redemptions (fulfil, cancel), promo-code offers and the codes issued
-(searchable by code). Every business write goes through the services."""
+"""Back office for rewards (E6, E7, E8): top-up bonus rules, the gift catalogue and its redemptions
+(fulfil, cancel), promo-code offers and the codes issued (searchable by code). The "Top up a card"
+page is the sales' (a top-up is a sale of stored value). Every business write goes through the services."""
 
 from __future__ import annotations
 
@@ -8,17 +8,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from unfold.decorators import action
 
-from tessera.cards.models import PaymentMethod
-from tessera.cards.selectors import find_card
 from tessera.core.errors import DomainError
 from tessera.core.money import format_money
 from tessera.rewards import services
@@ -30,8 +25,6 @@ from tessera.rewards.models import (
     PromoCodeUse,
     TopUpBonusRule,
 )
-from tessera.sales import stored_value
-from tessera.sales.models import TopUp
 from tessera.tenancy.admin_base import (
     ReadOnlyAdminMixin,
     ReadOnlyInline,
@@ -39,7 +32,6 @@ from tessera.tenancy.admin_base import (
     TenantHistoryAdmin,
     request_staff,
 )
-from tessera.tenancy.models import StaffMembership, Store
 
 
 @admin.register(TopUpBonusRule)
@@ -251,123 +243,3 @@ class PromoCodeAdmin(ReadOnlyAdminMixin, TenantAdmin):
         if obj.amount is not None:
             return format_money(obj.amount, obj.merchant.currency)
         return f"{obj.percent}%"
-
-
-class TopUpForm(forms.Form):
-    card_number = forms.CharField(label=_("card number"), max_length=64)
-    amount = forms.IntegerField(
-        label=_("amount paid"), min_value=1, help_text=_("In the currency's minor unit.")
-    )
-    payment_method = forms.ChoiceField(label=_("payment method"), choices=PaymentMethod.choices)
-    store = forms.ModelChoiceField(queryset=Store.objects.none(), label=_("store"))
-    invoice = forms.CharField(label=_("invoice number"), max_length=100, required=False)
-    note = forms.CharField(label=_("note"), max_length=300, required=False)
-
-    def __init__(self, *args: Any, staff: StaffMembership, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.staff = staff
-        self.fields["store"].queryset = Store.objects.visible_to(staff).filter(is_active=True)  # type: ignore[attr-defined]
-
-    def clean_card_number(self) -> Any:
-        card = find_card(merchant=self.staff.merchant_id, code=self.cleaned_data["card_number"])
-        if card is None:
-            raise forms.ValidationError(_("No card with this number."))
-        return card
-
-
-@admin.register(TopUp)
-class TopUpAdmin(TenantAdmin):
-    """The top-ups made, and the "Top up a card" page (the add page)."""
-
-    list_display = (
-        "id",
-        "created_at",
-        "card",
-        "store",
-        "amount_display",
-        "payment_method",
-        "invoice_number",
-        "bonus_value",
-        "bonus_points",
-    )
-    list_filter = ("store", "payment_method")
-    search_fields = ("=card__number", "invoice_number", "card__member__phone")
-    list_select_related = ("card", "store")
-    fields = (
-        "card",
-        "store",
-        "amount",
-        "currency",
-        "payment_method",
-        "invoice_number",
-        "bonus_rule",
-        "bonus_value",
-        "bonus_points",
-        "note",
-        "created_by",
-        "created_at",
-    )
-    readonly_fields = fields
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    @admin.display(description=_("amount paid"), ordering="amount")
-    def amount_display(self, obj: TopUp) -> str:
-        return format_money(obj.amount, obj.currency)
-
-    def get_urls(self) -> list[Any]:
-        page = path("top-up/", self.admin_site.admin_view(self.top_up_view), name="rewards_top_up")
-        return [page, *super().get_urls()]
-
-    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
-        return self.top_up_view(request)
-
-    def top_up_view(self, request: HttpRequest) -> HttpResponse:
-        staff = request_staff(request)
-        if staff is None or not request.user.has_perm("sales.add_topup"):
-            raise PermissionDenied
-        form = TopUpForm(
-            request.POST or None, staff=staff, initial={"card_number": request.GET.get("card", "")}
-        )
-        if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
-            try:
-                record = stored_value.top_up(
-                    card=data["card_number"],
-                    amount=data["amount"],
-                    payment_method=data["payment_method"],
-                    store=data["store"],
-                    invoice=data["invoice"],
-                    note=data["note"],
-                    actor=request.user,
-                )
-            except DomainError as exc:
-                form.add_error(None, str(exc))
-            else:
-                self.message_user(
-                    request,
-                    _("%(amount)s loaded onto card %(card)s (bonus: %(value)s, %(points)s points).")
-                    % {
-                        "amount": format_money(record.amount, record.currency),
-                        "card": record.card.number,
-                        "value": format_money(record.bonus_value, record.currency),
-                        "points": record.bonus_points,
-                    },
-                )
-                return HttpResponseRedirect(reverse("admin:sales_topup_changelist"))
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Top up a card"),
-            "explanation": _(
-                "Money paid in cash, by bank card or transfer; never with the card's own value."
-            ),
-            "form": form,
-            "submit_label": _("Top up"),
-            "back_url": reverse("admin:sales_topup_changelist"),
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "sales/admin/form_page.html", context)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.http import HttpResponse
 from ninja import Router
 
+from tessera.cards.balances import balances_of
 from tessera.cards.customers import CustomerIn, identify_cardholder
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.problem import ERRORS
@@ -28,7 +29,6 @@ from tessera.rewards.schemas import (
     RedemptionIn,
     RedemptionOut,
 )
-from tessera.sales.selectors import balances_of
 from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
 from tessera.tenancy.models import Scope
 

@@ -15,8 +15,8 @@ from tessera.core.errors import ValidationFailed
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.limits import MAX_LINES, IsoDateTime, SaleAmount
 from tessera.core.problem import ERRORS
+from tessera.rules.schemas import EarningPartOut, LineIn
 from tessera.rules.simulator import BasketItem, simulate
-from tessera.sales.schemas import EarningPartOut, LineIn
 from tessera.tenancy.auth import ApiContext, ApiKeyAuth, ApiRequest
 from tessera.tenancy.models import Scope
 

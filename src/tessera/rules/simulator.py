@@ -57,8 +57,8 @@ from tessera.points.policy import policy_of
 from tessera.rules import formula as formulas
 from tessera.rules import selectors
 from tessera.rules.models import BirthdayWindow, Combine, EarningRuleVersion, Effect, Rounding, Weekday
-from tessera.sales.benefits import tier_benefits
 from tessera.tenancy.models import Merchant, Store
+from tessera.tiers.benefits import tier_benefits
 
 ROUNDINGS: dict[str, str] = {
     Rounding.DOWN: ROUND_FLOOR,

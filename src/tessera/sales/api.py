@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema
 
+from tessera.cards.balances import balances_of
 from tessera.cards.customers import find_customer, identify_cardholder
 from tessera.cards.models import Card
 from tessera.cards.selectors import find_card
@@ -97,7 +98,7 @@ def _sale_lines(data: SaleIn) -> list[services.SaleLine]:
 
 
 def _balances(member: Member, card: Any) -> BalancesOut:
-    b = selectors.balances_of(member, card)
+    b = balances_of(member, card)
     return BalancesOut(
         points=b.points,
         points_available=b.points_available,
@@ -165,7 +166,7 @@ def _sale_out(sale: Transaction) -> TransactionOut:
 
 
 def _points_out(entry: Entry, member: Member) -> PointsOut:
-    b = selectors.balances_of(member)
+    b = balances_of(member)
     return PointsOut(
         entry_id=entry.pk,
         member_id=member.pk,

@@ -13,18 +13,17 @@ from tessera.cards.customers import CustomerIn
 from tessera.core.limits import (
     MAX_DAYS_AHEAD,
     MAX_DAYS_BACK,
-    MAX_LINE_AMOUNT,
     MAX_LINES,
     MAX_SALE_AMOUNT,
     Amount,
     Id,
     IsoDate,
-    LineAmount,
     Points,
     PositivePoints,
     Quantity,
     SaleAmount,
 )
+from tessera.rules.schemas import EarningPartOut, LineIn
 
 
 class MemberSummary(Schema):
@@ -55,28 +54,6 @@ class LookupOut(Schema):
     member: MemberSummary | None = Field(description="Null for a stock card not yet given to anyone.")
     card: CardSummary | None
     balances: BalancesOut | None
-
-
-class LineIn(Schema):
-    sku: str = Field("", max_length=64, examples=["PHO-BO"])
-    name: str = Field(..., min_length=1, max_length=200, examples=["Phở bò"])
-    quantity: Quantity = Field(..., examples=[2])
-    unit_price: Amount = Field(..., description="Minor units.", examples=[65000])
-    amount: LineAmount | None = Field(
-        None,
-        description="Line total after line discounts; quantity × unit price when omitted. "
-        f"At most {MAX_LINE_AMOUNT:,} either way.",
-    )
-
-    @model_validator(mode="after")
-    def _line_total_within_limit(self) -> LineIn:
-        if self.amount is None and self.quantity * self.unit_price > MAX_LINE_AMOUNT:
-            raise ValueError(f"quantity × unit_price must not exceed the line limit of {MAX_LINE_AMOUNT:,}")
-        return self
-
-    @property
-    def total(self) -> int:
-        return self.quantity * self.unit_price if self.amount is None else self.amount
 
 
 class SaleIn(CustomerIn):
@@ -119,16 +96,6 @@ class TransactionIn(SaleIn):
 class BenefitOut(Schema):
     code: str
     label: str
-
-
-class EarningPartOut(Schema):
-    """One part of the points to earn: the earning rule (version) that gave it, and why (E5)."""
-
-    rule_id: int | None = Field(description="Null for the flat rate and the tier multiplier.")
-    version_id: int | None = Field(description="The rule version a sale records.")
-    name: str
-    points: int
-    explanation: str
 
 
 class QuoteOut(Schema):

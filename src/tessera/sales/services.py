@@ -25,6 +25,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from tessera.cards import services as cards
+from tessera.cards.balances import points_account_of, stored_value_account_of
 from tessera.cards.models import Card
 from tessera.core import events
 from tessera.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
@@ -32,14 +33,12 @@ from tessera.core.money import format_money
 from tessera.core.sms import send_sms
 from tessera.ledger import services as ledger
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
-from tessera.ledger.selectors import with_live_balances
 from tessera.ledger.services import InsufficientBalance
 from tessera.members import services as members
 from tessera.members.models import Member
 from tessera.points.policy import from_settings, lot_dates, policy_of
 from tessera.rules.simulator import Part
 from tessera.sales import signals
-from tessera.sales.benefits import Benefit, tier_benefits
 from tessera.sales.earning import points_for
 from tessera.sales.models import (
     Channel,
@@ -55,6 +54,7 @@ from tessera.sales.models import (
 from tessera.tenancy.models import ApiKey, Merchant, Store
 from tessera.tenancy.permissions import authorise, is_user, staff_of
 from tessera.tiers import services as tiers
+from tessera.tiers.benefits import Benefit, tier_benefits
 
 OTP_LIFETIME = timedelta(minutes=5)
 #: Ledger `source` of points added or deducted by hand (E4), for the staff daily report (J5).
@@ -104,24 +104,6 @@ def _floor_share(value: int, part: int, whole: int) -> int:
 
 def _spendable(account: Account | None) -> int:
     return account.spendable if account is not None else 0
-
-
-def points_account_of(member: Member) -> Account | None:
-    """The member's points account, or None if it was never opened (a read: nothing is created).
-
-    Read with its live counters, so its `spendable` costs no further query."""
-    return with_live_balances(
-        Account.objects.filter(merchant_id=member.merchant_id, member=member, kind=AccountKind.POINTS)
-    ).first()
-
-
-def stored_value_account_of(member: Member, card: Card | None) -> Account | None:
-    """The card family's stored-value account, else the member's own one; None if there is none."""
-    if card is not None and card.account_id is not None:
-        return with_live_balances(Account.objects.filter(pk=card.account_id)).first()
-    return with_live_balances(
-        Account.objects.filter(merchant_id=member.merchant_id, member=member, kind=AccountKind.STORED_VALUE)
-    ).first()
 
 
 def _sale_event(sale: Transaction) -> dict[str, Any]:

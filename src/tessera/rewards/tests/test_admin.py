@@ -18,7 +18,7 @@ from tessera.sales.tests.conftest import active_card
 
 pytestmark = pytest.mark.django_db
 
-TOP_UP = reverse("admin:rewards_top_up")
+TOP_UP = reverse("admin:sales_top_up")
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from tessera.ledger import services as ledger
 from tessera.ledger.models import AccountKind, EntryKind
 from tessera.rules.simulator import BasketItem, in_birthday_window, simulate
 from tessera.rules.tests.factories import edit_rule, make_rule
-from tessera.sales.benefits import TierBenefits
 from tessera.sales.tests.conftest import active_card
+from tessera.tiers.benefits import TierBenefits
 
 pytestmark = pytest.mark.django_db
 
