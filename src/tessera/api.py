@@ -79,7 +79,11 @@ def _document_operation(method: str, operation: dict[str, Any]) -> None:
             content[CONTENT_TYPE] = content.pop("application/json")
     operation["responses"] = dict(sorted(responses.items(), key=lambda item: int(item[0])))
     for parameter in operation.get("parameters", []):
-        if parameter.get("in") == "header" and parameter.get("name") == idempotency.HEADER:
+        if (
+            parameter.get("in") == "header"
+            and parameter.get("name") == idempotency.HEADER
+            and parameter["required"]
+        ):
             parameter["schema"].update(minLength=1, maxLength=idempotency.MAX_KEY_LENGTH)
 
 

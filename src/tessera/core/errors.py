@@ -12,6 +12,10 @@ class DomainError(Exception):
 
     code = "domain_error"
     status = 422
+    #: True when the refusal was itself recorded (a wrong PIN is counted): the writes made before it
+    #: stand and commit with the stored answer. Otherwise a refusal undoes the whole transaction
+    #: (`core.idempotency`), so a service may refuse at any point without a savepoint.
+    keeps_writes = False
 
     def __init__(self, message: str | Promise, *, code: str | None = None, **detail: Any) -> None:
         super().__init__(str(message))

@@ -1,21 +1,29 @@
 """Exactly once (E11): every POST carries an `Idempotency-Key`; a retry gets the first answer back.
 
-The key is claimed by inserting an `IdempotencyRecord` in the same database transaction as the work.
-A concurrent duplicate blocks on the unique index (merchant, key) until the first transaction ends:
-if it committed, the duplicate replays its answer; if it rolled back, the duplicate does the work.
-Business errors (problem+json, 4xx) are stored and replayed too, so a retry never runs a rule twice;
-an unexpected exception (5xx) rolls everything back and the key stays free.
+`run_once` is the one implementation, used by the API (`idempotent`) and by the back office's forms
+(`backoffice.services.submit_once`). In one transaction it claims the key with a single
+`INSERT … ON CONFLICT DO NOTHING RETURNING id`, does the work and stores the answer in the row it
+claimed. A concurrent duplicate's insert waits on the unique index (merchant, key) until the first
+transaction ends: if it committed, the duplicate replays its answer; if it rolled back, the duplicate
+does the work.
+
+Refusals need no savepoint: a business error (problem+json, 4xx) rolls the whole transaction back and
+is stored in a fresh one, claimed the same way, so a retry replays it and never runs a rule twice. A
+refusal that was itself recorded (`DomainError.keeps_writes`, a wrong PIN counted) is stored in the
+work's own transaction instead. An unexpected exception (5xx) rolls everything back and the key stays
+free.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -25,6 +33,7 @@ from pydantic import BaseModel
 from tessera.core.errors import DomainError
 from tessera.core.models import IdempotencyRecord
 from tessera.core.problem import domain_problem
+from tessera.core.transactions import without_savepoints
 
 if TYPE_CHECKING:
     from tessera.tenancy.models import Merchant
@@ -38,7 +47,7 @@ DEFAULT_RETENTION_DAYS = 7
 
 MISSING_KEY = _("Send an Idempotency-Key header with every POST request.")
 DOC = (
-    "Required on every POST. A retry with the same key and body gets the first answer again, with "
+    "Required on every POST that changes something. A retry with the same key and body gets the first answer again, with "
     f"`{REPLAYED_HEADER}: true`; the same key with another body is refused (422 `idempotency_key_reused`)."
 )
 
@@ -46,6 +55,17 @@ DOC = (
 def key_header() -> Any:
     """The documented, required `Idempotency-Key` header parameter for a ninja endpoint."""
     return Header(..., alias=HEADER, description=DOC, examples=["c0a8012e-7d5b-4c3e-9f1a"])
+
+
+READ_ONLY_DOC = (
+    "Optional and ignored: this request changes nothing, so nothing is stored and a retry simply asks "
+    "again (issue 13)."
+)
+
+
+def ignored_key_header() -> Any:
+    """The `Idempotency-Key` of a POST that only reads (a quote, a simulation): accepted, not needed."""
+    return Header(None, alias=HEADER, description=READ_ONLY_DOC)
 
 
 class IdempotencyKeyRequired(DomainError):
@@ -64,6 +84,116 @@ def fingerprint(request: HttpRequest) -> str:
     digest.update(f"{request.method}\n{request.path}\n".encode())
     digest.update(request.body)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a guarded piece of work answered, as stored: status, body and its content type."""
+
+    status: int
+    body: str
+    content_type: str
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Who asks: the key within its merchant, and the fingerprint a replay must match."""
+
+    merchant_id: int
+    key: str
+    method: str
+    path: str
+    request_hash: str
+
+
+def run_once(
+    claim: Claim,
+    *,
+    work: Callable[[], Answer],
+    refusal: Callable[[DomainError], Answer],
+    reused: Callable[[], DomainError],
+) -> Answer:
+    """Run `work` at most once per claimed key; every later call with the key gets the stored answer.
+
+    A DomainError from `work` becomes `refusal(error)`, stored like any answer. A call whose fingerprint
+    differs from the stored one raises `reused()`."""
+    try:
+        with transaction.atomic(), without_savepoints():
+            record_id = _claim(claim, None)
+            if record_id is not None:
+                try:
+                    answer = work()
+                except DomainError as exc:
+                    if not exc.keeps_writes:
+                        raise
+                    answer = refusal(exc)
+                _store(record_id, answer)
+                return answer
+    except DomainError as exc:
+        # The work refused: everything it wrote is gone with the transaction; keep only the answer.
+        answer = refusal(exc)
+        with transaction.atomic():
+            if _claim(claim, answer) is not None:
+                return answer
+    return _replay(claim, reused)
+
+
+_COLUMNS = (
+    "merchant_id",
+    "key",
+    "method",
+    "path",
+    "request_hash",
+    "status_code",
+    "response_body",
+    "content_type",
+    "created_at",
+)
+
+
+def _claim(claim: Claim, answer: Answer | None) -> int | None:
+    """Insert the key's row (with `answer` when it is already known); None when the key is taken.
+    The same SQL on PostgreSQL and SQLite (3.35+); names come from the model, quoted."""
+    quote = connection.ops.quote_name
+    table = quote(IdempotencyRecord._meta.db_table)
+    columns = ", ".join(quote(name) for name in _COLUMNS)
+    holes = ", ".join(["%s"] * len(_COLUMNS))
+    unique = f"{quote('merchant_id')}, {quote('key')}"
+    status, body, content_type = (answer.status, answer.body, answer.content_type) if answer else (0, "", "")
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({holes}) ON CONFLICT ({unique}) DO NOTHING RETURNING id"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                claim.merchant_id,
+                claim.key,
+                claim.method,
+                claim.path[:500],
+                claim.request_hash,
+                status,
+                body,
+                content_type,
+                now,
+            ],
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
+
+
+def _store(record_id: int, answer: Answer) -> None:
+    IdempotencyRecord.objects.filter(pk=record_id).update(
+        status_code=answer.status, response_body=answer.body, content_type=answer.content_type
+    )
+
+
+def _replay(claim: Claim, reused: Callable[[], DomainError]) -> Answer:
+    """The stored answer: the first call committed it (a claim waits for a concurrent first call)."""
+    record = IdempotencyRecord.objects.get(merchant_id=claim.merchant_id, key=claim.key)
+    if record.request_hash != claim.request_hash:
+        raise reused()
+    return Answer(record.status_code, record.response_body, record.content_type, replayed=True)
 
 
 def idempotent(
@@ -85,53 +215,25 @@ def idempotent(
         raise IdempotencyKeyRequired(
             _("The Idempotency-Key header is longer than %(max)s characters.") % {"max": MAX_KEY_LENGTH}
         )
-    request_hash = fingerprint(request)
 
-    stored = IdempotencyRecord.objects.filter(merchant=merchant, key=key).first()
-    if stored is not None:
-        return _replay(request, stored, request_hash)
-
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
-                    merchant=merchant,
-                    key=key,
-                    method=request.method or "",
-                    path=request.path[:500],
-                    request_hash=request_hash,
-                    status_code=0,
-                    response_body="",
-                    content_type="",
-                )
-        except IntegrityError:
-            # A concurrent duplicate committed first (we waited for it on the unique index).
-            return _replay(request, IdempotencyRecord.objects.get(merchant=merchant, key=key), request_hash)
-        response = _run(request, work)
-        record.status_code = response.status_code
-        record.response_body = response.content.decode()
-        record.content_type = response["Content-Type"]
-        record.save(update_fields=["status_code", "response_body", "content_type"])
-    return response
-
-
-def _run(request: HttpRequest, work: Callable[[], tuple[int, BaseModel]]) -> HttpResponse:
-    try:
+    def answer() -> Answer:
         status, payload = work()
-    except DomainError as exc:
-        return domain_problem(request, exc)
-    return HttpResponse(
-        payload.model_dump_json(by_alias=True), status=status, content_type="application/json"
-    )
+        return Answer(status, payload.model_dump_json(by_alias=True), "application/json")
 
+    def refusal(exc: DomainError) -> Answer:
+        problem = domain_problem(request, exc)
+        return Answer(problem.status_code, problem.content.decode(), problem["Content-Type"])
 
-def _replay(request: HttpRequest, record: IdempotencyRecord, request_hash: str) -> HttpResponse:
-    if record.request_hash != request_hash:
-        raise IdempotencyKeyReused(
+    def reused() -> DomainError:
+        return IdempotencyKeyReused(
             _("This Idempotency-Key was already used for a different request; use a new key.")
         )
-    response = HttpResponse(record.response_body, status=record.status_code, content_type=record.content_type)
-    response[REPLAYED_HEADER] = "true"
+
+    claim = Claim(merchant.pk, key, request.method or "", request.path, fingerprint(request))
+    result = run_once(claim, work=answer, refusal=refusal, reused=reused)
+    response = HttpResponse(result.body, status=result.status, content_type=result.content_type)
+    if result.replayed:
+        response[REPLAYED_HEADER] = "true"
     return response
 
 

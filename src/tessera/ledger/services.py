@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
 from django.db.models import F, QuerySet, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from tessera.core.errors import Conflict, ValidationFailed
 from tessera.core.limits import MAX_BALANCE
+from tessera.core.transactions import atomic
 from tessera.ledger.models import (
     Account,
     AccountKind,
@@ -114,7 +114,7 @@ def credit(
     now = now or timezone.now()
     available_at = available_at or now
     pending = available_at > now
-    with transaction.atomic():
+    with atomic():
         locked = _lock(account.pk)
         _check_ceiling(locked, amount)
         locked.balance += amount
@@ -172,7 +172,7 @@ def credit_expired(
         raise ValidationFailed(
             _("Points must expire after the date they were earned."), code="expiry_before_earning"
         )
-    with transaction.atomic():
+    with atomic():
         earned = credit(
             account=account,
             amount=amount,
@@ -225,7 +225,7 @@ def debit(
     _check_kind(kind)
     _check_store(account, store)
     now = now or timezone.now()
-    with transaction.atomic():
+    with atomic():
         locked = _lock(account.pk)
         _release_due(locked, now)
         draws = _plan_draws(locked, amount, now)
@@ -253,7 +253,7 @@ def place_hold(
     """Reserve spendable value for a pending sale. InsufficientBalance if short."""
     _check_amount(amount)
     now = now or timezone.now()
-    with transaction.atomic():
+    with atomic():
         locked = _lock(account.pk)
         _release_due(locked, now)
         spendable = _spendable(locked, now)
@@ -282,7 +282,7 @@ def capture_hold(
     Capturing a captured hold again returns its entry (a retried confirm); a released one is a Conflict.
     The held units come from the lots spendable at capture time, first-expiring first."""
     now = now or timezone.now()
-    with transaction.atomic():
+    with atomic():
         locked = _lock(hold.account_id)
         current = Hold.objects.select_for_update().get(pk=hold.pk)
         if current.status == HoldStatus.CAPTURED:
@@ -318,7 +318,7 @@ def capture_hold(
 
 def release_hold(*, hold: Hold, actor: Any = None) -> Hold:
     """Give a hold's value back to spendable (the sale is voided before confirm). Idempotent."""
-    with transaction.atomic():
+    with atomic():
         locked = _lock(hold.account_id)
         current = Hold.objects.select_for_update().get(pk=hold.pk)
         if current.status == HoldStatus.CAPTURED:
@@ -362,7 +362,7 @@ def reverse(
         raise Conflict(_("Reversals and transfers cannot be reversed."), code="not_reversible")
     store = store if store is not None else entry.store
     now = now or timezone.now()
-    with transaction.atomic():
+    with atomic():
         locked = _lock(entry.account_id)
         _check_store(locked, store)
         reversed_so_far = abs(
@@ -437,7 +437,7 @@ def transfer(
     if source_account.kind != target_account.kind:
         raise ValidationFailed(_("Both accounts must hold the same kind of value."), code="kind_mismatch")
     now = now or timezone.now()
-    with transaction.atomic():
+    with atomic():
         # Two rows are locked in primary-key order so two opposite transfers cannot deadlock.
         first, second = sorted([source_account.pk, target_account.pk])
         locked = {pk: _lock(pk) for pk in (first, second)}
@@ -543,7 +543,7 @@ def credit_opening_balances(
     if Member.objects.filter(pk__in=ids).exclude(merchant=merchant).exists():
         raise ValidationFailed(_("This member belongs to another merchant."), code="member_of_other_merchant")
     user = _user(actor)
-    with transaction.atomic():
+    with atomic():
         accounts = Account.objects.bulk_create(
             Account(
                 merchant=merchant,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema
@@ -12,7 +11,7 @@ from pydantic import ConfigDict, Field
 
 from tessera.cards.customers import CustomerIn, identify_cardholder
 from tessera.core.errors import ValidationFailed
-from tessera.core.idempotency import idempotent, key_header
+from tessera.core.idempotency import ignored_key_header
 from tessera.core.limits import MAX_LINES, IsoDateTime, SaleAmount
 from tessera.core.problem import ERRORS
 from tessera.rules.schemas import EarningPartOut, LineIn
@@ -61,7 +60,7 @@ class SimulationOut(Schema):
     skipped: list[SkippedOut] = Field(description="Rules in force that did not apply, and why not.")
 
 
-def _simulate(ctx: ApiContext, data: SimulateIn) -> tuple[int, SimulationOut]:
+def _simulate(ctx: ApiContext, data: SimulateIn) -> SimulationOut:
     customer = identify_cardholder(merchant=ctx.merchant, given=data)
     lines = [
         BasketItem(
@@ -88,7 +87,7 @@ def _simulate(ctx: ApiContext, data: SimulateIn) -> tuple[int, SimulationOut]:
         at=at,
         card=customer.card,
     )
-    return 200, SimulationOut(
+    return SimulationOut(
         points=result.points,
         parts=[EarningPartOut(**part.__dict__) for part in result.parts],
         skipped=[SkippedOut(**skip.__dict__) for skip in result.skipped],
@@ -99,9 +98,8 @@ def _simulate(ctx: ApiContext, data: SimulateIn) -> tuple[int, SimulationOut]:
     "/simulate", response={200: SimulationOut, **ERRORS}, summary="Points a sale would earn, and why"
 )
 def simulate_earning(
-    request: ApiRequest, data: SimulateIn, idempotency_key: str = key_header()
-) -> HttpResponse:
+    request: ApiRequest, data: SimulateIn, idempotency_key: str | None = ignored_key_header()
+) -> SimulationOut:
     """For an amount (or basket), a member, a store and a moment: the points the earning rules give and
     which rule gave which part ("why did I get 120 points"). Changes nothing (E5)."""
-    ctx = request.auth
-    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=lambda: _simulate(ctx, data))
+    return _simulate(request.auth, data)

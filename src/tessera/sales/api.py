@@ -19,7 +19,7 @@ from tessera.cards.customers import find_customer, identify_cardholder
 from tessera.cards.models import Card
 from tessera.cards.selectors import find_card
 from tessera.core.errors import NotFound, PermissionDenied, ValidationFailed
-from tessera.core.idempotency import idempotent, key_header
+from tessera.core.idempotency import idempotent, ignored_key_header, key_header
 from tessera.core.limits import occurred_on_window
 from tessera.core.problem import ERRORS
 from tessera.ledger.models import Entry
@@ -216,7 +216,7 @@ def lookup(request: ApiRequest, query: Query[LookupQuery]) -> LookupOut:
     )
 
 
-def _quote(request: ApiRequest, data: SaleIn) -> tuple[int, QuoteOut]:
+def _quote(request: ApiRequest, data: SaleIn) -> QuoteOut:
     ctx = request.auth
     customer = identify_cardholder(merchant=ctx.merchant, given=data)
     quote = services.quote_sale(
@@ -228,18 +228,16 @@ def _quote(request: ApiRequest, data: SaleIn) -> tuple[int, QuoteOut]:
         points_to_spend=data.points_to_spend,
         stored_value_to_spend=data.stored_value_to_spend,
     )
-    return 200, QuoteOut(
+    return QuoteOut(
         **{**quote.__dict__, "benefits": [{"code": b.code, "label": b.label} for b in quote.benefits]}
     )
 
 
 @router.post("/quote", response={200: QuoteOut, **ERRORS}, summary="Quote a basket (no side effects)")
-def quote(request: ApiRequest, data: SaleIn, idempotency_key: str = key_header()) -> HttpResponse:
+def quote(request: ApiRequest, data: SaleIn, idempotency_key: str | None = ignored_key_header()) -> QuoteOut:
     """Before payment: the tier discount and benefits, the points the basket earns and what the member
-    can spend (E1). Changes nothing."""
-    return idempotent(
-        request, merchant=request.auth.merchant, key=idempotency_key, work=lambda: _quote(request, data)
-    )
+    can spend (E1). Changes nothing, so it stores nothing: no Idempotency-Key is needed."""
+    return _quote(request, data)
 
 
 @router.post("/transactions", response={201: TransactionOut, **ERRORS}, summary="Create a pending sale")

@@ -19,7 +19,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
-from django.db import transaction as db_transaction
 from django.db.models import Max, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
@@ -31,6 +30,7 @@ from tessera.core import events
 from tessera.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from tessera.core.money import format_money
 from tessera.core.sms import send_sms
+from tessera.core.transactions import atomic
 from tessera.ledger import services as ledger
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
 from tessera.ledger.services import InsufficientBalance
@@ -307,7 +307,7 @@ def _check_card(card: Card, member: Member) -> None:
 # --- create -------------------------------------------------------------------------------------------
 
 
-@db_transaction.atomic
+@atomic()
 def create_transaction(
     *,
     merchant: Merchant,
@@ -519,7 +519,7 @@ def authenticate_second_staff(*, request: Any, username: str, password: str) -> 
     tries sent at once for one user name are checked one at a time and axes counts each failure before
     it looks at the next: concurrency never buys extra guesses at a password (issue 12)."""
     user_model = get_user_model()
-    with db_transaction.atomic():
+    with atomic():
         list(
             user_model._default_manager.select_for_update()
             .filter(**{user_model.USERNAME_FIELD: username})
@@ -547,7 +547,7 @@ def confirm_transaction(
     """
     now = now or timezone.now()
     failure: DomainError | None = None
-    with db_transaction.atomic():
+    with atomic():
         sale = _lock(transaction)
         authorise(actor, "sales.confirm_transaction", merchant=sale.merchant_id, store=sale.store)
         _ensure_pending(sale)
@@ -578,6 +578,7 @@ def confirm_transaction(
                     code="wrong_pin" if method == ConfirmMethod.PIN else "wrong_otp",
                     attempts_left=left,
                 )
+                failure.keeps_writes = True  # the attempt is counted even though the confirm fails
         elif method == ConfirmMethod.STAFF:
             _check_staff(sale, staff_user)
             confirmed_by = staff_user
@@ -640,7 +641,7 @@ class OtpSent:
 def request_otp(*, transaction: Transaction, actor: Any = None, now: datetime | None = None) -> OtpSent:
     """Text the member a 6-digit code for this sale, valid 5 minutes; it replaces any earlier code."""
     now = now or timezone.now()
-    with db_transaction.atomic():
+    with atomic():
         sale = _lock(transaction)
         authorise(actor, "sales.confirm_transaction", merchant=sale.merchant_id, store=sale.store)
         _ensure_pending(sale)
@@ -680,7 +681,7 @@ def void_transaction(
     have not already reversed): spends first, so the points they give back can cover the earned ones
     taken back."""
     now = now or timezone.now()
-    with db_transaction.atomic():
+    with atomic():
         sale = _lock(transaction)
         authorise(actor, "sales.void_transaction", merchant=sale.merchant_id, store=sale.store)
         if sale.status == TransactionStatus.VOIDED:
@@ -737,7 +738,7 @@ def refund_transaction(
     never more.
     """
     now = now or timezone.now()
-    with db_transaction.atomic():
+    with atomic():
         sale = _lock(transaction)
         store = store or sale.store
         _same_merchant(sale.merchant, store, api_key)
@@ -848,7 +849,7 @@ def _occurred_at(occurred_on: date | None, store: Store, now: datetime) -> datet
     return datetime.combine(occurred_on, time(12, 0), tzinfo=store.tz)
 
 
-@db_transaction.atomic
+@atomic()
 def add_points(
     *,
     member: Member,
@@ -896,7 +897,7 @@ def add_points(
         "reason": note[:300],
         "sale_amount": amount_spent or None,
     }
-    with db_transaction.atomic():
+    with atomic():
         if expired_at is not None:
             entry, _expiry_entry = ledger.credit_expired(
                 **earning, earned_at=at, expires_at=expired_at, now=now
@@ -909,7 +910,7 @@ def add_points(
     return entry
 
 
-@db_transaction.atomic
+@atomic()
 def deduct_points(
     *,
     member: Member,

@@ -17,7 +17,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction as db_transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -27,6 +26,7 @@ from tessera.cards.models import Card, CardKind, PaymentMethod
 from tessera.core.errors import Conflict, NotFound, ValidationFailed
 from tessera.core.events import publish
 from tessera.core.money import format_money
+from tessera.core.transactions import atomic
 from tessera.ledger import services as ledger
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
 from tessera.members import services as members
@@ -82,7 +82,7 @@ def bonus_rule_for(*, merchant_id: int, amount: int, at: datetime) -> TopUpBonus
     )
 
 
-@db_transaction.atomic
+@atomic()
 def top_up(
     *,
     card: Card,
@@ -200,7 +200,7 @@ def _unreversed(entry: Entry) -> int:
     return abs(entry.amount) - abs(reversed_so_far)
 
 
-@db_transaction.atomic
+@atomic()
 def reverse_tip(
     *,
     amount: int,
@@ -250,7 +250,7 @@ def reverse_tip(
     return reversal
 
 
-@db_transaction.atomic
+@atomic()
 def refund_to_card(
     *,
     card: Card,

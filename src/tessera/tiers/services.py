@@ -20,13 +20,13 @@ from datetime import datetime
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from tessera.core.errors import ValidationFailed
 from tessera.core.events import publish
+from tessera.core.transactions import atomic
 from tessera.ledger import services as ledger
 from tessera.ledger.models import AccountKind, EntryKind
 from tessera.members.models import Member, MemberStatus
@@ -61,7 +61,7 @@ REVIEW_CHUNK = 1000
 # --- configuration ------------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@atomic()
 def save_program(*, program: TierProgram, actor: Any = None) -> TierProgram:
     """Create or change the merchant's tier program (one per merchant)."""
     perm = "tiers.add_tierprogram" if program._state.adding else "tiers.change_tierprogram"
@@ -75,7 +75,7 @@ def save_program(*, program: TierProgram, actor: Any = None) -> TierProgram:
     return program
 
 
-@transaction.atomic
+@atomic()
 def save_tier(*, tier: Tier, actor: Any = None) -> Tier:
     """Create or change a tier. A higher rank must need a higher threshold, so ranking orders tiers."""
     perm = "tiers.add_tier" if tier._state.adding else "tiers.change_tier"
@@ -229,7 +229,7 @@ def evaluate_upgrade(*, member: Member, actor: Any = None, now: datetime | None 
         or member.status != MemberStatus.ACTIVE
     ):
         return None
-    with transaction.atomic():
+    with atomic():
         state = _lock_state(member)
         tiers = tiers_of(member.merchant_id)
         start = upgrade_window_start(program, state, now, member.merchant.tz)
@@ -274,7 +274,7 @@ def set_tier_manually(
     if tier.merchant_id != member.merchant_id:
         raise ValidationFailed(_("The tier belongs to another merchant."), code="cross_merchant")
     now = now or timezone.now()
-    with transaction.atomic():
+    with atomic():
         state = _lock_state(member)
         current = state.tier if state is not None else None
         if current is not None and current.pk == tier.pk:
@@ -359,7 +359,7 @@ def review_program(
     reviewed = downgraded = renewed = 0
     last_member = 0
     while True:
-        with transaction.atomic():
+        with atomic():
             chunk = list(
                 candidates.filter(
                     member_id__gt=last_member,

@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 from tests.factories import StoreFactory
 
+from tessera.core.models import IdempotencyRecord
 from tessera.rules.tests.factories import make_rule
 from tessera.sales.models import Transaction
 from tessera.sales.tests.conftest import Pos
@@ -57,17 +58,18 @@ def test_e5_simulate_reads_a_time_without_offset_as_store_time_and_totals_the_li
     assert response.json()["points"] == 160
 
 
-def test_e5_simulate_changes_nothing_and_replays_by_idempotency_key(pos, member, rules):
+def test_e5_simulate_changes_nothing_and_needs_no_idempotency_key(pos, member, rules):
+    """A simulation only reads (issue 13 item 7): a key is accepted and ignored, none is stored."""
     body = {"phone": "0903123456", "amount": 150000, "at": "2026-03-02T12:00:00+07:00"}
     first = pos.post("/rules/simulate", body, key="sim-1")
     again = pos.post("/rules/simulate", body, key="sim-1")
     missing = pos.post("/rules/simulate", body, key=None)
 
-    assert first.json() == again.json()
-    assert again["Idempotent-Replayed"] == "true"
-    assert missing.status_code == 400
-    assert missing.json()["code"] == "idempotency_key_required"
+    assert first.status_code == again.status_code == missing.status_code == 200
+    assert first.json() == again.json() == missing.json()
+    assert "Idempotent-Replayed" not in again
     assert not Transaction.objects.exists()
+    assert not IdempotencyRecord.objects.exists()
 
 
 def test_e5_the_pos_quote_includes_the_earning_breakdown(pos, member, merchant):

@@ -65,8 +65,12 @@ def test_e1_quote_answers_before_payment(pos, member, store):
     services.add_points(member=member, store=store, actor=None, points=50)
 
     response = pos.post("/quote", {"member_id": member.pk, "lines": LINES, "points_to_spend": 50})
+    without_key = pos.post("/quote", {"member_id": member.pk, "lines": LINES}, key=None)
 
     assert response.status_code == 200, response.content
+    # A quote changes nothing, so it needs no Idempotency-Key and stores none (issue 13 item 7).
+    assert without_key.status_code == 200, without_key.content
+    assert not IdempotencyRecord.objects.filter(path__endswith="/quote").exists()
     body = response.json()
     # 50 points pay 5,000 đồng; 145,000 earn 14 points.
     assert (
@@ -229,9 +233,8 @@ def test_a2_merchant_wide_key_must_name_the_store_and_a_store_key_acts_in_its_ow
 # --- idempotency (E11) --------------------------------------------------------------------------------
 
 
-def test_e11_every_post_requires_an_idempotency_key(pos, member):
+def test_e11_every_post_that_changes_something_requires_an_idempotency_key(pos, member):
     paths = [
-        ("/quote", {"member_id": member.pk, "lines": LINES}),
         ("/transactions", {"member_id": member.pk, "lines": LINES}),
         ("/points/add", {"member_id": member.pk, "points": 5}),
         ("/points/deduct", {"member_id": member.pk, "points": 5, "reason": "x"}),
@@ -383,4 +386,5 @@ def test_k3_openapi_documents_every_pos_endpoint_its_errors_and_the_idempotency_
         assert {"200", "201"} & set(operation["responses"]), (method, path)
         if method == "post":
             headers = [(p["name"], p["required"]) for p in operation["parameters"] if p["in"] == "header"]
-            assert headers == [("Idempotency-Key", True)], (method, path)
+            # Required where the request changes something; a quote only reads (issue 13 item 7).
+            assert headers == [("Idempotency-Key", path != "/api/v1/quote")], (method, path)
