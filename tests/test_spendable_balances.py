@@ -305,5 +305,5 @@ def test_issue_12_balances_are_read_with_the_accounts_in_the_same_statements(til
         balances = balances_of(till.member, till.card)
 
     assert (balances.points, balances.points_available) == (30, 30)
-    # The points account and the (absent) stored-value account: two statements, as before issue 12.
-    assert len(reads.captured_queries) == 2, json.dumps([q["sql"] for q in reads.captured_queries])
+    # The points account and the (absent) stored-value account: one statement (two before issue 13).
+    assert len(reads.captured_queries) == 1, json.dumps([q["sql"] for q in reads.captured_queries])

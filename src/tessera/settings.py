@@ -261,6 +261,17 @@ SALES_PENDING_TIMEOUT_MINUTES = int(os.environ.get("SALES_PENDING_TIMEOUT_MINUTE
 # Members are warned this many days before their points expire (E10).
 TESSERA_EXPIRY_NOTICE_DAYS = int(os.environ.get("TESSERA_EXPIRY_NOTICE_DAYS", "14"))
 
+# Caches. `config`: each merchant's point-of-sale configuration under its version (tenancy.config);
+# local memory per process, or Redis when REDIS_URL is set, so that every worker fills it once.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "config": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_URL"]}
+        if os.environ.get("REDIS_URL")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tessera-config"}
+    ),
+}
+
 # huey: Redis when REDIS_URL is set (several machines), else an embedded SQLite queue.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 HUEY_IMMEDIATE = env_bool("HUEY_IMMEDIATE", default=False)

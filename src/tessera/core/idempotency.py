@@ -47,8 +47,9 @@ DEFAULT_RETENTION_DAYS = 7
 
 MISSING_KEY = _("Send an Idempotency-Key header with every POST request.")
 DOC = (
-    "Required on every POST that changes something. A retry with the same key and body gets the first answer again, with "
-    f"`{REPLAYED_HEADER}: true`; the same key with another body is refused (422 `idempotency_key_reused`)."
+    "Required on every POST that changes something. A retry with the same key and body gets the first "
+    f"answer again, with `{REPLAYED_HEADER}: true`; the same key with another body is refused "
+    "(422 `idempotency_key_reused`)."
 )
 
 

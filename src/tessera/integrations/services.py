@@ -68,6 +68,7 @@ from tessera.members import services as members
 from tessera.members.models import Member
 from tessera.sales import services as sales
 from tessera.sales.models import Channel, ConfirmMethod, Refund, Transaction, TransactionStatus
+from tessera.tenancy import config
 from tessera.tenancy.models import ApiKey, Merchant, Store
 from tessera.tenancy.permissions import authorise
 
@@ -676,12 +677,21 @@ def update_endpoint(*, endpoint: WebhookEndpoint, actor: Any = None, **fields: A
     return endpoint
 
 
+def active_endpoints(merchant_id: int) -> list[WebhookEndpoint]:
+    """The merchant's active endpoints, from the configuration cache (`tenancy.config`)."""
+    return config.cached(
+        merchant_id,
+        "integrations.endpoints",
+        lambda: list(WebhookEndpoint.objects.of(merchant_id).filter(is_active=True)),
+    )
+
+
 def record_event(
     *, merchant_id: int, type: str, payload: dict[str, Any], now: datetime | None = None
 ) -> list[WebhookDelivery]:
     """One pending delivery per active endpoint of the merchant that wants this event type."""
     now = now or timezone.now()
-    endpoints = [e for e in WebhookEndpoint.objects.of(merchant_id).filter(is_active=True) if e.wants(type)]
+    endpoints = [e for e in active_endpoints(merchant_id) if e.wants(type)]
     return WebhookDelivery.objects.bulk_create(
         WebhookDelivery(
             merchant_id=merchant_id, endpoint=e, event_type=type, payload=payload, next_attempt_at=now

@@ -74,6 +74,17 @@ class BalanceLimitExceeded(Conflict):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class MemberAccount:
+    """A member's account of a kind, named instead of read: a writer given this locks the account in
+    the statement that finds it (and opens it on first use), one statement fewer than reading it first.
+    """
+
+    merchant_id: int
+    member_id: int
+    kind: AccountKind
+
+
 def open_account(
     *, merchant: Merchant, kind: AccountKind, member: Member | None = None, actor: Any = None
 ) -> Account:
@@ -95,7 +106,7 @@ def open_account(
 
 def credit(
     *,
-    account: Account,
+    account: Account | MemberAccount,
     amount: int,
     kind: EntryKind = EntryKind.EARN,
     store: Store | None = None,
@@ -107,7 +118,10 @@ def credit(
     expires_at: datetime | None = None,
     now: datetime | None = None,
 ) -> Entry:
-    """Add value as a new lot (earn, bonus, top-up, positive adjust). Pending until `available_at`."""
+    """Add value as a new lot (earn, bonus, top-up, positive adjust). Pending until `available_at`.
+
+    The returned entry's `account` is the locked row, read with its live counters as of the call: a new
+    lot neither lapses nor ripens them, so its `live_balance` and `spendable` cost no further query."""
     _check_amount(amount)
     _check_kind(kind)
     _check_store(account, store)
@@ -115,7 +129,7 @@ def credit(
     available_at = available_at or now
     pending = available_at > now
     with atomic():
-        locked = _lock(account.pk)
+        locked = _lock(account, live=True)
         _check_ceiling(locked, amount)
         locked.balance += amount
         if pending:
@@ -145,13 +159,14 @@ def credit(
             updated_by=entry.created_by,
         )
         _save_account(locked, actor)
-    _refresh(account, locked)
+    if isinstance(account, Account):
+        _refresh(account, locked)
     return entry
 
 
 def credit_expired(
     *,
-    account: Account,
+    account: Account | MemberAccount,
     amount: int,
     earned_at: datetime,
     expires_at: datetime,
@@ -185,7 +200,7 @@ def credit_expired(
             expires_at=expires_at,
             now=earned_at,
         )
-        locked = _lock(account.pk)
+        locked = _lock(earned.account_id)
         locked.balance -= amount
         expiry = _write_entry(
             account=locked,
@@ -199,7 +214,9 @@ def credit_expired(
         )
         _apply_lot_changes(expiry, [(Lot.objects.get(entry=earned), amount)], sign=-1)
         _save_account(locked, actor)
-    _refresh(account, locked)
+    if isinstance(account, Account):
+        _refresh(account, locked)
+    earned.account = locked  # the row after the expiry: its live counters are read on first use
     return earned, expiry
 
 
@@ -615,13 +632,27 @@ def _check_kind(kind: EntryKind) -> None:
         )
 
 
-def _check_store(account: Account, store: Store | None) -> None:
+def _check_store(account: Account | MemberAccount, store: Store | None) -> None:
     if store is not None and store.merchant_id != account.merchant_id:
         raise ValidationFailed(_("This store belongs to another merchant."), code="store_of_other_merchant")
 
 
-def _lock(account_id: int) -> Account:
-    account: Account = Account.objects.select_for_update().get(pk=account_id)
+def _lock(target: int | Account | MemberAccount, *, live: bool = False) -> Account:
+    """The account row, locked until the transaction ends (`live`: read with its live counters as of
+    now). A `MemberAccount` is found and locked in one statement, and opened on first use."""
+    accounts = Account.objects.select_for_update(of=("self",))
+    if live:
+        accounts = with_live_balances(accounts)
+    if isinstance(target, MemberAccount):
+        named = accounts.filter(merchant_id=target.merchant_id, member_id=target.member_id, kind=target.kind)
+        found = named.first()
+        if found is not None:
+            return found
+        Account.objects.get_or_create(
+            merchant_id=target.merchant_id, member_id=target.member_id, kind=target.kind
+        )
+        return named.get()
+    account: Account = accounts.get(pk=target if isinstance(target, int) else target.pk)
     return account
 
 

@@ -8,6 +8,7 @@ from tessera.cards.models import Card, CardStatus
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
 from tessera.members.models import Member
 from tessera.rules.models import EarningRule, EarningRuleVersion
+from tessera.tenancy import config
 from tessera.tenancy.models import Merchant
 
 
@@ -17,13 +18,18 @@ def rules_of(merchant: Merchant | int) -> QuerySet[EarningRule]:
 
 
 def versions_in_force(merchant: Merchant | int) -> list[EarningRuleVersion]:
-    """The current version of each active rule, in the order they apply. One query."""
-    rules = (
-        rules_of(merchant)
-        .filter(is_active=True, current_version__isnull=False)
-        .select_related("current_version")
-    )
-    return [rule.current_version for rule in rules if rule.current_version is not None]
+    """The current version of each active rule, in the order they apply. One query, or none when the
+    configuration cache has them (`tenancy.config`)."""
+
+    def load() -> list[EarningRuleVersion]:
+        rules = (
+            rules_of(merchant)
+            .filter(is_active=True, current_version__isnull=False)
+            .select_related("current_version")
+        )
+        return [rule.current_version for rule in rules if rule.current_version is not None]
+
+    return config.cached(merchant if isinstance(merchant, int) else merchant.pk, "rules.in_force", load)
 
 
 def top_up_count(member: Member) -> int:

@@ -166,13 +166,13 @@ def _sale_out(sale: Transaction) -> TransactionOut:
 
 
 def _points_out(entry: Entry, member: Member) -> PointsOut:
-    b = balances_of(member)
+    account = entry.account  # the row the entry was written to, as it is now
     return PointsOut(
         entry_id=entry.pk,
         member_id=member.pk,
         points=entry.amount,
-        points_balance=b.points,
-        points_available=b.points_available,
+        points_balance=account.live_balance,
+        points_available=account.spendable,
         occurred_at=entry.occurred_at,
     )
 

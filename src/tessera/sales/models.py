@@ -13,6 +13,7 @@ from simple_history.models import HistoricalRecords
 
 from tessera.core.models import TenantOwned
 from tessera.core.money import minor_digits
+from tessera.tenancy import config
 from tessera.tenancy.models import Merchant
 
 
@@ -76,7 +77,12 @@ class SalesSettings(TenantOwned):
 
     @classmethod
     def for_merchant(cls, merchant: Merchant) -> SalesSettings:
-        """The merchant's settings, created on first use with defaults that suit its currency."""
+        """The merchant's settings, created on first use with defaults that suit its currency; from the
+        configuration cache (`tenancy.config`) on the point-of-sale path."""
+        return config.cached(merchant.pk, "sales.settings", lambda: cls._load(merchant))
+
+    @classmethod
+    def _load(cls, merchant: Merchant) -> SalesSettings:
         found = cls.objects.filter(merchant=merchant).first()
         if found is not None:
             return found

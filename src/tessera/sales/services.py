@@ -24,7 +24,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from tessera.cards import services as cards
-from tessera.cards.balances import points_account_of, stored_value_account_of
+from tessera.cards.balances import accounts_of, stored_value_account_of
 from tessera.cards.models import Card
 from tessera.core import events
 from tessera.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
@@ -256,8 +256,7 @@ def quote_sale(
             code="overpayment",
             amount_due=amount_due,
         )
-    points_account = points_account_of(member)
-    sv_account = stored_value_account_of(member, card)
+    points_account, sv_account = accounts_of(member, card)
     if points_to_spend > _spendable(points_account):
         raise InsufficientBalance(spendable=_spendable(points_account), requested=points_to_spend)
     if stored_value_to_spend > _spendable(sv_account):
@@ -886,9 +885,8 @@ def add_points(
         raise PointsAlreadyExpired(
             earned_on=at.astimezone(store.tz).date(), expired_on=expired_at.astimezone(store.tz).date()
         )
-    account = ledger.open_account(merchant=merchant, kind=AccountKind.POINTS, member=member)
     earning: dict[str, Any] = {
-        "account": account,
+        "account": ledger.MemberAccount(merchant.pk, member.pk, AccountKind.POINTS),
         "amount": points,
         "kind": EntryKind.EARN if amount_spent else EntryKind.ADJUST,
         "store": store,

@@ -14,7 +14,12 @@ class TenancyConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib import admin
 
-        from tessera.tenancy import two_factor
+        from tessera.tenancy import config, two_factor
+        from tessera.tenancy.models import Merchant, Store
+
+        # The merchant row itself and its stores are part of what a request reads (issue 13).
+        config.bump_on_change(Merchant, merchant_of=lambda merchant: merchant.pk)
+        config.bump_on_change(Store)
 
         # B4: a user with an authenticator app, or whose merchant requires one, is staff of the back office
         # only in a session that passed the second step. Every admin page and `admin_view` asks this;

@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from ninja.security import HttpBearer
 
 from tessera.core.errors import NotFound, PermissionDenied, ValidationFailed
-from tessera.tenancy import services
+from tessera.tenancy import config, services
 from tessera.tenancy.models import ApiKey, Merchant, Scope, Store
 
 #: Requests that read and change nothing: what a read-only scope may send.
@@ -58,10 +58,23 @@ class ApiContext:
             return self.store
         if not store_code:
             return None
-        store = Store.objects.of(self.merchant).filter(code=store_code, is_active=True).first()
+        store = stores_by_code(self.merchant).get(store_code)
         if store is None:
             raise NotFound(_("No such store."), code="store_not_found")
         return store
+
+
+def stores_by_code(merchant: Merchant) -> dict[str, Store]:
+    """The merchant's active stores by code, from the configuration cache (`tenancy.config`)."""
+
+    def load() -> dict[str, Store]:
+        stores = Store.objects.of(merchant).filter(is_active=True)
+        return {store.code: store for store in stores}
+
+    stores = config.cached(merchant.pk, "tenancy.stores", load)
+    for store in stores.values():
+        store.merchant = merchant  # one merchant instance per request: the store's zone needs no query
+    return stores
 
 
 class ApiRequest(HttpRequest):
@@ -85,6 +98,8 @@ class ApiKeyAuth(HttpBearer):
             return None
         scope = Scope(key.scope)
         self.check_scope(scope, method=request.method or "")
+        # The merchant's configuration version, read with the key: this request's cached reads use it.
+        config.observe(key.merchant_id, key.merchant.config_version)
         return ApiContext(key=key, scope=scope, merchant=key.merchant, store=key.store)
 
     def check_scope(self, scope: Scope, *, method: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import zoneinfo
 from typing import Any
 
@@ -17,6 +18,12 @@ from tessera.core.money import CURRENCY_CHOICES
 
 TIME_ZONE_CHOICES = sorted((tz, tz) for tz in zoneinfo.available_timezones())
 colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Enter a colour as #RRGGBB."))
+
+
+def new_config_version() -> int:
+    """A fresh, random configuration version (`tenancy.config`): never a counter, so that a cache key
+    cannot name the data of another database, another test or a rolled-back change."""
+    return secrets.randbits(62)
 
 
 class Merchant(Audited):
@@ -56,8 +63,10 @@ class Merchant(Audited):
         ),
     )
     is_active = models.BooleanField(_("active"), default=True)
+    #: Changes with every change of the configuration the point-of-sale path caches (`tenancy.config`).
+    config_version = models.BigIntegerField(default=new_config_version, editable=False)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["config_version"])
 
     class Meta:
         verbose_name = _("merchant")

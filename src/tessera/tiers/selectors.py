@@ -30,6 +30,7 @@ from tessera.core.limits import MAX_SAFE_INTEGER
 from tessera.core.sums import ShareOf, WideSum
 from tessera.ledger.models import AccountKind, Entry, EntryKind
 from tessera.members.models import Member
+from tessera.tenancy import config
 from tessera.tenancy.models import Merchant
 from tessera.tiers.models import Basis, ChangeReason, Hold, MemberTier, Tier, TierChange, TierProgram, Window
 
@@ -40,12 +41,19 @@ VOUCHER_SOURCE_PREFIX = "voucher:"
 
 
 def program_of(merchant: Merchant | int) -> TierProgram | None:
-    return TierProgram.objects.of(merchant).first()
+    """The merchant's tier program, if any; from the configuration cache (`tenancy.config`)."""
+    return config.cached(_id(merchant), "tiers.program", lambda: TierProgram.objects.of(merchant).first())
 
 
 def tiers_of(merchant: Merchant | int) -> list[Tier]:
-    """The merchant's tiers, lowest first."""
-    return list(Tier.objects.of(merchant).order_by("rank"))
+    """The merchant's tiers, lowest first; from the configuration cache (`tenancy.config`)."""
+    return config.cached(
+        _id(merchant), "tiers.tiers", lambda: list(Tier.objects.of(merchant).order_by("rank"))
+    )
+
+
+def _id(merchant: Merchant | int) -> int:
+    return merchant if isinstance(merchant, int) else merchant.pk
 
 
 def tier_for(tiers: Sequence[Tier], ranking: int) -> Tier | None:
@@ -195,6 +203,9 @@ def state_of(member: Member) -> MemberTier | None:
 
 
 def current_tier(member: Member) -> Tier | None:
+    """The member's tier; no query when the merchant has no tiers (the cached `tiers_of`)."""
+    if not tiers_of(member.merchant_id):
+        return None
     state = state_of(member)
     return state.tier if state is not None else None
 
