@@ -18,19 +18,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "tessera"
 DOC = ROOT / "docs" / "development.md"
 
-#: Upward imports that remain while issue 13 is being worked, each with its reason. The list only
-#: shrinks: an upward import not listed here fails, and so does a listed one that no longer occurs.
-KNOWN: dict[tuple[str, str], str] = {
-    # The member page shows balances and the tier ranking: it belongs to a page above the ledger and
-    # the tiers (issue 13 item 8, found by this test).
-    ("tessera.members.admin", "tessera.ledger.models"): "member page shows balances",
-    ("tessera.members.admin", "tessera.ledger.selectors"): "member page shows balances",
-    ("tessera.members.admin", "tessera.tiers.selectors"): "member page shows the tier ranking",
-    # Segments filter by points balance and last visit, which the ledger knows (issue 13 item 8, found
-    # by this test): the segment selector belongs above the ledger.
-    ("tessera.members.selectors", "tessera.ledger.models"): "segments filter by balance and last visit",
-}
-
 #: Modules above every app: they compose the apps and nothing in an app imports them.
 PROJECT_MODULES = {"api", "urls", "settings", "unfold_conf", "wsgi", "__main__"}
 
@@ -144,25 +131,17 @@ def test_no_app_imports_an_app_above_it():
         f"{i.module} (line {i.line}) imports {i.target}: {i.app} is layer {layer.get(i.app)}, "
         f"{i.target_app} is {layer.get(i.target_app, 'above every app')}"
         for i in cross_app_imports()
-        if _upward(i, layer) and (i.module, i.target) not in KNOWN
+        if _upward(i, layer)
     ]
     assert upward == [], "upward imports (see docs/development.md, Layers):\n" + "\n".join(upward)
 
 
-def test_each_known_exception_still_occurs_and_is_upward():
-    """A fixed exception is taken off the list, so the list only shrinks."""
-    layer = layers()
-    upward = {(i.module, i.target) for i in cross_app_imports() if _upward(i, layer)}
-    gone = sorted(set(KNOWN) - upward)
-    assert gone == [], f"no longer upward imports: remove them from KNOWN: {gone}"
-
-
 def test_the_apps_import_each_other_in_no_cycle():
-    """Without the known exceptions, the app graph has no loop (the order alone implies it for a strict
-    order; this names the loop when the order test fails)."""
+    """The app graph has no loop (the order alone implies it for a strict order; this names the loop
+    when the order test fails)."""
     graph: dict[str, set[str]] = defaultdict(set)
     for i in cross_app_imports():
-        if (i.module, i.target) not in KNOWN and i.target_app not in PROJECT_MODULES:
+        if i.target_app not in PROJECT_MODULES:
             graph[i.app].add(i.target_app)
     state: dict[str, int] = {}  # 1 visiting, 2 done
 

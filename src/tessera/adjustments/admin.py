@@ -19,9 +19,10 @@ from tessera.adjustments import services
 from tessera.adjustments.models import AdjustmentLine, AdjustmentSettings, AdjustmentVoucher, VoucherStatus
 from tessera.core.errors import DomainError
 from tessera.core.limits import parse_id
+from tessera.ledger.segments import members_in_segment
 from tessera.members.models import Member, Segment
 from tessera.members.schemas import SegmentFilters
-from tessera.members.selectors import find_member_by_phone, members_in_segment
+from tessera.members.selectors import find_member_by_phone
 from tessera.tenancy.admin_base import TenantHistoryAdmin, request_staff
 from tessera.tenancy.models import Merchant
 from tessera.tiers.models import Tier

@@ -8,10 +8,10 @@ from datetime import date, datetime, timedelta
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
+from tessera.ledger.segments import members_in_segment
 from tessera.marketing import lunar
 from tessera.marketing.models import AudienceKind, CalendarKind, Campaign, ChannelKind, Holiday, Message
 from tessera.members.models import Member, MemberStatus
-from tessera.members.selectors import members_in_segment
 from tessera.members.services import validate_segment_filters
 
 

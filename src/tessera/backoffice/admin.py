@@ -1,4 +1,10 @@
-"""Back office for members, segments and tags (C1–C3, C5, C6). Every write goes through the services."""
+"""Back office for members, segments and tags (C1–C3, C5, C6). Every write goes through the members'
+services.
+
+The pages of the members app's models are served from here, the top layer, because they read apps above
+`members`: the member list filters by segment (`tessera.ledger.segments`) and exports balances (the
+ledger) and the ranking spend (the tiers). Their URLs and permissions are the models' own:
+`admin:members_member_changelist`, `members.export_member`."""
 
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from tessera.core.errors import DomainError
 from tessera.core.exports import Column
 from tessera.core.limits import parse_id
 from tessera.ledger.models import Account, AccountKind
+from tessera.ledger.segments import members_in_segment
 from tessera.ledger.selectors import with_live_balances
 from tessera.members import services
 from tessera.members.forms import (
@@ -38,7 +45,7 @@ from tessera.members.forms import (
 )
 from tessera.members.models import Anniversary, Member, MemberStatus, Segment, Tag
 from tessera.members.schemas import SegmentFilters
-from tessera.members.selectors import members_in_segment, search_q
+from tessera.members.selectors import search_q
 from tessera.tenancy.admin_base import ExportAdminMixin, TenantAdmin, TenantHistoryAdmin, request_staff
 from tessera.tiers.selectors import ranking_spends
 
@@ -137,7 +144,7 @@ class AnniversaryInline(TabularInline):
 
 class MemberAdmin(ExportAdminMixin, TenantHistoryAdmin):
     form = MemberForm
-    change_form_before_template = "members/admin/member_header.html"
+    change_form_before_template = "backoffice/members/member_header.html"
     list_display = ["display_name", "phone", "display_status", "home_store", "region", "created_at"]
     list_filter = [
         "status",
@@ -430,7 +437,7 @@ class MemberAdmin(ExportAdminMixin, TenantHistoryAdmin):
             "danger": danger,
             "change_url": change_url,
         }
-        return TemplateResponse(request, "members/admin/member_action.html", context)
+        return TemplateResponse(request, "backoffice/members/member_action.html", context)
 
     @action(description=_("Activate"), url_path="activate", permissions=["activate"], icon="check_circle")
     def activate_page(self, request: HttpRequest, object_id: str) -> HttpResponse:
