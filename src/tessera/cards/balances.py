@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db.models import FilteredRelation, Q, QuerySet
+from django.utils import timezone
 
 from tessera.cards.models import Card
-from tessera.ledger.models import Account, AccountKind
+from tessera.ledger.models import Account, AccountKind, adopt_live_counts, live_counts
 from tessera.ledger.selectors import with_live_balances
 from tessera.members.models import Member
 
@@ -23,6 +24,54 @@ def points_account_of(member: Member) -> Account | None:
 def stored_value_account_of(member: Member, card: Card | None) -> Account | None:
     """The card family's stored-value account, else the member's own one; None if there is none."""
     return accounts_of(member, card, points=False)[1]
+
+
+#: A member's points account and the stored-value account a card names (see `accounts_of`).
+Accounts = tuple[Account | None, Account | None]
+
+
+def _joined(path: str, kind: AccountKind) -> FilteredRelation:
+    return FilteredRelation(path, condition=Q(**{f"{path}__kind": kind}))
+
+
+def with_own_accounts(members: QuerySet[Member]) -> QuerySet[Member]:
+    """`members` read with their points and own stored-value accounts (joined, with live counters), in
+    the same statement; `own_accounts_read(member)` then gives them."""
+    now = timezone.now()
+    return members.annotate(
+        points_account=_joined("accounts", AccountKind.POINTS),
+        stored_value_account=_joined("accounts", AccountKind.STORED_VALUE),
+        **live_counts(now, of="points_account"),
+        **live_counts(now, of="stored_value_account"),
+    ).select_related("points_account", "stored_value_account")  # type: ignore[misc]  # FilteredRelations
+
+
+def own_accounts_read(member: Member) -> Accounts:
+    """The accounts a member was read with by `with_own_accounts`."""
+    return adopt_live_counts(member, "points_account"), adopt_live_counts(member, "stored_value_account")
+
+
+def with_card_accounts(cards: QuerySet[Card]) -> QuerySet[Card]:
+    """`cards` read with their family's stored-value account and their member's points and own
+    stored-value accounts (joined, with live counters); `card_accounts_read(card)` then gives them."""
+    now = timezone.now()
+    return cards.annotate(
+        member_points=_joined("member__accounts", AccountKind.POINTS),
+        member_stored_value=_joined("member__accounts", AccountKind.STORED_VALUE),
+        **live_counts(now, of="account"),
+        **live_counts(now, of="member_points"),
+        **live_counts(now, of="member_stored_value"),
+    ).select_related("account", "member_points", "member_stored_value")  # type: ignore[misc]  # FilteredRelations
+
+
+def card_accounts_read(card: Card) -> Accounts:
+    """The accounts a card was read with by `with_card_accounts`: what `accounts_of(member, card)`
+    gives (no points account for a card without a member)."""
+    points = adopt_live_counts(card, "member_points") if card.member_id is not None else None
+    if card.account_id is not None:
+        return points, adopt_live_counts(card, "account")
+    stored = adopt_live_counts(card, "member_stored_value") if card.member_id is not None else None
+    return points, stored
 
 
 def accounts_of(
@@ -58,10 +107,11 @@ class Balances:
     stored_value_available: int | None
 
 
-def balances_of(member: Member, card: Card | None = None) -> Balances:
+def balances_of(member: Member, card: Card | None = None, *, accounts: Accounts | None = None) -> Balances:
     """What the member holds and can spend now: units past their expiry are not counted even before
-    the nightly job writes them off, so `points_available` is exactly what a spend can take (E10)."""
-    points, stored = accounts_of(member, card)
+    the nightly job writes them off, so `points_available` is exactly what a spend can take (E10).
+    `accounts`: as read with the customer (`find_customer(with_accounts=True)`), else read here."""
+    points, stored = accounts if accounts is not None else accounts_of(member, card)
     return Balances(
         points=points.live_balance if points else 0,
         points_available=points.spendable if points else 0,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tessera.cards.balances import with_card_accounts
 from tessera.cards.models import Card
 from tessera.cards.numbering import clean_number
 from tessera.ledger.models import Account, AccountKind
@@ -30,21 +31,22 @@ def number_from_code(code: str) -> str:
     return clean_number(text)
 
 
-def find_card(*, merchant: Merchant | int, code: str) -> Card | None:
+def find_card(*, merchant: Merchant | int, code: str, with_accounts: bool = False) -> Card | None:
     """The merchant's current card for a typed number or a scanned QR payload, whatever its status.
 
     Callers that are about to use the card call `services.ensure_usable(card)` (lost, blocked and
     stock cards are refused there). Archived rows of recycled numbers are never returned.
+    `with_accounts`: read with the accounts of `balances.with_card_accounts`, in the same statement.
     """
     number = number_from_code(code)
     if not number:
         return None
-    return (
+    cards = (
         Card.objects.of(merchant)
         .filter(number=number, recycled_at__isnull=True)
         .select_related("type", "member", "account", "store", "parent")
-        .first()
     )
+    return (with_card_accounts(cards) if with_accounts else cards).first()
 
 
 @dataclass(frozen=True)

@@ -294,7 +294,7 @@ def unexpired(now: datetime) -> Q:
 LIVE_COUNTS = ("lapsed_units", "ripe_units")
 
 
-def live_counts(now: datetime | None = None) -> dict[str, Any]:
+def live_counts(now: datetime | None = None, *, of: str = "") -> dict[str, Any]:
     """Annotations for an Account queryset, as of `now`: `lapsed_units`, the units left in lots past
     their expiry (expired, released or not), and `ripe_units`, the units of unreleased lots whose window
     passed or that lapsed. Then the account's `balance - lapsed_units` is what it really holds,
@@ -302,9 +302,17 @@ def live_counts(now: datetime | None = None) -> dict[str, Any]:
 
     Two correlated sums over the account's open lots, read with the row: no extra statement. Both are
     skipped when they cannot be non-zero (an empty account, nothing pending); the first reads the
-    partial index `lot_open_by_expiry` (account, expires_at) WHERE remaining > 0."""
+    partial index `lot_open_by_expiry` (account, expires_at) WHERE remaining > 0.
+
+    `of` names an account joined to another model's queryset (a `FilteredRelation`): the annotations
+    are then `<of>_lapsed_units` and `<of>_ripe_units`, for `adopt_live_counts`."""
     now = now or timezone.now()
-    open_lots = Lot.objects.filter(account=OuterRef("pk"), remaining__gt=0).order_by().values("account")
+    field = f"{of}__" if of else ""
+    open_lots = (
+        Lot.objects.filter(account=OuterRef(f"{field}id" if of else "pk"), remaining__gt=0)
+        .order_by()
+        .values("account")
+    )
 
     def total(lots: models.QuerySet[Any, Any]) -> Coalesce:
         return Coalesce(
@@ -313,17 +321,28 @@ def live_counts(now: datetime | None = None) -> dict[str, Any]:
             output_field=BigIntegerField(),
         )
 
+    prefix = f"{of}_" if of else ""
     return {
-        "lapsed_units": Case(
-            When(balance=0, then=Value(0)),
+        f"{prefix}lapsed_units": Case(
+            When(**{f"{field}balance": 0}, then=Value(0)),
             default=total(open_lots.filter(expires_at__lte=now)),
             output_field=BigIntegerField(),
         ),
-        "ripe_units": Case(
-            When(pending=0, then=Value(0)),
+        f"{prefix}ripe_units": Case(
+            When(**{f"{field}pending": 0}, then=Value(0)),
             default=total(
                 open_lots.filter(released=False).filter(Q(available_at__lte=now) | Q(expires_at__lte=now))
             ),
             output_field=BigIntegerField(),
         ),
     }
+
+
+def adopt_live_counts(row: models.Model, of: str) -> Account | None:
+    """The account `row` was read with as `of` (see `live_counts(of=...)`), holding its live counters;
+    None when the row has no such account."""
+    account: Account | None = getattr(row, of, None)  # not set when the join found no row
+    if account is not None:
+        for name in LIVE_COUNTS:
+            account.__dict__[name] = getattr(row, f"{of}_{name}")
+    return account

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from tessera.core.errors import Conflict, ValidationFailed
 from tessera.core.limits import MAX_BALANCE
 from tessera.core.transactions import atomic
+from tessera.ledger.locks import holds_lock
 from tessera.ledger.models import (
     Account,
     AccountKind,
@@ -159,7 +160,7 @@ def credit(
             updated_by=entry.created_by,
         )
         _save_account(locked, actor)
-    if isinstance(account, Account):
+    if isinstance(account, Account) and account is not locked:
         _refresh(account, locked)
     return entry
 
@@ -639,7 +640,10 @@ def _check_store(account: Account | MemberAccount, store: Store | None) -> None:
 
 def _lock(target: int | Account | MemberAccount, *, live: bool = False) -> Account:
     """The account row, locked until the transaction ends (`live`: read with its live counters as of
-    now). A `MemberAccount` is found and locked in one statement, and opened on first use."""
+    now). A `MemberAccount` is found and locked in one statement, and opened on first use. A row the
+    caller locked in this transaction with `ledger.locks.lock_accounts` is used as it is."""
+    if isinstance(target, Account) and holds_lock(target):
+        return target
     accounts = Account.objects.select_for_update(of=("self",))
     if live:
         accounts = with_live_balances(accounts)

@@ -25,19 +25,28 @@ def find_member_by_phone(*, merchant: Merchant, phone: str) -> Member | None:
 
     A phone that is not a valid number finds no one; it does not raise.
     """
+    members = members_by_phone(merchant=merchant, phone=phone)
+    member = members.select_related("home_store").first() if members is not None else None
+    if member is not None:
+        member.merchant = merchant  # the caller's instance: no second query for it on the hot POS path
+    return member
+
+
+def members_by_phone(*, merchant: Merchant, phone: str) -> QuerySet[Member] | None:
+    """The query `find_member_by_phone` runs (None for a phone that is not a valid number), for callers
+    that read more with the member in the same statement."""
     try:
         e164 = normalise_phone(phone, merchant=merchant)
     except ValidationFailed:
         return None
-    member = (
-        Member.objects.of(merchant)
-        .filter(phone=e164, superseded_by__isnull=True, erased_at__isnull=True)
-        .select_related("home_store")
-        .first()
+    return Member.objects.of(merchant).filter(phone=e164, superseded_by__isnull=True, erased_at__isnull=True)
+
+
+def current_member(*, merchant: Merchant, member_id: int) -> QuerySet[Member]:
+    """The member `member_id` names if it is current (not replaced, not erased), as a query."""
+    return Member.objects.of(merchant).filter(
+        pk=member_id, superseded_by__isnull=True, erased_at__isnull=True
     )
-    if member is not None:
-        member.merchant = merchant  # the caller's instance: no second query for it on the hot POS path
-    return member
 
 
 def search_q(query: str) -> Q:

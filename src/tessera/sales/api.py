@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema
 
-from tessera.cards.balances import balances_of
+from tessera.cards.balances import Accounts, balances_of
 from tessera.cards.customers import find_customer, identify_cardholder
 from tessera.cards.models import Card
 from tessera.cards.selectors import find_card
@@ -53,6 +53,7 @@ from tessera.sales.schemas import (
 )
 from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
 from tessera.tenancy.models import Scope, Store
+from tessera.tiers.selectors import STATE_WITH_MEMBER, tiers_of
 
 router = Router(tags=["pos"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
 
@@ -97,8 +98,8 @@ def _sale_lines(data: SaleIn) -> list[services.SaleLine]:
 # --- shaping ------------------------------------------------------------------------------------------
 
 
-def _balances(member: Member, card: Any) -> BalancesOut:
-    b = balances_of(member, card)
+def _balances(member: Member, card: Any, accounts: Accounts | None = None) -> BalancesOut:
+    b = balances_of(member, card, accounts=accounts)
     return BalancesOut(
         points=b.points,
         points_available=b.points_available,
@@ -197,7 +198,9 @@ def lookup(request: ApiRequest, query: Query[LookupQuery]) -> LookupOut:
     the cashier should know (preferences), their balances and card (E1, C1)."""
     if not (query.code or query.phone):
         raise ValidationFailed(_("Give a code or a phone."), code="customer_required")
-    customer = find_customer(merchant=request.auth.merchant, code=query.code, phone=query.phone)
+    customer = find_customer(
+        merchant=request.auth.merchant, code=query.code, phone=query.phone, with_accounts=True
+    )
     card, member = customer.card, customer.member
     return LookupOut(
         member=MemberSummary(
@@ -212,13 +215,13 @@ def lookup(request: ApiRequest, query: Query[LookupQuery]) -> LookupOut:
         card=CardSummary(id=card.pk, number=card.number, type=str(card.type), status=card.status)
         if card
         else None,
-        balances=_balances(member, card) if member else None,
+        balances=_balances(member, card, customer.accounts) if member else None,
     )
 
 
 def _quote(request: ApiRequest, data: SaleIn) -> QuoteOut:
     ctx = request.auth
-    customer = identify_cardholder(merchant=ctx.merchant, given=data)
+    customer = identify_cardholder(merchant=ctx.merchant, given=data, with_accounts=True)
     quote = services.quote_sale(
         merchant=ctx.merchant,
         store=ctx.acting_store(data.store_code),
@@ -227,6 +230,7 @@ def _quote(request: ApiRequest, data: SaleIn) -> QuoteOut:
         lines=_sale_lines(data),
         points_to_spend=data.points_to_spend,
         stored_value_to_spend=data.stored_value_to_spend,
+        accounts=customer.accounts,
     )
     return QuoteOut(
         **{**quote.__dict__, "benefits": [{"code": b.code, "label": b.label} for b in quote.benefits]}
@@ -364,9 +368,16 @@ def add_points(request: ApiRequest, data: PointsAddIn, idempotency_key: str = ke
     """Date, amount spent, points (computed from the amount when omitted), note (E4)."""
 
     def work() -> tuple[int, PointsOut]:
-        member = identify_cardholder(merchant=request.auth.merchant, given=data).member
+        holder = identify_cardholder(
+            merchant=request.auth.merchant,
+            given=data,
+            lock_points=True,
+            member_related=STATE_WITH_MEMBER if tiers_of(request.auth.merchant) else (),
+        )
+        member = holder.member
         store = request.auth.acting_store(data.store_code)
         entry = services.add_points(
+            account=holder.points_account,
             member=member,
             store=store,
             actor=None,

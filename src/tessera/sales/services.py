@@ -24,7 +24,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from tessera.cards import services as cards
-from tessera.cards.balances import accounts_of, stored_value_account_of
+from tessera.cards.balances import Accounts, accounts_of, stored_value_account_of
 from tessera.cards.models import Card
 from tessera.core import events
 from tessera.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
@@ -222,8 +222,10 @@ def quote_sale(
     points_to_spend: int = 0,
     stored_value_to_spend: int = 0,
     at: datetime | None = None,
+    accounts: Accounts | None = None,
 ) -> SaleQuote:
     """Discount, tier benefits, points to earn and what can be spent, for a basket. No side effects.
+    `accounts`: the member's, as read with them (`find_customer(with_accounts=True)`).
 
     Points are earned on the amount due after the tier discount, less the part paid with points (points
     earn no points); stored value is prepaid money and earns like cash. Rounding: down, everywhere.
@@ -256,7 +258,7 @@ def quote_sale(
             code="overpayment",
             amount_due=amount_due,
         )
-    points_account, sv_account = accounts_of(member, card)
+    points_account, sv_account = accounts if accounts is not None else accounts_of(member, card)
     if points_to_spend > _spendable(points_account):
         raise InsufficientBalance(spendable=_spendable(points_account), requested=points_to_spend)
     if stored_value_to_spend > _spendable(sv_account):
@@ -860,8 +862,10 @@ def add_points(
     occurred_on: date | None = None,
     record_expired: bool = False,
     now: datetime | None = None,
+    account: Account | None = None,
 ) -> Entry:
     """Add points by hand (E4): for `amount_spent` (points computed by the earning rules) or as given.
+    `account`: the member's points account when the caller has it (locked, `ledger.locks`).
 
     Staff have checked the purchase, so the points are available at once; they expire like earned ones.
     Points dated so far back that they have already expired are refused (`PointsAlreadyExpired`), or,
@@ -886,7 +890,7 @@ def add_points(
             earned_on=at.astimezone(store.tz).date(), expired_on=expired_at.astimezone(store.tz).date()
         )
     earning: dict[str, Any] = {
-        "account": ledger.MemberAccount(merchant.pk, member.pk, AccountKind.POINTS),
+        "account": account or ledger.MemberAccount(merchant.pk, member.pk, AccountKind.POINTS),
         "amount": points,
         "kind": EntryKind.EARN if amount_spent else EntryKind.ADJUST,
         "store": store,

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
@@ -119,7 +120,7 @@ def rankings(
     """member id → ranking, for the members matching `members` (a Q on `account__member`).
 
     Counts entries with `start <= occurred_at <= end`; with `from_window_start`, each member's own
-    `MemberTier.window_start` is the start instead. Two aggregate queries, whatever the member count.
+    `MemberTier.window_start` is the start instead. One statement (two sums), whatever the member count.
     """
 
     def window(prefix: str) -> Q:
@@ -147,15 +148,21 @@ def rankings(
         made_total = WideSum("amount")
         returned = base.filter(window("reverses__"), _ranked_points("reverses__"), kind=EntryKind.REVERSAL)
         returned_total = WideSum("amount")
-    totals: dict[int, int] = {}
-    for queryset, total in ((made, made_total), (returned, returned_total)):
-        for member_id, value in (
+
+    def per_member(queryset: QuerySet[Entry], total: Any) -> QuerySet[Entry, tuple[int, Any]]:
+        return (
             queryset.order_by()
             .values("account__member_id")
             .annotate(total=total)
             .values_list("account__member_id", "total")
-        ):
-            totals[member_id] = totals.get(member_id, 0) + int(value or 0)
+        )
+
+    totals: dict[int, int] = {}
+    # Both sums in one statement (UNION ALL): a member may appear in each.
+    for member_id, value in per_member(made, made_total).union(
+        per_member(returned, returned_total), all=True
+    ):
+        totals[member_id] = totals.get(member_id, 0) + int(value or 0)
     # Sums are numeric (core.sums); a ranking past what the API can send is past every threshold anyway.
     return {member_id: min(total, MAX_SAFE_INTEGER) for member_id, total in totals.items()}
 
@@ -198,7 +205,19 @@ def ranking_of(*, member: Member, program: TierProgram, start: datetime | None, 
     ).get(member.pk, 0)
 
 
+#: What `select_related` on a member needs so that `state_of` reads no more (see `state_of`).
+STATE_WITH_MEMBER = ("tier_state", "tier_state__tier", "tier_state__hold_reference")
+
+
 def state_of(member: Member) -> MemberTier | None:
+    """The member's tier state: as read with the member (`select_related(*STATE_WITH_MEMBER)`), else
+    one query."""
+    if Member.tier_state.is_cached(member):
+        try:
+            state: MemberTier = member.tier_state
+        except MemberTier.DoesNotExist:
+            return None
+        return state
     return MemberTier.objects.filter(member_id=member.pk).select_related("tier", "hold_reference").first()
 
 
