@@ -4,6 +4,7 @@ read behind the lookup, the quote, the scanner, the portal and the cashier scree
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import FilteredRelation, Q, QuerySet
 from django.utils import timezone
@@ -34,10 +35,10 @@ def _joined(path: str, kind: AccountKind) -> FilteredRelation:
     return FilteredRelation(path, condition=Q(**{f"{path}__kind": kind}))
 
 
-def with_own_accounts(members: QuerySet[Member]) -> QuerySet[Member]:
-    """`members` read with their points and own stored-value accounts (joined, with live counters), in
-    the same statement; `own_accounts_read(member)` then gives them."""
-    now = timezone.now()
+def with_own_accounts(members: QuerySet[Member], *, now: datetime | None = None) -> QuerySet[Member]:
+    """`members` read with their points and own stored-value accounts (joined, with live counters as of
+    `now`), in the same statement; `own_accounts_read(member)` then gives them."""
+    now = now or timezone.now()
     return members.annotate(
         points_account=_joined("accounts", AccountKind.POINTS),
         stored_value_account=_joined("accounts", AccountKind.STORED_VALUE),

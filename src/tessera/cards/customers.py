@@ -8,7 +8,9 @@ Only the merchant's own cards and members are ever found; another merchant's are
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Field, Schema
 
@@ -17,10 +19,12 @@ from tessera.cards.models import Card
 from tessera.cards.selectors import find_card
 from tessera.core.errors import NotFound, ValidationFailed
 from tessera.core.limits import Id
-from tessera.ledger.locks import lock_accounts
+from tessera.core.prepared import Prepared
+from tessera.ledger.locks import mark_locked
 from tessera.ledger.models import Account, AccountKind
+from tessera.ledger.selectors import with_live_balances
 from tessera.members.models import Member
-from tessera.members.selectors import current_member, members_by_phone
+from tessera.members.selectors import current_members, phone_e164
 from tessera.tenancy.models import Merchant
 
 
@@ -70,19 +74,68 @@ def find_customer(
     One statement, with the accounts too when `with_accounts`."""
     if code:
         return _by_card(merchant, code, with_accounts)
-    members = None
-    if phone:
-        members = members_by_phone(merchant=merchant, phone=phone)
-    elif member_id is not None:
-        members = current_member(merchant=merchant, member_id=member_id)
-    if with_accounts and members is not None:
-        members = with_own_accounts(members)
-    member = members.first() if members is not None else None
+    named = _named(merchant, phone, member_id)
+    member = None
+    if named is not None:
+        by, value = named
+        if with_accounts:
+            found = _WITH_ACCOUNTS[by](merchant_id=merchant.pk, value=value, now=timezone.now())
+        else:
+            found = list(current_members(merchant.pk).filter(**{by: value})[:1])
+        member = found[0] if found else None
     if member is None:
         raise NotFound(_("No member found."), code="member_not_found")
     member.merchant = merchant  # the caller's instance: no second query for it on the hot POS path
     accounts = own_accounts_read(member) if with_accounts else None
     return Customer(member=member, card=None, accounts=accounts)
+
+
+def _named(merchant: Merchant, phone: str | None, member_id: int | None) -> tuple[str, str | int] | None:
+    """How the member is named: ("phone", E.164) or ("pk", id); None for a phone that is no number."""
+    if phone:
+        e164 = phone_e164(merchant=merchant, phone=phone)
+        return ("phone", e164) if e164 is not None else None
+    if member_id is not None:
+        return ("pk", member_id)
+    return None
+
+
+# The till's reads of a member, compiled once per process (core.prepared): by phone or by id.
+_WITH_ACCOUNTS = {
+    by: Prepared(
+        lambda merchant_id, value, now, by=by: with_own_accounts(
+            current_members(merchant_id).filter(**{by: value}), now=now
+        )[:1],
+        merchant_id=int,
+        value=kind,
+        now=datetime,
+    )
+    for by, kind in (("phone", str), ("pk", int))
+}
+_LOCKING: dict[tuple[str, tuple[str, ...]], Prepared[Account]] = {}
+
+
+def _locking(by: str, related: tuple[str, ...]) -> Prepared[Account]:
+    """The member's points account, locked, with the member (and `related` of the member)."""
+    if (by, related) not in _LOCKING:
+        kind: type = str if by == "phone" else int
+        _LOCKING[by, related] = Prepared(
+            lambda merchant_id, value, now: with_live_balances(
+                Account.objects.select_for_update(of=("self",))
+                .filter(
+                    merchant_id=merchant_id,
+                    kind=AccountKind.POINTS,
+                    member__in=current_members(merchant_id).filter(**{by: value}),
+                )
+                .select_related("member", *(f"member__{path}" for path in related))
+                .order_by(),
+                now=now,
+            ),
+            merchant_id=int,
+            value=kind,
+            now=datetime,
+        )
+    return _LOCKING[by, related]
 
 
 def _by_card(merchant: Merchant, code: str, with_accounts: bool) -> Customer:
@@ -110,16 +163,11 @@ def identify_cardholder(
     if not (given.card_code or given.phone or given.member_id):
         raise ValidationFailed(_("Give a card_code, a phone or a member_id."), code="customer_required")
     if lock_points and not given.card_code:
-        members = (
-            members_by_phone(merchant=merchant, phone=given.phone)
-            if given.phone
-            else current_member(merchant=merchant, member_id=given.member_id or 0)
-        )
-        if members is not None:
-            found = lock_accounts(
-                Account.objects.filter(merchant=merchant, kind=AccountKind.POINTS, member__in=members)
-                .select_related("member", *(f"member__{path}" for path in member_related))
-                .order_by()
+        named = _named(merchant, given.phone, given.member_id)
+        if named is not None:
+            by, value = named
+            found = mark_locked(
+                _locking(by, member_related)(merchant_id=merchant.pk, value=value, now=timezone.now())
             )
             if found:
                 member = found[0].member

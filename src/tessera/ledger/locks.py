@@ -28,10 +28,14 @@ def _transaction() -> Any:
 def lock_accounts(accounts: QuerySet[Account]) -> list[Account]:
     """`accounts`, locked until the transaction ends and read with their live counters. Call it inside
     a transaction (`atomic()`)."""
+    return mark_locked(list(with_live_balances(accounts.select_for_update(of=("self",)))))
+
+
+def mark_locked(rows: list[Account]) -> list[Account]:
+    """Mark `rows`, just read `FOR UPDATE` in the current transaction, as locked in it."""
     block = _transaction()
     if block is None:
-        raise RuntimeError("lock_accounts() needs a transaction")
-    rows = list(with_live_balances(accounts.select_for_update(of=("self",))))
+        raise RuntimeError("accounts are locked inside a transaction")
     for row in rows:
         row.__dict__[_MARK] = block
     return rows

@@ -33,20 +33,22 @@ def find_member_by_phone(*, merchant: Merchant, phone: str) -> Member | None:
 
 
 def members_by_phone(*, merchant: Merchant, phone: str) -> QuerySet[Member] | None:
-    """The query `find_member_by_phone` runs (None for a phone that is not a valid number), for callers
-    that read more with the member in the same statement."""
+    """The query `find_member_by_phone` runs (None for a phone that is not a valid number)."""
+    e164 = phone_e164(merchant=merchant, phone=phone)
+    return current_members(merchant.pk).filter(phone=e164) if e164 is not None else None
+
+
+def phone_e164(*, merchant: Merchant, phone: str) -> str | None:
+    """`phone` as members' phones are stored (E.164), or None when it is not a valid number."""
     try:
-        e164 = normalise_phone(phone, merchant=merchant)
+        return normalise_phone(phone, merchant=merchant)
     except ValidationFailed:
         return None
-    return Member.objects.of(merchant).filter(phone=e164, superseded_by__isnull=True, erased_at__isnull=True)
 
 
-def current_member(*, merchant: Merchant, member_id: int) -> QuerySet[Member]:
-    """The member `member_id` names if it is current (not replaced, not erased), as a query."""
-    return Member.objects.of(merchant).filter(
-        pk=member_id, superseded_by__isnull=True, erased_at__isnull=True
-    )
+def current_members(merchant_id: int) -> QuerySet[Member]:
+    """The merchant's current members: not replaced by another account (C3), not erased."""
+    return Member.objects.filter(merchant_id=merchant_id, superseded_by__isnull=True, erased_at__isnull=True)
 
 
 def search_q(query: str) -> Q:

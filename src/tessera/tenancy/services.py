@@ -18,6 +18,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from tessera.core.errors import DomainError, PermissionDenied, ValidationFailed
+from tessera.core.prepared import Prepared
 from tessera.tenancy.models import MERCHANT_WIDE_SCOPES, ApiKey, Merchant, Role, Scope, StaffMembership, Store
 from tessera.tenancy.permissions import authorise, is_user, staff_of
 from tessera.tenancy.roles import default_roles, permissions_for
@@ -160,15 +161,23 @@ def revoke_api_key(*, key: ApiKey, actor: Any = None) -> ApiKey:
     return key
 
 
+#: Every API request reads its key: compiled once (core.prepared).
+_key_by_prefix = Prepared(
+    lambda prefix: (
+        ApiKey.objects.select_related("merchant", "store")
+        .filter(prefix=prefix, revoked_at__isnull=True, merchant__is_active=True)
+        .order_by()[:1]
+    ),
+    prefix=str,
+)
+
+
 def authenticate_api_key(*, raw_key: str) -> ApiKey | None:
     parts = raw_key.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
         return None
-    key = (
-        ApiKey.objects.select_related("merchant", "store")
-        .filter(prefix=parts[1], revoked_at__isnull=True, merchant__is_active=True)
-        .first()
-    )
+    found = _key_by_prefix(prefix=parts[1])
+    key = found[0] if found else None
     if key is None or not hmac.compare_digest(key.hashed_secret, _hash(parts[2])):
         return None
     if key.store is not None:
