@@ -18,6 +18,7 @@ import copy
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
@@ -110,6 +111,9 @@ class _Compiled:
             params,
             slots,
         )
+        # What results_iter() would work out on every call: the columns' converters.
+        columns = [column[0] for column in compiler.select[: compiler.col_count]]
+        self.converters = compiler.get_converters(columns)
 
     def run(self, using: str, values: dict[str, Any]) -> list[Any]:
         connection = connections[using]
@@ -130,7 +134,10 @@ class _Compiled:
         names = [column[0].target.attname for column in select[start:end]]
         populators = get_related_populators(klass_info, select, using)  # type: ignore[call-arg]  # Django 5.2's
         rows = []
-        for row in compiler.results_iter(results):
+        rows_read: Any = chain.from_iterable(results or ())
+        if self.converters:
+            rows_read = compiler.apply_converters(rows_read, self.converters)
+        for row in rows_read:
             obj = model.from_db(using, names, row[start:end])
             for populator in populators:
                 populator.populate(row, obj)
