@@ -228,12 +228,15 @@ def quote_sale(
     points_to_spend: int = 0,
     stored_value_to_spend: int = 0,
     at: datetime | None = None,
+    balances: bool = True,
 ) -> SaleQuote:
     """Discount, tier benefits, points to earn and what can be spent, for a basket. No side effects.
 
     Points are earned on the amount due after the tier discount, less the part paid with points (points
     earn no points); stored value is prepaid money and earns like cash. Rounding: down, everywhere.
     Raises the same errors `create_transaction` would (member not active, card unusable, short balance).
+    Without `balances` the member's accounts are not read: the balances quoted are 0 and a short
+    balance is left to the caller (`create_transaction`'s holds check it on the locked accounts).
     """
     at = at or timezone.now()
     _same_merchant(merchant, store, member, card)
@@ -262,10 +265,10 @@ def quote_sale(
             code="overpayment",
             amount_due=amount_due,
         )
-    points_account, sv_account = accounts_of(member, card)
-    if points_to_spend > _spendable(points_account):
+    points_account, sv_account = accounts_of(member, card) if balances else (None, None)
+    if balances and points_to_spend > _spendable(points_account):
         raise InsufficientBalance(spendable=_spendable(points_account), requested=points_to_spend)
-    if stored_value_to_spend > _spendable(sv_account):
+    if balances and stored_value_to_spend > _spendable(sv_account):
         raise InsufficientBalance(spendable=_spendable(sv_account), requested=stored_value_to_spend)
     earn = points_for(
         merchant=merchant,
@@ -342,6 +345,9 @@ def create_transaction(
         points_to_spend=points_to_spend,
         stored_value_to_spend=stored_value_to_spend,
         at=occurred_at or now,
+        # The holds below lock the accounts and refuse a short balance as the quote would (the same
+        # InsufficientBalance): the balances need no read of their own (issue 13).
+        balances=False,
     )
     external_ref = external_ref.strip()
     if (
