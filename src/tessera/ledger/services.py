@@ -361,7 +361,7 @@ def settle(
     if account is not None:
         _check_store(account, store)
     with atomic():
-        locked = _lock(target, live=earning is not None and hold is None, now=now)
+        locked = _lock(target)
         _check_store(locked, store)
         spend: Entry | None = None
         draws: list[tuple[Lot, int]] = []
