@@ -450,12 +450,14 @@ def _prefetched(instance: Any, name: str, objects: list[Any]) -> None:
     instance._prefetched_objects_cache[name] = queryset
 
 
-def _customer_tier(now: datetime) -> Subquery:
+def _customer_tier(now: datetime, prefix: str = "") -> Subquery:
     """The member's tier just before the sale was confirmed (`now` for a sale being confirmed): the
-    reports' customer type (`tessera.reports.aggregates`), read with the sale, not after it."""
+    reports' customer type (`tessera.reports.aggregates`), read with the sale, not after it. `prefix`:
+    the path to the sale from the rows queried."""
     return Subquery(
         TierChange.objects.filter(
-            member_id=OuterRef("member_id"), at__lt=Coalesce(OuterRef("confirmed_at"), Value(now))
+            member_id=OuterRef(f"{prefix}member_id"),
+            at__lt=Coalesce(OuterRef(f"{prefix}confirmed_at"), Value(now)),
         )
         .order_by("-at", "-pk")
         .values("to_tier_id")[:1]
@@ -467,41 +469,80 @@ def _lock(
     *,
     now: datetime | None = None,
     lines: bool = False,
+    pending_lines: bool = False,
     member: bool = False,
     entries: bool = False,
 ) -> Transaction:
     """The sale, locked until the transaction ends, with its store, member, card and holds, in one
     statement. `now`: with the member's tier before the sale (`customer_tier`) for the reports; `lines`:
     its lines, each with what refunds took of it (`refunded_quantity`, `refunded_amount`), for the
-    answer; `member`: the member's row locked too (FOR NO KEY UPDATE), so tries at a PIN or code on the
-    member's other sales wait until this one is recorded (issue 12); `entries`: the ledger entries it
-    made."""
+    answer; `pending_lines`: the same, for a sale about to be confirmed, read by the locking statement
+    itself (see `_lock_with_lines`); `member`: the member's row locked too (FOR NO KEY UPDATE), so tries
+    at a PIN or code on the member's other sales wait until this one is recorded (issue 12);
+    `entries`: the ledger entries it made."""
     ref = target if isinstance(target, SaleRef) else None
-    sales = Transaction.objects.select_for_update(
-        of=("self", "member") if member else ("self",), no_key=member
-    ).select_related("store", "member", "card", "points_hold", "stored_value_hold")
-    if ref is None:
-        sales = sales.select_related("merchant")
-    else:
-        sales = sales.filter(merchant=ref.merchant)
+    related = ["store", "member", "card", "points_hold", "stored_value_hold"]
+    related += ["merchant"] if ref is None else []
+    related += list(_ENTRIES) if entries else []
+    where: dict[str, Any] = {"pk": target.pk}
+    if ref is not None:
+        where["merchant"] = ref.merchant
         if ref.store is not None:
-            sales = sales.filter(store=ref.store)
-    if entries:
-        sales = sales.select_related(*_ENTRIES)
-    if now is not None:
-        sales = sales.annotate(customer_tier=_customer_tier(now))
-    if lines:
-        sales = sales.prefetch_related(Prefetch("lines", queryset=selectors.lines_with_refunds()))
-    # No ORDER BY (the model's ordering): one row by its key, and the query compiles much faster.
-    found = list(sales.filter(pk=target.pk).order_by())
-    if not found:
-        raise NotFound(_("No such transaction."), code="transaction_not_found")
-    sale = found[0]
+            where["store"] = ref.store
+    sale = _lock_with_lines(where, related, now=now, member=member) if pending_lines else None
+    if sale is None:
+        sales = (
+            Transaction.objects.select_for_update(
+                of=("self", "member") if member else ("self",), no_key=member
+            )
+            .select_related(*related)
+            .filter(**where)
+        )
+        if now is not None:
+            sales = sales.annotate(customer_tier=_customer_tier(now))
+        if lines or pending_lines:
+            sales = sales.prefetch_related(Prefetch("lines", queryset=selectors.lines_with_refunds()))
+        # No ORDER BY (the model's ordering): one row by its key, and the query compiles much faster.
+        found = list(sales.order_by())
+        if not found:
+            raise NotFound(_("No such transaction."), code="transaction_not_found")
+        sale = found[0]
     if ref is not None:
         sale.merchant = ref.merchant
     # The store's and the member's merchant (zones, policy) without a query.
     sale.store.merchant = sale.member.merchant = sale.merchant
     _without_history(sale)
+    return sale
+
+
+def _lock_with_lines(
+    where: dict[str, Any], related: list[str], *, now: datetime | None, member: bool
+) -> Transaction | None:
+    """The sale and its lines in the one statement that locks the sale: its lines, one row each, each
+    with the sale joined (None when it has no line, or is not there: `_lock` reads it the usual way).
+
+    Only for a sale about to be confirmed: lines never change, and a sale still pending has no refund
+    (a refund needs it confirmed, under this same lock), so nothing read with the lock can be stale if
+    the lock had to wait; the sale's own row is read as it is once locked. A sale already confirmed is
+    refused by the caller (`_ensure_pending`) before its lines are used."""
+    rows = list(
+        TransactionLine.objects.select_for_update(
+            of=("transaction", "transaction__member") if member else ("transaction",), no_key=member
+        )
+        .select_related("transaction", *(f"transaction__{name}" for name in related))
+        .filter(**{f"transaction__{key}": value for key, value in where.items()})
+        .annotate(**({"customer_tier": _customer_tier(now, "transaction__")} if now is not None else {}))
+        .order_by("position", "pk")
+    )
+    if not rows:
+        return None
+    sale = rows[0].transaction
+    if now is not None:
+        sale.customer_tier = rows[0].customer_tier  # type: ignore[attr-defined]
+    for line in rows:
+        line.transaction = sale
+        line.refunded_quantity = line.refunded_amount = 0  # type: ignore[attr-defined]
+    _prefetched(sale, "lines", rows)
     return sale
 
 
@@ -636,7 +677,7 @@ def confirm_transaction(
     failure: DomainError | None = None
     verified = method in (ConfirmMethod.PIN, ConfirmMethod.OTP)
     with atomic():
-        sale = _lock(transaction, now=now, lines=True, member=verified)
+        sale = _lock(transaction, now=now, pending_lines=True, member=verified)
         authorise(actor, "sales.confirm_transaction", merchant=sale.merchant_id, store=sale.store)
         _ensure_pending(sale)
         rules = SalesSettings.for_merchant(sale.merchant)
