@@ -21,6 +21,7 @@ from tessera.core.problem import CONTENT_TYPE
 from tessera.members.models import MemberStatus
 from tessera.members.services import set_member_pin
 from tessera.sales import selectors as sales_selectors
+from tessera.sales import services as sales_services
 from tessera.sales.models import SalesSettings
 from tessera.tenancy.services import create_api_key
 from tests.factories import MemberFactory, StoreFactory, staff_user
@@ -205,6 +206,7 @@ def test_every_domain_error_is_a_problem_through_the_api_and_the_idempotent_path
         raise exc
 
     monkeypatch.setattr(sales_selectors, "get_sale", refuse)
+    monkeypatch.setattr(sales_services, "void_transaction", refuse)  # it finds the sale itself
 
     answers = [
         pos.get("/transactions/1"),
@@ -269,6 +271,7 @@ def test_an_unexpected_failure_is_a_500_problem_logged_with_its_traceback_and_no
         raise RuntimeError("secret-internal-detail")
 
     monkeypatch.setattr(sales_selectors, "get_sale", broken)
+    monkeypatch.setattr(sales_services, "void_transaction", broken)  # it finds the sale itself
 
     answers = [
         pos.get("/transactions/1"),

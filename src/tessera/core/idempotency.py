@@ -114,23 +114,35 @@ def run_once(
     work: Callable[[], Answer],
     refusal: Callable[[DomainError], Answer],
     reused: Callable[[], DomainError],
+    claim_at_end: bool = False,
 ) -> Answer:
     """Run `work` at most once per claimed key; every later call with the key gets the stored answer.
 
     A DomainError from `work` becomes `refusal(error)`, stored like any answer. A call whose fingerprint
-    differs from the stored one raises `reused()`."""
+    differs from the stored one raises `reused()`.
+
+    `claim_at_end`: claim the key with the answer, in one statement after the work, instead of before it
+    and storing the answer after (one statement fewer). A retry then does the work again before it finds
+    the key taken, and the transaction is rolled back: only for work whose every effect is in the
+    database (events go out on commit); never for work that sends something itself (an SMS)."""
     try:
         with transaction.atomic(), without_savepoints():
-            record_id = _claim(claim, None)
-            if record_id is not None:
+            record_id = None if claim_at_end else _claim(claim, None)
+            if claim_at_end or record_id is not None:
                 try:
                     answer = work()
                 except DomainError as exc:
                     if not exc.keeps_writes:
                         raise
                     answer = refusal(exc)
-                _store(record_id, answer)
-                return answer
+                if record_id is not None:
+                    _store(record_id, answer)
+                    return answer
+                if _claim(claim, answer) is not None:
+                    return answer
+                raise _Taken  # a first call committed meanwhile: undo this one, replay that one
+    except _Taken:
+        pass
     except DomainError as exc:
         # The work refused: everything it wrote is gone with the transaction; keep only the answer.
         answer = refusal(exc)
@@ -138,6 +150,10 @@ def run_once(
             if _claim(claim, answer) is not None:
                 return answer
     return _replay(claim, reused)
+
+
+class _Taken(Exception):
+    """The key was claimed by another call while this one worked."""
 
 
 _COLUMNS = (
@@ -203,11 +219,12 @@ def idempotent(
     merchant: Merchant,
     key: str | None,
     work: Callable[[], tuple[int, BaseModel]],
+    claim_at_end: bool = False,
 ) -> HttpResponse:
     """Run `work` at most once per (merchant, `key`) and answer with its stored response.
 
     `key` is the request's Idempotency-Key header; `work` returns (status, schema); a DomainError it
-    raises becomes a stored problem+json answer.
+    raises becomes a stored problem+json answer. `claim_at_end`: see `run_once`.
     """
     key = (key or "").strip()
     if not key:
@@ -231,7 +248,7 @@ def idempotent(
         )
 
     claim = Claim(merchant.pk, key, request.method or "", request.path, fingerprint(request))
-    result = run_once(claim, work=answer, refusal=refusal, reused=reused)
+    result = run_once(claim, work=answer, refusal=refusal, reused=reused, claim_at_end=claim_at_end)
     response = HttpResponse(result.body, status=result.status, content_type=result.content_type)
     if result.replayed:
         response[REPLAYED_HEADER] = "true"

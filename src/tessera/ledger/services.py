@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import F, QuerySet, Sum
+from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
@@ -146,23 +146,28 @@ def credit(
             sale_amount=sale_amount,
             now=now,
         )
-        Lot.objects.create(
-            merchant_id=locked.merchant_id,
-            account=locked,
-            entry=entry,
-            amount=amount,
-            remaining=amount,
-            earned_at=now,
-            available_at=available_at,
-            expires_at=expires_at,
-            released=not pending,
-            created_by=entry.created_by,
-            updated_by=entry.created_by,
-        )
+        _open_lot(locked, entry, available_at=available_at, expires_at=expires_at)
         _save_account(locked, actor)
     if isinstance(account, Account) and account is not locked:
         _refresh(account, locked)
     return entry
+
+
+def _open_lot(account: Account, entry: Entry, *, available_at: datetime, expires_at: datetime | None) -> Lot:
+    """The lot a credit `entry` opens, pending until `available_at` (when that is after the entry)."""
+    return Lot.objects.create(
+        merchant_id=account.merchant_id,
+        account=account,
+        entry=entry,
+        amount=entry.amount,
+        remaining=entry.amount,
+        earned_at=entry.occurred_at,
+        available_at=available_at,
+        expires_at=expires_at,
+        released=not available_at > entry.occurred_at,
+        created_by=entry.created_by,
+        updated_by=entry.created_by,
+    )
 
 
 def credit_expired(
@@ -266,23 +271,31 @@ def debit(
 
 
 def place_hold(
-    *, account: Account, amount: int, source: str, actor: Any = None, now: datetime | None = None
+    *,
+    account: Account | MemberAccount,
+    amount: int,
+    source: str,
+    actor: Any = None,
+    now: datetime | None = None,
 ) -> Hold:
-    """Reserve spendable value for a pending sale. InsufficientBalance if short."""
+    """Reserve spendable value for a pending sale. InsufficientBalance if short. The account is locked
+    and read with what it can spend in one statement."""
     _check_amount(amount)
     now = now or timezone.now()
     with atomic():
-        locked = _lock(account.pk)
-        _release_due(locked, now)
-        spendable = _spendable(locked, now)
+        locked = _lock(account, live=True, now=now)
+        spendable = locked.spendable
         if spendable < amount:
             raise InsufficientBalance(spendable=spendable, requested=amount)
+        _release_due(locked, now)
+        locked.forget_live_counts()
         locked.held += amount
         hold = Hold(merchant_id=locked.merchant_id, account=locked, amount=amount, source=source)
         hold.stamp(actor)
         hold.save()
         _save_account(locked, actor)
-    _refresh(account, locked)
+    if isinstance(account, Account):
+        _refresh(account, locked)
     return hold
 
 
@@ -293,49 +306,140 @@ def capture_hold(
     actor: Any = None,
     reason: str = "",
     sale_amount: int | None = None,
+    source: str = "",
     now: datetime | None = None,
 ) -> Entry:
     """Turn an active hold into a spend entry (the sale is confirmed).
 
     Capturing a captured hold again returns its entry (a retried confirm); a released one is a Conflict.
-    The held units come from the lots spendable at capture time, first-expiring first."""
+    The held units come from the lots spendable at capture time, first-expiring first. `source` names
+    the hold and its entry anew (default: the hold's)."""
+    spend, _earned = settle(
+        hold=hold, store=store, actor=actor, reason=reason, sale_amount=sale_amount, source=source, now=now
+    )
+    assert spend is not None
+    return spend
+
+
+@dataclass(frozen=True, slots=True)
+class Earning:
+    """Units `settle` credits as a new lot, as `credit` would (pending until `available_at`)."""
+
+    amount: int
+    kind: EntryKind = EntryKind.EARN
+    source: str = ""
+    sale_amount: int | None = None
+    available_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+def settle(
+    *,
+    hold: Hold | None = None,
+    earning: Earning | None = None,
+    account: Account | MemberAccount | None = None,
+    store: Store | None = None,
+    actor: Any = None,
+    reason: str = "",
+    sale_amount: int | None = None,
+    source: str = "",
+    now: datetime | None = None,
+) -> tuple[Entry | None, Entry | None]:
+    """Capture `hold` (as `capture_hold`) and credit `earning` (as `credit`) on one account, `account`
+    or the hold's: a confirmed sale's points, under one lock and one update of the account, the entries
+    written together and announced once (issue 13). Returns (spend entry, earning entry).
+
+    Holds change only under their account's lock, which is held here: the hold's status as given is
+    checked again by the UPDATE that captures it (a Conflict if it changed meanwhile). `source` names
+    the hold and its spend entry anew (default: the hold's)."""
+    if earning is not None:
+        _check_amount(earning.amount)
+        _check_kind(earning.kind)
     now = now or timezone.now()
+    target = account if account is not None else (hold.account_id if hold is not None else None)
+    if target is None:
+        return None, None
+    if account is not None:
+        _check_store(account, store)
     with atomic():
-        locked = _lock(hold.account_id)
-        current = Hold.objects.select_for_update().get(pk=hold.pk)
-        if current.status == HoldStatus.CAPTURED:
-            _refresh_hold(hold, current)
-            return Entry.objects.get(pk=current.captured_entry_id)
-        if current.status == HoldStatus.RELEASED:
-            raise Conflict(_("This hold was released and cannot be captured."), code="hold_released")
+        locked = _lock(target)
         _check_store(locked, store)
-        _release_due(locked, now)
-        locked.held -= current.amount
-        draws = _plan_draws(locked, current.amount, now)
-        locked.balance -= current.amount
-        entry = _write_entry(
-            account=locked,
-            kind=EntryKind.SPEND,
-            amount=-current.amount,
-            store=store,
-            actor=actor,
-            source=current.source,
-            reason=reason,
-            sale_amount=sale_amount,
-            now=now,
-        )
-        _apply_lot_changes(entry, draws, sign=-1)
-        current.status = HoldStatus.CAPTURED
-        current.captured_entry = entry
-        current.stamp(actor)
-        current.save(update_fields=["status", "captured_entry", "updated_at", "updated_by"])
+        spend: Entry | None = None
+        draws: list[tuple[Lot, int]] = []
+        fresh: list[Entry] = []
+        if hold is not None:
+            if hold.account_id != locked.pk:
+                raise ValidationFailed(_("The hold is on another account."), code="hold_of_other_account")
+            if hold.status == HoldStatus.RELEASED:
+                raise Conflict(_("This hold was released and cannot be captured."), code="hold_released")
+            if hold.status == HoldStatus.CAPTURED:
+                spend = Entry.objects.get(pk=hold.captured_entry_id)
+            else:
+                _release_due(locked, now)
+                locked.held -= hold.amount
+                draws = _plan_draws(locked, hold.amount, now)
+                locked.balance -= hold.amount
+                spend = _new_entry(
+                    account=locked,
+                    kind=EntryKind.SPEND,
+                    amount=-hold.amount,
+                    store=store,
+                    actor=actor,
+                    source=source or hold.source,
+                    reason=reason,
+                    sale_amount=sale_amount,
+                    now=now,
+                )
+                fresh.append(spend)
+        earned: Entry | None = None
+        pending = False
+        if earning is not None:
+            _check_ceiling(locked, earning.amount)
+            available_at = earning.available_at or now
+            pending = available_at > now
+            locked.balance += earning.amount
+            if pending:
+                locked.pending += earning.amount
+            earned = _new_entry(
+                account=locked,
+                kind=earning.kind,
+                amount=earning.amount,
+                store=store,
+                actor=actor,
+                source=earning.source,
+                reason=reason,
+                sale_amount=earning.sale_amount,
+                now=now,
+            )
+            fresh.append(earned)
+        if not fresh:
+            return spend, None
+        _save_entries(fresh)
+        if draws:
+            assert spend is not None and hold is not None
+            _apply_lot_changes(spend, draws, sign=-1)
+        if earned is not None and earning is not None:
+            _open_lot(locked, earned, available_at=earning.available_at or now, expires_at=earning.expires_at)
+        if hold is not None and spend is not None and hold.status == HoldStatus.ACTIVE:
+            captured = Hold.objects.filter(pk=hold.pk, status=HoldStatus.ACTIVE).update(
+                status=HoldStatus.CAPTURED,
+                captured_entry=spend,
+                source=spend.source,
+                updated_at=now,
+                updated_by=_user(actor),
+            )
+            if captured != 1:
+                raise Conflict(_("This hold changed meanwhile; try again."), code="hold_changed")
+            hold.status, hold.captured_entry_id, hold.source = HoldStatus.CAPTURED, spend.pk, spend.source
         _save_account(locked, actor)
-    _refresh_hold(hold, current)
-    return entry
+    if isinstance(account, Account):
+        _refresh(account, locked)
+    return spend, earned
 
 
-def release_hold(*, hold: Hold, actor: Any = None) -> Hold:
-    """Give a hold's value back to spendable (the sale is voided before confirm). Idempotent."""
+def release_hold(*, hold: Hold, actor: Any = None, source: str = "") -> Hold:
+    """Give a hold's value back to spendable (the sale is voided before confirm). Idempotent. `source`
+    names the hold anew (default: as it is)."""
     with atomic():
         locked = _lock(hold.account_id)
         current = Hold.objects.select_for_update().get(pk=hold.pk)
@@ -346,8 +450,9 @@ def release_hold(*, hold: Hold, actor: Any = None) -> Hold:
         if current.status == HoldStatus.ACTIVE:
             locked.held -= current.amount
             current.status = HoldStatus.RELEASED
+            current.source = source or current.source
             current.stamp(actor)
-            current.save(update_fields=["status", "updated_at", "updated_by"])
+            current.save(update_fields=["status", "source", "updated_at", "updated_by"])
             _save_account(locked, actor)
     _refresh_hold(hold, current)
     return current
@@ -383,20 +488,25 @@ def reverse(
     with atomic():
         locked = _lock(entry.account_id)
         _check_store(locked, store)
-        reversed_so_far = abs(
-            Entry.objects.filter(reverses=entry).aggregate(total=Sum("amount"))["total"] or 0
-        )
+        _release_due(locked, now)
+        # What the entry's earlier reversals moved is read with the lots (or lot uses) the plan needs,
+        # in one statement, after the lock: every reversal of the entry is written under it.
+        if entry.amount < 0:
+            uses = _uses_to_give_back(entry)
+            reversed_so_far = _reversed(entry, uses)
+        else:
+            own = _own_lots(entry)
+            reversed_so_far = _reversed(entry, own)
         left = abs(entry.amount) - reversed_so_far
         wanted = left if amount is None else min(amount, left)
         if wanted <= 0:
             return None
-        _release_due(locked, now)
         if entry.amount < 0:
-            changes = _give_back_plan(entry, wanted)
+            changes = _give_back_plan(uses, wanted)
             shortfall = 0
             sign = 1
         else:
-            changes = _take_back_plan(locked, entry, wanted, now)
+            changes = _take_back_plan(locked, entry, own, wanted, now)
             shortfall = wanted - sum(n for _lot, n in changes)
             sign = -1
         moved = sum(n for _lot, n in changes)
@@ -638,15 +748,17 @@ def _check_store(account: Account | MemberAccount, store: Store | None) -> None:
         raise ValidationFailed(_("This store belongs to another merchant."), code="store_of_other_merchant")
 
 
-def _lock(target: int | Account | MemberAccount, *, live: bool = False) -> Account:
+def _lock(
+    target: int | Account | MemberAccount, *, live: bool = False, now: datetime | None = None
+) -> Account:
     """The account row, locked until the transaction ends (`live`: read with its live counters as of
-    now). A `MemberAccount` is found and locked in one statement, and opened on first use. A row the
+    `now`). A `MemberAccount` is found and locked in one statement, and opened on first use. A row the
     caller locked in this transaction with `ledger.locks.lock_accounts` is used as it is."""
     if isinstance(target, Account) and holds_lock(target):
         return target
     accounts = Account.objects.select_for_update(of=("self",))
     if live:
-        accounts = with_live_balances(accounts)
+        accounts = with_live_balances(accounts, now=now)
     if isinstance(target, MemberAccount):
         named = accounts.filter(merchant_id=target.merchant_id, member_id=target.member_id, kind=target.kind)
         found = named.first()
@@ -675,7 +787,14 @@ def _refresh_hold(target: Hold, source: Hold) -> None:
     target.status, target.captured_entry_id = source.status, source.captured_entry_id
 
 
-def _write_entry(
+def _write_entry(**fields: Any) -> Entry:
+    """The entry (`_new_entry`'s fields) for a change already applied to the locked account, saved."""
+    entry = _new_entry(**fields)
+    _save_entries([entry])
+    return entry
+
+
+def _new_entry(
     *,
     account: Account,
     kind: str,
@@ -688,7 +807,7 @@ def _write_entry(
     sale_amount: int | None = None,
     reverses: Entry | None = None,
 ) -> Entry:
-    """The entry for a change already applied to the locked `account`'s balance."""
+    """The entry (unsaved) for a change already applied to the locked `account`'s balance."""
     entry = Entry(
         merchant_id=account.merchant_id,
         account=account,
@@ -703,9 +822,16 @@ def _write_entry(
         occurred_at=now,
     )
     entry.stamp(actor)
-    entry.save()
-    entries_written.send(sender=Entry, entries=[entry])
     return entry
+
+
+def _save_entries(entries: list[Entry]) -> None:
+    """Insert the entries (one statement) and announce them once (`entries_written`)."""
+    if len(entries) == 1:
+        entries[0].save()
+    else:
+        Entry.objects.bulk_create(entries)
+    entries_written.send(sender=Entry, entries=entries)
 
 
 def _spendable_lots(account: Account, now: datetime) -> QuerySet[Lot]:
@@ -758,27 +884,69 @@ def _plan_draws(account: Account, amount: int, now: datetime) -> list[tuple[Lot,
     return draws
 
 
-def _give_back_plan(entry: Entry, wanted: int) -> list[tuple[Lot, int]]:
-    """For reversing a debit: the units each lot still misses from `entry`, last-drawn lot first."""
-    uses = list(entry.lot_uses.select_related("lot").order_by("-pk"))
-    returned: dict[int, int] = {}
-    for lot_id, given in LotUse.objects.filter(entry__reverses=entry, amount__gt=0).values_list(
-        "lot_id", "amount"
-    ):
-        returned[lot_id] = returned.get(lot_id, 0) + given
+def _reversed_total(entry: Entry) -> Subquery:
+    """What the entry's reversals moved so far (signed), as a subquery."""
+    return Subquery(
+        Entry.objects.filter(reverses=entry)
+        .order_by()
+        .values("reverses")
+        .annotate(total=Sum("amount"))
+        .values("total")[:1]
+    )
+
+
+def _reversed(entry: Entry, rows: Sequence[Lot | LotUse]) -> int:
+    """What the entry's reversals moved so far, as read with `rows` (queried when there are none)."""
+    if rows:
+        total = rows[0].reversed_total  # type: ignore[union-attr]
+    else:
+        total = Entry.objects.filter(reverses=entry).aggregate(total=Sum("amount"))["total"]
+    return abs(total or 0)
+
+
+def _uses_to_give_back(entry: Entry) -> list[LotUse]:
+    """A debit's lot uses, last first, with their lots, what reversals already gave back to each lot
+    (`returned`) and what they moved in all (`reversed_total`): one statement."""
+    returned = Subquery(
+        LotUse.objects.filter(entry__reverses=entry, lot=OuterRef("lot_id"), amount__gt=0)
+        .order_by()
+        .values("lot")
+        .annotate(total=Sum("amount"))
+        .values("total")[:1]
+    )
+    return list(
+        entry.lot_uses.select_related("lot")
+        .annotate(returned=returned, reversed_total=_reversed_total(entry))
+        .order_by("-pk")
+    )
+
+
+def _own_lots(entry: Entry) -> list[Lot]:
+    """A credit's own lots with units left, in spend order, with what its reversals moved in all
+    (`reversed_total`): one statement."""
+    return list(
+        spend_order(entry.lots.filter(remaining__gt=0)).annotate(reversed_total=_reversed_total(entry))
+    )
+
+
+def _give_back_plan(uses: list[LotUse], wanted: int) -> list[tuple[Lot, int]]:
+    """For reversing a debit: the units each lot still misses from the debit (its `uses`, read by
+    `_uses_to_give_back`), last-drawn lot first."""
     changes: list[tuple[Lot, int]] = []
     left = wanted
     for use in uses:  # an entry draws from each lot at most once
         if left == 0:
             break
-        give = min(-use.amount - returned.get(use.lot_id, 0), left)
+        give = min(-use.amount - (use.returned or 0), left)  # type: ignore[attr-defined]
         if give > 0:
             changes.append((use.lot, give))
             left -= give
     return changes
 
 
-def _take_back_plan(account: Account, entry: Entry, wanted: int, now: datetime) -> list[tuple[Lot, int]]:
+def _take_back_plan(
+    account: Account, entry: Entry, own: list[Lot], wanted: int, now: datetime
+) -> list[tuple[Lot, int]]:
     """For reversing a credit: its own lot first, then other spendable lots, first-expiring first.
 
     Units in released lots may only be taken while `balance - pending - held` stays >= 0 (a pending
@@ -786,11 +954,12 @@ def _take_back_plan(account: Account, entry: Entry, wanted: int, now: datetime) 
     slack = account.balance - account.pending - account.held
     changes: list[tuple[Lot, int]] = []
     left = wanted
-    own = list(spend_order(entry.lots.filter(remaining__gt=0)))
     others = spend_order(_spendable_lots(account, now).exclude(entry=entry))
     for lot in _chain(own, others):
-        if left == 0:
-            break
+        if lot is _MORE and (left == 0 or slack <= 0):
+            break  # the credit's own lots covered it: the others are not read
+        if not isinstance(lot, Lot):
+            continue
         limit = lot.remaining if not lot.released else min(lot.remaining, slack)
         take = min(limit, left)
         if take > 0:
@@ -798,12 +967,27 @@ def _take_back_plan(account: Account, entry: Entry, wanted: int, now: datetime) 
             left -= take
             if lot.released:
                 slack -= take
+        if left == 0:
+            break
     return changes
 
 
-def _chain(first: list[Lot], then: QuerySet[Lot]) -> Iterable[Lot]:
+#: Yielded by `_chain` before it reads another batch: the caller may stop there.
+_MORE = object()
+
+
+def _chain(first: list[Lot], then: QuerySet[Lot]) -> Iterable[Lot | object]:
+    """`first`, then `then` a batch at a time, `_MORE` before each batch: a plain query per batch, read
+    only if the caller goes on (no server-side cursor: DECLARE, FETCH and CLOSE are three statements)."""
     yield from first
-    yield from then.iterator(chunk_size=_LOT_BATCH)
+    offset = 0
+    while True:
+        yield _MORE
+        batch = list(then[offset : offset + _LOT_BATCH])
+        yield from batch
+        if len(batch) < _LOT_BATCH:
+            return
+        offset += _LOT_BATCH
 
 
 def _apply_lot_changes(entry: Entry, changes: list[tuple[Lot, int]], *, sign: int) -> None:

@@ -17,11 +17,23 @@ def on_event_published(
 ) -> None:
     if type not in NOTICE_EVENTS:
         return
-    from tessera.marketing.models import NoticeRule
     from tessera.marketing.tasks import notify_event_task
 
-    if NoticeRule.objects.of(merchant_id).filter(is_active=True).exists():
+    if has_active_notice_rules(merchant_id):
         notify_event_task(merchant_id, type, payload)
+
+
+def has_active_notice_rules(merchant_id: int) -> bool:
+    """Whether any notice rule of the merchant is on: asked after every sale, void and refund, so it is
+    read from the configuration cache (`tenancy.config`; MarketingConfig.ready renews it on change)."""
+    from tessera.marketing.models import NoticeRule
+    from tessera.tenancy import config
+
+    return config.cached(
+        merchant_id,
+        "marketing.notices_active",
+        lambda: NoticeRule.objects.of(merchant_id).filter(is_active=True).exists(),
+    )
 
 
 def on_member_saved(sender: Any, instance: Member, **kwargs: Any) -> None:

@@ -31,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
@@ -57,15 +57,21 @@ def local_day(moment: datetime, zone: str) -> date:
     return moment.astimezone(ZoneInfo(zone)).date()
 
 
-def _store_zone(store: Store | None, merchant_id: int) -> str:
-    """The store's time zone, else the merchant's; avoids a query when the objects are at hand."""
-    if store is not None:
-        if store.time_zone:
-            return store.time_zone
-        if Store.merchant.is_cached(store):
-            return store.merchant.time_zone
-        return str(Merchant.objects.filter(pk=store.merchant_id).values_list("time_zone", flat=True).get())
+def _store_zone(store: Store | None, merchant_id: int, merchant: Merchant | None = None) -> str:
+    """The store's time zone, else the merchant's; avoids a query when the objects are at hand (the
+    store's merchant loaded with it, or `merchant`)."""
+    if store is not None and store.time_zone:
+        return store.time_zone
+    if store is not None and Store.merchant.is_cached(store):
+        return store.merchant.time_zone
+    if merchant is not None and merchant.pk == merchant_id:
+        return merchant.time_zone
     return str(Merchant.objects.filter(pk=merchant_id).values_list("time_zone", flat=True).get())
+
+
+def _merchant_of(obj: Any) -> Merchant | None:
+    """The row's merchant when it is loaded already (no query), else None."""
+    return obj.merchant if type(obj).merchant.is_cached(obj) else None
 
 
 class _Zones:
@@ -92,7 +98,9 @@ def record_entries(sender: Any, *, entries: Sequence[Entry], **kwargs: Any) -> N
     for entry in entries:
         where = (entry.merchant_id, entry.store_id)
         if where not in zones:
-            zones[where] = _store_zone(entry.store if entry.store_id else None, entry.merchant_id)
+            zones[where] = _store_zone(
+                entry.store if entry.store_id else None, entry.merchant_id, _merchant_of(entry.account)
+            )
         account: Account = entry.account
         reversed_kind = entry.reverses.kind if entry.reverses_id else ""  # type: ignore[union-attr]
         deltas.append(
@@ -133,7 +141,14 @@ def _card_type(sale: Transaction) -> int:
 
 def _sale_key(sale: Transaction) -> tuple[int, int]:
     assert sale.confirmed_at is not None
-    return _card_type(sale), _tier_before(sale.member_id, sale.confirmed_at)
+    # The sales read the tier with the sale they lock (`customer_tier`): the same rule, no query here.
+    tier = getattr(sale, "customer_tier", _UNREAD)
+    if tier is _UNREAD:
+        return _card_type(sale), _tier_before(sale.member_id, sale.confirmed_at)
+    return _card_type(sale), cast(int | None, tier) or NONE
+
+
+_UNREAD = object()
 
 
 def record_sale_confirmed(sender: Any, *, sale: Transaction, **kwargs: Any) -> None:
@@ -151,7 +166,7 @@ def _record_sale(sale: Transaction, *, sign: int) -> None:
     card_type, tier = _sale_key(sale)
     SaleDelta.objects.create(
         merchant_id=sale.merchant_id,
-        day=local_day(sale.occurred_at, _store_zone(sale.store, sale.merchant_id)),
+        day=local_day(sale.occurred_at, _store_zone(sale.store, sale.merchant_id, _merchant_of(sale))),
         store_id=sale.store_id,
         card_type_id=card_type,
         tier_id=tier,
@@ -168,7 +183,7 @@ def record_refund(sender: Any, *, refund: Refund, **kwargs: Any) -> None:
     card_type, tier = _sale_key(sale)
     SaleDelta.objects.create(
         merchant_id=refund.merchant_id,
-        day=local_day(refund.created_at, _store_zone(refund.store, refund.merchant_id)),
+        day=local_day(refund.created_at, _store_zone(refund.store, refund.merchant_id, _merchant_of(sale))),
         store_id=refund.store_id,
         card_type_id=card_type,
         tier_id=tier,

@@ -65,6 +65,12 @@ def _sale(request: ApiRequest, pk: int) -> Transaction:
     return selectors.get_sale(merchant=request.auth.merchant, pk=pk, store=request.auth.store)
 
 
+def _sale_ref(request: ApiRequest, pk: int) -> services.SaleRef:
+    """The sale named, for a service that finds and locks it in one statement (404 when it is not the
+    key's merchant's, or not in a store-bound key's store)."""
+    return services.SaleRef(merchant=request.auth.merchant, pk=pk, store=request.auth.store)
+
+
 def _occurred_on(day: date | None, store: Store) -> date | None:
     """A date within the documented window (core.limits), in the store's zone: a mistyped year neither
     rewrites last decade's history nor books points in the future."""
@@ -129,8 +135,17 @@ def _refund_out(refund: Refund) -> RefundOut:
 
 
 def _sale_out(sale: Transaction) -> TransactionOut:
-    sale = selectors.get_sale(merchant=sale.merchant, pk=sale.pk)
-    refunded = services.refunded_quantities(sale)
+    """The sale as the services return it (its lines and refunds loaded with it): nothing is read again
+    after a write (issue 13)."""
+    lines = list(sale.lines.all())
+    refunds = selectors.refunds_of(sale)
+    if lines and not hasattr(lines[0], "refunded_quantity"):
+        refunded: dict[int, int] = {}
+        for refund in refunds:
+            for returned in refund.lines.all():
+                refunded[returned.line_id] = refunded.get(returned.line_id, 0) + returned.quantity
+        for line in lines:
+            line.refunded_quantity = refunded.get(line.pk, 0)  # type: ignore[attr-defined]
     return TransactionOut(
         id=sale.pk,
         status=sale.status,  # type: ignore[arg-type]
@@ -158,11 +173,11 @@ def _sale_out(sale: Transaction) -> TransactionOut:
                 quantity=line.quantity,
                 unit_price=line.unit_price,
                 amount=line.amount,
-                refunded_quantity=refunded.get(line.pk, (0, 0))[0],
+                refunded_quantity=getattr(line, "refunded_quantity", 0),
             )
-            for line in sale.lines.all()
+            for line in lines
         ],
-        refunds=[_refund_out(refund) for refund in sale.refunds.all()],
+        refunds=[_refund_out(refund) for refund in refunds],
     )
 
 
@@ -268,7 +283,9 @@ def create_transaction(
         )
         return 201, _sale_out(sale)
 
-    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
+    return idempotent(
+        request, merchant=request.auth.merchant, key=idempotency_key, work=work, claim_at_end=True
+    )
 
 
 @router.get("/transactions/{transaction_id}", response={200: TransactionOut, **ERRORS}, summary="A sale")
@@ -288,7 +305,6 @@ def confirm_transaction(
     Only now are points spent and earned. Wrong PINs/codes are limited (423 `confirmation_locked`)."""
 
     def work() -> tuple[int, TransactionOut]:
-        sale = _sale(request, transaction_id)
         staff_user = None
         if data.method == "staff":
             staff_user = services.authenticate_second_staff(
@@ -298,12 +314,18 @@ def confirm_transaction(
                 raise PermissionDenied(
                     _("Wrong staff user name or password."), code="invalid_staff_credentials"
                 )
-        services.confirm_transaction(
-            transaction=sale, method=data.method, pin=data.pin, otp=data.otp, staff_user=staff_user
+        sale = services.confirm_transaction(
+            transaction=_sale_ref(request, transaction_id),
+            method=data.method,
+            pin=data.pin,
+            otp=data.otp,
+            staff_user=staff_user,
         )
         return 200, _sale_out(sale)
 
-    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
+    return idempotent(
+        request, merchant=request.auth.merchant, key=idempotency_key, work=work, claim_at_end=True
+    )
 
 
 @router.post(
@@ -315,7 +337,7 @@ def request_otp(
     """Sends a 6-digit code, valid 5 minutes, to the member's phone; confirm with method=otp."""
 
     def work() -> tuple[int, OtpOut]:
-        sent = services.request_otp(transaction=_sale(request, transaction_id))
+        sent = services.request_otp(transaction=_sale_ref(request, transaction_id))
         return 200, OtpOut(sent_to=_mask(sent.phone), expires_at=sent.expires_at)
 
     return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
@@ -330,11 +352,12 @@ def void_transaction(
     """Pending: releases the holds. Confirmed: reverses every point and value movement of the sale (E9)."""
 
     def work() -> tuple[int, TransactionOut]:
-        sale = _sale(request, transaction_id)
-        services.void_transaction(transaction=sale, reason=data.reason)
+        sale = services.void_transaction(transaction=_sale_ref(request, transaction_id), reason=data.reason)
         return 200, _sale_out(sale)
 
-    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
+    return idempotent(
+        request, merchant=request.auth.merchant, key=idempotency_key, work=work, claim_at_end=True
+    )
 
 
 @router.post(
@@ -348,7 +371,6 @@ def refund_transaction(
     the remainder exactly (E9)."""
 
     def work() -> tuple[int, RefundOut]:
-        sale = _sale(request, transaction_id)
         store = request.auth.named_store(data.store_code)
         lines: dict[int, int] | None = None
         if data.lines is not None:
@@ -356,11 +378,17 @@ def refund_transaction(
             for line in data.lines:
                 lines[line.line_id] = lines.get(line.line_id, 0) + line.quantity
         refund = services.refund_transaction(
-            transaction=sale, lines=lines, store=store, api_key=request.auth.key, reason=data.reason
+            transaction=_sale_ref(request, transaction_id),
+            lines=lines,
+            store=store,
+            api_key=request.auth.key,
+            reason=data.reason,
         )
         return 201, _refund_out(refund)
 
-    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
+    return idempotent(
+        request, merchant=request.auth.merchant, key=idempotency_key, work=work, claim_at_end=True
+    )
 
 
 @router.post("/points/add", response={201: PointsOut, **ERRORS}, summary="Add points by hand")
@@ -389,7 +417,9 @@ def add_points(request: ApiRequest, data: PointsAddIn, idempotency_key: str = ke
         )
         return 201, _points_out(entry, member)
 
-    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
+    return idempotent(
+        request, merchant=request.auth.merchant, key=idempotency_key, work=work, claim_at_end=True
+    )
 
 
 @router.post("/points/deduct", response={201: PointsOut, **ERRORS}, summary="Deduct points by hand")
@@ -411,7 +441,9 @@ def deduct_points(
         )
         return 201, _points_out(entry, member)
 
-    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
+    return idempotent(
+        request, merchant=request.auth.merchant, key=idempotency_key, work=work, claim_at_end=True
+    )
 
 
 # --- stored value (E6) --------------------------------------------------------------------------------

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from tessera.core.errors import NotFound
 from tessera.ledger.models import Entry
-from tessera.sales.models import Transaction
+from tessera.sales.models import Refund, Transaction, TransactionLine
 from tessera.tenancy.models import Merchant, Store
 
 
@@ -23,13 +24,32 @@ def get_sale(*, merchant: Merchant, pk: int, store: Store | None = None) -> Tran
     sale = (
         sales_of(merchant=merchant, store=store)
         .select_related("store", "member", "card", "merchant")
-        .prefetch_related("lines", "refunds__lines")
+        .prefetch_related(Prefetch("lines", queryset=lines_with_refunds()), "refunds__lines")
         .filter(pk=pk)
         .first()
     )
     if sale is None:
         raise NotFound(_("No such transaction."), code="transaction_not_found")
     return sale
+
+
+def lines_with_refunds() -> QuerySet[TransactionLine]:
+    """Sale lines, each with what refunds took of it: `refunded_quantity`, `refunded_amount`."""
+    return TransactionLine.objects.annotate(
+        refunded_quantity=Coalesce(Sum("refund_lines__quantity"), 0),
+        refunded_amount=Coalesce(Sum("refund_lines__amount"), 0),
+    ).order_by("position", "pk")
+
+
+def refunds_of(sale: Transaction) -> list[Refund]:
+    """The sale's refunds with their lines: as prefetched when they were, none without a query when its
+    lines (read with `lines_with_refunds`) show nothing refunded (every refund returns a line)."""
+    if "refunds" in getattr(sale, "_prefetched_objects_cache", {}):
+        return list(sale.refunds.all())
+    lines = sale.lines.all()
+    if all(getattr(line, "refunded_quantity", None) == 0 for line in lines):
+        return []
+    return list(sale.refunds.select_related("store").prefetch_related("lines"))
 
 
 def entries_of_sale(sale: Transaction) -> QuerySet[Entry]:

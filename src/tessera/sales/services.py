@@ -19,7 +19,9 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
-from django.db.models import Max, Sum
+from django.db import connection
+from django.db.models import Field, Max, OuterRef, Prefetch, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
@@ -38,7 +40,7 @@ from tessera.members import services as members
 from tessera.members.models import Member
 from tessera.points.policy import from_settings, lot_dates, policy_of
 from tessera.rules.simulator import Part
-from tessera.sales import signals
+from tessera.sales import selectors, signals
 from tessera.sales.earning import points_for
 from tessera.sales.models import (
     Channel,
@@ -55,8 +57,12 @@ from tessera.tenancy.models import ApiKey, Merchant, Store
 from tessera.tenancy.permissions import authorise, is_user, staff_of
 from tessera.tiers import services as tiers
 from tessera.tiers.benefits import Benefit, tier_benefits
+from tessera.tiers.models import TierChange
 
 OTP_LIFETIME = timedelta(minutes=5)
+#: Ledger `source` of the holds of a sale being created, before it has an id; renamed to the sale's own
+#: source (`Transaction.source`) when they are captured or released.
+NEW_SALE_SOURCE = "sale:new"
 #: Ledger `source` of points added or deducted by hand (E4), for the staff daily report (J5).
 MANUAL_ADD_SOURCE = "points:add"
 MANUAL_DEDUCT_SOURCE = "points:deduct"
@@ -223,6 +229,7 @@ def quote_sale(
     stored_value_to_spend: int = 0,
     at: datetime | None = None,
     accounts: Accounts | None = None,
+    balances: bool = True,
 ) -> SaleQuote:
     """Discount, tier benefits, points to earn and what can be spent, for a basket. No side effects.
     `accounts`: the member's, as read with them (`find_customer(with_accounts=True)`).
@@ -230,6 +237,8 @@ def quote_sale(
     Points are earned on the amount due after the tier discount, less the part paid with points (points
     earn no points); stored value is prepaid money and earns like cash. Rounding: down, everywhere.
     Raises the same errors `create_transaction` would (member not active, card unusable, short balance).
+    Without `balances` the member's accounts are not read: the balances quoted are 0 and a short
+    balance is left to the caller (`create_transaction`'s holds check it on the locked accounts).
     """
     at = at or timezone.now()
     _same_merchant(merchant, store, member, card)
@@ -258,10 +267,13 @@ def quote_sale(
             code="overpayment",
             amount_due=amount_due,
         )
-    points_account, sv_account = accounts if accounts is not None else accounts_of(member, card)
-    if points_to_spend > _spendable(points_account):
+    if balances:
+        points_account, sv_account = accounts if accounts is not None else accounts_of(member, card)
+    else:
+        points_account, sv_account = None, None
+    if balances and points_to_spend > _spendable(points_account):
         raise InsufficientBalance(spendable=_spendable(points_account), requested=points_to_spend)
-    if stored_value_to_spend > _spendable(sv_account):
+    if balances and stored_value_to_spend > _spendable(sv_account):
         raise InsufficientBalance(spendable=_spendable(sv_account), requested=stored_value_to_spend)
     earn = points_for(
         merchant=merchant,
@@ -338,6 +350,9 @@ def create_transaction(
         points_to_spend=points_to_spend,
         stored_value_to_spend=stored_value_to_spend,
         at=occurred_at or now,
+        # The holds below lock the accounts and refuse a short balance as the quote would (the same
+        # InsufficientBalance): the balances need no read of their own (issue 13).
+        balances=False,
     )
     external_ref = external_ref.strip()
     if (
@@ -370,9 +385,26 @@ def create_transaction(
         note=note,
         occurred_at=occurred_at or now,
     )
+    # The holds first, so the sale is written with them in one INSERT (issue 13). They are named after
+    # the sale once it is settled (`_settle`, void): until then the sale's row points to them.
+    if points_to_spend:
+        sale.points_hold = ledger.place_hold(
+            account=ledger.MemberAccount(merchant.pk, member.pk, AccountKind.POINTS),
+            amount=points_to_spend,
+            source=NEW_SALE_SOURCE,
+            actor=actor,
+        )
+    if stored_value_to_spend:
+        sv_account = stored_value_account_of(member, card)
+        if sv_account is None:
+            raise InsufficientBalance(spendable=0, requested=stored_value_to_spend)
+        sale.stored_value_hold = ledger.place_hold(
+            account=sv_account, amount=stored_value_to_spend, source=NEW_SALE_SOURCE, actor=actor
+        )
     sale.stamp(actor)
+    _without_history(sale)
     sale.save()
-    TransactionLine.objects.bulk_create(
+    saved_lines = TransactionLine.objects.bulk_create(
         TransactionLine(
             merchant=merchant,
             transaction=sale,
@@ -385,32 +417,138 @@ def create_transaction(
         )
         for index, line in enumerate(lines)
     )
-    if points_to_spend:
-        account = ledger.open_account(merchant=merchant, kind=AccountKind.POINTS, member=member)
-        sale.points_hold = ledger.place_hold(
-            account=account, amount=points_to_spend, source=sale.source, actor=actor
-        )
-    if stored_value_to_spend:
-        sv_account = stored_value_account_of(member, card)
-        if sv_account is None:
-            raise InsufficientBalance(spendable=0, requested=stored_value_to_spend)
-        sale.stored_value_hold = ledger.place_hold(
-            account=sv_account, amount=stored_value_to_spend, source=sale.source, actor=actor
-        )
-    if sale.points_hold or sale.stored_value_hold:
-        sale.save(update_fields=["points_hold", "stored_value_hold"])
+    # The answer is shaped from what was just written: nothing to read back (issue 13).
+    _prefetched(sale, "lines", saved_lines)
+    _prefetched(sale, "refunds", [])
     return sale
 
 
 # --- confirm ------------------------------------------------------------------------------------------
 
 
-def _lock(sale: Transaction) -> Transaction:
-    return (
-        Transaction.objects.select_for_update(of=("self",))
-        .select_related("merchant", "store", "member", "points_hold", "stored_value_hold")
-        .get(pk=sale.pk)
+@dataclass(frozen=True)
+class SaleRef:
+    """A sale named by its id within a merchant (and the store of a store-bound API key), not read: the
+    service finds and locks it in one statement, NotFound when it is not there (issue 13)."""
+
+    merchant: Merchant
+    pk: int
+    store: Store | None = None
+
+
+def _without_history(sale: Transaction) -> None:
+    """The services' writes to a sale keep no history row (issue 13): each step has its own stamped
+    columns (created_by/at; confirm_method, confirmed_by/at; failed_confirmations, locked_at and the
+    ConfirmationAttempt rows; voided_by/at, void_reason; updated_by/at) and its ledger entries, so a
+    history row per status change repeated them, at one INSERT per step. Edits in the back office keep
+    theirs."""
+    sale.skip_history_when_saving = True  # type: ignore[attr-defined]
+
+
+def _prefetched(instance: Any, name: str, objects: list[Any]) -> None:
+    """Give `instance.<name>.all()` these objects, as prefetch_related would, without a query."""
+    queryset = getattr(type(instance), name).related_manager_cls(instance).get_queryset()
+    queryset._result_cache = list(objects)
+    queryset._prefetch_done = True
+    if not hasattr(instance, "_prefetched_objects_cache"):
+        instance._prefetched_objects_cache = {}
+    instance._prefetched_objects_cache[name] = queryset
+
+
+def _customer_tier(now: datetime, prefix: str = "") -> Subquery:
+    """The member's tier just before the sale was confirmed (`now` for a sale being confirmed): the
+    reports' customer type (`tessera.reports.aggregates`), read with the sale, not after it. `prefix`:
+    the path to the sale from the rows queried."""
+    return Subquery(
+        TierChange.objects.filter(
+            member_id=OuterRef(f"{prefix}member_id"),
+            at__lt=Coalesce(OuterRef(f"{prefix}confirmed_at"), Value(now)),
+        )
+        .order_by("-at", "-pk")
+        .values("to_tier_id")[:1]
     )
+
+
+def _lock(
+    target: Transaction | SaleRef,
+    *,
+    now: datetime | None = None,
+    lines: bool = False,
+    pending_lines: bool = False,
+    member: bool = False,
+    entries: bool = False,
+) -> Transaction:
+    """The sale, locked until the transaction ends, with its store, member, card and holds, in one
+    statement. `now`: with the member's tier before the sale (`customer_tier`) for the reports; `lines`:
+    its lines, each with what refunds took of it (`refunded_quantity`, `refunded_amount`), for the
+    answer; `pending_lines`: the same, for a sale about to be confirmed, read by the locking statement
+    itself (see `_lock_with_lines`); `member`: the member's row locked too (FOR NO KEY UPDATE), so tries
+    at a PIN or code on the member's other sales wait until this one is recorded (issue 12);
+    `entries`: the ledger entries it made."""
+    ref = target if isinstance(target, SaleRef) else None
+    related = ["store", "member", "card", "points_hold", "stored_value_hold"]
+    related += ["merchant"] if ref is None else []
+    related += list(_ENTRIES) if entries else []
+    where: dict[str, Any] = {"pk": target.pk}
+    if ref is not None:
+        where["merchant"] = ref.merchant
+        if ref.store is not None:
+            where["store"] = ref.store
+    sale = _lock_with_lines(where, related, now=now, member=member) if pending_lines else None
+    if sale is None:
+        sales = (
+            Transaction.objects.select_for_update(
+                of=("self", "member") if member else ("self",), no_key=member
+            )
+            .select_related(*related)
+            .filter(**where)
+        )
+        if now is not None:
+            sales = sales.annotate(customer_tier=_customer_tier(now))
+        if lines or pending_lines:
+            sales = sales.prefetch_related(Prefetch("lines", queryset=selectors.lines_with_refunds()))
+        # No ORDER BY (the model's ordering): one row by its key, and the query compiles much faster.
+        found = list(sales.order_by())
+        if not found:
+            raise NotFound(_("No such transaction."), code="transaction_not_found")
+        sale = found[0]
+    if ref is not None:
+        sale.merchant = ref.merchant
+    # The store's and the member's merchant (zones, policy) without a query.
+    sale.store.merchant = sale.member.merchant = sale.merchant
+    _without_history(sale)
+    return sale
+
+
+def _lock_with_lines(
+    where: dict[str, Any], related: list[str], *, now: datetime | None, member: bool
+) -> Transaction | None:
+    """The sale and its lines in the one statement that locks the sale: its lines, one row each, each
+    with the sale joined (None when it has no line, or is not there: `_lock` reads it the usual way).
+
+    Only for a sale about to be confirmed: lines never change, and a sale still pending has no refund
+    (a refund needs it confirmed, under this same lock), so nothing read with the lock can be stale if
+    the lock had to wait; the sale's own row is read as it is once locked. A sale already confirmed is
+    refused by the caller (`_ensure_pending`) before its lines are used."""
+    rows = list(
+        TransactionLine.objects.select_for_update(
+            of=("transaction", "transaction__member") if member else ("transaction",), no_key=member
+        )
+        .select_related("transaction", *(f"transaction__{name}" for name in related))
+        .filter(**{f"transaction__{key}": value for key, value in where.items()})
+        .annotate(**({"customer_tier": _customer_tier(now, "transaction__")} if now is not None else {}))
+        .order_by("position", "pk")
+    )
+    if not rows:
+        return None
+    sale = rows[0].transaction
+    if now is not None:
+        sale.customer_tier = rows[0].customer_tier  # type: ignore[attr-defined]
+    for line in rows:
+        line.transaction = sale
+        line.refunded_quantity = line.refunded_amount = 0  # type: ignore[attr-defined]
+    _prefetched(sale, "lines", rows)
+    return sale
 
 
 def _ensure_pending(sale: Transaction) -> None:
@@ -450,14 +588,6 @@ def _member_failures(sale: Transaction, rules: SalesSettings, now: datetime) -> 
     if last_success is not None:
         attempts = attempts.filter(created_at__gt=last_success)
     return attempts.filter(succeeded=False).count()
-
-
-def _lock_member_tries(sale: Transaction) -> None:
-    """Lock the member's row until this try is recorded. Tries on the member's other pending sales wait
-    here, so each one sees the failures before it: twelve wrong PINs sent at once are checked one after
-    the other and the member lockout stops them at the limit (issue 12). FOR NO KEY UPDATE: rows that
-    merely reference the member are not held up. SQLite serialises writers anyway."""
-    list(Member.objects.select_for_update(no_key=True).filter(pk=sale.member_id).values_list("pk"))
 
 
 def _ensure_not_locked(sale: Transaction, rules: SalesSettings, now: datetime) -> None:
@@ -531,7 +661,7 @@ def authenticate_second_staff(*, request: Any, username: str, password: str) -> 
 
 def confirm_transaction(
     *,
-    transaction: Transaction,
+    transaction: Transaction | SaleRef,
     method: str,
     pin: str | None = None,
     otp: str | None = None,
@@ -545,29 +675,22 @@ def confirm_transaction(
     the limit: at `confirm_attempt_limit` wrong tries the sale is locked (it stays pending), and so is
     the member for `confirm_lockout_minutes`. The sale's and the member's rows are locked from the
     count to the record, so tries sent at once never buy extra guesses.
+
+    Returns the sale as confirmed, with its lines (`transaction`, when a `Transaction`, is refreshed).
     """
     now = now or timezone.now()
     failure: DomainError | None = None
+    verified = method in (ConfirmMethod.PIN, ConfirmMethod.OTP)
     with atomic():
-        sale = _lock(transaction)
+        sale = _lock(transaction, now=now, pending_lines=True, member=verified)
         authorise(actor, "sales.confirm_transaction", merchant=sale.merchant_id, store=sale.store)
         _ensure_pending(sale)
         rules = SalesSettings.for_merchant(sale.merchant)
         _ensure_method_allowed(rules, method, sale)
         members.ensure_can_transact(sale.member)
         confirmed_by = actor if is_user(actor) else None
-        if method in (ConfirmMethod.PIN, ConfirmMethod.OTP):
-            _lock_member_tries(sale)
-            _ensure_not_locked(sale, rules, now)
-            correct = _verify_secret(sale, method, pin, otp, now)
-            ConfirmationAttempt.objects.create(
-                merchant_id=sale.merchant_id,
-                transaction=sale,
-                member_id=sale.member_id,
-                method=method,
-                succeeded=correct,
-                created_at=now,
-            )
+        if verified:
+            correct = _try_secret(sale, rules, method, pin, otp, now)
             if not correct:
                 sale.failed_confirmations += 1
                 left = max(rules.confirm_attempt_limit - sale.failed_confirmations, 0)
@@ -589,38 +712,125 @@ def confirm_transaction(
             tiers.evaluate_upgrade(member=sale.member, actor=confirmed_by, now=now)
     if failure is not None:
         raise failure
-    transaction.refresh_from_db()
+    if isinstance(transaction, Transaction):
+        transaction.refresh_from_db()
+    _prefetched(sale, "refunds", [])  # a sale being confirmed was pending: nothing was refunded
     return sale
+
+
+def _try_secret(
+    sale: Transaction, rules: SalesSettings, method: str, pin: str | None, otp: str | None, now: datetime
+) -> bool:
+    """Check the PIN or code and record the try, unless the sale or the member is locked
+    (ConfirmationLocked: nothing is checked, nothing recorded). The member's row is locked
+    (`_lock(member=True)`), so the member's tries are counted one after the other.
+
+    The try is recorded as a success by the statement that counts the member's failures (one statement
+    for both), before the secret is checked; a wrong secret turns it into a failure (a second statement,
+    on the wrong path only); a refusal (no PIN set, no code requested) rolls it back with the rest."""
+    if sale.locked_at is not None or sale.failed_confirmations >= rules.confirm_attempt_limit:
+        raise ConfirmationLocked(
+            _("Too many wrong attempts: this sale is locked. Void it and start again."),
+            scope="transaction",
+        )
+    attempt = _record_attempt(sale, rules, method=method, now=now)
+    if attempt is None:
+        raise ConfirmationLocked(
+            _("Too many wrong attempts for this member: try again in %(minutes)s minutes.")
+            % {"minutes": rules.confirm_lockout_minutes},
+            scope="member",
+        )
+    correct = _verify_secret(sale, method, pin, otp, now)
+    if not correct:
+        ConfirmationAttempt.objects.filter(pk=attempt).update(succeeded=False)
+    return correct
+
+
+def _record_attempt(sale: Transaction, rules: SalesSettings, *, method: str, now: datetime) -> int | None:
+    """Record a successful try unless the member's wrong tries in the lockout window, since their last
+    success, already reach the limit (what `_member_failures` counts): one statement for the count and
+    the record. The attempt's id; None when the member is locked (nothing recorded)."""
+    quote = connection.ops.quote_name
+    meta = ConfirmationAttempt._meta
+    table = quote(meta.db_table)
+
+    def column(name: str) -> str:
+        field = meta.get_field(name)
+        assert isinstance(field, Field) and field.column
+        return quote(field.column)
+
+    col = {name: column(name) for name in ("merchant", "transaction", "member")}
+    method_, succeeded_, at, pk = (column(n) for n in ("method", "succeeded", "created_at", "id"))
+    since = now - timedelta(minutes=rules.confirm_lockout_minutes)
+    moment = connection.ops.adapt_datetimefield_value
+    mine = f"a.{col['merchant']} = %s AND a.{col['member']} = %s AND a.{at} >= %s"
+    sql = (
+        f"INSERT INTO {table} ({col['merchant']}, {col['transaction']}, {col['member']}, {method_}, "  # noqa: S608 (names from the model, values are parameters)
+        f"{succeeded_}, {at}) SELECT %s, %s, %s, %s, %s, %s WHERE (SELECT COUNT(*) FROM {table} a "
+        f"WHERE {mine} AND NOT a.{succeeded_} AND a.{at} > COALESCE((SELECT MAX(a.{at}) FROM {table} a "
+        f"WHERE {mine} AND a.{succeeded_}), %s)) < %s RETURNING {pk}"
+    )
+    scope = [sale.merchant_id, sale.member_id, moment(since)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                sale.merchant_id,
+                sale.pk,
+                sale.member_id,
+                str(method),
+                True,
+                moment(now),
+                *scope,
+                *scope,
+                moment(since - timedelta(seconds=1)),
+                rules.confirm_attempt_limit,
+            ],
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
 
 
 def _settle(
     sale: Transaction, rules: SalesSettings, *, method: str, confirmed_by: Any, actor: Any, now: datetime
 ) -> None:
     reason = str(_("Sale #%(id)s") % {"id": sale.pk})
-    if sale.points_hold is not None:
-        sale.points_spend_entry = ledger.capture_hold(
-            hold=sale.points_hold, store=sale.store, actor=actor, reason=reason, now=now
-        )
     if sale.stored_value_hold is not None:
         sale.stored_value_spend_entry = ledger.capture_hold(
-            hold=sale.stored_value_hold, store=sale.store, actor=actor, reason=reason, now=now
-        )
-    if sale.points_earned > 0:
-        account = ledger.open_account(merchant=sale.merchant, kind=AccountKind.POINTS, member=sale.member)
-        dates = lot_dates(from_settings(rules), earned_at=now, tz=sale.merchant.tz, return_window=True)
-        sale.earn_entry = ledger.credit(
-            account=account,
-            amount=sale.points_earned,
-            kind=EntryKind.EARN,
+            hold=sale.stored_value_hold,
             store=sale.store,
             actor=actor,
-            source=sale.source,
             reason=reason,
+            now=now,
+            source=sale.source,
+        )
+    earning = None
+    if sale.points_earned > 0:
+        dates = lot_dates(from_settings(rules), earned_at=now, tz=sale.merchant.tz, return_window=True)
+        earning = ledger.Earning(
+            amount=sale.points_earned,
+            kind=EntryKind.EARN,
+            source=sale.source,
             sale_amount=sale.amount_due,
             available_at=dates.available_at,
             expires_at=dates.expires_at,
+        )
+    if sale.points_hold is not None or earning is not None:
+        # Points spent and earned move the member's points account under one lock (issue 13).
+        spent, earned = ledger.settle(
+            hold=sale.points_hold,
+            earning=earning,
+            account=ledger.MemberAccount(sale.merchant_id, sale.member_id, AccountKind.POINTS),
+            store=sale.store,
+            actor=actor,
+            reason=reason,
+            source=sale.source,
             now=now,
         )
+        if spent is not None:
+            sale.points_spend_entry = spent
+        if earned is not None:
+            sale.earn_entry = earned
     sale.status = TransactionStatus.CONFIRMED
     sale.confirm_method = method
     sale.confirmed_by = confirmed_by
@@ -639,7 +849,9 @@ class OtpSent:
     expires_at: datetime
 
 
-def request_otp(*, transaction: Transaction, actor: Any = None, now: datetime | None = None) -> OtpSent:
+def request_otp(
+    *, transaction: Transaction | SaleRef, actor: Any = None, now: datetime | None = None
+) -> OtpSent:
     """Text the member a 6-digit code for this sale, valid 5 minutes; it replaces any earlier code."""
     now = now or timezone.now()
     with atomic():
@@ -676,28 +888,30 @@ def request_otp(*, transaction: Transaction, actor: Any = None, now: datetime | 
 
 
 def void_transaction(
-    *, transaction: Transaction, actor: Any = None, reason: str = "", now: datetime | None = None
+    *, transaction: Transaction | SaleRef, actor: Any = None, reason: str = "", now: datetime | None = None
 ) -> Transaction:
     """Cancel a sale. Pending: release its holds. Confirmed: reverse every entry it made (what refunds
     have not already reversed): spends first, so the points they give back can cover the earned ones
-    taken back."""
+    taken back. Returns the sale as voided, with its lines (`transaction`, when a `Transaction`, is
+    refreshed)."""
     now = now or timezone.now()
     with atomic():
-        sale = _lock(transaction)
+        sale = _lock(transaction, now=now, lines=True, entries=True)
         authorise(actor, "sales.void_transaction", merchant=sale.merchant_id, store=sale.store)
         if sale.status == TransactionStatus.VOIDED:
             raise Conflict(_("This sale is already voided."), code="already_voided")
         if sale.status == TransactionStatus.PENDING:
             for hold in (sale.points_hold, sale.stored_value_hold):
                 if hold is not None:
-                    ledger.release_hold(hold=hold, actor=actor)
+                    ledger.release_hold(hold=hold, actor=actor, source=sale.source)
         else:
             note = reason or str(_("Sale #%(id)s voided") % {"id": sale.pk})
-            for entry in (sale.points_spend_entry, sale.stored_value_spend_entry, sale.earn_entry):
-                if entry is not None:
-                    ledger.reverse(
-                        entry=entry, store=sale.store, actor=actor, source=sale.source, reason=note, now=now
-                    )
+            for entry in (getattr(sale, name) for name in _ENTRIES):
+                if entry is None:
+                    continue
+                ledger.reverse(
+                    entry=entry, store=sale.store, actor=actor, source=sale.source, reason=note, now=now
+                )
         sale.status = TransactionStatus.VOIDED
         sale.voided_at = now
         sale.voided_by = actor if is_user(actor) else None
@@ -706,8 +920,14 @@ def void_transaction(
         sale.save()
         signals.sale_voided.send(sender=Transaction, sale=sale)
         events.publish(merchant_id=sale.merchant_id, type="sale.voided", payload=_sale_event(sale))
-    transaction.refresh_from_db()
+    if isinstance(transaction, Transaction):
+        transaction.refresh_from_db()
     return sale
+
+
+#: The ledger entries a sale makes, in the order a void reverses them: spends first, so the points
+#: they give back can cover the earned ones taken back.
+_ENTRIES = ("points_spend_entry", "stored_value_spend_entry", "earn_entry")
 
 
 def refunded_quantities(sale: Transaction) -> dict[int, tuple[int, int]]:
@@ -722,7 +942,7 @@ def refunded_quantities(sale: Transaction) -> dict[int, tuple[int, int]]:
 
 def refund_transaction(
     *,
-    transaction: Transaction,
+    transaction: Transaction | SaleRef,
     lines: dict[int, int] | None = None,
     store: Store | None = None,
     actor: Any = None,
@@ -740,8 +960,9 @@ def refund_transaction(
     """
     now = now or timezone.now()
     with atomic():
-        sale = _lock(transaction)
-        store = store or sale.store
+        sale = _lock(transaction, now=now, lines=True, entries=True)
+        if store is None or store.pk == sale.store_id:
+            store = sale.store  # loaded with the sale, its merchant (and so its zone) at hand
         _same_merchant(sale.merchant, store, api_key)
         authorise(actor, "sales.refund_transaction", merchant=sale.merchant_id, store=store)
         if sale.status != TransactionStatus.CONFIRMED:
@@ -749,8 +970,12 @@ def refund_transaction(
                 _("Only a confirmed sale can be refunded."), code="not_confirmed", status=sale.status
             )
         sale_lines = {line.pk: line for line in sale.lines.all()}
-        done = refunded_quantities(sale)
-        left = {pk: line.quantity - done.get(pk, (0, 0))[0] for pk, line in sale_lines.items()}
+        # Each line was read with what refunds took of it (`selectors.lines_with_refunds`).
+        done = {
+            pk: (getattr(line, "refunded_quantity"), getattr(line, "refunded_amount"))  # noqa: B009
+            for pk, line in sale_lines.items()
+        }
+        left = {pk: line.quantity - done[pk][0] for pk, line in sale_lines.items()}
         wanted = {pk: qty for pk, qty in left.items() if qty > 0} if lines is None else dict(lines)
         if not wanted or not any(wanted.values()):
             raise ValidationFailed(_("Nothing left to refund."), code="nothing_to_refund")
@@ -771,14 +996,21 @@ def refund_transaction(
         for line_id, quantity in wanted.items():
             line = sale_lines[line_id]
             if quantity == left[line_id]:
-                amount = line.amount - done.get(line_id, (0, 0))[1]
+                amount = line.amount - done[line_id][1]
             else:
                 amount = _floor_share(line.amount, quantity, line.quantity)
             refund_lines.append((line, quantity, amount))
         returned = sum(amount for _line, _qty, amount in refund_lines)
         completes = all(left[pk] - wanted.get(pk, 0) == 0 for pk in sale_lines)
-        before = sale.refunds.aggregate(
-            reversed=Sum("points_reversed"), points=Sum("points_returned"), value=Sum("stored_value_returned")
+        # Every refund returns at least one line: nothing refunded yet means no earlier refund to add up.
+        before: dict[str, int | None] = (
+            sale.refunds.aggregate(
+                reversed=Sum("points_reversed"),
+                points=Sum("points_returned"),
+                value=Sum("stored_value_returned"),
+            )
+            if any(quantity for quantity, _amount in done.values())
+            else {"reversed": 0, "points": 0, "value": 0}
         )
 
         def share(original: int, already: int | None) -> int:
@@ -803,38 +1035,36 @@ def refund_transaction(
         )
         refund.stamp(actor)
         refund.save()
-        RefundLine.objects.bulk_create(
+        saved = RefundLine.objects.bulk_create(
             RefundLine(merchant=sale.merchant, refund=refund, line=line, quantity=qty, amount=amount)
             for line, qty, amount in refund_lines
         )
+        _prefetched(refund, "lines", saved)
         note = reason or str(_("Refund #%(id)s of sale #%(sale)s") % {"id": refund.pk, "sale": sale.pk})
-        for entry, amount in (
-            (sale.points_spend_entry, refund.points_returned),
-            (sale.stored_value_spend_entry, refund.stored_value_returned),
-        ):
-            if entry is not None and amount > 0:
-                ledger.reverse(
-                    entry=entry,
-                    amount=amount,
-                    store=store,
-                    actor=actor,
-                    source=refund.source,
-                    reason=note,
-                    now=now,
-                )
-        if sale.earn_entry is not None and refund.points_reversed > 0:
+        amounts = dict(
+            zip(
+                _ENTRIES,
+                (refund.points_returned, refund.stored_value_returned, refund.points_reversed),
+                strict=True,
+            )
+        )
+        for name in _ENTRIES:
+            entry, amount = getattr(sale, name), amounts[name]
+            if entry is None or amount <= 0:
+                continue
             taken = ledger.reverse(
-                entry=sale.earn_entry,
-                amount=refund.points_reversed,
+                entry=entry,
+                amount=amount,
                 store=store,
                 actor=actor,
                 source=refund.source,
                 reason=note,
                 now=now,
             )
-            refund.points_shortfall = refund.points_reversed - (-taken.amount if taken is not None else 0)
-            if refund.points_shortfall:
-                refund.save(update_fields=["points_shortfall"])
+            if name == "earn_entry":
+                refund.points_shortfall = amount - (-taken.amount if taken is not None else 0)
+                if refund.points_shortfall:
+                    refund.save(update_fields=["points_shortfall"])
         signals.refund_recorded.send(sender=Refund, refund=refund)
         events.publish(merchant_id=sale.merchant_id, type="sale.refunded", payload=_refund_event(refund))
     return refund

@@ -122,6 +122,45 @@ def rankings(
     Counts entries with `start <= occurred_at <= end`; with `from_window_start`, each member's own
     `MemberTier.window_start` is the start instead. One statement (two sums), whatever the member count.
     """
+    (made, made_total), (returned, returned_total) = ranking_parts(
+        merchant_id=merchant_id,
+        basis=basis,
+        end=end,
+        start=start,
+        members=members,
+        from_window_start=from_window_start,
+    )
+
+    def per_member(queryset: QuerySet[Entry], total: Any) -> QuerySet[Entry, tuple[int, Any]]:
+        return (
+            queryset.order_by()
+            .values("account__member_id")
+            .annotate(total=total)
+            .values_list("account__member_id", "total")
+        )
+
+    totals: dict[int, int] = {}
+    # Both sums in one statement (UNION ALL): a member may appear in each.
+    for member_id, value in per_member(made, made_total).union(
+        per_member(returned, returned_total), all=True
+    ):
+        totals[member_id] = totals.get(member_id, 0) + int(value or 0)
+    # Sums are numeric (core.sums); a ranking past what the API can send is past every threshold anyway.
+    return {member_id: min(total, MAX_SAFE_INTEGER) for member_id, total in totals.items()}
+
+
+def ranking_parts(
+    *,
+    merchant_id: int,
+    basis: str,
+    end: datetime,
+    start: datetime | None,
+    members: Q,
+    from_window_start: bool = False,
+) -> list[tuple[QuerySet[Entry], Any]]:
+    """The entries a ranking adds up and the sum of each (what was made, what reversals took back), to
+    aggregate per member (`rankings`) or as subqueries of a query on members (`members` may then hold
+    an OuterRef to the member)."""
 
     def window(prefix: str) -> Q:
         q = Q(**{f"{prefix}occurred_at__lte": end})
@@ -148,23 +187,7 @@ def rankings(
         made_total = WideSum("amount")
         returned = base.filter(window("reverses__"), _ranked_points("reverses__"), kind=EntryKind.REVERSAL)
         returned_total = WideSum("amount")
-
-    def per_member(queryset: QuerySet[Entry], total: Any) -> QuerySet[Entry, tuple[int, Any]]:
-        return (
-            queryset.order_by()
-            .values("account__member_id")
-            .annotate(total=total)
-            .values_list("account__member_id", "total")
-        )
-
-    totals: dict[int, int] = {}
-    # Both sums in one statement (UNION ALL): a member may appear in each.
-    for member_id, value in per_member(made, made_total).union(
-        per_member(returned, returned_total), all=True
-    ):
-        totals[member_id] = totals.get(member_id, 0) + int(value or 0)
-    # Sums are numeric (core.sums); a ranking past what the API can send is past every threshold anyway.
-    return {member_id: min(total, MAX_SAFE_INTEGER) for member_id, total in totals.items()}
+    return [(made, made_total), (returned, returned_total)]
 
 
 def ranking_spends(*, merchant: Merchant, member_ids: Sequence[int], now: datetime) -> dict[int, int]:

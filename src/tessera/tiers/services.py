@@ -20,12 +20,13 @@ from datetime import datetime
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from tessera.core.errors import ValidationFailed
 from tessera.core.events import publish
+from tessera.core.limits import MAX_SAFE_INTEGER
 from tessera.core.transactions import atomic
 from tessera.ledger import services as ledger
 from tessera.ledger.models import AccountKind, EntryKind
@@ -47,6 +48,7 @@ from tessera.tiers.selectors import (
     REWARD_SOURCE_PREFIX,
     program_of,
     rank_of,
+    ranking_parts,
     rankings,
     review_window_start,
     tier_for,
@@ -229,6 +231,8 @@ def evaluate_upgrade(*, member: Member, actor: Any = None, now: datetime | None 
         or member.status != MemberStatus.ACTIVE
     ):
         return None
+    if program.window != Window.SINCE_LAST_CHANGE and not _may_rise(member, program, now):
+        return None
     with atomic():
         state = _lock_state(member)
         tiers = tiers_of(member.merchant_id)
@@ -254,6 +258,47 @@ def evaluate_upgrade(*, member: Member, actor: Any = None, now: datetime | None 
             now=now,
             actor=actor,
         )
+
+
+def _may_rise(member: Member, program: TierProgram, now: datetime) -> bool:
+    """Whether the ranking reaches a tier above the member's floor, at a glance: the tier state and the
+    ranking in one statement, nothing locked (issue 13). Most sales move nobody; only when this says yes
+    is the state locked and the decision taken again (`evaluate_upgrade`).
+
+    Nothing is lost by not locking here: the entries the ranking adds up are written under the member's
+    points account lock, which the caller holds (a confirmed sale, points added), so they are all seen;
+    what the lock would add is waiting for a review or a manual change of this very member committing
+    in the same instant, which the member's next sale sees. A window that starts at the member's own
+    last change is not glanced at (the locked path reads it)."""
+    start = upgrade_window_start(program, None, now, member.merchant.tz)
+    sums = {
+        f"part_{index}": Subquery(
+            entries.order_by().values("account__member_id").annotate(total=total).values("total")[:1]
+        )
+        for index, (entries, total) in enumerate(
+            ranking_parts(
+                merchant_id=member.merchant_id,
+                basis=program.basis,
+                start=start,
+                end=now,
+                members=Q(account__member_id=OuterRef("pk")),
+            )
+        )
+    }
+    row = (
+        Member.objects.filter(pk=member.pk)
+        .select_related("tier_state__tier", "tier_state__hold_reference")
+        .annotate(**sums)
+        .first()
+    )
+    if row is None:
+        return False
+    ranking = min(sum(int(getattr(row, name) or 0) for name in sums), MAX_SAFE_INTEGER)
+    state: MemberTier | None = getattr(row, "tier_state", None)
+    current = state.tier if state is not None else None
+    floor = state.hold_reference if state is not None and state.hold else current
+    earned = tier_for(tiers_of(member.merchant_id), ranking)
+    return earned is not None and rank_of(earned) > rank_of(floor)
 
 
 def set_tier_manually(
