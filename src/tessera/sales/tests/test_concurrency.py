@@ -83,3 +83,29 @@ def test_e11_twenty_concurrent_identical_requests_make_one_entry(pos, member):
     assert sum(r.get("Idempotent-Replayed") == "true" for r in responses) == THREADS - 1
     assert Entry.objects.filter(source=MANUAL_ADD_SOURCE).count() == 1
     assert Account.objects.get(member=member, kind=AccountKind.POINTS).balance == 7
+
+
+def test_e11_concurrent_identical_confirms_and_refunds_act_once(pos, member):
+    """The point-of-sale writes claim their key after the work (issue 13): a storm of retries each does
+    the work, all but one find the key taken and roll back, and every answer is the first one."""
+    pos.post("/points/add", {"member_id": member.pk, "points": 500})
+    lines = [{"name": "Phở", "quantity": 2, "unit_price": 50000}]
+    sale = pos.post("/transactions", {"member_id": member.pk, "lines": lines, "points_to_spend": 100}).json()
+
+    confirms = run_together(
+        lambda _i: pos.post(
+            f"/transactions/{sale['id']}/confirm", {"method": "pin", "pin": PIN}, key="confirm-1"
+        )
+    )
+    assert [r.status_code for r in confirms] == [200] * THREADS, [r.content for r in confirms][:2]
+    assert len({r.content for r in confirms}) == 1
+    account = Account.objects.get(member=member, kind=AccountKind.POINTS)
+    spent = Entry.objects.filter(account=account, amount__lt=0).count()
+    assert (spent, account.held) == (1, 0)
+
+    line_id = confirms[0].json()["lines"][0]["id"]
+    body = {"lines": [{"line_id": line_id, "quantity": 1}], "reason": "storm"}
+    refunds = run_together(lambda _i: pos.post(f"/transactions/{sale['id']}/refunds", body, key="refund-1"))
+    assert [r.status_code for r in refunds] == [201] * THREADS, [r.content for r in refunds][:2]
+    assert len({r.content for r in refunds}) == 1
+    assert Transaction.objects.get(pk=sale["id"]).refunds.count() == 1
