@@ -81,7 +81,7 @@ def find_customer(
         if with_accounts:
             found = _WITH_ACCOUNTS[by](merchant_id=merchant.pk, value=value, now=timezone.now())
         else:
-            found = list(current_members(merchant.pk).filter(**{by: value})[:1])
+            found = _PLAIN[by](merchant_id=merchant.pk, value=value)
         member = found[0] if found else None
     if member is None:
         raise NotFound(_("No member found."), code="member_not_found")
@@ -109,6 +109,14 @@ _WITH_ACCOUNTS = {
         merchant_id=int,
         value=kind,
         now=datetime,
+    )
+    for by, kind in (("phone", str), ("pk", int))
+}
+_PLAIN = {
+    by: Prepared(
+        lambda merchant_id, value, by=by: current_members(merchant_id).filter(**{by: value})[:1],
+        merchant_id=int,
+        value=kind,
     )
     for by, kind in (("phone", str), ("pk", int))
 }

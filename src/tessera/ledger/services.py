@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tessera.core.errors import Conflict, ValidationFailed
 from tessera.core.limits import MAX_BALANCE
+from tessera.core.prepared import Prepared
 from tessera.core.transactions import atomic
 from tessera.ledger.locks import holds_lock
 from tessera.ledger.models import (
@@ -753,23 +754,54 @@ def _lock(
 ) -> Account:
     """The account row, locked until the transaction ends (`live`: read with its live counters as of
     `now`). A `MemberAccount` is found and locked in one statement, and opened on first use. A row the
-    caller locked in this transaction with `ledger.locks.lock_accounts` is used as it is."""
+    caller locked in this transaction with `ledger.locks.lock_accounts` is used as it is. The queries
+    are prepared (`core.prepared`): every write of the ledger runs one."""
     if isinstance(target, Account) and holds_lock(target):
         return target
-    accounts = Account.objects.select_for_update(of=("self",))
-    if live:
-        accounts = with_live_balances(accounts, now=now)
+    moment = now or timezone.now()
     if isinstance(target, MemberAccount):
-        named = accounts.filter(merchant_id=target.merchant_id, member_id=target.member_id, kind=target.kind)
-        found = named.first()
-        if found is not None:
-            return found
-        Account.objects.get_or_create(
-            merchant_id=target.merchant_id, member_id=target.member_id, kind=target.kind
-        )
-        return named.get()
-    account: Account = accounts.get(pk=target if isinstance(target, int) else target.pk)
-    return account
+        name: dict[str, Any] = {
+            "merchant_id": target.merchant_id,
+            "member_id": target.member_id,
+            "kind": str(target.kind),
+        }
+        found = _LOCK_NAMED_LIVE(now=moment, **name) if live else _LOCK_NAMED(**name)
+        if not found:
+            # First use: open it (a concurrent first use makes this a no-op), then lock it.
+            Account.objects.bulk_create([Account(**name)], ignore_conflicts=True)
+            found = _LOCK_NAMED_LIVE(now=moment, **name) if live else _LOCK_NAMED(**name)
+        return found[0]
+    pk = target if isinstance(target, int) else target.pk
+    rows = _LOCK_LIVE(pk=pk, now=moment) if live else _LOCK(pk=pk)
+    if not rows:
+        raise Account.DoesNotExist(f"No account {pk}")
+    return rows[0]
+
+
+def _locking(now: datetime | None) -> QuerySet[Account]:
+    accounts = Account.objects.select_for_update(of=("self",)).order_by()
+    return with_live_balances(accounts, now=now) if now is not None else accounts
+
+
+_LOCK = Prepared(lambda pk: _locking(None).filter(pk=pk), pk=int)
+_LOCK_LIVE = Prepared(lambda pk, now: _locking(now).filter(pk=pk), pk=int, now=datetime)
+_LOCK_NAMED = Prepared(
+    lambda merchant_id, member_id, kind: _locking(None).filter(
+        merchant_id=merchant_id, member_id=member_id, kind=kind
+    ),
+    merchant_id=int,
+    member_id=int,
+    kind=str,
+)
+_LOCK_NAMED_LIVE = Prepared(
+    lambda merchant_id, member_id, kind, now: _locking(now).filter(
+        merchant_id=merchant_id, member_id=member_id, kind=kind
+    ),
+    merchant_id=int,
+    member_id=int,
+    kind=str,
+    now=datetime,
+)
 
 
 def _save_account(account: Account, actor: Any) -> None:
