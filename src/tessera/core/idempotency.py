@@ -20,6 +20,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -169,17 +170,23 @@ _COLUMNS = (
 )
 
 
-def _claim(claim: Claim, answer: Answer | None) -> int | None:
-    """Insert the key's row (with `answer` when it is already known); None when the key is taken.
-    The same SQL on PostgreSQL and SQLite (3.35+); names come from the model, quoted."""
+@cache
+def _claim_sql(vendor: str) -> str:
+    """The claiming INSERT, the same on PostgreSQL and SQLite (3.35+); names from the model, quoted.
+    Built once per backend."""
     quote = connection.ops.quote_name
     table = quote(IdempotencyRecord._meta.db_table)
     columns = ", ".join(quote(name) for name in _COLUMNS)
     holes = ", ".join(["%s"] * len(_COLUMNS))
     unique = f"{quote('merchant_id')}, {quote('key')}"
+    return f"INSERT INTO {table} ({columns}) VALUES ({holes}) ON CONFLICT ({unique}) DO NOTHING RETURNING id"  # noqa: S608
+
+
+def _claim(claim: Claim, answer: Answer | None) -> int | None:
+    """Insert the key's row (with `answer` when it is already known); None when the key is taken."""
     status, body, content_type = (answer.status, answer.body, answer.content_type) if answer else (0, "", "")
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    sql = f"INSERT INTO {table} ({columns}) VALUES ({holes}) ON CONFLICT ({unique}) DO NOTHING RETURNING id"  # noqa: S608
+    sql = _claim_sql(connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(
             sql,

@@ -1,10 +1,10 @@
 """Account rows locked by the query that finds them (issue 13).
 
 A writer of the ledger locks the account it changes (`SELECT … FOR UPDATE`). When the caller already has
-to find the account by something else — the member a till names by phone — `lock_accounts` finds and
-locks it in that one statement, read with its live counters, and marks the rows as locked in the
-current transaction: the ledger's writers then use them as they are instead of locking them again.
-A row marked in another transaction is locked again as usual.
+to find the account by something else — the member a till names by phone — it finds and locks it in that
+one statement (`cards.customers`, a prepared `select_for_update` query) and marks the rows with
+`mark_locked`: the ledger's writers then use them as they are instead of locking them again. A row
+marked in another transaction is locked again as usual.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
 
 from tessera.ledger.models import Account
-from tessera.ledger.selectors import with_live_balances
 
 _MARK = "_locked_in"
 
@@ -23,12 +21,6 @@ _MARK = "_locked_in"
 def _transaction() -> Any:
     """The outermost atomic block: alive exactly as long as the transaction (None outside one)."""
     return connection.atomic_blocks[0] if connection.in_atomic_block else None
-
-
-def lock_accounts(accounts: QuerySet[Account]) -> list[Account]:
-    """`accounts`, locked until the transaction ends and read with their live counters. Call it inside
-    a transaction (`atomic()`)."""
-    return mark_locked(list(with_live_balances(accounts.select_for_update(of=("self",)))))
 
 
 def mark_locked(rows: list[Account]) -> list[Account]:
@@ -42,6 +34,6 @@ def mark_locked(rows: list[Account]) -> list[Account]:
 
 
 def holds_lock(account: Account) -> bool:
-    """Whether `account` was locked by `lock_accounts` in the current transaction."""
+    """Whether `account` was marked by `mark_locked` in the current transaction."""
     block = account.__dict__.get(_MARK)
     return block is not None and block is _transaction()

@@ -754,7 +754,7 @@ def _lock(
 ) -> Account:
     """The account row, locked until the transaction ends (`live`: read with its live counters as of
     `now`). A `MemberAccount` is found and locked in one statement, and opened on first use. A row the
-    caller locked in this transaction with `ledger.locks.lock_accounts` is used as it is. The queries
+    caller locked and marked in this transaction (`ledger.locks.mark_locked`) is used as it is. The queries
     are prepared (`core.prepared`): every write of the ledger runs one."""
     if isinstance(target, Account) and holds_lock(target):
         return target
