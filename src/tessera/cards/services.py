@@ -38,6 +38,7 @@ from tessera.cards.numbering import MAX_SEQUENCE, clean_number, compose_number, 
 from tessera.core import events
 from tessera.core.errors import Conflict, PermissionDenied, ValidationFailed
 from tessera.ledger.models import Account, AccountKind, EntryKind
+from tessera.ledger.reasons import Reason
 from tessera.members.models import Member
 from tessera.tenancy.models import Merchant, StaffMembership, Store
 from tessera.tenancy.permissions import as_user, authorise
@@ -424,7 +425,7 @@ def confirm_sale(*, card: Card, actor: Any, note: str = "") -> Card:
             store=card.store,
             actor=actor,
             source=f"card:{card.pk}",
-            reason=str(_("Card sale, invoice %(invoice)s") % {"invoice": card.invoice_number}),
+            reason=Reason("card_sale", {"invoice": card.invoice_number}),
         )
     _event(card, CardEventKind.CONFIRMED, actor, card.store, note, top_up=top_up)
     return card

@@ -588,7 +588,7 @@ def _refund(row: ExternalOrder, refund: ShopRefund, *, api_key: ApiKey | None) -
         transaction=sale,
         lines=lines,
         api_key=api_key,
-        reason=refund.reason or str(_("Refund %(id)s") % {"id": refund.external_id}),
+        reason=refund.reason,
     )
     row.applied_refunds = [*row.applied_refunds, refund.external_id]
     row.save(update_fields=["applied_refunds", "updated_at"])
@@ -616,7 +616,7 @@ def _cancel(row: ExternalOrder, cancellation: ShopCancellation) -> Result:
     assert sale is not None
     if sale.status == TransactionStatus.VOIDED:
         return Result(Outcome.DUPLICATE, str(_("This order is already cancelled.")), transaction=sale)
-    sales.void_transaction(transaction=sale, reason=cancellation.reason or str(_("Cancelled in the shop")))
+    sales.void_transaction(transaction=sale, reason=cancellation.reason)
     sale.refresh_from_db()
     return Result(Outcome.PROCESSED, transaction=sale)
 

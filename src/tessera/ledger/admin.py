@@ -19,6 +19,7 @@ from unfold.decorators import display
 from tessera.core.exports import Column
 from tessera.core.limits import parse_id
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind, Lot
+from tessera.ledger.reasons import describe
 from tessera.ledger.selectors import spend_order, with_live_balances
 from tessera.tenancy.admin_base import ExportAdminMixin, LocalDateRangeFilter, TenantAdmin, request_staff
 from tessera.tenancy.models import Store
@@ -113,6 +114,7 @@ class EntryAdmin(ExportAdminMixin, ReadOnlyAdmin):
         "balance_after",
         "store",
         "source",
+        "description",
         "created_by",
     ]
     list_filter = ["kind", StoreFilter, ("occurred_at", LocalDateRangeFilter)]
@@ -128,7 +130,7 @@ class EntryAdmin(ExportAdminMixin, ReadOnlyAdmin):
         "sale_amount",
         "store",
         "source",
-        "reason",
+        "description",
         "reverses",
         "created_by",
         "created_at",
@@ -138,6 +140,10 @@ class EntryAdmin(ExportAdminMixin, ReadOnlyAdmin):
     @display(description=_("member"))
     def member(self, obj: Entry) -> Any:
         return obj.account.member
+
+    @display(description=_("reason"))
+    def description(self, obj: Entry) -> str:
+        return obj.description
 
     # Export (J6): the filtered entries; points in points, stored value in money.
     export_permission = "ledger.export_entry"
@@ -175,11 +181,24 @@ class EntryAdmin(ExportAdminMixin, ReadOnlyAdmin):
             "sale_amount",
             "store__name",
             "source",
+            "reason_code",
+            "reason_args",
             "reason",
         )
-        for at, account, kind, phone, name, movement, amount, after, spent, *rest in values.iterator(
-            chunk_size=2000
-        ):
+        for (
+            at,
+            account,
+            kind,
+            phone,
+            name,
+            movement,
+            amount,
+            after,
+            spent,
+            store,
+            source,
+            *why,
+        ) in values.iterator(chunk_size=2000):
             points = kind == AccountKind.POINTS
             yield [
                 at,
@@ -193,5 +212,7 @@ class EntryAdmin(ExportAdminMixin, ReadOnlyAdmin):
                 None if points else amount,
                 None if points else after,
                 spent,
-                *rest,
+                store,
+                source,
+                describe(*why),
             ]

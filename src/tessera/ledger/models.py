@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tessera.core.limits import MAX_BALANCE
 from tessera.core.models import TenantOwned
+from tessera.ledger.reasons import describe
 
 
 class AccountKind(models.TextChoices):
@@ -145,7 +146,11 @@ class Entry(TenantOwned):
     )
     #: What caused it, e.g. "sale:42", "card:17", "import:3". Kept as text so the ledger depends on nothing.
     source = models.CharField(_("source"), max_length=80, blank=True, db_index=True)
-    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    #: Why, as a code of `ledger.reasons.TEXTS` and its arguments, rendered in the reader's language;
+    #: `reason` holds only what a person typed (see ledger/reasons.py).
+    reason_code = models.CharField(_("reason code"), max_length=40, blank=True)
+    reason_args = models.JSONField(_("reason arguments"), default=dict, blank=True)
+    reason = models.CharField(_("note"), max_length=300, blank=True)
     reverses = models.ForeignKey(
         "self",
         verbose_name=_("reverses"),
@@ -175,6 +180,23 @@ class Entry(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount:+d}"
+
+    @property
+    def description(self) -> str:
+        """Why, for staff, in the active language: the reason's text, then any note."""
+        return describe(self.reason_code, self.reason_args, self.reason)
+
+    @property
+    def member_description(self) -> str:
+        """Why, for the member, in plain words and without staff notes."""
+        return describe(
+            self.reason_code,
+            self.reason_args,
+            self.reason,
+            kind=self.kind,
+            amount=self.amount,
+            for_member=True,
+        )
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:

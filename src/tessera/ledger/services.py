@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tessera.core.errors import Conflict, ValidationFailed
@@ -38,6 +38,7 @@ from tessera.ledger.models import (
     LotUse,
     unexpired,
 )
+from tessera.ledger.reasons import Reason, stored
 from tessera.ledger.selectors import spend_order, with_live_balances
 from tessera.ledger.signals import entries_written
 from tessera.members.models import Member
@@ -114,7 +115,7 @@ def credit(
     store: Store | None = None,
     actor: Any = None,
     source: str = "",
-    reason: str = "",
+    reason: Reason | str = "",
     sale_amount: int | None = None,
     available_at: datetime | None = None,
     expires_at: datetime | None = None,
@@ -181,7 +182,7 @@ def credit_expired(
     store: Store | None = None,
     actor: Any = None,
     source: str = "",
-    reason: str = "",
+    reason: Reason | str = "",
     sale_amount: int | None = None,
     now: datetime | None = None,
 ) -> tuple[Entry, Entry]:
@@ -235,7 +236,7 @@ def debit(
     store: Store | None = None,
     actor: Any = None,
     source: str = "",
-    reason: str = "",
+    reason: Reason | str = "",
     sale_amount: int | None = None,
     occurred_at: datetime | None = None,
     now: datetime | None = None,
@@ -305,7 +306,7 @@ def capture_hold(
     hold: Hold,
     store: Store | None = None,
     actor: Any = None,
-    reason: str = "",
+    reason: Reason | str = "",
     sale_amount: int | None = None,
     source: str = "",
     now: datetime | None = None,
@@ -341,7 +342,7 @@ def settle(
     account: Account | MemberAccount | None = None,
     store: Store | None = None,
     actor: Any = None,
-    reason: str = "",
+    reason: Reason | str = "",
     sale_amount: int | None = None,
     source: str = "",
     now: datetime | None = None,
@@ -466,7 +467,7 @@ def reverse(
     store: Store | None = None,
     actor: Any = None,
     source: str = "",
-    reason: str = "",
+    reason: Reason | str = "",
     sale_amount: int | None = None,
     now: datetime | None = None,
 ) -> Entry | None:
@@ -474,7 +475,7 @@ def reverse(
 
     Reversing a debit gives the units back to the very lots it drew from. Reversing a credit takes
     back what is left of its lot and, if the member already spent some, from other spendable lots,
-    never below zero (the shortfall is returned on the entry as `reason`). None when nothing is left.
+    never below zero (the shortfall is kept in the entry's `reason_args`). None when nothing is left.
 
     "Left unreversed" is the entry's amount minus what its reversals actually moved, so a credit
     reversal that fell short can be retried later for the rest. `store` defaults to the entry's store,
@@ -514,13 +515,10 @@ def reverse(
         if moved == 0:
             return None
         if shortfall:
-            # Stored text is read later by the merchant's staff: write it in the merchant's language,
-            # not in whatever language the request that caused it happened to use.
-            with translation.override(locked.merchant.default_language):
-                note = str(
-                    _("%(shortfall)s could not be taken back: already spent.") % {"shortfall": shortfall}
-                )
-            reason = f"{reason} ({note})" if reason else note
+            # Kept as an argument, rendered in the language of whoever reads the entry.
+            reason = (reason if isinstance(reason, Reason) else Reason("", note=reason)).with_args(
+                shortfall=shortfall
+            )
         if sign > 0:
             _check_ceiling(locked, moved)
         locked.balance += sign * moved
@@ -532,7 +530,7 @@ def reverse(
             store=store,
             actor=actor,
             source=source or entry.source,
-            reason=reason[:300],
+            reason=reason,
             sale_amount=sale_amount,
             now=now,
             reverses=entry,
@@ -550,7 +548,7 @@ def transfer(
     source_account: Account,
     target_account: Account,
     actor: Any = None,
-    reason: str = "",
+    reason: Reason | str = "",
     source: str = "",
     now: datetime | None = None,
 ) -> tuple[Entry, Entry] | None:
@@ -647,7 +645,7 @@ def credit_opening_balances(
     balances: Sequence[OpeningBalance],
     actor: Any = None,
     source: str = "",
-    reason: str = "",
+    reason: Reason | str = "",
     now: datetime | None = None,
 ) -> list[Entry]:
     """Open the points account of each member, holding their opening balance (C4 imports), in bulk.
@@ -692,7 +690,7 @@ def credit_opening_balances(
                 amount=balance.amount,
                 balance_after=balance.amount,
                 source=source,
-                reason=reason,
+                **stored(reason),
                 occurred_at=now,
                 created_by=user,
                 updated_by=user,
@@ -834,7 +832,7 @@ def _new_entry(
     store: Store | None,
     actor: Any,
     source: str,
-    reason: str,
+    reason: Reason | str,
     now: datetime,
     sale_amount: int | None = None,
     reverses: Entry | None = None,
@@ -848,7 +846,7 @@ def _new_entry(
         balance_after=account.balance,
         store=store,
         source=source,
-        reason=reason,
+        **stored(reason),
         reverses=reverses,
         sale_amount=sale_amount,
         occurred_at=now,

@@ -30,6 +30,7 @@ from tessera.core.errors import Conflict, DomainError, NotFound, ValidationFaile
 from tessera.core.events import publish
 from tessera.ledger import services as ledger
 from tessera.ledger.models import Account, AccountKind, EntryKind
+from tessera.ledger.reasons import Reason
 from tessera.members import services as members
 from tessera.members.models import Member
 from tessera.rewards.models import (
@@ -164,7 +165,7 @@ def request_gift(
         store=store,
         actor=actor,
         source=redemption.source,
-        reason=str(_("Gift: %(gift)s × %(quantity)s") % {"gift": gift.name, "quantity": quantity})[:300],
+        reason=Reason("gift", {"gift": gift.name, "quantity": quantity}),
         now=now,
     )
     redemption.save(update_fields=["entry"])
@@ -224,10 +225,10 @@ def cancel_gift_redemption(
         current = _locked_redemption(redemption)
         authorise(actor, "rewards.cancel_giftredemption", merchant=current.merchant_id, store=current.store)
         _ensure_requested(current)
-        note = reason or str(_("Redemption #%(id)s cancelled") % {"id": current.pk})
+        note = Reason("gift_cancelled", {"redemption": current.pk}, reason)
         assert current.entry is not None  # written with the redemption, in its transaction
         current.reversal_entry = ledger.reverse(
-            entry=current.entry, actor=actor, source=current.source, reason=note[:300], now=now
+            entry=current.entry, actor=actor, source=current.source, reason=note, now=now
         )
         Gift.objects.filter(pk=current.gift_id).update(stock=F("stock") + current.quantity)
         current.status = RedemptionStatus.CANCELLED
@@ -310,7 +311,7 @@ def redeem_points_for_code(
         kind=EntryKind.SPEND,
         actor=actor,
         source=code.source,
-        reason=str(_("Promo code: %(offer)s") % {"offer": offer.name})[:300],
+        reason=Reason("promo_code", {"offer": offer.name}),
         now=now,
     )
     code.save(update_fields=["entry"])

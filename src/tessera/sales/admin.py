@@ -137,7 +137,7 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
                 e.get_kind_display(),
                 e.account,
                 f"{e.amount:+d}",
-                e.reason,
+                e.description,
             )
             for e in entries_of_sale(obj)
         ]

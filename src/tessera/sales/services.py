@@ -35,6 +35,7 @@ from tessera.core.sms import send_sms
 from tessera.core.transactions import atomic
 from tessera.ledger import services as ledger
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
+from tessera.ledger.reasons import Reason
 from tessera.ledger.services import InsufficientBalance
 from tessera.members import services as members
 from tessera.members.models import Member
@@ -794,7 +795,7 @@ def _record_attempt(sale: Transaction, rules: SalesSettings, *, method: str, now
 def _settle(
     sale: Transaction, rules: SalesSettings, *, method: str, confirmed_by: Any, actor: Any, now: datetime
 ) -> None:
-    reason = str(_("Sale #%(id)s") % {"id": sale.pk})
+    reason = Reason("sale", {"sale": sale.pk})
     if sale.stored_value_hold is not None:
         sale.stored_value_spend_entry = ledger.capture_hold(
             hold=sale.stored_value_hold,
@@ -905,7 +906,7 @@ def void_transaction(
                 if hold is not None:
                     ledger.release_hold(hold=hold, actor=actor, source=sale.source)
         else:
-            note = reason or str(_("Sale #%(id)s voided") % {"id": sale.pk})
+            note = Reason("sale_voided", {"sale": sale.pk}, reason)
             for entry in (getattr(sale, name) for name in _ENTRIES):
                 if entry is None:
                     continue
@@ -1040,7 +1041,7 @@ def refund_transaction(
             for line, qty, amount in refund_lines
         )
         _prefetched(refund, "lines", saved)
-        note = reason or str(_("Refund #%(id)s of sale #%(sale)s") % {"id": refund.pk, "sale": sale.pk})
+        note = Reason("sale_refund", {"refund": refund.pk, "sale": sale.pk}, reason)
         amounts = dict(
             zip(
                 _ENTRIES,
@@ -1126,7 +1127,7 @@ def add_points(
         "store": store,
         "actor": actor,
         "source": MANUAL_ADD_SOURCE,
-        "reason": note[:300],
+        "reason": Reason("manual_add", note=note),
         "sale_amount": amount_spent or None,
     }
     with atomic():
@@ -1169,7 +1170,7 @@ def deduct_points(
         store=store,
         actor=actor,
         source=MANUAL_DEDUCT_SOURCE,
-        reason=reason[:300],
+        reason=Reason("manual_deduct", note=reason),
         occurred_at=_occurred_at(occurred_on, store, now or timezone.now()),
         now=now,
     )

@@ -29,6 +29,7 @@ from tessera.core.money import format_money
 from tessera.core.transactions import atomic
 from tessera.ledger import services as ledger
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
+from tessera.ledger.reasons import Reason
 from tessera.members import services as members
 from tessera.points.policy import lot_dates, policy_of
 from tessera.rewards.models import TopUpBonusRule
@@ -135,7 +136,7 @@ def top_up(
     )
     record.stamp(actor)
     record.save()
-    reason = str(_("Top-up, invoice %(invoice)s") % {"invoice": invoice}) if invoice else str(_("Top-up"))
+    reason = Reason("top_up_invoice", {"invoice": invoice}) if invoice else Reason("top_up")
     record.entry = ledger.credit(
         account=account,
         amount=amount,
@@ -148,7 +149,7 @@ def top_up(
         now=now,
     )
     if rule is not None:
-        bonus_reason = str(_("Top-up bonus: %(rule)s") % {"rule": rule.name})[:300]
+        bonus_reason = Reason("top_up_bonus", {"rule": rule.name})
         if rule.bonus_value:
             record.bonus_value = rule.bonus_value
             record.bonus_value_entry = ledger.credit(
@@ -243,7 +244,7 @@ def reverse_tip(
         amount=amount,
         store=store,
         actor=actor,
-        reason=(reason or str(_("Tip reversed")))[:300],
+        reason=Reason("tip_reversed", note=reason),
         now=now,
     )
     assert reversal is not None  # `left` covered it, under the sale's lock or the ledger's
@@ -303,6 +304,6 @@ def refund_to_card(
         store=store,
         actor=actor,
         source=source,
-        reason=(reason or str(_("Refund to card")))[:300],
+        reason=Reason("card_refund", note=reason),
         now=now,
     )

@@ -21,7 +21,7 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from django.db.models import OuterRef, Q, Subquery
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tessera.core.errors import ValidationFailed
@@ -30,6 +30,7 @@ from tessera.core.limits import MAX_SAFE_INTEGER
 from tessera.core.transactions import atomic
 from tessera.ledger import services as ledger
 from tessera.ledger.models import AccountKind, EntryKind
+from tessera.ledger.reasons import Reason
 from tessera.members.models import Member, MemberStatus
 from tessera.points.policy import lot_dates, policy_of
 from tessera.tenancy.permissions import as_user, authorise
@@ -190,15 +191,13 @@ def _reward(*, member: Member, tier: Tier, change: TierChange, actor: Any, now: 
         return
     dates = lot_dates(policy_of(member.merchant), earned_at=now, tz=member.merchant.tz)
     account = ledger.open_account(merchant=member.merchant, kind=AccountKind.POINTS, member=member)
-    with translation.override(member.merchant.default_language):
-        reason = str(_("Reward for reaching %(tier)s") % {"tier": tier.name})
     entry = ledger.credit(
         account=account,
         amount=tier.reward_points,
         kind=EntryKind.BONUS,
         actor=actor,
         source=f"{REWARD_SOURCE_PREFIX}{tier.pk}",
-        reason=reason,
+        reason=Reason("tier_reward", {"tier": tier.name}),
         available_at=dates.available_at,
         expires_at=dates.expires_at,
         now=now,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.utils import translation
 from tests.factories import MemberFactory, StoreFactory, staff_user
 
 from tessera.core.errors import Conflict, ValidationFailed
@@ -299,7 +300,12 @@ def test_e9_reversing_a_partly_spent_earn_takes_the_rest_from_other_lots_never_b
     assert reversal is not None
     assert (reversal.amount, reversal.balance_after) == (-20, 0)
     assert reversal.shortfall == 80
-    assert reversal.reason == "refund (Không thể thu hồi 80: đã được sử dụng.)"  # the merchant's language
+    # The shortfall is kept as an argument and told in the reader's language (issue 13 item 1).
+    assert (reversal.reason, reversal.reason_args) == ("refund", {"shortfall": 80})
+    with translation.override("vi"):
+        assert reversal.description == "refund (Không thể thu hồi 80: đã được sử dụng.)"
+    with translation.override("en"):
+        assert reversal.description == "refund (80 could not be taken back: already spent.)"
     assert remaining_by_lot(account) == [0, 0]
     # What could not be taken stays unreversed: nothing to take now, so nothing is written.
     assert ledger.reverse(entry=earned, now=T0) is None
