@@ -33,6 +33,9 @@ UNFOLD = {
     "SITE_HEADER": "Tessera",
     "SITE_SUBHEADER": _workplace,
     "SITE_SYMBOL": "loyalty",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("tessera/favicon.svg")}
+    ],
     "SHOW_LANGUAGES": True,
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,

@@ -12,3 +12,5 @@ class BackofficeConfig(AppConfig):
 
         # Unfold's own admin/index.html comes first on the template path; ours wraps it with the dashboard.
         admin.site.index_template = "backoffice/admin_index.html"
+        # Django's defaults ("Django site admin", in Vietnamese "Site quản trị hệ thống") name the product.
+        admin.site.site_title = admin.site.site_header = "Tessera"
