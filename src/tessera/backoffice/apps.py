@@ -14,3 +14,4 @@ class BackofficeConfig(AppConfig):
         admin.site.index_template = "backoffice/admin_index.html"
         # Django's defaults ("Django site admin", in Vietnamese "Site quản trị hệ thống") name the product.
         admin.site.site_title = admin.site.site_header = "Tessera"
+        admin.site.login_template = "backoffice/login.html"
