@@ -14,4 +14,5 @@ class BackofficeConfig(AppConfig):
         admin.site.index_template = "backoffice/admin_index.html"
         # Django's defaults ("Django site admin", in Vietnamese "Site quản trị hệ thống") name the product.
         admin.site.site_title = admin.site.site_header = "Tessera"
+        admin.site.index_title = _("Back office")
         admin.site.login_template = "backoffice/login.html"

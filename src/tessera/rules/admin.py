@@ -13,14 +13,17 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import RelatedOnlyFieldListFilter
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.defaultfilters import yesno
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from unfold.decorators import action
 from unfold.widgets import (
@@ -169,8 +172,30 @@ class VersionInline(ReadOnlyInline):
 
 
 def _snapshot_html(snapshot: dict[str, Any]) -> SafeString:
-    shown = ((key, value) for key, value in snapshot.items() if value not in (None, "", []))
+    """The rule as saved, in the reader's words: field names and choices as the form shows them."""
+    shown = (_snapshot_item(key, value) for key, value in snapshot.items() if value not in (None, "", []))
     return format_html_join(" · ", "{}: <strong>{}</strong>", shown)
+
+
+def _snapshot_item(key: str, value: Any) -> tuple[str, Any]:
+    try:
+        field = EarningRule._meta.get_field(key)
+    except FieldDoesNotExist:
+        return key, value
+    if not isinstance(field, models.Field):
+        return key, value
+    if field.choices:
+        labels = dict(field.flatchoices)
+        value = (
+            ", ".join(str(labels.get(v, v)) for v in value)
+            if isinstance(value, list)
+            else labels.get(value, value)
+        )
+    elif isinstance(value, bool):
+        value = yesno(value)
+    elif isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
+    return capfirst(str(getattr(field, "verbose_name", key))), value
 
 
 @admin.register(EarningRule)

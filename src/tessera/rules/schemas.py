@@ -4,7 +4,7 @@ one part of the points a sale earns (E5)."""
 from __future__ import annotations
 
 from ninja import Schema
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from tessera.core.limits import MAX_LINE_AMOUNT, Amount, LineAmount, Quantity
 
@@ -39,3 +39,9 @@ class EarningPartOut(Schema):
     name: str
     points: int
     explanation: str
+
+    @field_validator("name", "explanation", mode="before")
+    @classmethod
+    def _worded(cls, value: object) -> str:
+        """A `rules.explain.Why` is worded here, in the request's language."""
+        return str(value)

@@ -48,14 +48,16 @@ from typing import Any, Protocol
 
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from tessera.cards.models import Card
 from tessera.core.errors import NotFound
 from tessera.core.money import format_money
 from tessera.members.models import Member
 from tessera.points.policy import policy_of
+from tessera.rules import explain, selectors
 from tessera.rules import formula as formulas
-from tessera.rules import selectors
+from tessera.rules.explain import Money, Why
 from tessera.rules.models import BirthdayWindow, Combine, EarningRuleVersion, Effect, Rounding, Weekday
 from tessera.tenancy.models import Merchant, Store
 from tessera.tiers.benefits import tier_benefits
@@ -83,15 +85,28 @@ class BasketItem:
     line_amount: int
 
 
+BEATEN = gettext_noop("%(why)s: %(points)s, but “%(winner)s” gives more (best of)")
+
+
 @dataclass(frozen=True)
 class Part:
     """What one rule gave. `rule_id`/`version_id` are None for the flat rate and the tier multiplier."""
 
     rule_id: int | None
     version_id: int | None
-    name: str
+    name: Why | str  # a rule's own name, or the flat rate's / tier's worded in the reader's language
     points: int
-    explanation: str
+    explanation: Why
+
+    def stored(self) -> dict[str, Any]:
+        """Its JSON form, kept on the sale (`Transaction.earning_parts`)."""
+        return {
+            "rule_id": self.rule_id,
+            "version_id": self.version_id,
+            "name": explain.stored(self.name),
+            "points": self.points,
+            "explanation": explain.stored(self.explanation),
+        }
 
 
 @dataclass(frozen=True)
@@ -259,14 +274,17 @@ class Facts:
         return in_birthday_window(birthday, self.local.date(), BirthdayWindow.DAY)
 
     @cached_property
-    def flat_rate(self) -> tuple[int, str]:
+    def flat_rate(self) -> tuple[int, Why]:
         rate = policy_of(self.merchant)
         exact = Decimal(self.amount) * rate.earn_points / Decimal(rate.earn_per_amount)
         points = int(exact.to_integral_value(rounding=ROUND_FLOOR))
-        why = _("%(points)s point(s) per %(amount)s spent, rounded down") % {
-            "points": rate.earn_points.normalize(),
-            "amount": format_money(rate.earn_per_amount, self.merchant.currency),
-        }
+        why = Why(
+            gettext_noop("%(points)s point(s) per %(amount)s spent, rounded down"),
+            {
+                "points": rate.earn_points.normalize(),
+                "amount": Money(rate.earn_per_amount, self.merchant.currency),
+            },
+        )
         return points, why
 
     def variables(self, points_so_far: int) -> dict[str, Any]:
@@ -326,39 +344,53 @@ def _rounded(exact: Decimal, rounding: str) -> int:
     return int(exact.to_integral_value(rounding=ROUNDINGS.get(rounding, ROUND_FLOOR)))
 
 
-def _rounding_label(rounding: str) -> str:
-    return str(Rounding(rounding).label).lower() if rounding in Rounding.values else rounding
+#: How a rule rounds, as its explanation says it ("…, rounded down").
+ROUNDED = {
+    Rounding.DOWN: gettext_noop("down"),
+    Rounding.HALF_UP: gettext_noop("to the nearest (half up)"),
+    Rounding.UP: gettext_noop("up"),
+}
 
 
-def effect_of(spec: RuleSpec, facts: Facts, so_far: int) -> tuple[int, str]:
+def _rounding_label(rounding: str) -> Why | str:
+    return Why(ROUNDED[Rounding(rounding)], {}) if rounding in Rounding.values else rounding
+
+
+def effect_of(spec: RuleSpec, facts: Facts, so_far: int) -> tuple[int, Why]:
     """(points, explanation) the rule gives, `so_far` being the points counted before it."""
     if spec.effect == Effect.PER_AMOUNT and spec.points is not None and spec.per_amount:
         points = _rounded(Decimal(facts.amount) * spec.points / Decimal(spec.per_amount), spec.rounding)
-        return points, _("%(points)s point(s) per %(per)s on %(amount)s, rounded %(rounding)s") % {
-            "points": spec.points.normalize(),
-            "per": format_money(spec.per_amount, facts.merchant.currency),
-            "amount": format_money(facts.amount, facts.merchant.currency),
-            "rounding": _rounding_label(spec.rounding),
-        }
+        return points, Why(
+            gettext_noop("%(points)s point(s) per %(per)s on %(amount)s, rounded %(rounding)s"),
+            {
+                "points": spec.points.normalize(),
+                "per": Money(spec.per_amount, facts.merchant.currency),
+                "amount": Money(facts.amount, facts.merchant.currency),
+                "rounding": _rounding_label(spec.rounding),
+            },
+        )
     if spec.effect == Effect.MULTIPLIER and spec.multiplier is not None:
         points = _rounded(Decimal(so_far) * (spec.multiplier - 1), spec.rounding)
-        return points, _("×%(multiplier)s on the %(before)s point(s) before it, rounded %(rounding)s") % {
-            "multiplier": spec.multiplier.normalize(),
-            "before": so_far,
-            "rounding": _rounding_label(spec.rounding),
-        }
+        return points, Why(
+            gettext_noop("×%(multiplier)s on the %(before)s point(s) before it, rounded %(rounding)s"),
+            {
+                "multiplier": spec.multiplier.normalize(),
+                "before": so_far,
+                "rounding": _rounding_label(spec.rounding),
+            },
+        )
     if spec.effect == Effect.FIXED:
-        return spec.bonus_points or 0, _("a fixed bonus")
+        return spec.bonus_points or 0, Why(gettext_noop("a fixed bonus"), {})
     if spec.effect == Effect.FORMULA:
         try:
             points = formulas.evaluate(spec.formula, facts.variables(so_far))
         except formulas.FormulaError as exc:
-            return 0, _("the formula “%(formula)s” could not be computed (%(reason)s): 0 points") % {
-                "formula": spec.formula,
-                "reason": exc,
-            }
-        return points, _("formula “%(formula)s”, rounded down") % {"formula": spec.formula}
-    return 0, _("the rule has no effect set")
+            return 0, Why(
+                gettext_noop("the formula “%(formula)s” could not be computed (%(reason)s): 0 points"),
+                {"formula": spec.formula, "reason": str(exc)},
+            )
+        return points, Why(gettext_noop("formula “%(formula)s”, rounded down"), {"formula": spec.formula})
+    return 0, Why(gettext_noop("the rule has no effect set"), {})
 
 
 def simulate(
@@ -405,7 +437,8 @@ def simulate(
     total = 0
     if all(spec.effect == Effect.MULTIPLIER for spec in applying):
         flat, why = facts.flat_rate
-        parts.append(Part(rule_id=None, version_id=None, name=_("Flat rate"), points=flat, explanation=why))
+        name = Why(gettext_noop("Flat rate"), {})
+        parts.append(Part(rule_id=None, version_id=None, name=name, points=flat, explanation=why))
         total = flat
     best: int | None = None  # index in `parts` of the best best_of rule so far
     for spec in applying:
@@ -419,8 +452,7 @@ def simulate(
                 part = replace(
                     part,
                     points=0,
-                    explanation=_("%(why)s: %(points)s, but “%(winner)s” gives more (best of)")
-                    % {"why": why, "points": points, "winner": winner},
+                    explanation=Why(BEATEN, {"why": why, "points": points, "winner": winner}),
                 )
             else:
                 if best is not None:
@@ -429,8 +461,9 @@ def simulate(
                     parts[best] = replace(
                         loser,
                         points=0,
-                        explanation=_("%(why)s: %(points)s, but “%(winner)s” gives more (best of)")
-                        % {"why": loser.explanation, "points": loser.points, "winner": spec.name},
+                        explanation=Why(
+                            BEATEN, {"why": loser.explanation, "points": loser.points, "winner": spec.name}
+                        ),
                     )
                 best = len(parts)
         parts.append(part)
@@ -445,10 +478,12 @@ def simulate(
             Part(
                 rule_id=None,
                 version_id=None,
-                name=_("Tier %(tier)s") % {"tier": facts.tier_code or ""},
+                name=Why(gettext_noop("Tier %(tier)s"), {"tier": facts.tier_code or ""}),
                 points=extra,
-                explanation=_("×%(multiplier)s on %(points)s point(s), rounded down")
-                % {"multiplier": Decimal(multiplier).normalize(), "points": total},
+                explanation=Why(
+                    gettext_noop("×%(multiplier)s on %(points)s point(s), rounded down"),
+                    {"multiplier": Decimal(multiplier).normalize(), "points": total},
+                ),
             )
         )
         total += extra

@@ -27,6 +27,7 @@ from tessera.core.exports import Column
 from tessera.core.limits import MAX_POINTS, MAX_SALE_AMOUNT, occurred_on_window
 from tessera.core.money import format_money
 from tessera.members.models import Member
+from tessera.rules.explain import describe_parts
 from tessera.sales import services, stored_value
 from tessera.sales.models import (
     Channel,
@@ -101,7 +102,7 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
         "total_amount",
         "discount_amount",
         "points_earned",
-        "earn_explanation",
+        "earning_explained",
         "points_to_spend",
         "stored_value_to_spend",
         "confirm_method",
@@ -128,6 +129,11 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
     @admin.display(description=_("amount due"), ordering="total_amount")
     def amount_display(self, obj: Transaction) -> str:
         return format_money(obj.amount_due, obj.currency)
+
+    @admin.display(description=_("how the points were computed"))
+    def earning_explained(self, obj: Transaction) -> str:
+        """In the reader's language, from the parts kept with the sale (E5); older sales as written."""
+        return describe_parts(obj.earning_parts) if obj.earning_parts else obj.earn_explanation
 
     @admin.display(description=_("ledger entries"))
     def ledger_entries(self, obj: Transaction) -> SafeString:

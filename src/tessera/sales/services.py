@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -379,7 +379,7 @@ def create_transaction(
         discount_amount=quote.discount_amount,
         points_earned=quote.points_to_earn,
         earn_explanation=quote.earn_explanation[:300],
-        earning_parts=[asdict(part) for part in quote.earning],
+        earning_parts=[part.stored() for part in quote.earning],
         points_to_spend=points_to_spend,
         stored_value_to_spend=stored_value_to_spend,
         external_ref=external_ref,

@@ -20,7 +20,7 @@ from unfold.widgets import (
 
 from tessera.tenancy.models import MERCHANT_WIDE_SCOPES, ApiKey, Merchant, Role, StaffMembership, Store
 from tessera.tenancy.permissions import staff_of
-from tessera.tenancy.selectors import MATRIX_ACTIONS, permission_matrix, roles_of_user
+from tessera.tenancy.selectors import ACTION_LABELS, MATRIX_ACTIONS, permission_matrix, roles_of_user
 from tessera.tenancy.services import grantable_permissions
 
 
@@ -144,15 +144,6 @@ class PermissionMatrixWidget(forms.CheckboxSelectMultiple):
         context["matrix"] = permission_matrix(choices, selected)
         context["actions"] = [ACTION_LABELS[a] for a in MATRIX_ACTIONS]
         return context
-
-
-ACTION_LABELS = {
-    "view": _("View"),
-    "add": _("Add"),
-    "change": _("Change"),
-    "delete": _("Delete"),
-    "export": _("Print/export"),
-}
 
 
 class RoleForm(ScopedForm):

@@ -9,12 +9,20 @@ from django.apps import apps
 from django.contrib.auth.models import Permission
 from django.db.models import QuerySet
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from tessera.tenancy.models import Merchant, Role, StaffMembership
 from tessera.tenancy.permissions import staff_of
 
 #: The columns of the permission matrix (B1): Django's four, plus print/export (`export_<model>`).
 MATRIX_ACTIONS = ("view", "add", "change", "delete", "export")
+ACTION_LABELS = {
+    "view": _("View"),
+    "add": _("Add"),
+    "change": _("Change"),
+    "delete": _("Delete"),
+    "export": _("Print/export"),
+}
 
 
 def merchants_visible_to(user: Any) -> QuerySet[Merchant]:
@@ -79,11 +87,12 @@ def permission_matrix(choices: list[tuple[Permission, str]], selected: set[str])
             app_of_row[ct.pk] = str(apps.get_app_config(ct.app_label).verbose_name)
         row = rows[ct.pk]
         action = perm.codename.split("_", 1)[0]
-        cell = PermissionCell(value=value, label=gettext(perm.name), checked=value in selected)
         if action in MATRIX_ACTIONS and perm.codename == f"{action}_{ct.model}":
-            row.cells[MATRIX_ACTIONS.index(action)] = cell
+            # Django stores these names in English ("Can add member"): say them from the action and model.
+            label = f"{ACTION_LABELS[action]}: {row.title}"
+            row.cells[MATRIX_ACTIONS.index(action)] = PermissionCell(value, label, value in selected)
         else:
-            row.other.append(cell)
+            row.other.append(PermissionCell(value=value, label=gettext(perm.name), checked=value in selected))
     groups: dict[str, list[PermissionRow]] = {}
     for pk, row in rows.items():
         groups.setdefault(app_of_row[pk], []).append(row)

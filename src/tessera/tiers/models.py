@@ -207,7 +207,7 @@ class TierChange(TenantOwned):
         indexes = [models.Index(fields=["merchant", "at"]), models.Index(fields=["member", "at"])]
 
     def __str__(self) -> str:
-        return f"{self.from_tier_id} → {self.to_tier_id}"
+        return f"{self.from_tier or '—'} → {self.to_tier or '—'}"
 
 
 class TierReward(TenantOwned):

@@ -5,8 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.utils import translation
 
 from tessera.ledger.models import Entry
+from tessera.rules.explain import describe_parts
 from tessera.rules.models import EarningRuleVersion
 from tessera.rules.tests.factories import edit_rule, make_rule
 from tessera.sales import services as sales
@@ -69,8 +71,15 @@ def test_e5_a_sale_without_rules_records_the_flat_rate(merchant, member, store):
 
     assert sale.points_earned == 15
     assert [(p["rule_id"], p["version_id"], p["name"], p["points"]) for p in sale.earning_parts] == [
-        (None, None, "Flat rate", 15)
+        (None, None, {"text": "Flat rate", "args": {}}, 15)
     ]
+    # Kept as a message and its arguments, worded when read, in the reader's language (issue 14).
+    with translation.override("en"):
+        assert (
+            describe_parts(sale.earning_parts) == "Flat rate: 1 point(s) per 10,000 VND spent, rounded down"
+        )
+    with translation.override("vi"):
+        assert describe_parts(sale.earning_parts).startswith("Tỷ lệ cố định: 1 điểm")
 
 
 def test_e4_points_added_by_hand_for_an_amount_follow_the_rules(merchant, member, store):
