@@ -88,7 +88,8 @@ def dashboard_context(request: HttpRequest, scope: Scope | None) -> dict[str, An
         show_members=user.has_perm("members.view_member"),
         show_points=user.has_perm("ledger.view_entry"),
         show_balances=user.has_perm("ledger.view_account"),
-        show_sales=user.has_perm("sales.view_transaction"),
+        # The merchant's revenue is a report's figure: not for a cashier, who may see sales one by one.
+        show_sales=user.has_perm("sales.view_transaction") and user.has_perm("reports.view_sales_report"),
         stores_label=", ".join(s.name for s in scope.stores()) if scope.store_ids is not None else "",
         points_chart=_json(
             {
