@@ -330,6 +330,8 @@ def _basket_page(
     quote: sales.SaleQuote | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    if quote is None and lines.forms:  # the cursor starts in the first product box (issue 14)
+        lines.forms[0].fields["name"].widget.attrs["autofocus"] = True
     response = _page(
         request,
         "backoffice/cashier/basket.html",
