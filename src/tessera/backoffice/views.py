@@ -31,6 +31,7 @@ from tessera.core.errors import DomainError, ValidationFailed
 from tessera.core.limits import parse_id
 from tessera.core.money import minor_digits
 from tessera.members.models import Member
+from tessera.members.selectors import phone_e164
 from tessera.sales import services as sales
 from tessera.sales.models import Channel, ConfirmMethod, SalesSettings, Transaction, TransactionStatus
 from tessera.tenancy.admin_base import request_staff
@@ -280,21 +281,50 @@ def cashier(request: HttpRequest) -> HttpResponse:
         return _basket_page(request, staff, member, card, basket, lines)
     lookup_form = LookupForm(request.GET if "q" in request.GET else None)
     found = None
+    register_url = ""
     if lookup_form.is_valid():
-        found = selectors.lookup_at_till(merchant=merchant, query=lookup_form.cleaned_data["q"])
+        typed = lookup_form.cleaned_data["q"]
+        found = selectors.lookup_at_till(merchant=merchant, query=typed)
         hit = found.member
         if hit is not None and hit.is_current:
             query = {"member": hit.pk, **({"card": found.card.pk} if found.card else {})}
             return HttpResponseRedirect(f"{reverse('backoffice:cashier')}?{urlencode(query)}")
         if hit is not None:  # a card of a replaced or erased account
             found = selectors.TillLookup()
+        if not (found.stock_card or found.matches):
+            register_url = _register_url(request, merchant, typed)
     return _page(
         request,
         "backoffice/cashier/lookup.html",
         _("Cashier"),
         form=lookup_form,
         found=found,
+        register_url=register_url,
     )
+
+
+#: On the member admin's add page: once the member is registered, go back to the till with them (issue 14).
+TILL_RETURN = "_till"
+
+
+def _register_url(request: HttpRequest, merchant: Merchant, typed: str) -> str:
+    """Nobody found: the member registration page for those allowed to register, the phone filled in
+    when what was typed is one."""
+    if not request.user.has_perm("members.add_member"):
+        return ""
+    query = {TILL_RETURN: "1"}
+    if phone_e164(merchant=merchant, phone=typed) is not None:
+        query["phone"] = typed.strip()
+    return f"{reverse('admin:members_member_add')}?{urlencode(query)}"
+
+
+def till_after_registration(request: HttpRequest, member: Member) -> HttpResponse | None:
+    """Where the member admin goes after adding `member` from the till's offer: the till, with them."""
+    if request.GET.get(TILL_RETURN) != "1" or {"_addanother", "_continue"} & set(request.POST):
+        return None
+    if not request.user.has_perm(CASHIER_PERMISSION) or request_staff(request) is None:
+        return None
+    return HttpResponseRedirect(f"{reverse('backoffice:cashier')}?{urlencode({'member': member.pk})}")
 
 
 def _current_member(merchant: Merchant, pk: int) -> Member:
