@@ -129,3 +129,29 @@ def test_a_two_line_sale_takes_at_most_56_key_presses_and_2_tabs(page, live_serv
     assert keys.tabs <= MOST_TABS
     assert keys.presses <= MOST_PRESSES, keys.presses
     assert keys.presses == 55  # 43 characters, 11 Enter and F2
+
+
+def test_the_cursor_goes_to_the_field_the_server_refused(page, live_server):
+    merchant = MerchantFactory(name="Phở Hà Nội", slug="keys-refused", default_language="vi")
+    s = shop(merchant)
+    cashier = staff_user(merchant, "cashier", stores=[s.store_a], username="till-refused")
+    _log_in(page, live_server, cashier.user.username)
+    page.wait_for_url(f"{live_server.url}/admin/tessera/cashier/")
+    page.goto(f"{live_server.url}/admin/tessera/cashier/?member={s.member.pk}")
+    expect(page.locator("#cashier-basket[data-keys=ready]")).to_have_count(1)
+    keys = CountedKeyboard(page)
+
+    keys.type("Phở bò tái")
+    keys.press("Enter")
+    keys.press("Enter")
+    keys.press("Enter")  # no price: on to the next line all the same
+    expect(page.locator("input[name=lines-1-name]")).to_be_focused()
+    keys.press("F2")
+
+    page.wait_for_selector("#line-rows .text-red-600")
+    assert not page.locator("#quote").count()
+    expect(page.locator("input[name=lines-0-unit_price]")).to_be_focused()
+    keys.type("120000")
+    keys.press("F2")
+    page.wait_for_selector("#quote")
+    expect(page.locator("#continue-button")).to_be_focused()

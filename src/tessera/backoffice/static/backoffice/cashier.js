@@ -140,11 +140,13 @@
     rows.addEventListener("input", recompute);
     recompute();
 
-    // Where the cursor starts: a line the server refused, else Continue after a quote, else the first
-    // empty product box (the server's autofocus has put it in the first one already).
-    var refused = rows.querySelector(".text-red-600");
+    // Where the cursor starts: the first field the server refused (a line's, then the basket's), else
+    // Continue after a quote, else the first empty product box.
+    var refused = form.querySelector("#line-rows .text-red-600, .errors");
     if (refused) {
-      place(refused.parentNode.querySelector("input"));
+      place(refused.classList.contains("errors")
+        ? refused.querySelector("input:not([type=hidden]), select")
+        : refused.parentNode.querySelector("input"));
     } else if (document.getElementById("quote")) {
       continueButton.focus();
     } else {
