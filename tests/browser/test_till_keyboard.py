@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tessera.backoffice.demo import DEMO_MEMBER_PIN
-from tessera.backoffice.tests.shop import shop
+from tessera.backoffice.tests.shop import confirmed_sale, shop
 from tessera.members.services import set_member_pin
 from tessera.sales.models import Transaction
 from tests.factories import MerchantFactory, staff_user
@@ -155,3 +155,27 @@ def test_the_cursor_goes_to_the_field_the_server_refused(page, live_server):
     keys.press("F2")
     page.wait_for_selector("#quote")
     expect(page.locator("#continue-button")).to_be_focused()
+
+
+def test_an_item_sold_lately_brings_its_last_price(page, live_server):
+    merchant = MerchantFactory(name="Phở Hà Nội", slug="keys-recent", default_language="vi")
+    s = shop(merchant)
+    confirmed_sale(member=s.member, store=s.store_a, amount=120_000)  # one "Phở bò"
+    cashier = staff_user(merchant, "cashier", stores=[s.store_a], username="till-recent")
+    _log_in(page, live_server, cashier.user.username)
+    page.wait_for_url(f"{live_server.url}/admin/tessera/cashier/")
+    page.goto(f"{live_server.url}/admin/tessera/cashier/?member={s.member.pk}")
+    expect(page.locator("#cashier-basket[data-keys=ready]")).to_have_count(1)
+    assert page.locator("input[name=lines-0-name]").get_attribute("list") == "recent-items"
+    keys = CountedKeyboard(page)
+
+    keys.type("Phở bò")
+    keys.press("Enter")
+    expect(page.locator("input[name=lines-0-unit_price]")).to_have_value("120000")
+    keys.press("Enter")
+    keys.press("Enter")  # the price as it was
+    keys.press("F2")
+
+    page.wait_for_selector("#quote")
+    assert page.locator("#quote-total").inner_text().replace(".", "").startswith("120000")
+    assert keys.presses == 10

@@ -29,7 +29,7 @@ from tessera.cards.balances import balances_of
 from tessera.cards.models import Card
 from tessera.core.errors import DomainError, ValidationFailed
 from tessera.core.limits import parse_id
-from tessera.core.money import minor_digits
+from tessera.core.money import minor_digits, to_major
 from tessera.members.models import Member
 from tessera.members.selectors import phone_e164
 from tessera.sales import services as sales
@@ -362,6 +362,12 @@ def _basket_page(
 ) -> HttpResponse:
     if quote is None and lines.forms:  # the cursor starts in the first product box (issue 14)
         lines.forms[0].fields["name"].widget.attrs["autofocus"] = True
+    currency = staff.merchant.currency
+    # The quick-pick: a recent item's name fills in its last price, in the unit the price box takes.
+    recent = [
+        (item, to_major(item.unit_price, currency))
+        for item in selectors.recent_items(scope=Scope.of_staff(staff))
+    ]
     response = _page(
         request,
         "backoffice/cashier/basket.html",
@@ -369,7 +375,8 @@ def _basket_page(
         member=member,
         card=card,
         balances=balances_of(member, card),
-        currency=staff.merchant.currency,
+        currency=currency,
+        recent_items=recent,
         basket=basket,
         lines=lines,
         quote=quote,

@@ -12,11 +12,14 @@ from django.test import Client
 from django.urls import reverse
 from tests.factories import MemberFactory, staff_user
 
-from tessera.backoffice.tests.shop import PIN, shop
+from tessera.backoffice.selectors import Scope, recent_items
+from tessera.backoffice.tests.shop import PIN, confirmed_sale, shop
 from tessera.core.models import IdempotencyRecord
 from tessera.ledger.models import Account, AccountKind
 from tessera.members.models import Member
+from tessera.sales import services as sales
 from tessera.sales.models import Channel, SalesSettings, Transaction, TransactionStatus
+from tessera.sales.services import SaleLine
 from tessera.tenancy import services as tenancy
 
 pytestmark = pytest.mark.django_db
@@ -154,6 +157,28 @@ def test_only_staff_allowed_to_add_members_are_offered_to_register(till):
 
     assert response.status_code == 200 and response.context["register_url"] == ""
     assert 'id="register-customer"' not in response.content.decode()
+
+
+def test_the_basket_offers_the_items_last_sold_in_the_cashiers_stores_at_their_last_price(till):
+    confirmed_sale(member=till.member, store=till.store_a, amount=45_000)
+    confirmed_sale(member=till.member, store=till.store_a, amount=50_000)  # "Phở bò" again, dearer
+    sales.create_transaction(
+        merchant=till.merchant,
+        store=till.store_b,
+        member=till.member,
+        lines=[SaleLine(name="Bún chả", quantity=1, unit_price=40_000)],
+    )
+    client = _client(staff_user(till.merchant, "cashier", stores=[till.store_a]))
+
+    page = client.get(CASHIER, {"member": till.member.pk})
+
+    assert [(item.name, price) for item, price in page.context["recent_items"]] == [("Phở bò", 50_000)]
+    assert '<option value="Phở bò" data-price="50000">' in page.content.decode()
+    everywhere = Scope(merchant=till.merchant)
+    assert [(i.name, i.unit_price) for i in recent_items(scope=everywhere)] == [
+        ("Bún chả", 40_000),
+        ("Phở bò", 50_000),
+    ]
 
 
 # --- quote, create, confirm, receipt --------------------------------------------------------------------

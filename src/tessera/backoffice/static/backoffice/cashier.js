@@ -3,7 +3,8 @@
 
    Basket: Enter moves product → quantity → unit price → the next line (a new one when it was the last);
    Enter on an empty product box asks for the quote; F2 quote, F4 continue to confirmation, Alt+N add a
-   line. Receipt: Print has the focus, and once printed Next customer has it.
+   line; a product box suggests the items sold lately, and a known name brings its last price. Receipt:
+   Print has the focus, and once printed Next customer has it.
 
    Without JavaScript the page still works: one line, Enter asks for the server's quote, and the
    `autofocus` attributes the server writes place the cursor. */
@@ -87,11 +88,33 @@
       else button.click();
     }
 
+    // The quick-pick of recent items: each product box suggests them, and a known name brings its last
+    // price into an empty price box (selected, so typing another replaces it).
+    var recent = {};
+    document.querySelectorAll("#recent-items option").forEach(function (option) {
+      recent[option.value] = option.dataset.price;
+    });
+
+    function offerRecent(row) {
+      var input = field(row, "name");
+      if (input && Object.keys(recent).length) input.setAttribute("list", "recent-items");
+    }
+
+    function priceOfRecent(row) {
+      var name = field(row, "name");
+      var price = field(row, "unit_price");
+      if (name && price && !price.value && recent[name.value.trim()] !== undefined) {
+        price.value = recent[name.value.trim()];
+        recompute();
+      }
+    }
+
     function addLine() {
       var index = parseInt(total.value, 10);
       var html = template.innerHTML.replace(/__prefix__/g, String(index));
       rows.insertAdjacentHTML("beforeend", html);
       total.value = String(index + 1);
+      offerRecent(rows.lastElementChild);
       place(field(rows.lastElementChild, "name"));
     }
 
@@ -103,6 +126,7 @@
           if (anyItem()) submit(quoteButton);
           return;
         }
+        priceOfRecent(row);
         place(field(row, "quantity"));
       } else if (/-quantity$/.test(name)) {
         place(field(row, "unit_price"));
@@ -138,6 +162,12 @@
       addButton.addEventListener("click", addLine);
     }
     rows.addEventListener("input", recompute);
+    // A name picked from the suggestions (mouse or keys) brings its price at once.
+    rows.addEventListener("change", function (event) {
+      var row = event.target.closest && event.target.closest(".js-line");
+      if (row && /-name$/.test(event.target.name || "")) priceOfRecent(row);
+    });
+    lines().forEach(offerRecent);
     recompute();
 
     // Where the cursor starts: the first field the server refused (a line's, then the basket's), else
