@@ -277,6 +277,8 @@ def test_a_second_staff_member_confirms_when_the_merchant_allows_it(till):
     url = reverse("backoffice:cashier_confirm", args=[sale.pk])
     page = client.get(url).content.decode()
     assert 'id="confirm-staff"' in page and 'id="confirm-pin"' not in page
+    # The cursor starts in the one form there is: the second staff member's user name (issue 14).
+    assert re.search(r'<input type="text" name="username" id="id_username" autocomplete="off" autofocus', page)
 
     pin_refused = client.post(url, {"token": "1" * 32, "method": "pin", "pin": PIN})
     client.post(
