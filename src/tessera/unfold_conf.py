@@ -66,7 +66,11 @@ UNFOLD = {
         "navigation": [
             _section(
                 _("Counter"),
-                _item(_("Dashboard"), "dashboard", "admin:index", None),
+                # A dotted path, imported by unfold per request (the settings load before the apps).
+                {
+                    **_item(_("Dashboard"), "dashboard", "admin:index", None),
+                    "permission": "tessera.backoffice.home.sees_dashboard",
+                },
                 _item(_("Cashier screen"), "point_of_sale", "backoffice:cashier", "sales.add_transaction"),
                 _item(_("Scanner (phone)"), "qr_code_scanner", "scanner:scan", "sales.add_points"),
                 _item(_("Top up a card"), "account_balance_wallet", "admin:sales_top_up", "sales.add_topup"),

@@ -7,6 +7,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from tessera.api import api
+from tessera.backoffice import home
 
 
 def favicon(request: HttpRequest) -> HttpResponse:
@@ -23,6 +24,8 @@ urlpatterns = [
     path("admin/tessera/imports/", include("tessera.imports.urls")),
     path("admin/tessera/reports/", include("tessera.reports.urls")),
     path("admin/tessera/", include("tessera.backoffice.urls")),
+    # The admin home is each role's home page: the till for a cashier (issue 14); then the admin's own.
+    path("admin/", admin.site.admin_view(home.index)),
     path("admin/", admin.site.urls),
     path("staff/", include("tessera.backoffice.scanner_urls")),
     path("m/", include("tessera.portal.urls")),

@@ -31,12 +31,12 @@ def _merchant(language: str):
     return MerchantFactory(name="Phở Hà Nội", slug=f"pho-{language}", default_language=language)
 
 
-def _log_in(page, live_server, username: str) -> None:
+def _log_in(page, live_server, username: str, lands_on: str = "/admin/") -> None:
     page.goto(f"{live_server.url}/admin/login/?next=/admin/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
+    page.wait_for_url(f"{live_server.url}{lands_on}")
 
 
 @pytest.mark.parametrize("language", ["vi", "en"])
@@ -71,8 +71,7 @@ def test_a_cashier_rings_up_a_sale_by_hand_from_scan_to_receipt(page, live_serve
     s = shop(merchant)
     cashier = staff_user(merchant, "cashier", stores=[s.store_a], username=f"cashier-{language}")
 
-    _log_in(page, live_server, cashier.user.username)
-    page.goto(f"{live_server.url}/admin/tessera/cashier/")
+    _log_in(page, live_server, cashier.user.username, lands_on="/admin/tessera/cashier/")  # their home page
     assert page.locator("html").get_attribute("lang") == language
     # The lookup field has the focus: a keyboard-wedge reader types the number and Enter.
     expect(page.locator("input[name=q]")).to_be_focused(timeout=15_000)  # a loaded CI machine is slow
@@ -88,7 +87,9 @@ def test_a_cashier_rings_up_a_sale_by_hand_from_scan_to_receipt(page, live_serve
     expect(page.locator("input[name=lines-1-name]")).to_be_focused()  # the new line's first field
     page.keyboard.type("Trà đá")
     page.fill("input[name=lines-1-unit_price]", prices[1])
-    page.press("input[name=lines-1-unit_price]", "Enter")  # Enter asks for a quote
+    page.press("input[name=lines-1-unit_price]", "Enter")  # Enter goes on to a new, empty line
+    expect(page.locator("input[name=lines-2-name]")).to_be_focused()
+    page.keyboard.press("Enter")  # Enter on an empty line asks for a quote
     page.wait_for_selector("#quote")
     assert page.locator("#quote-points").inner_text() == str(points)
     assert not Transaction.objects.exists()

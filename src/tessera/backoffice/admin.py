@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
 from unfold.decorators import action, display
 
+from tessera.backoffice.views import till_after_registration
 from tessera.core.errors import DomainError
 from tessera.core.exports import Column
 from tessera.core.limits import parse_id
@@ -344,6 +345,15 @@ class MemberAdmin(ExportAdminMixin, TenantHistoryAdmin):
         obj.pk = member.pk
         obj._state.adding = False
         services._copy_state(obj, member)
+
+    def response_add(
+        self, request: HttpRequest, obj: Any, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        back_to_till = till_after_registration(request, obj)
+        if back_to_till is not None:
+            messages.success(request, _("%(member)s is registered.") % {"member": obj})
+            return back_to_till
+        return super().response_add(request, obj, post_url_continue)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         # Tags were set by the service in save_model; only the anniversaries are left.

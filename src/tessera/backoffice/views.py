@@ -29,8 +29,9 @@ from tessera.cards.balances import balances_of
 from tessera.cards.models import Card
 from tessera.core.errors import DomainError, ValidationFailed
 from tessera.core.limits import parse_id
-from tessera.core.money import minor_digits
+from tessera.core.money import minor_digits, to_major
 from tessera.members.models import Member
+from tessera.members.selectors import phone_e164
 from tessera.sales import services as sales
 from tessera.sales.models import Channel, ConfirmMethod, SalesSettings, Transaction, TransactionStatus
 from tessera.tenancy.admin_base import request_staff
@@ -88,7 +89,8 @@ def dashboard_context(request: HttpRequest, scope: Scope | None) -> dict[str, An
         show_members=user.has_perm("members.view_member"),
         show_points=user.has_perm("ledger.view_entry"),
         show_balances=user.has_perm("ledger.view_account"),
-        show_sales=user.has_perm("sales.view_transaction"),
+        # The merchant's revenue is a report's figure: not for a cashier, who may see sales one by one.
+        show_sales=user.has_perm("sales.view_transaction") and user.has_perm("reports.view_sales_report"),
         stores_label=", ".join(s.name for s in scope.stores()) if scope.store_ids is not None else "",
         points_chart=_json(
             {
@@ -279,21 +281,50 @@ def cashier(request: HttpRequest) -> HttpResponse:
         return _basket_page(request, staff, member, card, basket, lines)
     lookup_form = LookupForm(request.GET if "q" in request.GET else None)
     found = None
+    register_url = ""
     if lookup_form.is_valid():
-        found = selectors.lookup_at_till(merchant=merchant, query=lookup_form.cleaned_data["q"])
+        typed = lookup_form.cleaned_data["q"]
+        found = selectors.lookup_at_till(merchant=merchant, query=typed)
         hit = found.member
         if hit is not None and hit.is_current:
             query = {"member": hit.pk, **({"card": found.card.pk} if found.card else {})}
             return HttpResponseRedirect(f"{reverse('backoffice:cashier')}?{urlencode(query)}")
         if hit is not None:  # a card of a replaced or erased account
             found = selectors.TillLookup()
+        if not (found.stock_card or found.matches):
+            register_url = _register_url(request, merchant, typed)
     return _page(
         request,
         "backoffice/cashier/lookup.html",
         _("Cashier"),
         form=lookup_form,
         found=found,
+        register_url=register_url,
     )
+
+
+#: On the member admin's add page: once the member is registered, go back to the till with them (issue 14).
+TILL_RETURN = "_till"
+
+
+def _register_url(request: HttpRequest, merchant: Merchant, typed: str) -> str:
+    """Nobody found: the member registration page for those allowed to register, the phone filled in
+    when what was typed is one."""
+    if not request.user.has_perm("members.add_member"):
+        return ""
+    query = {TILL_RETURN: "1"}
+    if phone_e164(merchant=merchant, phone=typed) is not None:
+        query["phone"] = typed.strip()
+    return f"{reverse('admin:members_member_add')}?{urlencode(query)}"
+
+
+def till_after_registration(request: HttpRequest, member: Member) -> HttpResponse | None:
+    """Where the member admin goes after adding `member` from the till's offer: the till, with them."""
+    if request.GET.get(TILL_RETURN) != "1" or {"_addanother", "_continue"} & set(request.POST):
+        return None
+    if not request.user.has_perm(CASHIER_PERMISSION) or request_staff(request) is None:
+        return None
+    return HttpResponseRedirect(f"{reverse('backoffice:cashier')}?{urlencode({'member': member.pk})}")
 
 
 def _current_member(merchant: Merchant, pk: int) -> Member:
@@ -329,6 +360,14 @@ def _basket_page(
     quote: sales.SaleQuote | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    if quote is None and lines.forms:  # the cursor starts in the first product box (issue 14)
+        lines.forms[0].fields["name"].widget.attrs["autofocus"] = True
+    currency = staff.merchant.currency
+    # The quick-pick: a recent item's name fills in its last price, in the unit the price box takes.
+    recent = [
+        (item, to_major(item.unit_price, currency))
+        for item in selectors.recent_items(scope=Scope.of_staff(staff))
+    ]
     response = _page(
         request,
         "backoffice/cashier/basket.html",
@@ -336,7 +375,8 @@ def _basket_page(
         member=member,
         card=card,
         balances=balances_of(member, card),
-        currency=staff.merchant.currency,
+        currency=currency,
+        recent_items=recent,
         basket=basket,
         lines=lines,
         quote=quote,

@@ -7,14 +7,20 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 from tests.factories import MemberFactory, staff_user
 
-from tessera.backoffice.tests.shop import PIN, shop
+from tessera.backoffice.selectors import Scope, recent_items
+from tessera.backoffice.tests.shop import PIN, confirmed_sale, shop
 from tessera.core.models import IdempotencyRecord
 from tessera.ledger.models import Account, AccountKind
+from tessera.members.models import Member
+from tessera.sales import services as sales
 from tessera.sales.models import Channel, SalesSettings, Transaction, TransactionStatus
+from tessera.sales.services import SaleLine
+from tessera.tenancy import services as tenancy
 
 pytestmark = pytest.mark.django_db
 
@@ -99,6 +105,80 @@ def test_another_merchants_card_is_not_found(till, other_merchant):
     found = response.context["found"]
     assert found.member is None and found.matches == []
     assert client.get(CASHIER, {"member": tea.member.pk}).status_code == 404
+
+
+def test_nobody_found_offers_to_register_the_customer_with_the_typed_phone(till):
+    client = _client(staff_user(till.merchant, "cashier", stores=[till.store_a]))
+
+    by_phone = client.get(CASHIER, {"q": "0903 999 888"})
+    by_card = client.get(CASHIER, {"q": "8868000000028"})
+
+    add = reverse("admin:members_member_add")
+    assert by_phone.context["register_url"] == f"{add}?_till=1&phone=0903+999+888"
+    assert 'id="register-customer"' in by_phone.content.decode()
+    assert by_card.context["register_url"] == f"{add}?_till=1"  # not a phone: nothing to fill in
+    form = client.get(by_phone.context["register_url"]).context["adminform"].form
+    assert form.initial["phone"] == "0903 999 888"
+
+
+def test_a_customer_registered_from_the_till_comes_back_to_it_selected(till):
+    client = _client(staff_user(till.merchant, "cashier", stores=[till.store_a]))
+    offer = client.get(CASHIER, {"q": "0903999888"}).context["register_url"]
+
+    response = client.post(
+        offer,
+        {
+            "phone": "0903999888",
+            "full_name": "Lê Văn Cường",
+            "gender": "",
+            "anniversaries-TOTAL_FORMS": "0",
+            "anniversaries-INITIAL_FORMS": "0",
+            "anniversaries-MIN_NUM_FORMS": "0",
+            "anniversaries-MAX_NUM_FORMS": "1000",
+        },
+    )
+
+    member = Member.objects.of(till.merchant).get(full_name="Lê Văn Cường")
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert response["Location"] == f"{CASHIER}?member={member.pk}"
+    basket = client.get(response["Location"])
+    assert basket.status_code == 200 and basket.context["member"] == member
+
+
+def test_only_staff_allowed_to_add_members_are_offered_to_register(till):
+    """A merchant's own role that rings up sales but registers no one (B1)."""
+    sell = Permission.objects.get(content_type__app_label="sales", codename="add_transaction")
+    seller = tenancy.create_role(merchant=till.merchant, name="Seller", permission_ids=[sell.pk])
+    staff = tenancy.add_staff(
+        merchant=till.merchant, username="seller", password=None, roles=[seller], stores=[till.store_a]
+    )
+
+    response = _client(staff).get(CASHIER, {"q": "0903999888"})
+
+    assert response.status_code == 200 and response.context["register_url"] == ""
+    assert 'id="register-customer"' not in response.content.decode()
+
+
+def test_the_basket_offers_the_items_last_sold_in_the_cashiers_stores_at_their_last_price(till):
+    confirmed_sale(member=till.member, store=till.store_a, amount=45_000)
+    confirmed_sale(member=till.member, store=till.store_a, amount=50_000)  # "Phở bò" again, dearer
+    sales.create_transaction(
+        merchant=till.merchant,
+        store=till.store_b,
+        member=till.member,
+        lines=[SaleLine(name="Bún chả", quantity=1, unit_price=40_000)],
+    )
+    client = _client(staff_user(till.merchant, "cashier", stores=[till.store_a]))
+
+    page = client.get(CASHIER, {"member": till.member.pk})
+
+    assert [(item.name, price) for item, price in page.context["recent_items"]] == [("Phở bò", 50_000)]
+    assert '<option value="Phở bò" data-price="50000">' in page.content.decode()
+    everywhere = Scope(merchant=till.merchant)
+    assert [(i.name, i.unit_price) for i in recent_items(scope=everywhere)] == [
+        ("Bún chả", 40_000),
+        ("Phở bò", 50_000),
+    ]
 
 
 # --- quote, create, confirm, receipt --------------------------------------------------------------------
@@ -197,6 +277,8 @@ def test_a_second_staff_member_confirms_when_the_merchant_allows_it(till):
     url = reverse("backoffice:cashier_confirm", args=[sale.pk])
     page = client.get(url).content.decode()
     assert 'id="confirm-staff"' in page and 'id="confirm-pin"' not in page
+    # The cursor starts in the one form there is: the second staff member's user name (issue 14).
+    assert re.search(r'<input type="text" name="username" id="id_username" autocomplete="off" autofocus', page)
 
     pin_refused = client.post(url, {"token": "1" * 32, "method": "pin", "pin": PIN})
     client.post(

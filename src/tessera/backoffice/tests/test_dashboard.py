@@ -176,3 +176,64 @@ def test_a_store_scoped_cashier_sees_their_store_on_the_page(busy_shop):
 
     assert response.context["d"]["figures"].sales_amount == 120_000
     assert "Cầu Giấy" in response.context["d"]["stores_label"]
+
+
+# --- each role's home page, and no revenue for a cashier (issue 14) -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "lands_on_the_till"),
+    [
+        ("cashier", True),
+        ("merchant_admin", False),
+        ("store_manager", False),
+        ("finance", False),
+        ("marketing", False),
+    ],
+)
+def test_each_role_lands_on_its_home_page_after_logging_in(busy_shop, role, lands_on_the_till):
+    staff = staff_user(busy_shop.merchant, role, username=f"home-{role}")
+    client = Client()
+
+    logged_in = client.post(
+        reverse("admin:login"), {"username": staff.user.username, "password": PASSWORD, "next": "/admin/"}
+    )
+    home = client.get(logged_in["Location"])
+
+    assert logged_in["Location"] == "/admin/"
+    if lands_on_the_till:
+        assert home.status_code == 302 and home["Location"] == reverse("backoffice:cashier")
+        till = client.get(home["Location"])
+        assert till.status_code == 200 and 'id="cashier-lookup"' in till.content.decode()
+        # Its sidebar offers no dashboard that would only lead back to the till.
+        assert "/admin/" not in _sidebar_links(till)
+    else:
+        assert home.status_code == 200 and 'id="dashboard"' in home.content.decode()
+        assert "/admin/" in _sidebar_links(home)
+
+
+def _sidebar_links(response) -> set[str]:
+    sections = response.context["sidebar_navigation"]
+    return {str(item["link"]) for section in sections for item in section["items"] if item["has_permission"]}
+
+
+def test_a_cashier_sees_no_merchant_revenue_on_the_dashboard(busy_shop):
+    client = Client()
+    client.force_login(staff_user(busy_shop.merchant, "cashier").user)
+
+    response = client.get(reverse("backoffice:dashboard"))
+
+    body = response.content.decode()
+    assert response.status_code == 200 and 'id="fig-members-active">3<' in body
+    assert response.context["d"]["show_sales"] is False
+    for revenue in ('id="fig-sales-amount"', 'id="top-stores"', "370.000", "250.000", "120.000"):
+        assert revenue not in body, revenue
+
+
+def test_a_store_manager_who_may_see_reports_sees_the_revenue(busy_shop):
+    client = Client()
+    client.force_login(staff_user(busy_shop.merchant, "store_manager").user)
+
+    body = client.get(reverse("backoffice:dashboard")).content.decode()
+
+    assert 'id="fig-sales-amount">370.000 VND<' in body and 'id="top-stores"' in body

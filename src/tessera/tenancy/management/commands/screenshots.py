@@ -151,6 +151,6 @@ class Command(BaseCommand):
         item, price = ("Phở bò tái", "55000") if vnd else ("龙井茶", "38.00")
         for field, value in (("name", item), ("quantity", "2"), ("unit_price", price)):
             page.fill(f"input[name=lines-0-{field}]", value)
-        page.press("input[name=lines-0-unit_price]", "Enter")
+        page.press("input[name=lines-0-unit_price]", "F2")  # Enter would go on to a new line
         page.wait_for_selector("#quote")
         shot("cashier")
