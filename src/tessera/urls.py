@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from tessera.api import api
+from tessera.core.views import money_preview
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
@@ -14,6 +15,8 @@ urlpatterns = [
     path("admin/tessera/reports/", include("tessera.reports.urls")),
     path("admin/tessera/", include("tessera.backoffice.urls")),
     path("admin/", admin.site.urls),
+    # Under /staff/scan/ so the two-factor guard of the scanner covers it too.
+    path("staff/scan/amount/", money_preview, name="money_preview"),
     path("staff/", include("tessera.backoffice.scanner_urls")),
     path("m/", include("tessera.portal.urls")),
     path("hooks/messaging/", include("tessera.marketing.hook_urls")),
