@@ -334,7 +334,7 @@ class CardAdmin(TenantHistoryAdmin):
         "replaced_by",
         "payment_method",
         "invoice_number",
-        "amount",
+        "amount_display",
         "sold_at",
         "activated_at",
         "lost_at",
@@ -355,6 +355,10 @@ class CardAdmin(TenantHistoryAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # cards come from batches, replacements and sub-cards
+
+    @admin.display(description=gettext_lazy("amount paid"))
+    def amount_display(self, obj: Card) -> str:
+        return format_money(obj.amount, obj.merchant.currency) if obj.amount is not None else "—"
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a card's history is kept; recycle it instead
