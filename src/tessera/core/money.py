@@ -82,7 +82,7 @@ class AmountError(ValidationFailed):
     ambiguous amount carries its two `readings`, formatted, the language's reading first."""
 
 
-def decimal_mark(language: str | None = None) -> str:
+def _decimal_mark(language: str | None = None) -> str:
     """The decimal mark typed on a screen in `language` (default: the active one)."""
     return "," if (language or get_language() or "en").lower().startswith("vi") else "."
 
@@ -155,7 +155,7 @@ def parse_money(text: str, currency: str, language: str | None = None, *, maximu
                 _("This currency has no decimals: type whole amounts."), code="too_many_decimals"
             )
     else:
-        mark = decimal_mark(language)
+        mark = _decimal_mark(language)
         other = "." if mark == "," else ","
         ours = _read(cleaned, decimal=mark, group=other)
         theirs = _read(cleaned, decimal=other, group=mark)
