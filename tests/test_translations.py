@@ -62,13 +62,13 @@ def test_amounts_are_grouped_by_thousands_in_each_language(language, expected):
 @pytest.mark.parametrize(
     ("language", "amount", "currency", "expected"),
     [
-        ("vi", 1500000, "VND", "1.500.000 VND"),
-        ("en", 1500000, "VND", "1,500,000 VND"),
-        ("zh-hans", 150050, "CNY", "1,500.50 CNY"),
+        ("vi", 1500000, "VND", "1.500.000\xa0₫"),
+        ("en", 1500000, "VND", "₫1,500,000"),
+        ("zh-hans", 150050, "CNY", "¥1,500.50"),
     ],
 )
 def test_money_is_shown_in_the_readers_number_format(language, amount, currency, expected):
-    from tessera.core.money import format_money
+    from tessera.core.formatting import format_money
 
     with translation.override(language):
         assert format_money(amount, currency) == expected

@@ -8,6 +8,7 @@ from django.views.generic import RedirectView
 
 from tessera.api import api
 from tessera.backoffice import home
+from tessera.core.views import money_preview
 
 
 def favicon(request: HttpRequest) -> HttpResponse:
@@ -27,6 +28,8 @@ urlpatterns = [
     # The admin home is each role's home page: the till for a cashier (issue 14); then the admin's own.
     path("admin/", admin.site.admin_view(home.index)),
     path("admin/", admin.site.urls),
+    # Under /staff/scan/ so the two-factor guard of the scanner covers it too.
+    path("staff/scan/amount/", money_preview, name="money_preview"),
     path("staff/", include("tessera.backoffice.scanner_urls")),
     path("m/", include("tessera.portal.urls")),
     path("hooks/messaging/", include("tessera.marketing.hook_urls")),

@@ -31,8 +31,13 @@ def give_points(member, points):
     ledger.credit(account=account, amount=points, kind=EntryKind.BONUS, source="test")
 
 
-@pytest.mark.parametrize(("language", "add_label"), [("vi", None), ("en", "Add points")])
-def test_h1_cashier_types_a_card_number_and_adds_points_for_an_amount(page, live_server, language, add_label):
+@pytest.mark.parametrize(
+    ("language", "add_label", "preview"),
+    [("vi", None, r"^= 250\.000\s₫$"), ("en", "Add points", r"^= ₫250,000$")],
+)
+def test_h1_cashier_types_a_card_number_and_adds_points_for_an_amount(
+    page, live_server, language, add_label, preview
+):
     merchant = MerchantFactory(slug=f"scan-{language}", default_language=language)
     store = StoreFactory(merchant=merchant, name="Quận 1")
     card = active_card(CardTypeFactory(merchant=merchant), phone="0903123456")
@@ -51,7 +56,9 @@ def test_h1_cashier_types_a_card_number_and_adds_points_for_an_amount(page, live
     page.keyboard.press("Enter")  # as a keyboard-wedge scanner ends its number
     page.wait_for_selector("#member:not([hidden])")
     assert page.locator("#member-card").inner_text() == card.number
-    page.fill("#amount", "250000")
+    page.fill("#amount", "250.000")  # the Vietnamese way: 250 thousand đồng, whatever the language
+    # What the server reads it as, shown before anything is saved (issue 14).
+    expect(page.locator("output.money-preview")).to_have_text(re.compile(preview))
     if add_label:
         assert page.locator("#add").inner_text() == add_label
     page.click("#add")
@@ -60,6 +67,7 @@ def test_h1_cashier_types_a_card_number_and_adds_points_for_an_amount(page, live
     expect(page.locator("#balance")).to_have_text("25")
     assert page.locator("#today-added").inner_text() == "25"
     assert Account.objects.get(member=card.member, kind=AccountKind.POINTS).balance == 25
+    expect(page.locator("output.money-preview")).to_have_text("")  # the form was reset
 
 
 def _sms_code(path, phone):

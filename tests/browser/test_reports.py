@@ -37,7 +37,7 @@ def test_finance_filters_the_transaction_report_to_one_store_and_exports_it(page
     stores = page.locator("table[data-table=stores] tbody tr")
     expect(stores).to_have_count(2)  # the store and the total
     expect(stores.first).to_contain_text("Hoàn Kiếm")
-    expect(stores.first).to_contain_text("200,000 VND")
+    expect(stores.first).to_contain_text("₫200,000")
     expect(page.locator("#report-chart canvas")).to_have_count(1)
 
     with page.expect_download() as download:

@@ -1,6 +1,7 @@
 """Forms of the cashier screen (E3). Amounts are typed in the currency's major unit ("45000" đồng,
-"12.50" yuan) and converted to minor units here, rounded down (we never invent money). They are held to
-the API's limits (core.limits), so the screen refuses with a message what the services would refuse."""
+"12.50" yuan) and read into minor units by `core.money.parse_money`, the one reader of typed money
+(issue 14). They are held to the API's limits (core.limits), so the screen refuses with a message what
+the services would refuse."""
 
 from __future__ import annotations
 
@@ -17,25 +18,24 @@ from unfold.widgets import (
     UnfoldAdminTextInputWidget,
 )
 
+from tessera.core.formatting import format_money
 from tessera.core.limits import MAX_AMOUNT, MAX_LINE_AMOUNT, MAX_POINTS, MAX_QUANTITY, MAX_SALE_AMOUNT
-from tessera.core.money import format_money, minor_digits, to_major, to_minor
+from tessera.core.money import MoneyField, minor_digits
 from tessera.sales.services import SaleLine
 from tessera.tenancy.models import Merchant, StaffMembership, Store
 
 
-def _money_field(
-    currency: str, label: Any, *, required: bool, maximum: int = MAX_AMOUNT
-) -> forms.DecimalField:
+def _money_field(currency: str, label: Any, *, required: bool, maximum: int = MAX_AMOUNT) -> MoneyField:
+    # The screen's script sums the basket from number boxes, whose value is always "1234.5": the
+    # parser reads that the same in every language.
     digits = minor_digits(currency)
-    return forms.DecimalField(
+    return MoneyField(
+        currency=currency,
+        maximum=maximum,
         label=label,
-        min_value=Decimal(0),
-        max_value=to_major(maximum, currency),
-        max_digits=15,
-        decimal_places=digits,
         required=required,
         widget=UnfoldAdminDecimalFieldWidget(
-            attrs={"step": str(Decimal(1).scaleb(-digits)), "inputmode": "decimal", "class": "js-money"}
+            attrs={"step": str(Decimal(1).scaleb(-digits)), "min": "0", "class": "js-money"}
         ),
     )
 
@@ -99,7 +99,7 @@ class LineForm(forms.Form):
         return SaleLine(
             name=data["name"],
             quantity=data["quantity"] or 1,
-            unit_price=to_minor(data["unit_price"], self.currency),
+            unit_price=data["unit_price"],
         )
 
 
@@ -171,8 +171,7 @@ class BasketForm(forms.Form):
         return isinstance(self.fields["store"].widget, forms.HiddenInput)
 
     def stored_value_minor(self) -> int:
-        value = self.cleaned_data.get("stored_value_to_spend")
-        return to_minor(value, self.currency) if value else 0
+        return self.cleaned_data.get("stored_value_to_spend") or 0
 
 
 class ConfirmForm(forms.Form):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 from functools import wraps
 from typing import Any
 
@@ -20,7 +19,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from pydantic import BaseModel
@@ -28,10 +26,11 @@ from pydantic import BaseModel
 from tessera.cards.selectors import find_card
 from tessera.cards.services import ensure_usable
 from tessera.core.errors import DomainError, NotFound, ValidationFailed
+from tessera.core.formatting import format_points
 from tessera.core.idempotency import HEADER as IDEMPOTENCY_HEADER
 from tessera.core.idempotency import idempotent
 from tessera.core.limits import MAX_POINTS, MAX_SALE_AMOUNT, parse_id, parse_json_int
-from tessera.core.money import format_money, minor_digits, to_major, to_minor
+from tessera.core.money import parse_money
 from tessera.core.problem import domain_problem, problem
 from tessera.ledger.models import Account, AccountKind
 from tessera.ledger.selectors import account_summary, totals_for_day
@@ -167,22 +166,14 @@ def _member(staff: StaffMembership, member_id: Any) -> Member:
 
 
 def _amount(staff: StaffMembership, raw: Any) -> int:
-    """The amount spent as typed (in the currency's major unit, e.g. 35.50 yuan) → minor units."""
-    currency = staff.merchant.currency
-    try:
-        value = Decimal(str(raw).replace(",", "").strip())
-    except InvalidOperation:
-        value = Decimal(-1)
-    if not value.is_finite() or value <= 0:
+    """The amount spent as typed ("150.000" đồng, "35,50" yuan on a Vietnamese screen) → minor units,
+    read by `core.money.parse_money` in the page's language; nothing spent is refused."""
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
         raise ValidationFailed(_("Enter the amount spent."), code="invalid_amount")
-    if value > to_major(MAX_SALE_AMOUNT, currency):
-        raise ValidationFailed(
-            _("The amount spent cannot be more than %(limit)s.")
-            % {"limit": format_money(MAX_SALE_AMOUNT, currency)},
-            code="amount_over_limit",
-            limit=MAX_SALE_AMOUNT,
-        )
-    return to_minor(value, currency)
+    amount = parse_money(str(raw), staff.merchant.currency, maximum=MAX_SALE_AMOUNT)
+    if amount <= 0:
+        raise ValidationFailed(_("Enter the amount spent."), code="invalid_amount")
+    return amount
 
 
 def _points(raw: Any) -> int:
@@ -190,8 +181,7 @@ def _points(raw: Any) -> int:
     points = parse_json_int(raw) or 0
     if points > MAX_POINTS:
         raise ValidationFailed(
-            _("At most %(limit)s points can be deducted at once.")
-            % {"limit": number_format(MAX_POINTS, force_grouping=True)},
+            _("At most %(limit)s points can be deducted at once.") % {"limit": format_points(MAX_POINTS)},
             code="points_over_limit",
             limit=MAX_POINTS,
         )
@@ -219,7 +209,6 @@ def scan(request: HttpRequest) -> HttpResponse:
             "can_add": request.user.has_perm("sales.add_points"),
             "can_deduct": request.user.has_perm("sales.deduct_points"),
             "today": _today(request, staff),
-            "amount_step": f"{Decimal(1).scaleb(-minor_digits(merchant.currency))}",
             "currency": merchant.currency,
             "messages_json": {
                 "notFound": _("No card or member found."),

@@ -38,6 +38,7 @@ from tessera.cards.forms import (
 from tessera.cards.models import STOCK_STATUSES, Card, CardBatch, CardStatus, CardType
 from tessera.cards.numbering import clean_number
 from tessera.core.errors import DomainError, PermissionDenied
+from tessera.core.formatting import format_money
 from tessera.core.limits import parse_id
 from tessera.tenancy.admin_base import TenantAdmin, TenantHistoryAdmin, request_staff
 from tessera.tenancy.models import Store
@@ -333,7 +334,7 @@ class CardAdmin(TenantHistoryAdmin):
         "replaced_by",
         "payment_method",
         "invoice_number",
-        "amount",
+        "amount_display",
         "sold_at",
         "activated_at",
         "lost_at",
@@ -354,6 +355,10 @@ class CardAdmin(TenantHistoryAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # cards come from batches, replacements and sub-cards
+
+    @admin.display(description=gettext_lazy("amount paid"))
+    def amount_display(self, obj: Card) -> str:
+        return format_money(obj.amount, obj.merchant.currency) if obj.amount is not None else "—"
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a card's history is kept; recycle it instead
@@ -498,7 +503,14 @@ class CardAdmin(TenantHistoryAdmin):
             services.sell_card(card=card, actor=request.user, store=card.store, **form.cleaned_data)
             return _("Card %(number)s sold; a second person must confirm the sale.") % {"number": card.number}
 
-        return self._page(request, card, SellForm(request.POST or None), _("Sell the card"), _("Sell"), run)
+        return self._page(
+            request,
+            card,
+            SellForm(request.POST or None, currency=card.merchant.currency),
+            _("Sell the card"),
+            _("Sell"),
+            run,
+        )
 
     @action(description=gettext_lazy("Confirm sale"), permissions=["confirm"], icon="verified")
     def confirm(self, request: HttpRequest, object_id: Any) -> HttpResponse:
@@ -509,7 +521,7 @@ class CardAdmin(TenantHistoryAdmin):
             return _("Sale of card %(number)s confirmed; the card is active.") % {"number": card.number}
 
         explanation = _("Sold for %(amount)s, %(method)s, invoice %(invoice)s.") % {
-            "amount": card.amount,
+            "amount": format_money(card.amount or 0, card.merchant.currency),
             "method": card.get_payment_method_display(),
             "invoice": card.invoice_number,
         }

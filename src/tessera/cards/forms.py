@@ -10,6 +10,7 @@ from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from tessera.cards.models import CardType, PaymentMethod
 from tessera.cards.services import MAX_BATCH
+from tessera.core.money import MoneyField
 from tessera.tenancy.models import StaffMembership, Store
 
 
@@ -69,13 +70,15 @@ class SellForm(forms.Form):
         label=_("Payment method"), choices=PaymentMethod.choices, widget=UnfoldAdminSelectWidget
     )
     invoice_number = _text(label=_("Invoice number"), max_length=60)
-    amount = forms.IntegerField(
-        label=_("Amount paid"),
-        min_value=0,
-        widget=UnfoldAdminTextInputWidget,
-        help_text=_("In the currency's minor unit."),
-    )
     note = _text(label=_("Note"), required=False, max_length=300)
+
+    def __init__(self, *args: Any, currency: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Typed as people write money ("100.000" đồng), read by core.money.parse_money (issue 14).
+        self.fields["amount"] = MoneyField(
+            currency=currency, label=_("Amount paid"), widget=UnfoldAdminTextInputWidget()
+        )
+        self.order_fields(["phone", "payment_method", "invoice_number", "amount"])
 
 
 class PhoneForm(forms.Form):

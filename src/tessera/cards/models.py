@@ -26,6 +26,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from tessera.core.formatting import local_datetime
 from tessera.core.models import TenantOwned, TenantQuerySet
 from tessera.tenancy.models import StaffMembership
 
@@ -356,7 +357,7 @@ class CardEvent(TenantOwned):
         indexes = [models.Index(fields=["merchant", "at"]), models.Index(fields=["card", "at"])]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.get_kind_display()} {local_datetime(self.at):%Y-%m-%d %H:%M}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:

@@ -47,7 +47,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from tessera.core import errors
-from tessera.core.money import format_money, minor_digits, to_major
+from tessera.core.formatting import excel_money_format, format_money, format_points, format_quantity
+from tessera.core.money import to_major
 
 if TYPE_CHECKING:
     from tessera.tenancy.models import Merchant
@@ -95,7 +96,7 @@ def require_export_permission(request: HttpRequest, perm: str) -> None:
 def too_large_message(limit: int = PDF_MAX_ROWS) -> str:
     return gettext(
         "A PDF holds at most %(limit)s rows, for printing. Narrow the filters, or export to Excel or CSV."
-    ) % {"limit": number_format(limit, force_grouping=True)}
+    ) % {"limit": format_quantity(limit)}
 
 
 def export_response(
@@ -260,11 +261,6 @@ def csv_stream(
 # --- Excel ------------------------------------------------------------------------------------------
 
 
-def _money_format(currency: str) -> str:
-    digits = minor_digits(currency)
-    return f'#,##0{"." + "0" * digits if digits else ""} "{currency}"'
-
-
 _NUMBER_FORMATS: dict[str, str] = {
     "int": "0",
     "points": "#,##0",
@@ -323,7 +319,9 @@ def write_xlsx(
     sheet.append([text_cell(c.title, bold=True) for c in columns])
 
     number_formats = [
-        _money_format(merchant.currency) if c.kind == "money" else _NUMBER_FORMATS.get(c.kind)
+        excel_money_format(merchant.currency, merchant.default_language)
+        if c.kind == "money"
+        else _NUMBER_FORMATS.get(c.kind)
         for c in columns
     ]
 
@@ -444,7 +442,7 @@ def pdf_cell(value: Any, column: Column, merchant: Merchant) -> str:
     if isinstance(value, date):
         return value.isoformat()
     if kind in ("int", "points") and isinstance(value, int) and not isinstance(value, bool):
-        return number_format(value, use_l10n=True, force_grouping=True)
+        return format_points(value)
     return _text(value)
 
 

@@ -17,12 +17,12 @@ from typing import Any
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.utils.formats import number_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.phonenumber import PhoneNumber
 from unidecode import unidecode
 
+from tessera.core.formatting import format_points
 from tessera.core.limits import MAX_POINTS
 
 #: Excel's day 0 (its serials count from 1899-12-30, with the 1900 leap-year bug folded in).
@@ -374,7 +374,7 @@ def points(value: Any) -> int:
         raise CellError(
             "points_too_large",
             _("At most %(limit)s points can be imported for a member.")
-            % {"limit": number_format(MAX_POINTS, force_grouping=True)},
+            % {"limit": format_points(MAX_POINTS)},
         )
     return amount
 

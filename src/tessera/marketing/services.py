@@ -28,14 +28,14 @@ from django.db.models import CharField, Exists, F, OuterRef, QuerySet, Subquery,
 from django.db.models.functions import Cast, Coalesce
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.formats import date_format, number_format
+from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from tessera.core import outbound
 from tessera.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from tessera.core.formatting import format_money, format_points
 from tessera.core.limits import parse_id
-from tessera.core.money import format_money
 from tessera.core.signing import is_valid_signature
 from tessera.imports import fields, reading
 from tessera.ledger.models import Account, AccountKind, ExpiryNotice
@@ -376,7 +376,7 @@ def _format_context(
 ) -> dict[str, Any]:
     """Numbers, dates and money in the active language's format; everything else as it is."""
     out = {
-        k: number_format(v, force_grouping=True) if isinstance(v, int) and not isinstance(v, bool) else v
+        k: format_points(v) if isinstance(v, int) and not isinstance(v, bool) else v
         for k, v in context.items()
     }
     out["merchant"] = merchant.name

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tessera.core.formatting import local_datetime
 from tessera.core.models import TenantOwned
 
 
@@ -44,7 +45,7 @@ class LoginCode(models.Model):
         indexes = [models.Index(fields=["merchant", "phone", "created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.phone} @ {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.phone} @ {local_datetime(self.created_at):%Y-%m-%d %H:%M}"
 
 
 class LoginFailure(models.Model):
@@ -60,7 +61,7 @@ class LoginFailure(models.Model):
         indexes = [models.Index(fields=["merchant", "phone", "created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.phone} @ {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.phone} @ {local_datetime(self.created_at):%Y-%m-%d %H:%M}"
 
 
 class WidgetSettings(TenantOwned):
@@ -110,4 +111,4 @@ class CodeSendFailure(TenantOwned):
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.phone} @ {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.phone} @ {local_datetime(self.created_at):%Y-%m-%d %H:%M}"

@@ -6,14 +6,13 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.paginator import Page
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from tessera.cards.models import Card, CardStatus
 from tessera.cards.rendering import barcode_image, qr_image
-from tessera.core.money import format_money
+from tessera.core.formatting import format_money, format_points
 from tessera.ledger.models import Account, AccountKind, Entry
 from tessera.ledger.selectors import AccountSummary, account_summary, entries_of
 from tessera.members.models import Member
@@ -120,7 +119,7 @@ def tier_of(member: Member) -> TierProgress | None:
         if status.basis == Basis.SPEND:
             missing = format_money(status.missing, member.merchant.currency)
         else:
-            missing = str(_("%(points)s points") % {"points": intcomma(status.missing)})
+            missing = str(_("%(points)s points") % {"points": format_points(status.missing)})
     return TierProgress(
         name=status.tier.name if status.tier else None,
         next_name=status.next_tier.name if status.next_tier else None,

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.decorators import action
 
 from tessera.core.errors import DomainError
-from tessera.core.money import format_money
+from tessera.core.formatting import format_money
 from tessera.rewards import services
 from tessera.rewards.models import (
     Gift,

@@ -28,7 +28,6 @@ from django.utils.translation import gettext_lazy as _
 from unfold.decorators import action
 from unfold.widgets import (
     UnfoldAdminCheckboxSelectMultipleWidget,
-    UnfoldAdminIntegerFieldWidget,
     UnfoldAdminSelectMultipleWidget,
     UnfoldAdminSelectWidget,
     UnfoldAdminSingleDateWidget,
@@ -38,6 +37,7 @@ from unfold.widgets import (
 
 from tessera.cards.models import CardType
 from tessera.core.errors import DomainError
+from tessera.core.money import MoneyField
 from tessera.members.selectors import find_member_by_phone
 from tessera.rules import services
 from tessera.rules.formula import FUNCTIONS, VARIABLES
@@ -324,12 +324,6 @@ class EarningRuleAdmin(TenantAdmin):
 
 
 class SimulatorForm(forms.Form):
-    amount = forms.IntegerField(
-        label=_("amount"),
-        min_value=0,
-        help_text=_("What earns points, in the currency's minor unit."),
-        widget=UnfoldAdminIntegerFieldWidget,
-    )
     phone = forms.CharField(label=_("member's phone"), max_length=40, widget=UnfoldAdminTextInputWidget)
     store = forms.ModelChoiceField(
         queryset=Store.objects.none(), label=_("store"), widget=UnfoldAdminSelectWidget
@@ -346,6 +340,14 @@ class SimulatorForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.staff = staff
         self.fields["store"].queryset = Store.objects.visible_to(staff).filter(is_active=True)  # type: ignore[attr-defined]
+        # Typed as people write money ("150.000" đồng), read by core.money.parse_money (issue 14).
+        self.fields["amount"] = MoneyField(
+            currency=staff.merchant.currency,
+            label=_("amount"),
+            help_text=_("What earns points."),
+            widget=UnfoldAdminTextInputWidget(),
+        )
+        self.order_fields(["amount"])
 
     def clean_phone(self) -> Any:
         member = find_member_by_phone(merchant=self.staff.merchant, phone=self.cleaned_data["phone"])

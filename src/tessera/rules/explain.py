@@ -15,7 +15,7 @@ from typing import Any
 
 from django.utils.translation import gettext
 
-from tessera.core.money import format_money
+from tessera.core.formatting import format_money
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ from django.utils.translation import gettext_noop
 
 from tessera.cards.models import Card
 from tessera.core.errors import NotFound
-from tessera.core.money import format_money
+from tessera.core.formatting import format_money
 from tessera.members.models import Member
 from tessera.points.policy import policy_of
 from tessera.rules import explain, selectors

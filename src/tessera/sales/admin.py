@@ -19,13 +19,16 @@ from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from unfold.decorators import action
+from unfold.widgets import UnfoldAdminTextInputWidget
 
 from tessera.cards.models import PaymentMethod
 from tessera.cards.selectors import find_card
 from tessera.core.errors import DomainError
 from tessera.core.exports import Column
+from tessera.core.formatting import format_datetime, format_money, format_points
 from tessera.core.limits import MAX_POINTS, MAX_SALE_AMOUNT, occurred_on_window
-from tessera.core.money import format_money
+from tessera.core.money import MoneyField
+from tessera.ledger.models import AccountKind
 from tessera.members.models import Member
 from tessera.rules.explain import describe_parts
 from tessera.sales import services, stored_value
@@ -53,7 +56,18 @@ from tessera.tenancy.models import StaffMembership, Store
 class LineInline(ReadOnlyInline):
     model = TransactionLine
     parent_view_permission = "sales.view_transaction"
-    fields = ("sku", "name", "quantity", "unit_price", "amount")
+    fields = ("sku", "name", "quantity", "unit_price_display", "amount_display")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TransactionLine]:
+        return super().get_queryset(request).select_related("transaction")  # for its currency
+
+    @admin.display(description=_("unit price"))
+    def unit_price_display(self, obj: TransactionLine) -> str:
+        return format_money(obj.unit_price, obj.transaction.currency)
+
+    @admin.display(description=_("amount"))
+    def amount_display(self, obj: TransactionLine) -> str:
+        return format_money(obj.amount, obj.transaction.currency)
 
 
 class RefundInline(ReadOnlyInline):
@@ -99,12 +113,12 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
         "channel",
         "external_ref",
         "occurred_at",
-        "total_amount",
-        "discount_amount",
+        "total_display",
+        "discount_display",
         "points_earned",
         "earning_explained",
         "points_to_spend",
-        "stored_value_to_spend",
+        "stored_value_display",
         "confirm_method",
         "confirmed_by",
         "confirmed_at",
@@ -135,14 +149,27 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
         """In the reader's language, from the parts kept with the sale (E5); older sales as written."""
         return describe_parts(obj.earning_parts) if obj.earning_parts else obj.earn_explanation
 
+    @admin.display(description=_("total"))
+    def total_display(self, obj: Transaction) -> str:
+        return format_money(obj.total_amount, obj.currency)
+
+    @admin.display(description=_("discount"))
+    def discount_display(self, obj: Transaction) -> str:
+        return format_money(obj.discount_amount, obj.currency)
+
+    @admin.display(description=_("stored value spent"))
+    def stored_value_display(self, obj: Transaction) -> str:
+        return format_money(obj.stored_value_to_spend, obj.currency)
+
     @admin.display(description=_("ledger entries"))
     def ledger_entries(self, obj: Transaction) -> SafeString:
+        # In the merchant's zone, like every other time on the page (issue 14: it showed UTC here).
         rows = [
             (
-                e.occurred_at.strftime("%Y-%m-%d %H:%M"),
+                format_datetime(e.occurred_at),
                 e.get_kind_display(),
                 e.account,
-                f"{e.amount:+d}",
+                _signed(e.amount, e.account.kind, obj.currency),
                 e.description,
             )
             for e in entries_of_sale(obj)
@@ -323,6 +350,13 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
         return TemplateResponse(request, "sales/admin/form_page.html", context)
 
 
+def _signed(amount: int, kind: str, currency: str) -> str:
+    """A ledger movement with its sign: points grouped, stored value as money."""
+    sign = "+" if amount > 0 else "-" if amount < 0 else ""
+    shown = format_points(abs(amount)) if kind == AccountKind.POINTS else format_money(abs(amount), currency)
+    return sign + shown
+
+
 def _initial(request: HttpRequest) -> dict[str, Any]:
     return {"member": request.GET.get("member"), "occurred_on": timezone.localdate()}
 
@@ -355,9 +389,6 @@ class _PointsForm(forms.Form):
 
 
 class AddPointsForm(_PointsForm):
-    amount_spent = forms.IntegerField(
-        label=_("amount spent"), min_value=0, max_value=MAX_SALE_AMOUNT, required=False
-    )
     points = forms.IntegerField(label=_("points"), min_value=1, max_value=MAX_POINTS, required=False)
     note = forms.CharField(label=_("note"), max_length=300, required=False)
     record_expired = forms.BooleanField(
@@ -365,6 +396,18 @@ class AddPointsForm(_PointsForm):
         required=False,
         help_text=_("Points dated so far back that they have expired are refused unless this is ticked."),
     )
+
+    def __init__(self, *args: Any, staff: StaffMembership, **kwargs: Any) -> None:
+        super().__init__(*args, staff=staff, **kwargs)
+        # Typed as people write money ("150.000" đồng), read by core.money.parse_money (issue 14).
+        self.fields["amount_spent"] = MoneyField(
+            currency=staff.merchant.currency,
+            maximum=MAX_SALE_AMOUNT,
+            label=_("amount spent"),
+            required=False,
+            widget=UnfoldAdminTextInputWidget(),
+        )
+        self.order_fields(["member", "store", "occurred_on", "amount_spent"])
 
 
 class DeductPointsForm(_PointsForm):
@@ -385,9 +428,6 @@ class SalesSettingsAdmin(TenantAdmin):
 
 class TopUpForm(forms.Form):
     card_number = forms.CharField(label=_("card number"), max_length=64)
-    amount = forms.IntegerField(
-        label=_("amount paid"), min_value=1, help_text=_("In the currency's minor unit.")
-    )
     payment_method = forms.ChoiceField(label=_("payment method"), choices=PaymentMethod.choices)
     store = forms.ModelChoiceField(queryset=Store.objects.none(), label=_("store"))
     invoice = forms.CharField(label=_("invoice number"), max_length=100, required=False)
@@ -397,6 +437,13 @@ class TopUpForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.staff = staff
         self.fields["store"].queryset = Store.objects.visible_to(staff).filter(is_active=True)  # type: ignore[attr-defined]
+        self.fields["amount"] = MoneyField(
+            currency=staff.merchant.currency,
+            minimum=1,
+            label=_("amount paid"),
+            widget=UnfoldAdminTextInputWidget(),
+        )
+        self.order_fields(["card_number", "amount"])
 
     def clean_card_number(self) -> Any:
         card = find_card(merchant=self.staff.merchant_id, code=self.cleaned_data["card_number"])
@@ -417,7 +464,7 @@ class TopUpAdmin(TenantAdmin):
         "amount_display",
         "payment_method",
         "invoice_number",
-        "bonus_value",
+        "bonus_value_display",
         "bonus_points",
     )
     list_filter = ("store", "payment_method")
@@ -426,12 +473,11 @@ class TopUpAdmin(TenantAdmin):
     fields = (
         "card",
         "store",
-        "amount",
-        "currency",
+        "amount_display",
         "payment_method",
         "invoice_number",
         "bonus_rule",
-        "bonus_value",
+        "bonus_value_display",
         "bonus_points",
         "note",
         "created_by",
@@ -448,6 +494,10 @@ class TopUpAdmin(TenantAdmin):
     @admin.display(description=_("amount paid"), ordering="amount")
     def amount_display(self, obj: TopUp) -> str:
         return format_money(obj.amount, obj.currency)
+
+    @admin.display(description=_("bonus value"), ordering="bonus_value")
+    def bonus_value_display(self, obj: TopUp) -> str:
+        return format_money(obj.bonus_value, obj.currency)
 
     def get_urls(self) -> list[Any]:
         page = path("top-up/", self.admin_site.admin_view(self.top_up_view), name="sales_top_up")

@@ -30,7 +30,7 @@ from tessera.cards.balances import Accounts, accounts_of, stored_value_account_o
 from tessera.cards.models import Card
 from tessera.core import events
 from tessera.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
-from tessera.core.money import format_money
+from tessera.core.formatting import format_money
 from tessera.core.sms import send_sms
 from tessera.core.transactions import atomic
 from tessera.ledger import services as ledger

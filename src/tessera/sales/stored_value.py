@@ -25,7 +25,7 @@ from tessera.cards import services as cards
 from tessera.cards.models import Card, CardKind, PaymentMethod
 from tessera.core.errors import Conflict, NotFound, ValidationFailed
 from tessera.core.events import publish
-from tessera.core.money import format_money
+from tessera.core.formatting import format_money
 from tessera.core.transactions import atomic
 from tessera.ledger import services as ledger
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind

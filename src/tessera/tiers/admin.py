@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.decorators import display
 
 from tessera.core.errors import DomainError
-from tessera.core.money import format_money
+from tessera.core.formatting import format_money, format_points
 from tessera.members.models import Member
 from tessera.tenancy.admin_base import ReadOnlyAdminMixin, TenantAdmin, TenantHistoryAdmin
 from tessera.tiers import services
@@ -146,7 +146,7 @@ class MemberTierAdmin(ReadOnlyAdminMixin, TenantAdmin):
         currency = member.merchant.currency
 
         def amount(value: int) -> str:
-            return format_money(value, currency) if status.basis == Basis.SPEND else str(value)
+            return format_money(value, currency) if status.basis == Basis.SPEND else format_points(value)
 
         context = {
             **self.admin_site.each_context(request),

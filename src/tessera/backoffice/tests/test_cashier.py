@@ -224,7 +224,7 @@ def test_a_manual_sale_from_basket_to_receipt(till):
     assert _points(till.member) == 9
     receipt = client.get(confirmed["Location"]).content.decode()
     assert 'id="receipt-points-balance">9<' in receipt
-    assert "90.000 VND" in receipt and "HD-9" in receipt
+    assert "90.000\xa0₫" in receipt and "HD-9" in receipt
 
 
 def test_posting_the_same_basket_twice_records_one_sale(till):
@@ -278,7 +278,9 @@ def test_a_second_staff_member_confirms_when_the_merchant_allows_it(till):
     page = client.get(url).content.decode()
     assert 'id="confirm-staff"' in page and 'id="confirm-pin"' not in page
     # The cursor starts in the one form there is: the second staff member's user name (issue 14).
-    assert re.search(r'<input type="text" name="username" id="id_username" autocomplete="off" autofocus', page)
+    assert re.search(
+        r'<input type="text" name="username" id="id_username" autocomplete="off" autofocus', page
+    )
 
     pin_refused = client.post(url, {"token": "1" * 32, "method": "pin", "pin": PIN})
     client.post(

@@ -102,8 +102,8 @@ def test_the_dashboard_page_shows_the_merchants_figures_and_nothing_of_another_m
     assert response.status_code == 200
     body = response.content.decode()
     assert 'id="fig-points-issued">136<' in body
-    assert 'id="fig-sales-amount">370.000 VND<' in body
-    assert 'id="fig-stored-value">500.000 VND<' in body
+    assert 'id="fig-sales-amount">370.000\xa0₫<' in body
+    assert 'id="fig-stored-value">500.000\xa0₫<' in body
     assert "99,900" not in body and "王芳" not in body
     figures = response.context["d"]["figures"]
     assert figures.sales_count == 2
@@ -236,4 +236,4 @@ def test_a_store_manager_who_may_see_reports_sees_the_revenue(busy_shop):
 
     body = client.get(reverse("backoffice:dashboard")).content.decode()
 
-    assert 'id="fig-sales-amount">370.000 VND<' in body and 'id="top-stores"' in body
+    assert 'id="fig-sales-amount">370.000\xa0₫<' in body and 'id="top-stores"' in body

@@ -135,4 +135,4 @@ def test_the_tier_and_why_the_member_holds_it(merchant):
     )
     body = response.content.decode()
     assert 'id="member-tier">Silver<' in body
-    assert "3.800.000 VND" in body and 'id="tier-why"' in body
+    assert "3.800.000\xa0₫" in body and 'id="tier-why"' in body

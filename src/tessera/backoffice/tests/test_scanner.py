@@ -181,3 +181,67 @@ def test_h1_a_member_of_another_merchant_cannot_get_points(client, cashier, othe
     assert response.status_code == 404 and response.json()["code"] == "member_not_found"
     assert not Entry.objects.exists()
     assert find_member_by_phone(merchant=other_merchant, phone="0912345678") == foreign.member
+
+
+# --- typed amounts (issue 14): read by core.money.parse_money, previewed before anything is saved ----
+
+
+@pytest.mark.parametrize("typed", ["150.000", "150,000", "150000", "150.000 ₫"])
+def test_h1_an_amount_typed_with_thousands_dots_is_read_as_thousands_of_dong(client, cashier, card, typed):
+    response = post(client, "add", {"member": card.member_id, "amount": typed})
+
+    assert response.status_code == 200
+    assert response.json()["points"] == 15  # 150.000 đồng, not 150 (it used to read "150.000" as 150)
+    assert balance(card.member) == 15
+
+
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [("150.5", "too_many_decimals"), ("-150.000", "negative_amount"), ("0", "invalid_amount")],
+)
+def test_h1_an_amount_that_does_not_read_is_refused_and_adds_nothing(client, cashier, card, typed, code):
+    response = post(client, "add", {"member": card.member_id, "amount": typed})
+
+    assert response.status_code == 422 and response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == code
+    assert not Entry.objects.filter(account__member=card.member).exists()
+
+
+@pytest.fixture
+def yuan_cashier(client, other_merchant):
+    """A cashier of the tea house: yuan, Chinese screens (decimal point, comma groups)."""
+    store = StoreFactory(merchant=other_merchant, name="静安")
+    user = staff_user(other_merchant, "cashier", stores=[store], username="cashier-tea").user
+    client.force_login(user)
+    return user
+
+
+def test_h1_an_amount_that_could_mean_two_sums_is_refused_with_both_readings(
+    client, yuan_cashier, other_merchant
+):
+    card = active_card(CardTypeFactory(merchant=other_merchant), phone="+8613800138000")
+
+    ambiguous = post(client, "add", {"member": card.member_id, "amount": "1.234"}, key="a")
+    plain = post(client, "add", {"member": card.member_id, "amount": "1,234.5"}, key="b")
+
+    assert ambiguous.status_code == 422
+    body = ambiguous.json()
+    assert body["code"] == "ambiguous_amount" and body["readings"] == ["¥1.234", "¥1,234.00"]
+    assert "¥1.234" in body["detail"] and "¥1,234.00" in body["detail"]
+    assert plain.status_code == 200
+    assert Entry.objects.filter(account__member=card.member).count() == 1
+
+
+def test_h1_the_page_previews_the_amount_as_it_is_typed(client, cashier):
+    page = client.get("/staff/scan/").content.decode()
+    good = client.get(reverse("money_preview"), {"text": "150.000"})
+    bad = client.get(reverse("money_preview"), {"text": "150.5"})
+
+    assert 'id="amount" name="amount" type="text"' in page and 'data-money="VND"' in page
+    assert "tessera/money_preview.js" in page and "(₫)" in page and "VND)" not in page
+    assert good.json() == {"amount": 150_000, "display": "150.000\xa0₫"}
+    assert bad.status_code == 422 and bad.json()["code"] == "too_many_decimals"
+
+
+def test_h1_the_preview_is_for_signed_in_staff_only(client, db):
+    assert client.get(reverse("money_preview"), {"text": "1"}).status_code in (302, 403)

@@ -83,16 +83,19 @@ def test_a_cashier_sells_through_the_sell_page_and_a_manager_confirms_D4(
     assert client.get(sell_url).status_code == 200
     response = client.post(
         sell_url,
-        {"phone": "0903 123 456", "payment_method": "cash", "invoice_number": "HD-7", "amount": "100000"},
+        # Typed the Vietnamese way (issue 14): 100.000 đồng, not 100.
+        {"phone": "0903 123 456", "payment_method": "cash", "invoice_number": "HD-7", "amount": "100.000"},
     )
     assert response.status_code == 302
     assigned_card.refresh_from_db()
-    assert assigned_card.status == CardStatus.SOLD
+    assert assigned_card.status == CardStatus.SOLD and assigned_card.amount == 100_000
 
     # The seller is not offered (nor allowed) the confirmation.
     assert client.get(reverse("admin:cards_card_confirm", args=[assigned_card.pk])).status_code == 403
 
     client.force_login(manager)
+    confirm_page = client.get(reverse("admin:cards_card_confirm", args=[assigned_card.pk])).content.decode()
+    assert "100.000\xa0₫" in confirm_page  # the amount sold for, formatted
     same = client.post(reverse("admin:cards_card_confirm", args=[assigned_card.pk]), {"note": ""})
     assert same.status_code == 302
     assigned_card.refresh_from_db()

@@ -133,7 +133,7 @@ def test_xlsx_money_is_a_number_with_the_currency_format_and_times_are_local():
     assert [c.value for c in sheet[1]] == ["Name", "Spent", "Points", "Birthday", "Joined", "Rate"]
     name, spent, points, birthday, joined, rate = sheet[2]
     assert (name.value, spent.value, points.value) == ("王小明", pytest.approx(1234.56), 1500)
-    assert spent.data_type == "n" and spent.number_format == '#,##0.00 "CNY"'
+    assert spent.data_type == "n" and spent.number_format == '"¥"#,##0.00'
     assert points.number_format == "#,##0"
     assert birthday.value.date() == date(1990, 5, 17)
     assert joined.value == datetime(2026, 1, 1, 4, 30)
@@ -147,7 +147,7 @@ def test_xlsx_vnd_has_no_decimals():
         )
     )
 
-    assert sheet["B2"].value == 123456 and sheet["B2"].number_format == '#,##0 "VND"'
+    assert sheet["B2"].value == 123456 and sheet["B2"].number_format == '#,##0 "₫"'
 
 
 def test_xlsx_writes_formula_lookalikes_as_plain_strings():
@@ -252,8 +252,8 @@ def test_pdf_cell_formats_money_per_currency_in_the_active_language():
     from django.utils import translation
 
     with translation.override("vi"):
-        assert exports.pdf_cell(123456, Column("x", "money"), VND) == "123.456 VND"
-        assert exports.pdf_cell(123456, Column("x", "money"), CNY) == "1.234,56 CNY"
+        assert exports.pdf_cell(123456, Column("x", "money"), VND) == "123.456\xa0₫"
+        assert exports.pdf_cell(123456, Column("x", "money"), CNY) == "1.234,56\xa0CN¥"
     assert exports.pdf_cell(NEW_YEAR_EVE_UTC, Column("x", "datetime"), VND) == "2026-01-01 03:30"
     assert exports.pdf_cell(True, Column("x"), VND) == "Yes"
 

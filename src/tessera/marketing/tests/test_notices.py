@@ -70,7 +70,7 @@ def test_i3_a_confirmed_sale_sends_the_member_the_points_earned_and_balance_with
         f"sale:{sale.pk}",
         False,
     )
-    assert message.body == "Phở Hà Nội: +13 điểm cho 130.000 VND. Số dư: 13 điểm."
+    assert message.body == "Phở Hà Nội: +13 điểm cho 130.000\xa0₫. Số dư: 13 điểm."
     assert sms_log.messages()[-1]["text"] == message.body
 
 

@@ -105,7 +105,7 @@ def test_e5_simulator_page_shows_the_breakdown(client, merchant, admin_of, store
     response = client.post(
         SIMULATOR,
         {
-            "amount": "150000",
+            "amount": "150.000",  # typed the Vietnamese way (issue 14): 150 thousand đồng
             "phone": "0903 123 456",
             "store": str(store.pk),
             "date": "2026-03-02",

@@ -88,10 +88,10 @@ def test_e5_the_pos_quote_includes_the_earning_breakdown(pos, member, merchant):
             "version_id": base.current_version_id,
             "name": "Base",
             "points": 15,
-            "explanation": "1 point(s) per 10,000 VND on 150,000 VND, rounded down",
+            "explanation": "1 point(s) per ₫10,000 on ₫150,000, rounded down",
         }
     ]
-    assert body["earn_explanation"] == "Base: 1 point(s) per 10,000 VND on 150,000 VND, rounded down"
+    assert body["earn_explanation"] == "Base: 1 point(s) per ₫10,000 on ₫150,000, rounded down"
 
 
 def test_e5_a_sale_created_through_the_api_records_its_rule_versions(pos, member, merchant):

@@ -375,7 +375,7 @@ def test_e5_simulator_explains_why_120_points(merchant, member, store):
         ("Monday double", 30),
         ("Birthday gift", 60),
     ]
-    assert str(result.parts[0].explanation) == "1 point(s) per 10,000 VND on 300,000 VND, rounded down"
+    assert str(result.parts[0].explanation) == "1 point(s) per ₫10,000 on ₫300,000, rounded down"
     assert str(result.parts[1].explanation) == "×2 on the 30 point(s) before it, rounded down"
     assert str(result.parts[2].explanation) == "a fixed bonus"
     assert [(s.name, s.reason) for s in result.skipped] == [("Weekend", "not on Monday")]

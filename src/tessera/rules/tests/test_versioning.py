@@ -75,9 +75,7 @@ def test_e5_a_sale_without_rules_records_the_flat_rate(merchant, member, store):
     ]
     # Kept as a message and its arguments, worded when read, in the reader's language (issue 14).
     with translation.override("en"):
-        assert (
-            describe_parts(sale.earning_parts) == "Flat rate: 1 point(s) per 10,000 VND spent, rounded down"
-        )
+        assert describe_parts(sale.earning_parts) == "Flat rate: 1 point(s) per ₫10,000 spent, rounded down"
     with translation.override("vi"):
         assert describe_parts(sale.earning_parts).startswith("Tỷ lệ cố định: 1 điểm")
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from tests.factories import MemberFactory, StoreFactory, staff_user
 
 from tessera.ledger.models import Account, AccountKind
 from tessera.sales import services
 from tessera.sales.models import TransactionStatus
+from tessera.sales.selectors import entries_of_sale
 from tessera.sales.services import SaleLine
 from tessera.sales.tests.conftest import PIN
 
@@ -118,3 +122,41 @@ def test_a1_points_pages_refuse_another_merchants_member(client, merchant, store
     assert response.status_code == 200
     assert "member" in response.context["form"].errors
     assert balance(theirs) == 0
+
+
+@pytest.mark.parametrize("typed", ["123.000", "123,000", "123000"])
+def test_e4_the_amount_spent_is_typed_as_people_write_money(client, merchant, store, member, typed):
+    client.force_login(staff_user(merchant, "cashier", stores=[store]).user)
+
+    page = client.get(ADD_POINTS).content.decode()
+    response = client.post(ADD_POINTS, {"member": member.pk, "store": store.pk, "amount_spent": typed})
+
+    assert 'data-money="VND"' in page and "tessera/money_preview.js" in page
+    assert response.status_code == 302
+    assert balance(member) == 12  # 123.000 đồng at 1 point per 10.000
+
+
+def test_e4_an_amount_spent_that_does_not_read_is_refused_before_anything_is_saved(
+    client, merchant, store, member
+):
+    client.force_login(staff_user(merchant, "cashier", stores=[store]).user)
+
+    response = client.post(ADD_POINTS, {"member": member.pk, "store": store.pk, "amount_spent": "123.5"})
+
+    assert response.status_code == 200
+    assert "amount_spent" in response.context["form"].errors
+    assert balance(member) == 0
+
+
+def test_e9_the_sale_page_shows_ledger_times_in_the_merchants_zone(client, merchant, store, member):
+    sale = a_sale(member, store, confirm=True)
+    client.force_login(staff_user(merchant, "store_manager", stores=[store]).user)
+
+    body = client.get(reverse("admin:sales_transaction_change", args=[sale.pk])).content.decode()
+
+    [entry] = entries_of_sale(sale)
+    local = timezone.localtime(entry.occurred_at, merchant.tz)
+    utc = entry.occurred_at.astimezone(UTC)
+    assert local.strftime("%H:%M") in body
+    assert f"{utc:%Y-%m-%d %H:%M}" not in body  # the UTC time it used to show beside local ones
+    assert "+9" in body  # 90.000 đồng earn 9 points, shown with their sign
