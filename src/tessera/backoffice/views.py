@@ -24,10 +24,10 @@ from django.utils.translation import gettext as _
 from tessera.backoffice import selectors
 from tessera.backoffice.forms import BaseLineFormSet, BasketForm, ConfirmForm, LineFormSet, LookupForm
 from tessera.backoffice.selectors import Scope
-from tessera.backoffice.services import Outcome, form_fingerprint, new_form_token, submit_once
 from tessera.cards.balances import balances_of
 from tessera.cards.models import Card
 from tessera.core.errors import DomainError, ValidationFailed
+from tessera.core.idempotency import Outcome, form_fingerprint, new_form_token, submit_once
 from tessera.core.limits import parse_id
 from tessera.core.money import minor_digits
 from tessera.members.models import Member
