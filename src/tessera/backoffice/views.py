@@ -31,6 +31,7 @@ from tessera.core.idempotency import Outcome, form_fingerprint, new_form_token, 
 from tessera.core.limits import parse_id
 from tessera.core.money import minor_digits
 from tessera.members.models import Member
+from tessera.sales import selectors as sales_selectors
 from tessera.sales import services as sales
 from tessera.sales.models import Channel, ConfirmMethod, SalesSettings, Transaction, TransactionStatus
 from tessera.tenancy.admin_base import request_staff
@@ -491,6 +492,12 @@ def cashier_receipt(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, CASHIER_PERMISSION, "sales.view_transaction")
     staff = _staff(request)
     sale = _sale_of(request, staff, pk)
+    # The refund page is the sale's admin page: it needs the sale's view permission too (issue 14).
+    refundable = (
+        sale.status == TransactionStatus.CONFIRMED
+        and request.user.has_perm("sales.view_transaction")
+        and sales_selectors.may_refund(request.user, staff.merchant)
+    )
     return _page(
         request,
         "backoffice/cashier/receipt.html",
@@ -498,4 +505,5 @@ def cashier_receipt(request: HttpRequest, pk: int) -> HttpResponse:
         sale=sale,
         currency=sale.currency,
         balances=balances_of(sale.member, sale.card),
+        refund_url=reverse("admin:sales_transaction_refund_lines", args=[sale.pk]) if refundable else "",
     )
