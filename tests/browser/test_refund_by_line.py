@@ -88,6 +88,7 @@ def test_e9_a_manager_refunds_one_iced_tea_in_vietnamese(page, live_server):
     page.fill(f"input[name=line_{tea.pk}]", "5")  # only 2 left
     page.click("#refund-preview-button")
     expect(page.locator("#refund-lines")).to_contain_text("Chỉ còn 2 có thể hoàn trả.")
+    _shot(page, "refund-form")
 
     page.fill(f"input[name=line_{tea.pk}]", "1")
     page.fill("input[name=reason]", "Trà nguội")

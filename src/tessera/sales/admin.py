@@ -20,6 +20,7 @@ from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from unfold.decorators import action
+from unfold.widgets import UnfoldAdminTextInputWidget
 
 from tessera.cards.models import PaymentMethod
 from tessera.cards.selectors import find_card
@@ -487,7 +488,9 @@ class RefundLinesForm(forms.Form):
     """How many of each line come back (0 to what is left of it), and why. `token` makes the confirmation
     act once (`core.idempotency.submit_once`)."""
 
-    reason = forms.CharField(label=_("reason"), max_length=300, required=False)
+    reason = forms.CharField(
+        label=_("Reason"), max_length=300, required=False, widget=UnfoldAdminTextInputWidget
+    )
     token = forms.CharField(widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, lines: list[TransactionLine], currency: str, **kwargs: Any) -> None:
