@@ -24,14 +24,15 @@ from django.utils.translation import gettext as _
 from tessera.backoffice import selectors
 from tessera.backoffice.forms import BaseLineFormSet, BasketForm, ConfirmForm, LineFormSet, LookupForm
 from tessera.backoffice.selectors import Scope
-from tessera.backoffice.services import Outcome, form_fingerprint, new_form_token, submit_once
 from tessera.cards.balances import balances_of
 from tessera.cards.models import Card
 from tessera.core.errors import DomainError, ValidationFailed
+from tessera.core.idempotency import Outcome, form_fingerprint, new_form_token, submit_once
 from tessera.core.limits import parse_id
 from tessera.core.money import minor_digits, to_major
 from tessera.members.models import Member
 from tessera.members.selectors import phone_e164
+from tessera.sales import selectors as sales_selectors
 from tessera.sales import services as sales
 from tessera.sales.models import Channel, ConfirmMethod, SalesSettings, Transaction, TransactionStatus
 from tessera.tenancy.admin_base import request_staff
@@ -531,6 +532,12 @@ def cashier_receipt(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, CASHIER_PERMISSION, "sales.view_transaction")
     staff = _staff(request)
     sale = _sale_of(request, staff, pk)
+    # The refund page is the sale's admin page: it needs the sale's view permission too (issue 14).
+    refundable = (
+        sale.status == TransactionStatus.CONFIRMED
+        and request.user.has_perm("sales.view_transaction")
+        and sales_selectors.may_refund(request.user, staff.merchant)
+    )
     return _page(
         request,
         "backoffice/cashier/receipt.html",
@@ -538,4 +545,5 @@ def cashier_receipt(request: HttpRequest, pk: int) -> HttpResponse:
         sale=sale,
         currency=sale.currency,
         balances=balances_of(sale.member, sale.card),
+        refund_url=reverse("admin:sales_transaction_refund_lines", args=[sale.pk]) if refundable else "",
     )

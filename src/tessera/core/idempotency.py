@@ -1,11 +1,11 @@
 """Exactly once (E11): every POST carries an `Idempotency-Key`; a retry gets the first answer back.
 
 `run_once` is the one implementation, used by the API (`idempotent`) and by the back office's forms
-(`backoffice.services.submit_once`). In one transaction it claims the key with a single
-`INSERT … ON CONFLICT DO NOTHING RETURNING id`, does the work and stores the answer in the row it
-claimed. A concurrent duplicate's insert waits on the unique index (merchant, key) until the first
-transaction ends: if it committed, the duplicate replays its answer; if it rolled back, the duplicate
-does the work.
+(`submit_once`, with a one-time token in the form instead of the header). In one transaction it claims
+the key with a single `INSERT … ON CONFLICT DO NOTHING RETURNING id`, does the work and stores the
+answer in the row it claimed. A concurrent duplicate's insert waits on the unique index (merchant, key)
+until the first transaction ends: if it committed, the duplicate replays its answer; if it rolled back,
+the duplicate does the work.
 
 Refusals need no savepoint: a business error (problem+json, 4xx) rolls the whole transaction back and
 is stored in a fresh one, claimed the same way, so a retry replays it and never runs a rule twice. A
@@ -17,6 +17,8 @@ free.
 from __future__ import annotations
 
 import hashlib
+import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,7 +33,7 @@ from django.utils.translation import gettext_lazy as _
 from ninja import Header
 from pydantic import BaseModel
 
-from tessera.core.errors import DomainError
+from tessera.core.errors import DomainError, ValidationFailed
 from tessera.core.models import IdempotencyRecord
 from tessera.core.problem import domain_problem
 from tessera.core.transactions import without_savepoints
@@ -260,6 +262,74 @@ def idempotent(
     if result.replayed:
         response[REPLAYED_HEADER] = "true"
     return response
+
+
+# --- the back office's forms --------------------------------------------------------------------------
+#
+# Every form that writes (the cashier screen, a refund) carries a one-time token. `submit_once` claims it
+# the way the API claims an Idempotency-Key: a second post of the same form (a double click, a reload
+# after a slow answer) replays the first outcome, the page it led to or the error it met. It lives here,
+# beside `run_once`, so the admin pages of any app can use it (issue 14).
+
+_FORM_TOKEN = re.compile(r"^[0-9a-f]{32}$")
+_FORM_PREFIX = "form:"
+_FORM_REDIRECT = 303
+_FORM_REFUSED = 422
+
+
+def new_form_token() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where the form led (`url`), or why it could not (`error`); `replayed` when it was posted before."""
+
+    url: str = ""
+    error: str = ""
+    replayed: bool = False
+
+
+def form_fingerprint(*, path: str, fields: dict[str, list[str]]) -> str:
+    """What makes two posts "the same form": the page and the fields, whatever order they came in."""
+    digest = hashlib.sha256(f"{path}\n".encode())
+    for name in sorted(fields):
+        if name == "csrfmiddlewaretoken":
+            continue
+        for value in fields[name]:
+            digest.update(f"{name}={value}\n".encode())
+    return digest.hexdigest()
+
+
+def submit_once(
+    *, merchant: Merchant, token: str, path: str, fingerprint: str, work: Callable[[], str]
+) -> Outcome:
+    """Run `work` (which returns the URL to go to) at most once for this form token.
+
+    A DomainError from `work` is stored as the outcome too; the work's writes are undone with it, except
+    those of a refusal that is itself a record (a wrong PIN is counted even though the confirmation
+    failed: `DomainError.keeps_writes`).
+    """
+    if not _FORM_TOKEN.match(token or ""):
+        raise ValidationFailed(_("This form has expired; reload the page."), code="form_token_invalid")
+    claim = Claim(merchant.pk, f"{_FORM_PREFIX}{token}", "POST", path, fingerprint)
+
+    def work_done() -> Answer:
+        return Answer(_FORM_REDIRECT, work(), "text/uri-list")
+
+    def refusal(exc: DomainError) -> Answer:
+        return Answer(_FORM_REFUSED, str(exc.message), "text/plain")
+
+    def reused() -> DomainError:
+        return ValidationFailed(
+            _("This form was already sent with other values. Check the result, then start again."),
+            code="form_already_submitted",
+        )
+
+    answer = run_once(claim, work=work_done, refusal=refusal, reused=reused)
+    if answer.status == _FORM_REDIRECT:
+        return Outcome(url=answer.body, replayed=answer.replayed)
+    return Outcome(error=answer.body, replayed=answer.replayed)
 
 
 def purge_idempotency_records(*, older_than_days: int | None = None, now: datetime | None = None) -> int:

@@ -9,8 +9,9 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.db.models import QuerySet, Sum
+from django.db.models.functions import Coalesce
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -26,12 +27,13 @@ from tessera.cards.selectors import find_card
 from tessera.core.errors import DomainError
 from tessera.core.exports import Column
 from tessera.core.formatting import format_datetime, format_money, format_points
+from tessera.core.idempotency import form_fingerprint, new_form_token, submit_once
 from tessera.core.limits import MAX_POINTS, MAX_SALE_AMOUNT, occurred_on_window
 from tessera.core.money import MoneyField
 from tessera.ledger.models import AccountKind
 from tessera.members.models import Member
 from tessera.rules.explain import describe_parts
-from tessera.sales import services, stored_value
+from tessera.sales import selectors, services, stored_value
 from tessera.sales.models import (
     Channel,
     Refund,
@@ -41,7 +43,6 @@ from tessera.sales.models import (
     TransactionLine,
     TransactionStatus,
 )
-from tessera.sales.selectors import entries_of_sale
 from tessera.tenancy.admin_base import (
     ExportAdminMixin,
     ReadOnlyAdminMixin,
@@ -56,10 +57,19 @@ from tessera.tenancy.models import StaffMembership, Store
 class LineInline(ReadOnlyInline):
     model = TransactionLine
     parent_view_permission = "sales.view_transaction"
-    fields = ("sku", "name", "quantity", "unit_price_display", "amount_display")
+    fields = ("sku", "name", "quantity", "returned", "unit_price_display", "amount_display")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TransactionLine]:
-        return super().get_queryset(request).select_related("transaction")  # for its currency
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("transaction")  # for its currency
+            .annotate(refunded_quantity=Coalesce(Sum("refund_lines__quantity"), 0))
+        )
+
+    @admin.display(description=_("returned"))
+    def returned(self, obj: TransactionLine) -> int:
+        return getattr(obj, "refunded_quantity", 0)
 
     @admin.display(description=_("unit price"))
     def unit_price_display(self, obj: TransactionLine) -> str:
@@ -71,19 +81,48 @@ class LineInline(ReadOnlyInline):
 
 
 class RefundInline(ReadOnlyInline):
+    """The sale's refunds, one compact row each: a short date, the items brought back
+    (`sales/admin/refund_inline.html`)."""
+
     model = Refund
     parent_view_permission = "sales.view_transaction"
+    template = "sales/admin/refund_inline.html"
     fields = (
-        "created_at",
-        "store",
-        "amount",
+        "refunded_at",
+        "items",
+        "amount_display",
         "points_reversed",
         "points_shortfall",
         "points_returned",
-        "stored_value_returned",
-        "reason",
+        "stored_value_display",
+        "store",
         "created_by",
+        "reason",
     )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Refund]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("store", "created_by", "transaction")
+            .prefetch_related("lines__line")
+        )
+
+    @admin.display(description=_("date"))
+    def refunded_at(self, obj: Refund) -> str:
+        return date_format(timezone.localtime(obj.created_at, obj.store.tz), "SHORT_DATETIME_FORMAT")
+
+    @admin.display(description=_("items"))
+    def items(self, obj: Refund) -> str:
+        return ", ".join(f"{returned.quantity} × {returned.line.name}" for returned in obj.lines.all())
+
+    @admin.display(description=_("amount returned"))
+    def amount_display(self, obj: Refund) -> str:
+        return format_money(obj.amount, obj.transaction.currency)
+
+    @admin.display(description=_("stored value given back"))
+    def stored_value_display(self, obj: Refund) -> str:
+        return format_money(obj.stored_value_returned, obj.transaction.currency)
 
 
 @admin.register(Transaction)
@@ -105,6 +144,7 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
     list_select_related = ("store", "member")
     inlines = (LineInline, RefundInline)
     actions = ("void_selected", "refund_selected")
+    actions_detail = ("refund_lines",)
     fields = (
         "status",
         "store",
@@ -138,7 +178,27 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
         return request.user.has_perm("sales.void_transaction")
 
     def has_refund_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("sales.refund_transaction")
+        staff = request_staff(request)
+        if staff is None:
+            return bool(request.user.has_perm("sales.refund_transaction"))
+        return selectors.may_refund(request.user, staff.merchant)
+
+    def has_refund_lines_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        return self.has_view_permission(request) and self.has_refund_permission(request)
+
+    def get_actions_detail(self, request: HttpRequest, object_id: Any) -> list[Any]:
+        """Offer "Refund items" only on a confirmed sale with something left to return."""
+        found = super().get_actions_detail(request, object_id)
+        if found and not self._returnable(request, object_id):
+            found = [a for a in found if not a.action_name.endswith("_refund_lines")]
+        return found
+
+    def _returnable(self, request: HttpRequest, object_id: Any) -> bool:
+        sale = self.get_queryset(request).filter(pk=object_id, status=TransactionStatus.CONFIRMED).first()
+        return sale is not None and any(
+            line.quantity > line.refunded_quantity  # type: ignore[attr-defined]
+            for line in selectors.lines_with_refunds().filter(transaction=sale)
+        )
 
     @admin.display(description=_("amount due"), ordering="total_amount")
     def amount_display(self, obj: Transaction) -> str:
@@ -172,7 +232,7 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
                 _signed(e.amount, e.account.kind, obj.currency),
                 e.description,
             )
-            for e in entries_of_sale(obj)
+            for e in selectors.entries_of_sale(obj)
         ]
         return format_html_join("\n", "<div>{} · {} · {} · <strong>{}</strong> · {}</div>", rows)
 
@@ -206,6 +266,110 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
             str(_("Refunded")),
             lambda sale: services.refund_transaction(transaction=sale, actor=request.user),
         )
+
+    # -- Refund by line (E9, issue 14): quantities, a preview of what goes back, then confirm, once
+    @action(description=_("Refund items"), permissions=["refund_lines"], icon="undo", url_path="refund")
+    def refund_lines(self, request: HttpRequest, object_id: Any) -> HttpResponse:
+        sale = (
+            self.get_queryset(request)
+            .filter(pk=object_id)
+            .select_related("store", "member", "merchant")
+            .first()
+        )
+        if sale is None:
+            raise Http404
+        lines = list(selectors.lines_with_refunds().filter(transaction=sale))
+        data = request.POST if request.method == "POST" else None
+        form = RefundLinesForm(data, lines=lines, currency=sale.currency, initial={"token": new_form_token()})
+        step = request.POST.get("action", "") if data is not None else ""
+        if data is None:
+            # The service's own refusals (not confirmed, nothing left), before anyone types a number.
+            try:
+                services.preview_refund(transaction=sale, actor=request.user)
+            except DomainError as exc:
+                form.refused(str(exc))
+            return self._refund_page(request, sale, form)
+        if not form.is_valid():
+            return self._refund_page(request, sale, form, status=422)
+        if step == "confirm":
+            return self._refund_confirm(request, sale, form)
+        if step != "preview":
+            return self._refund_page(request, sale, form)
+        try:
+            plan = services.preview_refund(transaction=sale, lines=form.quantities(), actor=request.user)
+        except DomainError as exc:
+            form.add_error(None, str(exc))
+            return self._refund_page(request, sale, form, status=422)
+        return self._refund_page(request, sale, form, plan=plan)
+
+    def _refund_confirm(self, request: HttpRequest, sale: Transaction, form: RefundLinesForm) -> HttpResponse:
+        back = reverse("admin:sales_transaction_change", args=[sale.pk])
+
+        def work() -> str:
+            refund = services.refund_transaction(
+                transaction=sale,
+                lines=form.quantities(),
+                actor=request.user,
+                reason=form.cleaned_data["reason"],
+            )
+            self.message_user(
+                request,
+                _("Refund #%(id)s recorded: %(amount)s to give back.")
+                % {"id": refund.pk, "amount": format_money(refund.amount, sale.currency)},
+            )
+            return back
+
+        try:
+            outcome = submit_once(
+                merchant=sale.merchant,
+                token=form.cleaned_data["token"],
+                path=request.path,
+                fingerprint=form_fingerprint(path=request.path, fields=dict(request.POST.lists())),
+                work=work,
+            )
+        except DomainError as exc:
+            form.add_error(None, str(exc))
+            return self._refund_page(request, sale, form, status=422)
+        if outcome.url:
+            if outcome.replayed:
+                self.message_user(request, _("This refund was already recorded."), messages.WARNING)
+            return HttpResponseRedirect(outcome.url)
+        # Refused (and the refusal stored with the token): correct and send again as a new form.
+        fresh = request.POST.copy()
+        fresh["token"] = new_form_token()
+        lines = list(selectors.lines_with_refunds().filter(transaction=sale))
+        form = RefundLinesForm(fresh, lines=lines, currency=sale.currency)
+        form.is_valid()
+        form.add_error(None, outcome.error)
+        return self._refund_page(request, sale, form, status=422)
+
+    def _refund_page(
+        self,
+        request: HttpRequest,
+        sale: Transaction,
+        form: RefundLinesForm,
+        *,
+        plan: services.RefundPlan | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Refund items of sale #%(id)s") % {"id": sale.pk},
+            "sale": sale,
+            "form": form,
+            "plan": plan,
+            "preview": plan
+            and {
+                "lines": [
+                    (line, qty, format_money(amount, sale.currency)) for line, qty, amount in plan.lines
+                ],
+                "amount": format_money(plan.amount, sale.currency),
+                "stored_value": format_money(plan.stored_value_returned, sale.currency),
+            },
+            "back_url": reverse("admin:sales_transaction_change", args=[sale.pk]),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "sales/admin/refund.html", context, status=status)
 
     # -- Export (J6): the filtered list, store-scoped like the list itself
     export_permission = "sales.export_transaction"
@@ -355,6 +519,60 @@ def _signed(amount: int, kind: str, currency: str) -> str:
     sign = "+" if amount > 0 else "-" if amount < 0 else ""
     shown = format_points(abs(amount)) if kind == AccountKind.POINTS else format_money(abs(amount), currency)
     return sign + shown
+
+
+class RefundLinesForm(forms.Form):
+    """How many of each line come back (0 to what is left of it), and why. `token` makes the confirmation
+    act once (`core.idempotency.submit_once`)."""
+
+    reason = forms.CharField(
+        label=_("Reason"), max_length=300, required=False, widget=UnfoldAdminTextInputWidget
+    )
+    token = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, lines: list[TransactionLine], currency: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lines, self.currency = lines, currency
+        self.refusal = ""
+        for line in lines:
+            left = line.quantity - line.refunded_quantity  # type: ignore[attr-defined]
+            self.fields[f"line_{line.pk}"] = forms.IntegerField(
+                label=line.name,
+                min_value=0,
+                max_value=left,
+                initial=0,
+                required=False,
+                error_messages={"max_value": _("Only %(limit_value)s left to refund.")},
+            )
+
+    def refused(self, message: str) -> None:
+        """Nothing can be refunded: say why, and offer no field to fill."""
+        self.refusal = message
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "line": line,
+                "field": self[f"line_{line.pk}"],
+                "unit_price": format_money(line.unit_price, self.currency),
+                "returned": line.refunded_quantity,  # type: ignore[attr-defined]
+                "left": line.quantity - line.refunded_quantity,  # type: ignore[attr-defined]
+            }
+            for line in self.lines
+        ]
+
+    def quantities(self) -> dict[int, int]:
+        return {
+            line.pk: self.cleaned_data[f"line_{line.pk}"]
+            for line in self.lines
+            if self.cleaned_data.get(f"line_{line.pk}")
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors and not self.quantities():
+            raise forms.ValidationError(_("Enter how many of at least one item are brought back."))
+        return data
 
 
 def _initial(request: HttpRequest) -> dict[str, Any]:

@@ -65,6 +65,14 @@ class SalesSettings(TenantOwned):
         default=30,
         help_text=_("Wrong tries of a member over this many minutes count towards the limit."),
     )
+    cashiers_may_refund = models.BooleanField(
+        _("cashiers may refund"),
+        default=False,
+        help_text=_(
+            "Staff who ring up sales may also refund goods brought back. Roles with the refund "
+            "permission may always refund."
+        ),
+    )
 
     history = HistoricalRecords()
 

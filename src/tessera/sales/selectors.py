@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from tessera.core.errors import NotFound
 from tessera.ledger.models import Entry
-from tessera.sales.models import Refund, Transaction, TransactionLine
+from tessera.sales.models import Refund, SalesSettings, Transaction, TransactionLine
 from tessera.tenancy.models import Merchant, Store
+from tessera.tenancy.permissions import is_user
+
+REFUND_PERMISSION = "sales.refund_transaction"
+#: What a cashier holds: ringing up sales (the cashier screen).
+RING_UP_PERMISSION = "sales.add_transaction"
 
 
 def sales_of(*, merchant: Merchant, store: Store | None = None) -> QuerySet[Transaction]:
@@ -61,3 +68,19 @@ def entries_of_sale(sale: Transaction) -> QuerySet[Entry]:
         .select_related("account")
         .order_by("occurred_at", "pk")
     )
+
+
+def refund_permission(actor: Any, merchant: Merchant) -> str:
+    """The permission that lets `actor` refund the merchant's sales: `sales.refund_transaction`; or, where
+    the merchant lets its cashiers refund (`SalesSettings.cashiers_may_refund`), the cashier's own
+    `sales.add_transaction` (issue 14). The system (an API key) reads no settings."""
+    if not is_user(actor) or actor.has_perm(REFUND_PERMISSION):
+        return REFUND_PERMISSION
+    if SalesSettings.for_merchant(merchant).cashiers_may_refund:
+        return RING_UP_PERMISSION
+    return REFUND_PERMISSION
+
+
+def may_refund(user: Any, merchant: Merchant) -> bool:
+    """Whether to offer `user` the refund pages; the service decides again with `refund_permission`."""
+    return bool(user.has_perm(refund_permission(user, merchant)))

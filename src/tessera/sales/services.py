@@ -941,6 +941,103 @@ def refunded_quantities(sale: Transaction) -> dict[int, tuple[int, int]]:
     return {row["line_id"]: (row["quantity"], row["amount"]) for row in rows}
 
 
+@dataclass(frozen=True)
+class RefundPlan:
+    """What a refund will return, before anything is written: the lines (line, quantity, amount), the
+    money, the earned points to take back and the spent points and stored value to give back. The preview
+    shows it and `refund_transaction` records it: one computation (issue 14)."""
+
+    lines: list[tuple[TransactionLine, int, int]]
+    amount: int
+    points_reversed: int
+    points_returned: int
+    stored_value_returned: int
+    completes_return: bool
+
+
+def _plan_refund(sale: Transaction, lines: dict[int, int] | None) -> RefundPlan:
+    """The refund of `lines` (line id → quantity; None: what is left) of `sale`, read by `_lock` with its
+    lines and entries. Refuses what cannot be refunded."""
+    if sale.status != TransactionStatus.CONFIRMED:
+        raise Conflict(_("Only a confirmed sale can be refunded."), code="not_confirmed", status=sale.status)
+    sale_lines = {line.pk: line for line in sale.lines.all()}
+    # Each line was read with what refunds took of it (`selectors.lines_with_refunds`).
+    done = {
+        pk: (getattr(line, "refunded_quantity"), getattr(line, "refunded_amount"))  # noqa: B009
+        for pk, line in sale_lines.items()
+    }
+    left = {pk: line.quantity - done[pk][0] for pk, line in sale_lines.items()}
+    wanted = {pk: qty for pk, qty in left.items() if qty > 0} if lines is None else dict(lines)
+    if not wanted or not any(wanted.values()):
+        raise ValidationFailed(_("Nothing left to refund."), code="nothing_to_refund")
+    for line_id, quantity in wanted.items():
+        if line_id not in sale_lines:
+            raise NotFound(
+                _("Line %(id)s is not part of this sale.") % {"id": line_id}, code="line_not_found"
+            )
+        if quantity <= 0 or quantity > left[line_id]:
+            raise ValidationFailed(
+                _("Line %(id)s: %(wanted)s requested, %(left)s left to refund.")
+                % {"id": line_id, "wanted": quantity, "left": left[line_id]},
+                code="refund_exceeds_quantity",
+                line_id=line_id,
+                quantity_left=left[line_id],
+            )
+    refund_lines: list[tuple[TransactionLine, int, int]] = []
+    for line_id, quantity in wanted.items():
+        line = sale_lines[line_id]
+        if quantity == left[line_id]:
+            amount = line.amount - done[line_id][1]
+        else:
+            amount = _floor_share(line.amount, quantity, line.quantity)
+        refund_lines.append((line, quantity, amount))
+    returned = sum(amount for _line, _qty, amount in refund_lines)
+    completes = all(left[pk] - wanted.get(pk, 0) == 0 for pk in sale_lines)
+    # Every refund returns at least one line: nothing refunded yet means no earlier refund to add up.
+    before: dict[str, int | None] = (
+        sale.refunds.aggregate(
+            reversed=Sum("points_reversed"),
+            points=Sum("points_returned"),
+            value=Sum("stored_value_returned"),
+        )
+        if any(quantity for quantity, _amount in done.values())
+        else {"reversed": 0, "points": 0, "value": 0}
+    )
+
+    def share(original: int, already: int | None) -> int:
+        remaining = original - (already or 0)
+        return remaining if completes else min(_floor_share(original, returned, sale.total_amount), remaining)
+
+    return RefundPlan(
+        lines=refund_lines,
+        amount=returned,
+        points_reversed=share(sale.points_earned if sale.earn_entry_id else 0, before["reversed"]),
+        points_returned=share(sale.points_to_spend, before["points"]),
+        stored_value_returned=share(sale.stored_value_to_spend, before["value"]),
+        completes_return=completes,
+    )
+
+
+def preview_refund(
+    *,
+    transaction: Transaction | SaleRef,
+    lines: dict[int, int] | None = None,
+    store: Store | None = None,
+    actor: Any = None,
+) -> RefundPlan:
+    """What `refund_transaction` with the same arguments would record now; writes nothing. Refuses what
+    it would refuse."""
+    with atomic():
+        sale = _lock(transaction, lines=True, entries=True)
+        authorise(
+            actor,
+            selectors.refund_permission(actor, sale.merchant),
+            merchant=sale.merchant_id,
+            store=store or sale.store,
+        )
+        return _plan_refund(sale, lines)
+
+
 def refund_transaction(
     *,
     transaction: Transaction | SaleRef,
@@ -957,7 +1054,7 @@ def refund_transaction(
     quantity); the refund completing a line refunds what is left of it. Earned points taken back, spent
     points and stored value given back are each floor(original × returned amount / sale total), and the
     refund that completes the return settles exactly what is left — so the refunds add up to the sale,
-    never more.
+    never more (`_plan_refund`, which the preview shows).
     """
     now = now or timezone.now()
     with atomic():
@@ -965,80 +1062,27 @@ def refund_transaction(
         if store is None or store.pk == sale.store_id:
             store = sale.store  # loaded with the sale, its merchant (and so its zone) at hand
         _same_merchant(sale.merchant, store, api_key)
-        authorise(actor, "sales.refund_transaction", merchant=sale.merchant_id, store=store)
-        if sale.status != TransactionStatus.CONFIRMED:
-            raise Conflict(
-                _("Only a confirmed sale can be refunded."), code="not_confirmed", status=sale.status
-            )
-        sale_lines = {line.pk: line for line in sale.lines.all()}
-        # Each line was read with what refunds took of it (`selectors.lines_with_refunds`).
-        done = {
-            pk: (getattr(line, "refunded_quantity"), getattr(line, "refunded_amount"))  # noqa: B009
-            for pk, line in sale_lines.items()
-        }
-        left = {pk: line.quantity - done[pk][0] for pk, line in sale_lines.items()}
-        wanted = {pk: qty for pk, qty in left.items() if qty > 0} if lines is None else dict(lines)
-        if not wanted or not any(wanted.values()):
-            raise ValidationFailed(_("Nothing left to refund."), code="nothing_to_refund")
-        for line_id, quantity in wanted.items():
-            if line_id not in sale_lines:
-                raise NotFound(
-                    _("Line %(id)s is not part of this sale.") % {"id": line_id}, code="line_not_found"
-                )
-            if quantity <= 0 or quantity > left[line_id]:
-                raise ValidationFailed(
-                    _("Line %(id)s: %(wanted)s requested, %(left)s left to refund.")
-                    % {"id": line_id, "wanted": quantity, "left": left[line_id]},
-                    code="refund_exceeds_quantity",
-                    line_id=line_id,
-                    quantity_left=left[line_id],
-                )
-        refund_lines: list[tuple[TransactionLine, int, int]] = []
-        for line_id, quantity in wanted.items():
-            line = sale_lines[line_id]
-            if quantity == left[line_id]:
-                amount = line.amount - done[line_id][1]
-            else:
-                amount = _floor_share(line.amount, quantity, line.quantity)
-            refund_lines.append((line, quantity, amount))
-        returned = sum(amount for _line, _qty, amount in refund_lines)
-        completes = all(left[pk] - wanted.get(pk, 0) == 0 for pk in sale_lines)
-        # Every refund returns at least one line: nothing refunded yet means no earlier refund to add up.
-        before: dict[str, int | None] = (
-            sale.refunds.aggregate(
-                reversed=Sum("points_reversed"),
-                points=Sum("points_returned"),
-                value=Sum("stored_value_returned"),
-            )
-            if any(quantity for quantity, _amount in done.values())
-            else {"reversed": 0, "points": 0, "value": 0}
+        authorise(
+            actor, selectors.refund_permission(actor, sale.merchant), merchant=sale.merchant_id, store=store
         )
-
-        def share(original: int, already: int | None) -> int:
-            remaining = original - (already or 0)
-            return (
-                remaining
-                if completes
-                else min(_floor_share(original, returned, sale.total_amount), remaining)
-            )
-
+        plan = _plan_refund(sale, lines)
         refund = Refund(
             merchant=sale.merchant,
             transaction=sale,
             store=store,
             api_key=api_key,
-            amount=returned,
-            points_reversed=share(sale.points_earned if sale.earn_entry_id else 0, before["reversed"]),
-            points_returned=share(sale.points_to_spend, before["points"]),
-            stored_value_returned=share(sale.stored_value_to_spend, before["value"]),
-            completes_return=completes,
+            amount=plan.amount,
+            points_reversed=plan.points_reversed,
+            points_returned=plan.points_returned,
+            stored_value_returned=plan.stored_value_returned,
+            completes_return=plan.completes_return,
             reason=reason[:300],
         )
         refund.stamp(actor)
         refund.save()
         saved = RefundLine.objects.bulk_create(
             RefundLine(merchant=sale.merchant, refund=refund, line=line, quantity=qty, amount=amount)
-            for line, qty, amount in refund_lines
+            for line, qty, amount in plan.lines
         )
         _prefetched(refund, "lines", saved)
         note = Reason("sale_refund", {"refund": refund.pk, "sale": sale.pk}, reason)
