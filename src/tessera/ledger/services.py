@@ -487,7 +487,8 @@ def reverse(
     store = store if store is not None else entry.store
     now = now or timezone.now()
     with atomic():
-        locked = _lock(entry.account_id)
+        # The entry's account as the caller holds it: used as it is if the caller locked it already.
+        locked = _lock(entry.account if Entry.account.is_cached(entry) else entry.account_id)
         _check_store(locked, store)
         _release_due(locked, now)
         # What the entry's earlier reversals moved is read with the lots (or lot uses) the plan needs,

@@ -20,8 +20,20 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.db import connection
-from django.db.models import Field, Max, OuterRef, Prefetch, Subquery, Sum, Value
+from django.db.models import (
+    Field,
+    FilteredRelation,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce
+from django.db.models.sql import Query
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
@@ -34,6 +46,7 @@ from tessera.core.money import format_money
 from tessera.core.sms import send_sms
 from tessera.core.transactions import atomic
 from tessera.ledger import services as ledger
+from tessera.ledger.locks import mark_locked
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
 from tessera.ledger.services import InsufficientBalance
 from tessera.members import services as members
@@ -477,6 +490,7 @@ def _lock(
     pending_lines: bool = False,
     member: bool = False,
     entries: bool = False,
+    points_account: bool = False,
 ) -> Transaction:
     """The sale, locked until the transaction ends, with its store, member, card and holds, in one
     statement. `now`: with the member's tier before the sale (`customer_tier`) for the reports; `lines`:
@@ -484,7 +498,11 @@ def _lock(
     answer; `pending_lines`: the same, for a sale about to be confirmed, read by the locking statement
     itself (see `_lock_with_lines`); `member`: the member's row locked too (FOR NO KEY UPDATE), so tries
     at a PIN or code on the member's other sales wait until this one is recorded (issue 12);
-    `entries`: the ledger entries it made."""
+    `entries`: the ledger entries it made; `points_account`: the member's points account locked too
+    (`ledger.locks.mark_locked`), so the ledger's writers that reverse the sale's points do not lock it
+    again (issue 13: void and refund). Values read with the lock are fresh even if the lock had to wait:
+    PostgreSQL returns the locked rows as committed meanwhile; what is read after (lines, lots) is newer
+    still."""
     ref = target if isinstance(target, SaleRef) else None
     related = ["store", "member", "card", "points_hold", "stored_value_hold"]
     related += ["merchant"] if ref is None else []
@@ -503,21 +521,69 @@ def _lock(
             .select_related(*related)
             .filter(**where)
         )
+        if points_account:
+            sales = _with_points_account(sales)
         if now is not None:
             sales = sales.annotate(customer_tier=_customer_tier(now))
         if lines or pending_lines:
             sales = sales.prefetch_related(Prefetch("lines", queryset=selectors.lines_with_refunds()))
         # No ORDER BY (the model's ordering): one row by its key, and the query compiles much faster.
         found = list(sales.order_by())
+        if not found and points_account:  # the member has no points account: the sale alone
+            return _lock(target, now=now, lines=lines, member=member, entries=entries)
         if not found:
             raise NotFound(_("No such transaction."), code="transaction_not_found")
         sale = found[0]
+        if points_account:
+            _adopt_points_account(sale)
     if ref is not None:
         sale.merchant = ref.merchant
     # The store's and the member's merchant (zones, policy) without a query.
     sale.store.merchant = sale.member.merchant = sale.merchant
     _without_history(sale)
     return sale
+
+
+class _AlsoLocking(Query):
+    """A query that also locks the rows of its `lock_also` aliases (FilteredRelation joins, which
+    `select_for_update(of=…)` cannot name)."""
+
+    lock_also: tuple[str, ...] = ()
+
+    def get_compiler(self, *args: Any, **kwargs: Any) -> Any:
+        compiler = super().get_compiler(*args, **kwargs)
+        named = compiler.get_select_for_update_of_arguments
+        also = [compiler.quote_name_unless_alias(alias) for alias in self.lock_also]
+        compiler.get_select_for_update_of_arguments = lambda: [*named(), *also]
+        return compiler
+
+
+def _with_points_account(sales: QuerySet[Transaction]) -> QuerySet[Transaction]:
+    """`sales` joined to their member's points account (`points_account`), locked with the sale."""
+    sales = (
+        sales.annotate(
+            points_account=FilteredRelation(
+                "member__accounts", condition=Q(member__accounts__kind=AccountKind.POINTS)
+            )
+        )
+        .select_related("points_account")
+        .filter(points_account__isnull=False)
+    )
+    sales.query.__class__ = _AlsoLocking
+    sales.query.lock_also = ("points_account",)  # type: ignore[attr-defined]
+    return sales
+
+
+def _adopt_points_account(sale: Transaction) -> None:
+    """Hand the points account locked with `sale` to the sale's points entries, marked as locked."""
+    account: Account = sale.points_account  # type: ignore[attr-defined]
+    account._state.fields_cache.clear()  # what the filtered join cached on it is not its own
+    account.member = sale.member
+    mark_locked([account])
+    for name in ("points_spend_entry", "earn_entry"):
+        entry = getattr(sale, name)
+        if entry is not None and entry.account_id == account.pk:
+            entry.account = account
 
 
 def _lock_with_lines(
@@ -896,7 +962,7 @@ def void_transaction(
     refreshed)."""
     now = now or timezone.now()
     with atomic():
-        sale = _lock(transaction, now=now, lines=True, entries=True)
+        sale = _lock(transaction, now=now, lines=True, entries=True, points_account=True)
         authorise(actor, "sales.void_transaction", merchant=sale.merchant_id, store=sale.store)
         if sale.status == TransactionStatus.VOIDED:
             raise Conflict(_("This sale is already voided."), code="already_voided")
@@ -960,7 +1026,7 @@ def refund_transaction(
     """
     now = now or timezone.now()
     with atomic():
-        sale = _lock(transaction, now=now, lines=True, entries=True)
+        sale = _lock(transaction, now=now, lines=True, entries=True, points_account=True)
         if store is None or store.pk == sale.store_id:
             store = sale.store  # loaded with the sale, its merchant (and so its zone) at hand
         _same_merchant(sale.merchant, store, api_key)
