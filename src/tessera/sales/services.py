@@ -543,7 +543,7 @@ def _with_points_account(sales: QuerySet[Transaction]) -> QuerySet[Transaction]:
                 "member__accounts", condition=Q(member__accounts__kind=AccountKind.POINTS)
             )
         )
-        .select_related("points_account")
+        .select_related("points_account")  # type: ignore[misc]  # (a FilteredRelation: the plugin misses it)
         .filter(points_account__isnull=False)
     )
     sales.query.__class__ = _AlsoLocking
