@@ -24,5 +24,7 @@ def _reinstall_on_sqlite(sender: Any, *, using: str, **kwargs: Any) -> None:
     from tessera.reports import triggers
 
     connection = connections[using]
-    if sender.name == "tessera.reports" and connection.vendor == "sqlite":
+    if sender.name != "tessera.reports" or connection.vendor != "sqlite":
+        return
+    if "reports_entrydelta" in connection.introspection.table_names():  # not after `migrate reports zero`
         triggers.install(connection)
