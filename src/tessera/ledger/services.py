@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
+from django.db import connection
+from django.db.models import F, Field, OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -488,7 +489,8 @@ def reverse(
     store = store if store is not None else entry.store
     now = now or timezone.now()
     with atomic():
-        locked = _lock(entry.account_id)
+        # The entry's account as the caller holds it: used as it is if the caller locked it already.
+        locked = _lock(entry.account if Entry.account.is_cached(entry) else entry.account_id)
         _check_store(locked, store)
         _release_due(locked, now)
         # What the entry's earlier reversals moved is read with the lots (or lot uses) the plan needs,
@@ -803,8 +805,25 @@ _LOCK_NAMED_LIVE = Prepared(
 
 
 def _save_account(account: Account, actor: Any) -> None:
+    """Write the locked account's counters: one UPDATE by its key, its SQL built once (issue 13: what
+    `save(update_fields=…)` spends compiling it is a tenth of an earn's CPU). No signal listens to it."""
     account.stamp(actor)
-    account.save(update_fields=["balance", "pending", "held", "updated_at", "updated_by"])
+    values = [account.balance, account.pending, account.held]
+    stamp = connection.ops.adapt_datetimefield_value(account.updated_at)
+    with connection.cursor() as cursor:
+        cursor.execute(_SAVE_ACCOUNT_SQL, [*values, stamp, account.updated_by_id, account.pk])
+
+
+# Names from the model only; every value is a parameter.
+_SAVE_ACCOUNT_SQL = "UPDATE {table} SET {columns} WHERE {pk} = %s".format(  # noqa: S608
+    table=Account._meta.db_table,
+    columns=", ".join(
+        f"{field.column} = %s"
+        for name in ("balance", "pending", "held", "updated_at", "updated_by")
+        if isinstance(field := Account._meta.get_field(name), Field)
+    ),
+    pk="id",
+)
 
 
 def _refresh(target: Account, source: Account) -> None:

@@ -4,7 +4,8 @@
 lots and lot uses may follow in the same transaction), once per write with every entry of it, so a
 listener can store what it derives in one bulk statement that commits or rolls back with the entries.
 A listener that raises fails the write.
-The reports' daily tables are kept this way (`tessera.reports.aggregates.record_entries`).
+(The reports' daily deltas are written by database triggers instead, at no round trip:
+`tessera.reports.triggers`.)
 """
 
 from django.dispatch import Signal

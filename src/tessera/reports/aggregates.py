@@ -1,9 +1,9 @@
-"""Keeping the reports' daily tables (see models.py): the listeners that write deltas, the compaction
-that folds them, the rebuild from the raw tables, and the snapshot reads that add both together.
+"""Keeping the reports' daily tables (see models.py): the compaction that folds the deltas, the rebuild
+from the raw tables, and the snapshot reads that add both together.
 
-The ledger and the sales never call the reports: they send `tessera.ledger.signals.entries_written` and
-`tessera.sales.signals` inside their transaction, and `ReportsConfig.ready` connects the listeners below,
-so a delta commits or rolls back with the write that caused it.
+The ledger and the sales never call the reports: the deltas are written by database triggers the
+reports own (`tessera.reports.triggers`), in the statement that writes the entry, the sale or the
+refund, so a delta commits or rolls back with the write that caused it, at no extra round trip.
 
 Where things land:
 - a ledger entry on the local day of its `occurred_at` in its store's time zone (the merchant's when it
@@ -31,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
@@ -86,110 +86,6 @@ class _Zones:
 
     def of(self, store_id: int | None) -> str:
         return self.stores.get(store_id or NONE, self.default)
-
-
-# --- listeners: written in the same transaction as the entry or the sale -----------------------------
-
-
-def record_entries(sender: Any, *, entries: Sequence[Entry], **kwargs: Any) -> None:
-    """`entries_written`: one delta per new entry, all in one bulk insert."""
-    zones: dict[tuple[int, int | None], str] = {}
-    deltas = []
-    for entry in entries:
-        where = (entry.merchant_id, entry.store_id)
-        if where not in zones:
-            zones[where] = _store_zone(
-                entry.store if entry.store_id else None, entry.merchant_id, _merchant_of(entry.account)
-            )
-        account: Account = entry.account
-        reversed_kind = entry.reverses.kind if entry.reverses_id else ""  # type: ignore[union-attr]
-        deltas.append(
-            EntryDelta(
-                merchant_id=entry.merchant_id,
-                entry_id=entry.pk,
-                day=local_day(entry.occurred_at, zones[where]),
-                store_id=entry.store_id or NONE,
-                account_kind=account.kind,
-                kind=entry.kind,
-                reversed_kind=reversed_kind,
-                actor_id=entry.created_by_id or NONE,
-                amount=entry.amount,
-                sale_amount=entry.sale_amount or 0,
-            )
-        )
-    EntryDelta.objects.bulk_create(deltas)
-
-
-def _tier_before(member_id: int, moment: datetime) -> int:
-    tier = (
-        TierChange.objects.filter(member_id=member_id, at__lt=moment)
-        .order_by("-at", "-pk")
-        .values_list("to_tier_id", flat=True)
-        .first()
-    )
-    return tier or NONE
-
-
-def _card_type(sale: Transaction) -> int:
-    if sale.card_id is None:
-        return NONE
-    card = sale.card if type(sale).card.is_cached(sale) else None  # at the till it is loaded: no query
-    if card is not None:
-        return int(card.type_id)
-    return int(Card.objects.filter(pk=sale.card_id).values_list("type_id", flat=True).get())
-
-
-def _sale_key(sale: Transaction) -> tuple[int, int]:
-    assert sale.confirmed_at is not None
-    # The sales read the tier with the sale they lock (`customer_tier`): the same rule, no query here.
-    tier = getattr(sale, "customer_tier", _UNREAD)
-    if tier is _UNREAD:
-        return _card_type(sale), _tier_before(sale.member_id, sale.confirmed_at)
-    return _card_type(sale), cast(int | None, tier) or NONE
-
-
-_UNREAD = object()
-
-
-def record_sale_confirmed(sender: Any, *, sale: Transaction, **kwargs: Any) -> None:
-    """`sale_confirmed`: the sale counts on its day."""
-    _record_sale(sale, sign=1)
-
-
-def record_sale_voided(sender: Any, *, sale: Transaction, **kwargs: Any) -> None:
-    """`sale_voided`: only a confirmed sale had counted; it leaves its own day."""
-    if sale.confirmed_at is not None:
-        _record_sale(sale, sign=-1)
-
-
-def _record_sale(sale: Transaction, *, sign: int) -> None:
-    card_type, tier = _sale_key(sale)
-    SaleDelta.objects.create(
-        merchant_id=sale.merchant_id,
-        day=local_day(sale.occurred_at, _store_zone(sale.store, sale.merchant_id, _merchant_of(sale))),
-        store_id=sale.store_id,
-        card_type_id=card_type,
-        tier_id=tier,
-        sales=sign,
-        amount=sign * sale.total_amount,
-        discount=sign * sale.discount_amount,
-    )
-
-
-def record_refund(sender: Any, *, refund: Refund, **kwargs: Any) -> None:
-    """`refund_recorded`: goods were returned. Counted on the refund's day and store, under the sale's
-    card type and customer type."""
-    sale = refund.transaction
-    card_type, tier = _sale_key(sale)
-    SaleDelta.objects.create(
-        merchant_id=refund.merchant_id,
-        day=local_day(refund.created_at, _store_zone(refund.store, refund.merchant_id, _merchant_of(sale))),
-        store_id=refund.store_id,
-        card_type_id=card_type,
-        tier_id=tier,
-        refunds=1,
-        refunded=refund.amount,
-    )
 
 
 # --- folding deltas into daily rows -------------------------------------------------------------------

@@ -1,4 +1,7 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -8,13 +11,20 @@ class ReportsConfig(AppConfig):
     verbose_name = _("Reports")
 
     def ready(self) -> None:
-        # The reports listen to the ledger and the sales, which never call them (issue 13): the daily
-        # tables' deltas are written inside the transaction that sends these signals.
-        from tessera.ledger.signals import entries_written
-        from tessera.reports import aggregates
-        from tessera.sales import signals as sales
+        # The ledger and the sales never call the reports (issue 13): the daily tables' deltas are
+        # written by the database, by triggers the reports own (`reports.triggers`, migration 0002), in
+        # the statement that writes the entry, the sale or the refund.
+        post_migrate.connect(_reinstall_on_sqlite, dispatch_uid="reports.triggers")
 
-        entries_written.connect(aggregates.record_entries, dispatch_uid="reports.record_entries")
-        sales.sale_confirmed.connect(aggregates.record_sale_confirmed, dispatch_uid="reports.sale_confirmed")
-        sales.sale_voided.connect(aggregates.record_sale_voided, dispatch_uid="reports.sale_voided")
-        sales.refund_recorded.connect(aggregates.record_refund, dispatch_uid="reports.refund_recorded")
+
+def _reinstall_on_sqlite(sender: Any, *, using: str, **kwargs: Any) -> None:
+    """SQLite drops a table's triggers when a migration rebuilds the table: put them back."""
+    from django.db import connections
+
+    from tessera.reports import triggers
+
+    connection = connections[using]
+    if sender.name != "tessera.reports" or connection.vendor != "sqlite":
+        return
+    if "reports_entrydelta" in connection.introspection.table_names():  # not after `migrate reports zero`
+        triggers.install(connection)

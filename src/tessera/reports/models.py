@@ -2,9 +2,10 @@
 
 Two kinds of table, so no till ever waits on another (DESIGN "The ledger"):
 
-- *deltas* (`EntryDelta`, `SaleDelta`) are insert-only: one row per ledger entry or sale change,
-  written in the same database transaction as the entry or the sale, so they are exact and never
-  counted twice. Sixteen tills writing at once insert sixteen rows; nobody updates a shared row.
+- *deltas* (`EntryDelta`, `SaleDelta`) are insert-only: one row per ledger entry or sale change, written
+  by database triggers (`reports.triggers`) in the statement that writes the entry or the sale, so they
+  are exact and never counted twice. Sixteen tills writing at once insert sixteen rows; nobody updates a
+  shared row.
 - *daily rows* (`LedgerDay`, `LotFlowDay`, `SalesDay`) hold the sums per day and dimension. The
   compaction task folds deltas into them: it deletes a batch of deltas (DELETE … RETURNING) and adds
   their sums to the daily rows in one transaction, so a delta is folded exactly once whatever the

@@ -20,8 +20,16 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.db import connection
-from django.db.models import Field, Max, OuterRef, Prefetch, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    Field,
+    FilteredRelation,
+    Max,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+)
+from django.db.models.sql import Query
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
@@ -34,6 +42,7 @@ from tessera.core.formatting import format_money
 from tessera.core.sms import send_sms
 from tessera.core.transactions import atomic
 from tessera.ledger import services as ledger
+from tessera.ledger.locks import mark_locked
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
 from tessera.ledger.reasons import Reason
 from tessera.ledger.services import InsufficientBalance
@@ -58,7 +67,6 @@ from tessera.tenancy.models import ApiKey, Merchant, Store
 from tessera.tenancy.permissions import authorise, is_user, staff_of
 from tessera.tiers import services as tiers
 from tessera.tiers.benefits import Benefit, tier_benefits
-from tessera.tiers.models import TierChange
 
 OTP_LIFETIME = timedelta(minutes=5)
 #: Ledger `source` of the holds of a sale being created, before it has an id; renamed to the sale's own
@@ -456,36 +464,25 @@ def _prefetched(instance: Any, name: str, objects: list[Any]) -> None:
     instance._prefetched_objects_cache[name] = queryset
 
 
-def _customer_tier(now: datetime, prefix: str = "") -> Subquery:
-    """The member's tier just before the sale was confirmed (`now` for a sale being confirmed): the
-    reports' customer type (`tessera.reports.aggregates`), read with the sale, not after it. `prefix`:
-    the path to the sale from the rows queried."""
-    return Subquery(
-        TierChange.objects.filter(
-            member_id=OuterRef(f"{prefix}member_id"),
-            at__lt=Coalesce(OuterRef(f"{prefix}confirmed_at"), Value(now)),
-        )
-        .order_by("-at", "-pk")
-        .values("to_tier_id")[:1]
-    )
-
-
 def _lock(
     target: Transaction | SaleRef,
     *,
-    now: datetime | None = None,
     lines: bool = False,
     pending_lines: bool = False,
     member: bool = False,
     entries: bool = False,
+    points_account: bool = False,
 ) -> Transaction:
     """The sale, locked until the transaction ends, with its store, member, card and holds, in one
-    statement. `now`: with the member's tier before the sale (`customer_tier`) for the reports; `lines`:
-    its lines, each with what refunds took of it (`refunded_quantity`, `refunded_amount`), for the
-    answer; `pending_lines`: the same, for a sale about to be confirmed, read by the locking statement
-    itself (see `_lock_with_lines`); `member`: the member's row locked too (FOR NO KEY UPDATE), so tries
-    at a PIN or code on the member's other sales wait until this one is recorded (issue 12);
-    `entries`: the ledger entries it made."""
+    statement. `lines`: its lines, each with what refunds took of it (`refunded_quantity`,
+    `refunded_amount`), for the answer; `pending_lines`: the same, for a sale about to be confirmed,
+    read by the locking statement itself (see `_lock_with_lines`); `member`: the member's row locked
+    too (FOR NO KEY UPDATE), so tries at a PIN or code on the member's other sales wait until this one
+    is recorded (issue 12); `entries`: the ledger entries it made; `points_account`: the member's
+    points account locked too (`ledger.locks.mark_locked`), so the ledger's writers that reverse the
+    sale's points do not lock it again (issue 13: void and refund). What the lock returns is fresh even
+    if it had to wait (PostgreSQL returns the locked rows as committed meanwhile), and what is read
+    after it (lines, lots) is newer still."""
     ref = target if isinstance(target, SaleRef) else None
     related = ["store", "member", "card", "points_hold", "stored_value_hold"]
     related += ["merchant"] if ref is None else []
@@ -495,7 +492,7 @@ def _lock(
         where["merchant"] = ref.merchant
         if ref.store is not None:
             where["store"] = ref.store
-    sale = _lock_with_lines(where, related, now=now, member=member) if pending_lines else None
+    sale = _lock_with_lines(where, related, member=member) if pending_lines else None
     if sale is None:
         sales = (
             Transaction.objects.select_for_update(
@@ -504,15 +501,19 @@ def _lock(
             .select_related(*related)
             .filter(**where)
         )
-        if now is not None:
-            sales = sales.annotate(customer_tier=_customer_tier(now))
+        if points_account:
+            sales = _with_points_account(sales)
         if lines or pending_lines:
             sales = sales.prefetch_related(Prefetch("lines", queryset=selectors.lines_with_refunds()))
         # No ORDER BY (the model's ordering): one row by its key, and the query compiles much faster.
         found = list(sales.order_by())
+        if not found and points_account:  # the member has no points account: the sale alone
+            return _lock(target, lines=lines, member=member, entries=entries)
         if not found:
             raise NotFound(_("No such transaction."), code="transaction_not_found")
         sale = found[0]
+        if points_account:
+            _adopt_points_account(sale)
     if ref is not None:
         sale.merchant = ref.merchant
     # The store's and the member's merchant (zones, policy) without a query.
@@ -521,9 +522,49 @@ def _lock(
     return sale
 
 
-def _lock_with_lines(
-    where: dict[str, Any], related: list[str], *, now: datetime | None, member: bool
-) -> Transaction | None:
+class _AlsoLocking(Query):
+    """A query that also locks the rows of its `lock_also` aliases (FilteredRelation joins, which
+    `select_for_update(of=…)` cannot name)."""
+
+    lock_also: tuple[str, ...] = ()
+
+    def get_compiler(self, *args: Any, **kwargs: Any) -> Any:
+        compiler = super().get_compiler(*args, **kwargs)
+        named = compiler.get_select_for_update_of_arguments
+        also = [compiler.quote_name_unless_alias(alias) for alias in self.lock_also]
+        compiler.get_select_for_update_of_arguments = lambda: [*named(), *also]
+        return compiler
+
+
+def _with_points_account(sales: QuerySet[Transaction]) -> QuerySet[Transaction]:
+    """`sales` joined to their member's points account (`points_account`), locked with the sale."""
+    sales = (
+        sales.annotate(
+            points_account=FilteredRelation(
+                "member__accounts", condition=Q(member__accounts__kind=AccountKind.POINTS)
+            )
+        )
+        .select_related("points_account")  # type: ignore[misc]  # (a FilteredRelation: the plugin misses it)
+        .filter(points_account__isnull=False)
+    )
+    sales.query.__class__ = _AlsoLocking
+    sales.query.lock_also = ("points_account",)  # type: ignore[attr-defined]
+    return sales
+
+
+def _adopt_points_account(sale: Transaction) -> None:
+    """Hand the points account locked with `sale` to the sale's points entries, marked as locked."""
+    account: Account = sale.points_account  # type: ignore[attr-defined]
+    account._state.fields_cache.clear()  # what the filtered join cached on it is not its own
+    account.member = sale.member
+    mark_locked([account])
+    for name in ("points_spend_entry", "earn_entry"):
+        entry = getattr(sale, name)
+        if entry is not None and entry.account_id == account.pk:
+            entry.account = account
+
+
+def _lock_with_lines(where: dict[str, Any], related: list[str], *, member: bool) -> Transaction | None:
     """The sale and its lines in the one statement that locks the sale: its lines, one row each, each
     with the sale joined (None when it has no line, or is not there: `_lock` reads it the usual way).
 
@@ -537,14 +578,11 @@ def _lock_with_lines(
         )
         .select_related("transaction", *(f"transaction__{name}" for name in related))
         .filter(**{f"transaction__{key}": value for key, value in where.items()})
-        .annotate(**({"customer_tier": _customer_tier(now, "transaction__")} if now is not None else {}))
         .order_by("position", "pk")
     )
     if not rows:
         return None
     sale = rows[0].transaction
-    if now is not None:
-        sale.customer_tier = rows[0].customer_tier  # type: ignore[attr-defined]
     for line in rows:
         line.transaction = sale
         line.refunded_quantity = line.refunded_amount = 0  # type: ignore[attr-defined]
@@ -683,7 +721,7 @@ def confirm_transaction(
     failure: DomainError | None = None
     verified = method in (ConfirmMethod.PIN, ConfirmMethod.OTP)
     with atomic():
-        sale = _lock(transaction, now=now, pending_lines=True, member=verified)
+        sale = _lock(transaction, pending_lines=True, member=verified)
         authorise(actor, "sales.confirm_transaction", merchant=sale.merchant_id, store=sale.store)
         _ensure_pending(sale)
         rules = SalesSettings.for_merchant(sale.merchant)
@@ -897,7 +935,7 @@ def void_transaction(
     refreshed)."""
     now = now or timezone.now()
     with atomic():
-        sale = _lock(transaction, now=now, lines=True, entries=True)
+        sale = _lock(transaction, lines=True, entries=True, points_account=True)
         authorise(actor, "sales.void_transaction", merchant=sale.merchant_id, store=sale.store)
         if sale.status == TransactionStatus.VOIDED:
             raise Conflict(_("This sale is already voided."), code="already_voided")
@@ -1058,7 +1096,7 @@ def refund_transaction(
     """
     now = now or timezone.now()
     with atomic():
-        sale = _lock(transaction, now=now, lines=True, entries=True)
+        sale = _lock(transaction, lines=True, entries=True, points_account=True)
         if store is None or store.pk == sale.store_id:
             store = sale.store  # loaded with the sale, its merchant (and so its zone) at hand
         _same_merchant(sale.merchant, store, api_key)

@@ -1,8 +1,9 @@
 """What the sales announce to the apps above them (issue 13): they listen, sales never call them.
 
 Sent inside the writer's transaction, after the sale or refund is saved, so what a listener writes
-commits or rolls back with it; a listener that raises fails the write. The reports' daily tables are
-kept this way (`tessera.reports.aggregates`). Webhooks and notifications use `tessera.core.events`.
+commits or rolls back with it; a listener that raises fails the write. (The reports' daily deltas are
+written by database triggers instead, at no round trip: `tessera.reports.triggers`.) Webhooks and
+notifications use `tessera.core.events`.
 """
 
 from django.dispatch import Signal

@@ -109,3 +109,37 @@ def test_e11_concurrent_identical_confirms_and_refunds_act_once(pos, member):
     assert [r.status_code for r in refunds] == [201] * THREADS, [r.content for r in refunds][:2]
     assert len({r.content for r in refunds}) == 1
     assert Transaction.objects.get(pk=sale["id"]).refunds.count() == 1
+
+
+def test_e9_refunds_racing_each_other_and_earns_lock_the_sale_and_account_together(pos, member, merchant):
+    """Void and refund lock the sale and the member's points account in one statement (issue 13); what
+    they read after it (lines with their refunds, the lots) is never older than a refund or an earn
+    committed while the lock waited: no line is refunded twice, the ledger and the reports agree."""
+    from tessera.ledger.selectors import verify_ledger
+    from tessera.reports.aggregates import compact, rebuild
+    from tessera.reports.tests.test_aggregates import tables
+
+    lines = [{"name": "Trà", "quantity": 5, "unit_price": 40000}]
+    sale = pos.post("/transactions", {"member_id": member.pk, "lines": lines}).json()
+    confirmed = pos.post(f"/transactions/{sale['id']}/confirm", {"method": "pin", "pin": PIN}).json()
+    line = {"line_id": confirmed["lines"][0]["id"], "quantity": 1}
+
+    def work(i: int) -> Any:
+        if i % 4 == 0:
+            return pos.post("/points/add", {"member_id": member.pk, "points": 7})
+        return pos.post(f"/transactions/{sale['id']}/refunds", {"lines": [line], "reason": f"race {i}"})
+
+    answers = run_together(work)
+
+    refunds = [a for i, a in enumerate(answers) if i % 4]
+    assert sorted(a.status_code for a in refunds).count(201) == 5, [a.content for a in refunds][:3]
+    assert {a.json()["code"] for a in refunds if a.status_code != 201} <= {"refund_exceeds_quantity"}
+    assert all(a.status_code == 201 for i, a in enumerate(answers) if i % 4 == 0)
+    refunded = Transaction.objects.get(pk=sale["id"]).refunds.all()
+    assert sum(r.amount for r in refunded) == 5 * 40000
+    assert sum(r.points_reversed for r in refunded) == confirmed["points_earned"]
+    assert verify_ledger(merchant) == []
+    compact()
+    kept = tables(merchant)
+    rebuild(merchant=merchant)
+    assert tables(merchant) == kept

@@ -27,6 +27,7 @@ from django.core.management.color import no_style
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
 
 from tessera.ledger.selectors import verify_ledger
+from tessera.reports.models import EntryDelta, SaleDelta
 from tessera.tenancy.management.commands.backup_merchant import (
     FORMAT,
     PERMISSION_TABLES,
@@ -40,6 +41,10 @@ from tessera.tenancy.models import Merchant
 
 #: Shared rows that may already be there (the same user or group): kept when id and name both match.
 SHARED = {"auth_user": "username", "auth_group": "name"}
+#: The reports' delta tables, which their triggers (`reports.triggers`) fill while the merchant's entries,
+#: sales and refunds are inserted: those rows are dropped before the backup's own deltas are restored.
+#: The backup lists the reports' tables after the ledger's and the sales' (the apps' order).
+TRIGGER_WRITTEN = {model._meta.db_table for model in (EntryDelta, SaleDelta)}
 
 
 class Refused(CommandError):
@@ -163,6 +168,11 @@ def restore(path: Path) -> tuple[str, dict[str, int]]:
                         raise Refused(f"Table {table} of the backup is unknown here; nothing was restored.")
                     declared = line
                     touched.append(tables[table])
+                    if table in TRIGGER_WRITTEN:
+                        with connection.cursor() as cursor:
+                            cursor.execute(
+                                f"DELETE FROM {_q(table)} WHERE merchant_id = %s", [header["merchant"]["id"]]
+                            )
                     written[table] = 0
                     continue
                 columns: list[str] = declared["columns"]
