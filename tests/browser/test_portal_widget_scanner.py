@@ -147,11 +147,24 @@ def test_g1_member_signs_in_with_the_sms_code_and_turns_points_into_a_code(
     if redeem_label:
         assert button.inner_text() == redeem_label
     button.click()
+    # Asked first (issue 14): Esc spends nothing; "Yes" does.
+    expect(page.locator("#confirm-dialog")).to_be_visible()
+    expect(page.locator("#confirm-question")).to_have_text(re.compile(r"200.*50K"))
+    page.keyboard.press("Escape")
+    expect(page.locator("#confirm-dialog")).to_be_hidden()
+    assert not PromoCode.objects.filter(member=member).exists()
+    button.click()
+    page.click("#confirm-ok")
     page.wait_for_selector("#codes .code")
 
     code = PromoCode.objects.get(member=member)
     assert page.locator("#codes .code").first.inner_text() == code.code
     assert page.locator("#points-balance").inner_text() == "300"
+    # The code as a QR for the till, and a copy button (http://localhost is a secure context).
+    page.locator("#codes summary").first.click()
+    expect(page.locator("#codes .code-qr img").first).to_be_visible()
+    copy = page.locator("#codes button.copy").first
+    expect(copy).to_be_visible()
 
 
 class _ShopPage(BaseHTTPRequestHandler):

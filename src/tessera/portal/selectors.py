@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from tessera.cards.models import Card, CardStatus
-from tessera.cards.rendering import barcode_image, qr_image
+from tessera.cards.rendering import barcode_image, qr_image, qr_svg
 from tessera.core.formatting import format_money, format_points
 from tessera.ledger.models import Account, AccountKind, Entry
 from tessera.ledger.selectors import AccountSummary, account_summary, entries_of
@@ -56,6 +56,8 @@ class HeldCode:
     valid_until: datetime
     uses_left: int
     usable: bool
+    #: A data: URI of the code as a QR image, for the till to scan; only for a code still usable.
+    qr_src: str = ""
 
 
 @dataclass(frozen=True)
@@ -148,16 +150,19 @@ def rewards_of(member: Member, *, now: datetime | None = None) -> Rewards:
             GiftOffer(pk=g.pk, name=g.name, description=g.description, points=g.points_cost)
             for g in rewards.gifts_for(member)
         ],
-        codes=[
-            HeldCode(
-                code=c.code,
-                value=offer_value(c, currency),
-                valid_until=c.valid_until,
-                uses_left=c.uses_left,
-                usable=c.status == CodeStatus.ACTIVE and c.uses_left > 0 and c.valid_until > now,
-            )
-            for c in rewards.codes_of(member)[:20]
-        ],
+        codes=[_held_code(c, currency, now) for c in rewards.codes_of(member)[:20]],
+    )
+
+
+def _held_code(code: PromoCode, currency: str, now: datetime) -> HeldCode:
+    usable = code.status == CodeStatus.ACTIVE and code.uses_left > 0 and code.valid_until > now
+    return HeldCode(
+        code=code.code,
+        value=offer_value(code, currency),
+        valid_until=code.valid_until,
+        uses_left=code.uses_left,
+        usable=usable,
+        qr_src=_data_uri(qr_svg(code.code)) if usable else "",
     )
 
 
