@@ -10,7 +10,7 @@ from functools import wraps
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -206,6 +206,19 @@ def _reward_post(
         else:
             messages.error(request, body.get("detail", ""))
     return redirect("portal:home", slug=merchant.slug)
+
+
+@require_http_methods(["GET"])
+@merchant_page
+@member_required
+def code_qr(request: HttpRequest, merchant: Merchant, member: Member, code: str) -> HttpResponse:
+    """One of the member's usable promo codes as a QR image; anyone else's code is not found."""
+    image = selectors.code_qr(member, code[:64])
+    if image is None:
+        raise Http404
+    response = HttpResponse(image, content_type="image/svg+xml")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 def _confirm(request: HttpRequest, merchant: Merchant, *, points: int, reward: str) -> HttpResponse | None:
