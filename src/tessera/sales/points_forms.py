@@ -108,10 +108,10 @@ class MemberField(forms.CharField):
 
 class _PointsForm(forms.Form):
     store = forms.ModelChoiceField(
-        queryset=Store.objects.none(), label=gettext_lazy("store"), widget=UnfoldAdminSelectWidget
+        queryset=Store.objects.none(), label=gettext_lazy("Store"), widget=UnfoldAdminSelectWidget
     )
     occurred_on = forms.DateField(
-        label=gettext_lazy("date"), required=False, widget=UnfoldAdminSingleDateWidget
+        label=gettext_lazy("Date"), required=False, widget=UnfoldAdminSingleDateWidget
     )
 
     def __init__(self, *args: Any, staff: StaffMembership, **kwargs: Any) -> None:
@@ -123,7 +123,11 @@ class _PointsForm(forms.Form):
             label=_("Member"),
             help_text=_("Phone or card number; type a name to choose from the suggestions."),
         )
-        self.fields["store"].queryset = Store.objects.visible_to(staff).filter(is_active=True)  # type: ignore[attr-defined]
+        stores = Store.objects.visible_to(staff).filter(is_active=True)  # type: ignore[attr-defined]
+        self.fields["store"].queryset = stores
+        only = list(stores[:2])
+        if len(only) == 1:  # staff of one store have nothing to choose
+            self.fields["store"].initial = only[0].pk
         self.order_fields(["member", "store", "occurred_on"])
 
     def clean(self) -> dict[str, Any]:
@@ -142,7 +146,7 @@ class _PointsForm(forms.Form):
 
 class AddPointsForm(_PointsForm):
     points = forms.IntegerField(
-        label=gettext_lazy("points"),
+        label=gettext_lazy("Points"),
         min_value=1,
         max_value=MAX_POINTS,
         required=False,
@@ -150,10 +154,10 @@ class AddPointsForm(_PointsForm):
         help_text=gettext_lazy("Only to give points regardless of any purchase; else leave empty."),
     )
     note = forms.CharField(
-        label=gettext_lazy("note"), max_length=300, required=False, widget=UnfoldAdminTextInputWidget
+        label=gettext_lazy("Note"), max_length=300, required=False, widget=UnfoldAdminTextInputWidget
     )
     record_expired = forms.BooleanField(
-        label=gettext_lazy("record as expired"),
+        label=gettext_lazy("Record as expired"),
         required=False,
         widget=UnfoldBooleanWidget,
         help_text=gettext_lazy(
@@ -195,9 +199,9 @@ class AddPointsForm(_PointsForm):
 
 class DeductPointsForm(_PointsForm):
     points = forms.IntegerField(
-        label=gettext_lazy("points"), min_value=1, max_value=MAX_POINTS, widget=UnfoldAdminIntegerFieldWidget
+        label=gettext_lazy("Points"), min_value=1, max_value=MAX_POINTS, widget=UnfoldAdminIntegerFieldWidget
     )
-    reason = forms.CharField(label=gettext_lazy("reason"), max_length=300, widget=UnfoldAdminTextInputWidget)
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=300, widget=UnfoldAdminTextInputWidget)
 
 
 def points_text(points: int) -> str:
