@@ -70,6 +70,51 @@ def test_h1_cashier_types_a_card_number_and_adds_points_for_an_amount(
     expect(page.locator("output.money-preview")).to_have_text("")  # the form was reset
 
 
+def test_h1_a_deduction_is_asked_about_first_and_esc_sends_nothing(page, live_server):
+    merchant = MerchantFactory(slug="scan-deduct", default_language="vi")
+    store = StoreFactory(merchant=merchant, name="Quận 1")
+    card = active_card(CardTypeFactory(merchant=merchant), phone="0903123456")
+    card.member.full_name = "Nguyễn Văn An"
+    card.member.save(update_fields=["full_name"])
+    give_points(card.member, 120)
+    staff_user(merchant, "store_manager", stores=[store], username="manager-deduct")
+
+    page.goto(f"{live_server.url}/staff/scan/")
+    page.wait_for_url("**/admin/login/**")
+    page.fill("input[name=username]", "manager-deduct")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/staff/scan/")
+    page.fill("#code", card.number)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#member:not([hidden])")
+    # Add in green and deduct in red, each with its sign and its title, not by colour alone (issue 14).
+    add_colour = page.locator("#add").evaluate("b => getComputedStyle(b).backgroundColor")
+    deduct_colour = page.locator("#deduct").evaluate("b => getComputedStyle(b).backgroundColor")
+    assert (add_colour, deduct_colour) == ("rgb(21, 128, 61)", "rgb(185, 28, 28)")
+    expect(page.locator("#deduct-form .action-title")).to_have_text(re.compile(r"−\s*Trừ điểm"))
+
+    page.fill("#points", "50")
+    page.fill("#reason", "Đổi quà")
+    page.click("#deduct")
+    expect(page.locator("#deduct-confirm")).to_be_visible()
+    expect(page.locator("#deduct-question")).to_have_text("Trừ 50 điểm của Nguyễn Văn An?")
+    expect(page.locator("#deduct-cancel")).to_be_focused()  # Enter on its own would cancel
+    page.keyboard.press("Escape")
+    expect(page.locator("#deduct-confirm")).to_be_hidden()
+    expect(page.locator("#status")).to_have_text("Chưa trừ điểm nào.")
+    assert Account.objects.get(member=card.member, kind=AccountKind.POINTS).balance == 120
+
+    page.locator("#reason").press("Enter")  # the form again, by keyboard
+    expect(page.locator("#deduct-confirm")).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.locator("#deduct-confirmed")).to_be_focused()
+    page.keyboard.press("Enter")
+
+    expect(page.locator("#balance")).to_have_text("70")
+    assert Account.objects.get(member=card.member, kind=AccountKind.POINTS).balance == 70
+
+
 def _sms_code(path, phone):
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     return re.search(r"\b(\d{6})\b", [m["text"] for m in lines if m["phone"] == phone][-1]).group(1)
@@ -102,11 +147,24 @@ def test_g1_member_signs_in_with_the_sms_code_and_turns_points_into_a_code(
     if redeem_label:
         assert button.inner_text() == redeem_label
     button.click()
+    # Asked first (issue 14): Esc spends nothing; "Yes" does.
+    expect(page.locator("#confirm-dialog")).to_be_visible()
+    expect(page.locator("#confirm-question")).to_have_text(re.compile(r"200.*50K"))
+    page.keyboard.press("Escape")
+    expect(page.locator("#confirm-dialog")).to_be_hidden()
+    assert not PromoCode.objects.filter(member=member).exists()
+    button.click()
+    page.click("#confirm-ok")
     page.wait_for_selector("#codes .code")
 
     code = PromoCode.objects.get(member=member)
     assert page.locator("#codes .code").first.inner_text() == code.code
     assert page.locator("#points-balance").inner_text() == "300"
+    # The code as a QR for the till, and a copy button (http://localhost is a secure context).
+    page.locator("#codes summary").first.click()
+    expect(page.locator("#codes .code-qr img").first).to_be_visible()
+    copy = page.locator("#codes button.copy").first
+    expect(copy).to_be_visible()
 
 
 class _ShopPage(BaseHTTPRequestHandler):

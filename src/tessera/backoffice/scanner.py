@@ -216,6 +216,9 @@ def scan(request: HttpRequest) -> HttpResponse:
                 "failed": _("That did not work."),
                 "added": _("%(points)s points added."),
                 "deducted": _("%(points)s points deducted."),
+                # The page fills in the figure and the name: "Deduct 50 points from Nguyễn Văn An?"
+                "deductQuestion": _("Deduct %(points)s points from %(name)s?"),
+                "cancelled": _("Nothing was deducted."),
                 "cameraUnavailable": _("This browser cannot scan with the camera. Type or scan the number."),
             },
         },
@@ -278,14 +281,25 @@ def add(request: HttpRequest, staff: StaffMembership, store: Store) -> HttpRespo
 @require_POST
 @scanner_api
 def deduct(request: HttpRequest, staff: StaffMembership, store: Store) -> HttpResponse:
-    """Body {"member": id, "points": 50, "reason": "..."}."""
+    """Body {"member": id, "points": 50, "reason": "...", "confirmed": true}.
+
+    A deduction is confirmed before it is sent (issue 14): without `"confirmed": true` nothing is
+    written and the answer (422 `confirmation_required`) asks the question the page shows, "Deduct 50
+    points from Nguyễn Văn An?", so a client without the page's dialog still takes a second step.
+    """
     data = _body(request)
+    member, points = _member(staff, data.get("member")), _points(data.get("points"))
+    if points > 0 and data.get("confirmed") is not True:
+        raise ValidationFailed(
+            _("Deduct %(points)s points from %(name)s?")
+            % {"points": format_points(points), "name": member.full_name or str(member.phone)},
+            code="confirmation_required",
+        )
 
     def work() -> tuple[int, BaseModel]:
-        member = _member(staff, data.get("member"))
         entry = sales.deduct_points(
             member=member,
-            points=_points(data.get("points")),
+            points=points,
             reason=str(data.get("reason") or ""),
             store=store,
             actor=request.user,

@@ -118,6 +118,11 @@ def barcode_image(card: Card, fmt: Format = "svg") -> bytes:
     return _render(barcode_drawing(card.number), fmt)
 
 
+def qr_svg(payload: str) -> bytes:
+    """Any short text as a QR code in SVG: the portal shows a member's promo code this way."""
+    return _render(qr_drawing(payload), "svg")
+
+
 def qr_image(card: Card, fmt: Format = "svg") -> bytes:
     """The card's QR code (payload `TSR1:<number>`, see `tessera.cards.selectors`)."""
     return _render(qr_drawing(qr_payload(card)), fmt)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from tessera.cards.models import Card, CardStatus
-from tessera.cards.rendering import barcode_image, qr_image
+from tessera.cards.rendering import barcode_image, qr_image, qr_svg
 from tessera.core.formatting import format_money, format_points
 from tessera.ledger.models import Account, AccountKind, Entry
 from tessera.ledger.selectors import AccountSummary, account_summary, entries_of
@@ -148,17 +148,27 @@ def rewards_of(member: Member, *, now: datetime | None = None) -> Rewards:
             GiftOffer(pk=g.pk, name=g.name, description=g.description, points=g.points_cost)
             for g in rewards.gifts_for(member)
         ],
-        codes=[
-            HeldCode(
-                code=c.code,
-                value=offer_value(c, currency),
-                valid_until=c.valid_until,
-                uses_left=c.uses_left,
-                usable=c.status == CodeStatus.ACTIVE and c.uses_left > 0 and c.valid_until > now,
-            )
-            for c in rewards.codes_of(member)[:20]
-        ],
+        codes=[_held_code(c, currency, now) for c in rewards.codes_of(member)[:20]],
     )
+
+
+def _held_code(code: PromoCode, currency: str, now: datetime) -> HeldCode:
+    return HeldCode(
+        code=code.code,
+        value=offer_value(code, currency),
+        valid_until=code.valid_until,
+        uses_left=code.uses_left,
+        usable=code.status == CodeStatus.ACTIVE and code.uses_left > 0 and code.valid_until > now,
+    )
+
+
+def code_qr(member: Member, code: str) -> bytes | None:
+    """The member's own promo code as a QR image (SVG) for the till to scan, while it can be used.
+    Drawn on request (about 50 ms): the home page links to it rather than drawing every code it lists."""
+    held = rewards.codes_of(member).filter(code=code).first()
+    if held is None or not _held_code(held, member.merchant.currency, timezone.now()).usable:
+        return None
+    return qr_svg(held.code)
 
 
 def point_entries(member: Member, *, page: int = 1) -> Page[Entry]:

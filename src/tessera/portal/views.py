@@ -10,7 +10,7 @@ from functools import wraps
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -208,12 +208,45 @@ def _reward_post(
     return redirect("portal:home", slug=merchant.slug)
 
 
+@require_http_methods(["GET"])
+@merchant_page
+@member_required
+def code_qr(request: HttpRequest, merchant: Merchant, member: Member, code: str) -> HttpResponse:
+    """One of the member's usable promo codes as a QR image; anyone else's code is not found."""
+    image = selectors.code_qr(member, code[:64])
+    if image is None:
+        raise Http404
+    response = HttpResponse(image, content_type="image/svg+xml")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def _confirm(request: HttpRequest, merchant: Merchant, *, points: int, reward: str) -> HttpResponse | None:
+    """Points are spent only once the member said yes (issue 14): the page's dialog sends `confirmed=1`;
+    without it (no JavaScript) this page asks the same question, with the same form key."""
+    if request.POST.get("confirmed") == "1":
+        return None
+    return _render(
+        request,
+        merchant,
+        "confirm.html",
+        {
+            "points": points,
+            "reward": reward,
+            "action": request.path,
+            "idempotency_key": request.POST.get("idempotency_key", ""),
+        },
+    )
+
+
 @require_POST
 @merchant_page
 @member_required
 def redeem(request: HttpRequest, merchant: Merchant, member: Member, offer_id: int) -> HttpResponse:
-    """Turn points into a promo code."""
+    """Turn points into a promo code, once confirmed."""
     offer = get_object_or_404(rewards.offers_for(member), pk=offer_id)
+    if asked := _confirm(request, merchant, points=offer.points_cost, reward=offer.name):
+        return asked
 
     def work() -> tuple[int, BaseModel]:
         code = rewards_services.redeem_points_for_code(member=member, offer=offer, channel=IssuedVia.PORTAL)
@@ -226,8 +259,10 @@ def redeem(request: HttpRequest, merchant: Merchant, member: Member, offer_id: i
 @merchant_page
 @member_required
 def gift(request: HttpRequest, merchant: Merchant, member: Member, gift_id: int) -> HttpResponse:
-    """Ask for a gift paid with points; the store hands it over."""
+    """Ask for a gift paid with points, once confirmed; the store hands it over."""
     chosen = get_object_or_404(rewards.gifts_for(member), pk=gift_id)
+    if asked := _confirm(request, merchant, points=chosen.points_cost, reward=chosen.name):
+        return asked
 
     def work() -> tuple[int, BaseModel]:
         redemption = rewards_services.request_gift(member=member, gift=chosen)

@@ -28,12 +28,10 @@ from tessera.core.errors import DomainError
 from tessera.core.exports import Column
 from tessera.core.formatting import format_datetime, format_money, format_points
 from tessera.core.idempotency import form_fingerprint, new_form_token, submit_once
-from tessera.core.limits import MAX_POINTS, MAX_SALE_AMOUNT, occurred_on_window
 from tessera.core.money import MoneyField
 from tessera.ledger.models import AccountKind
-from tessera.members.models import Member
 from tessera.rules.explain import describe_parts
-from tessera.sales import selectors, services, stored_value
+from tessera.sales import points_forms, selectors, services, stored_value
 from tessera.sales.models import (
     Channel,
     Refund,
@@ -43,6 +41,7 @@ from tessera.sales.models import (
     TransactionLine,
     TransactionStatus,
 )
+from tessera.sales.points_forms import AddPointsForm, DeductPointsForm, initial_for
 from tessera.tenancy.admin_base import (
     ExportAdminMixin,
     ReadOnlyAdminMixin,
@@ -52,6 +51,11 @@ from tessera.tenancy.admin_base import (
     request_staff,
 )
 from tessera.tenancy.models import StaffMembership, Store
+
+ADD_POINTS_EXPLANATION = _(
+    "For a purchase not recorded at the till, such as a paper bill: enter what the customer spent and "
+    "the points follow from the earning rules. You see them before saving."
+)
 
 
 class LineInline(ReadOnlyInline):
@@ -432,6 +436,16 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
         pages = [
             path("points/add/", self.admin_site.admin_view(self.add_points_view), name="sales_add_points"),
             path(
+                "points/add/preview/",
+                self.admin_site.admin_view(self.points_preview_view),
+                name="sales_add_points_preview",
+            ),
+            path(
+                "points/members/",
+                self.admin_site.admin_view(self.member_suggestions_view),
+                name="sales_member_suggestions",
+            ),
+            path(
                 "points/deduct/",
                 self.admin_site.admin_view(self.deduct_points_view),
                 name="sales_deduct_points",
@@ -445,9 +459,23 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
             raise PermissionDenied
         return staff
 
+    def points_preview_view(self, request: HttpRequest) -> HttpResponse:
+        return points_forms.points_preview(request, self._staff(request, "sales.add_points"))
+
+    def member_suggestions_view(self, request: HttpRequest) -> HttpResponse:
+        staff = request_staff(request)
+        user = request.user
+        if staff is None or not (user.has_perm("sales.add_points") or user.has_perm("sales.deduct_points")):
+            raise PermissionDenied
+        return points_forms.member_suggestions(request, staff)
+
     def add_points_view(self, request: HttpRequest) -> HttpResponse:
         staff = self._staff(request, "sales.add_points")
-        form = AddPointsForm(request.POST or None, staff=staff, initial=_initial(request))
+        form = AddPointsForm(request.POST or None, staff=staff, initial=initial_for(request, staff))
+        # "Show the points" (the page without JavaScript): the same form, checked and not saved.
+        if request.method == "POST" and "_preview" in request.POST:
+            form.is_valid()
+            return self._page(request, form, _("Add points"), ADD_POINTS_EXPLANATION)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             return self._write(
@@ -464,13 +492,11 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
                     record_expired=data["record_expired"],
                 ),
             )
-        return self._page(
-            request, form, _("Add points"), _("Leave the points empty to compute them from the amount.")
-        )
+        return self._page(request, form, _("Add points"), ADD_POINTS_EXPLANATION)
 
     def deduct_points_view(self, request: HttpRequest) -> HttpResponse:
         staff = self._staff(request, "sales.deduct_points")
-        form = DeductPointsForm(request.POST or None, staff=staff, initial=_initial(request))
+        form = DeductPointsForm(request.POST or None, staff=staff, initial=initial_for(request, staff))
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             return self._write(
@@ -492,8 +518,9 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
             entry = run()
         except DomainError as exc:
             form.add_error(None, str(exc))
-            title = _("Add points") if isinstance(form, AddPointsForm) else _("Deduct points")
-            return self._page(request, form, title, "")
+            if isinstance(form, AddPointsForm):
+                return self._page(request, form, _("Add points"), ADD_POINTS_EXPLANATION)
+            return self._page(request, form, _("Deduct points"), "")
         self.message_user(
             request,
             _("%(points)+d points for %(member)s.")
@@ -511,6 +538,9 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
             "back_url": reverse("admin:sales_transaction_changelist"),
             "opts": self.model._meta,
         }
+        if isinstance(form, AddPointsForm):
+            context["points_preview"] = form.preview()
+            return TemplateResponse(request, "sales/admin/add_points.html", context)
         return TemplateResponse(request, "sales/admin/form_page.html", context)
 
 
@@ -573,64 +603,6 @@ class RefundLinesForm(forms.Form):
         if not self.errors and not self.quantities():
             raise forms.ValidationError(_("Enter how many of at least one item are brought back."))
         return data
-
-
-def _initial(request: HttpRequest) -> dict[str, Any]:
-    return {"member": request.GET.get("member"), "occurred_on": timezone.localdate()}
-
-
-class _PointsForm(forms.Form):
-    member = forms.ModelChoiceField(queryset=Member.objects.none(), label=_("member"))
-    store = forms.ModelChoiceField(queryset=Store.objects.none(), label=_("store"))
-    occurred_on = forms.DateField(label=_("date"), required=False)
-
-    def __init__(self, *args: Any, staff: StaffMembership, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Only the staff member's merchant's current members and the stores they work in (A1, B2).
-        self.fields["member"].queryset = Member.objects.of(staff.merchant_id).filter(  # type: ignore[attr-defined]
-            superseded_by__isnull=True, erased_at__isnull=True
-        )
-        self.fields["store"].queryset = Store.objects.visible_to(staff).filter(is_active=True)  # type: ignore[attr-defined]
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        day, store = data.get("occurred_on"), data.get("store")
-        if day is not None and store is not None:
-            earliest, latest = occurred_on_window(timezone.localdate(timezone=store.tz))
-            if not earliest <= day <= latest:
-                self.add_error(
-                    "occurred_on",
-                    _("The date must be between %(earliest)s and %(latest)s.")
-                    % {"earliest": date_format(earliest), "latest": date_format(latest)},
-                )
-        return data
-
-
-class AddPointsForm(_PointsForm):
-    points = forms.IntegerField(label=_("points"), min_value=1, max_value=MAX_POINTS, required=False)
-    note = forms.CharField(label=_("note"), max_length=300, required=False)
-    record_expired = forms.BooleanField(
-        label=_("record as expired"),
-        required=False,
-        help_text=_("Points dated so far back that they have expired are refused unless this is ticked."),
-    )
-
-    def __init__(self, *args: Any, staff: StaffMembership, **kwargs: Any) -> None:
-        super().__init__(*args, staff=staff, **kwargs)
-        # Typed as people write money ("150.000" đồng), read by core.money.parse_money (issue 14).
-        self.fields["amount_spent"] = MoneyField(
-            currency=staff.merchant.currency,
-            maximum=MAX_SALE_AMOUNT,
-            label=_("amount spent"),
-            required=False,
-            widget=UnfoldAdminTextInputWidget(),
-        )
-        self.order_fields(["member", "store", "occurred_on", "amount_spent"])
-
-
-class DeductPointsForm(_PointsForm):
-    points = forms.IntegerField(label=_("points"), min_value=1, max_value=MAX_POINTS)
-    reason = forms.CharField(label=_("reason"), max_length=300)
 
 
 @admin.register(SalesSettings)

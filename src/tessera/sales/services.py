@@ -51,7 +51,7 @@ from tessera.members.models import Member
 from tessera.points.policy import from_settings, lot_dates, policy_of
 from tessera.rules.simulator import Part
 from tessera.sales import selectors, signals
-from tessera.sales.earning import points_for
+from tessera.sales.earning import EarnQuote, points_for
 from tessera.sales.models import (
     Channel,
     ConfirmationAttempt,
@@ -1163,6 +1163,27 @@ def _occurred_at(occurred_on: date | None, store: Store, now: datetime) -> datet
     return datetime.combine(occurred_on, time(12, 0), tzinfo=store.tz)
 
 
+def quote_add_points(
+    *,
+    member: Member | None,
+    store: Store | None,
+    amount_spent: int,
+    occurred_on: date | None = None,
+    at: datetime | None = None,
+    merchant: Merchant | None = None,
+) -> EarnQuote:
+    """The points `add_points` gives for `amount_spent`: the earning rules, as for a sale (E4, E5).
+    The add-points page shows this before saving; nothing is written. `merchant` when neither member
+    nor store is known yet."""
+    owner = member.merchant if member is not None else store.merchant if store is not None else merchant
+    if owner is None:
+        raise ValueError("quote_add_points needs a member, a store or a merchant")
+    if at is None:
+        now = timezone.now()
+        at = _occurred_at(occurred_on, store, now) if store is not None else now
+    return points_for(merchant=owner, amount=amount_spent, member=member, store=store, at=at)
+
+
 @atomic()
 def add_points(
     *,
@@ -1192,7 +1213,7 @@ def add_points(
         raise ValidationFailed(_("The amount spent cannot be negative."), code="invalid_amount")
     at = _occurred_at(occurred_on, store, now or timezone.now())
     if points is None:
-        points = points_for(merchant=merchant, amount=amount_spent, member=member, store=store, at=at).points
+        points = quote_add_points(member=member, store=store, amount_spent=amount_spent, at=at).points
     if points <= 0:
         raise ValidationFailed(_("There are no points to add."), code="no_points")
     dates = lot_dates(policy_of(merchant), earned_at=at, tz=merchant.tz)

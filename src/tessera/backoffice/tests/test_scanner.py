@@ -128,17 +128,59 @@ def test_h1_deducting_needs_the_permission_and_a_reason(client, merchant, store,
     client.force_login(post_as_cashier)
     post(client, "add", {"member": card.member_id, "amount": "500000"}, key="add")
 
-    denied = post(client, "deduct", {"member": card.member_id, "points": 5, "reason": "Đổi quà"}, key="d1")
+    denied = post(
+        client,
+        "deduct",
+        {"member": card.member_id, "points": 5, "reason": "Đổi quà", "confirmed": True},
+        key="d1",
+    )
     assert denied.status_code == 403 and denied.json()["code"] == "permission_denied"
 
     client.force_login(staff_user(merchant, "store_manager", stores=[store], username="m").user)
-    no_reason = post(client, "deduct", {"member": card.member_id, "points": 5, "reason": ""}, key="d2")
+    no_reason = post(
+        client, "deduct", {"member": card.member_id, "points": 5, "reason": "", "confirmed": True}, key="d2"
+    )
     assert no_reason.status_code == 422 and no_reason.json()["code"] == "reason_required"
-    done = post(client, "deduct", {"member": card.member_id, "points": 5, "reason": "Đổi quà"}, key="d3")
+    done = post(
+        client,
+        "deduct",
+        {"member": card.member_id, "points": 5, "reason": "Đổi quà", "confirmed": True},
+        key="d3",
+    )
 
     assert done.status_code == 200
     assert done.json()["points"] == 5 and done.json()["balance"] == 45
     assert done.json()["today"] == {"added": 0, "deducted": 5}  # the manager's own day
+
+
+def test_h1_a_deduction_is_only_made_once_confirmed(client, merchant, store, card):
+    client.force_login(staff_user(merchant, "store_manager", stores=[store], username="m").user)
+    post(client, "add", {"member": card.member_id, "amount": "500000"}, key="add")
+    card.member.full_name = "Nguyễn Văn An"
+    card.member.save(update_fields=["full_name"])
+    deduction = {"member": card.member_id, "points": 50, "reason": "Đổi quà"}
+
+    asked = post(client, "deduct", deduction, key="d1")
+    not_really = post(client, "deduct", {**deduction, "confirmed": "yes"}, key="d1")
+
+    assert asked.status_code == 422 and asked.json()["code"] == "confirmation_required"
+    assert asked.json()["detail"] == "Trừ 50 điểm của Nguyễn Văn An?"
+    assert not_really.json()["code"] == "confirmation_required"
+    assert balance(card.member) == 50
+    done = post(client, "deduct", {**deduction, "confirmed": True}, key="d1")  # the same key: not yet used
+    assert done.status_code == 200 and balance(card.member) == 0
+
+
+def test_h1_add_and_deduct_look_different_and_the_deduction_is_asked_about(client, merchant, store):
+    client.force_login(staff_user(merchant, "store_manager", stores=[store], username="m").user)
+
+    response = client.get(reverse("scanner:scan"))
+    page = response.content.decode()
+
+    assert 'class="panel action add"' in page and 'class="panel action deduct"' in page
+    assert '<dialog id="deduct-confirm"' in page and 'value="confirm"' in page
+    # The question, for the page to fill in:
+    assert response.context["messages_json"]["deductQuestion"] == "Trừ %(points)s điểm của %(name)s?"
 
 
 def test_h1_today_totals_are_only_this_users(client, merchant, store, card, cashier):

@@ -166,7 +166,7 @@ def test_g1_redeeming_points_for_a_promo_code_spends_once_even_if_the_form_is_se
     give_points(member, 500)
     offer = PromoCodeOfferFactory(merchant=merchant, name="Giảm 50.000đ", points_cost=200)
     sign_in(client, member)
-    form = {"idempotency_key": "form-1"}
+    form = {"idempotency_key": "form-1", "confirmed": "1"}
 
     first = post_form(client, url("redeem", merchant, offer_id=offer.pk), form)
     again = post_form(client, url("redeem", merchant, offer_id=offer.pk), form)
@@ -178,12 +178,73 @@ def test_g1_redeeming_points_for_a_promo_code_spends_once_even_if_the_form_is_se
     assert code.code in client.get(url("home", merchant)).content.decode()
 
 
+def test_g1_points_are_spent_only_once_the_member_confirms(client, merchant, member):
+    give_points(member, 500)
+    offer = PromoCodeOfferFactory(merchant=merchant, name="Giảm 50.000đ", points_cost=200)
+    gift = GiftFactory(merchant=merchant, name="Ly sứ", points_cost=150, stock=3)
+    sign_in(client, member)
+
+    home = client.get(url("home", merchant)).content.decode()
+    asked = post_form(client, url("redeem", merchant, offer_id=offer.pk), {"idempotency_key": "k-1"})
+    asked_gift = post_form(client, url("gift", merchant, gift_id=gift.pk), {"idempotency_key": "k-2"})
+
+    # With JavaScript, a dialog asks; the question rides on the form.
+    assert 'data-confirm="Đổi 200 điểm lấy Giảm 50.000đ?"' in home and '<dialog id="confirm-dialog"' in home
+    # Without it, the server asks on a page of its own, with the same form key, and spends nothing.
+    assert asked.status_code == 200
+    page = asked.content.decode()
+    assert "Đổi 200 điểm lấy Giảm 50.000đ?" in page
+    assert 'name="idempotency_key" value="k-1"' in page and 'name="confirmed" value="1"' in page
+    assert "Đổi 150 điểm lấy Ly sứ?" in asked_gift.content.decode()
+    assert Account.objects.get(member=member, kind=AccountKind.POINTS).balance == 500
+    assert not PromoCode.objects.exists()
+
+    done = post_form(
+        client, url("redeem", merchant, offer_id=offer.pk), {"idempotency_key": "k-1", "confirmed": "1"}
+    )
+
+    assert done.status_code == 302
+    assert Account.objects.get(member=member, kind=AccountKind.POINTS).balance == 300
+
+
+def test_g1_a_usable_promo_code_has_a_qr_code_and_a_copy_button(client, merchant, member):
+    give_points(member, 500)
+    offer = PromoCodeOfferFactory(merchant=merchant, points_cost=200)
+    sign_in(client, member)
+    post_form(client, url("redeem", merchant, offer_id=offer.pk), {"idempotency_key": "q", "confirmed": "1"})
+    code = PromoCode.objects.get(member=member)
+
+    page = client.get(url("home", merchant)).content.decode()
+    qr = client.get(url("code_qr", merchant, code=code.code))
+
+    assert f'data-copy="{code.code}"' in page
+    assert f'<img src="{url("code_qr", merchant, code=code.code)}" loading="lazy"' in page
+    assert qr.status_code == 200 and qr["Content-Type"] == "image/svg+xml" and b"<svg" in qr.content
+
+
+def test_g1_a_promo_code_qr_is_only_its_owners_and_only_while_usable(client, merchant, member):
+    give_points(member, 500)
+    offer = PromoCodeOfferFactory(merchant=merchant, points_cost=200)
+    sign_in(client, member)
+    post_form(client, url("redeem", merchant, offer_id=offer.pk), {"idempotency_key": "q", "confirmed": "1"})
+    code = PromoCode.objects.get(member=member)
+    someone_else = MemberFactory(merchant=merchant, phone="+84912345678")
+    sign_in(client, someone_else)
+
+    theirs = client.get(url("code_qr", merchant, code=code.code))
+    sign_in(client, member)
+    PromoCode.objects.filter(pk=code.pk).update(valid_until=timezone.now() - timedelta(days=1))
+    expired = client.get(url("code_qr", merchant, code=code.code))
+
+    assert theirs.status_code == expired.status_code == 404
+
+
 def test_g1_asking_for_a_gift_spends_its_points(client, merchant, member):
     give_points(member, 500)
     gift = GiftFactory(merchant=merchant, points_cost=150, stock=3)
     sign_in(client, member)
 
-    post_form(client, url("gift", merchant, gift_id=gift.pk), {"idempotency_key": "gift-1"})
+    post_form(client, url("gift", merchant, gift_id=gift.pk), {"idempotency_key": "gift-1", "confirmed": "1"})
 
     assert Account.objects.get(member=member, kind=AccountKind.POINTS).balance == 350
     gift.refresh_from_db()
@@ -195,7 +256,9 @@ def test_g1_another_merchants_offer_cannot_be_redeemed(client, merchant, other_m
     foreign = PromoCodeOfferFactory(merchant=other_merchant, points_cost=100)
     sign_in(client, member)
 
-    response = post_form(client, url("redeem", merchant, offer_id=foreign.pk), {"idempotency_key": "x"})
+    response = post_form(
+        client, url("redeem", merchant, offer_id=foreign.pk), {"idempotency_key": "x", "confirmed": "1"}
+    )
 
     assert response.status_code == 404
     assert not PromoCode.objects.exists()

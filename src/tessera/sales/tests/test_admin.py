@@ -86,7 +86,8 @@ def test_e4_cashier_adds_points_from_the_amount_spent(client, merchant, store, m
 
     page = client.get(ADD_POINTS, {"member": member.pk})
     response = client.post(
-        ADD_POINTS, {"member": member.pk, "store": store.pk, "amount_spent": 123000, "note": "paper bill"}
+        ADD_POINTS,
+        {"member": "0903 123 456", "store": store.pk, "amount_spent": 123000, "note": "paper bill"},
     )
 
     assert page.status_code == 200
@@ -101,10 +102,10 @@ def test_e4_deduct_points_page_needs_the_permission(client, merchant, store, mem
 
     client.force_login(staff_user(merchant, "store_manager", stores=[store]).user)
     response = client.post(
-        DEDUCT_POINTS, {"member": member.pk, "store": store.pk, "points": 10, "reason": "typo"}
+        DEDUCT_POINTS, {"member": str(member.phone), "store": store.pk, "points": 10, "reason": "typo"}
     )
     too_many = client.post(
-        DEDUCT_POINTS, {"member": member.pk, "store": store.pk, "points": 99, "reason": "typo"}
+        DEDUCT_POINTS, {"member": str(member.phone), "store": store.pk, "points": 99, "reason": "typo"}
     )
 
     assert response.status_code == 302
@@ -117,7 +118,7 @@ def test_a1_points_pages_refuse_another_merchants_member(client, merchant, store
     theirs = MemberFactory(merchant=other_merchant, phone="+8613800138000")
     client.force_login(staff_user(merchant, "merchant_admin").user)
 
-    response = client.post(ADD_POINTS, {"member": theirs.pk, "store": store.pk, "points": 5})
+    response = client.post(ADD_POINTS, {"member": str(theirs.phone), "store": store.pk, "points": 5})
 
     assert response.status_code == 200
     assert "member" in response.context["form"].errors
@@ -129,7 +130,9 @@ def test_e4_the_amount_spent_is_typed_as_people_write_money(client, merchant, st
     client.force_login(staff_user(merchant, "cashier", stores=[store]).user)
 
     page = client.get(ADD_POINTS).content.decode()
-    response = client.post(ADD_POINTS, {"member": member.pk, "store": store.pk, "amount_spent": typed})
+    response = client.post(
+        ADD_POINTS, {"member": str(member.phone), "store": store.pk, "amount_spent": typed}
+    )
 
     assert 'data-money="VND"' in page and "tessera/money_preview.js" in page
     assert response.status_code == 302
@@ -141,7 +144,9 @@ def test_e4_an_amount_spent_that_does_not_read_is_refused_before_anything_is_sav
 ):
     client.force_login(staff_user(merchant, "cashier", stores=[store]).user)
 
-    response = client.post(ADD_POINTS, {"member": member.pk, "store": store.pk, "amount_spent": "123.5"})
+    response = client.post(
+        ADD_POINTS, {"member": str(member.phone), "store": store.pk, "amount_spent": "123.5"}
+    )
 
     assert response.status_code == 200
     assert "amount_spent" in response.context["form"].errors

@@ -90,7 +90,7 @@
   function settle(result) {
     if (!result.ok) { say(detail(result.data), "error"); return; }
     var template = result.kind === "add" ? text.added : text.deducted;
-    say(template.replace("%(points)s", fmt(result.data.points)), "success");
+    say(template.replace("%(points)s", fmt(result.data.points)), result.kind === "add" ? "success" : "deducted");
     $("balance").textContent = fmt(result.data.balance);
     $("spendable").textContent = fmt(result.data.spendable);
     showToday(result.data.today);
@@ -129,12 +129,29 @@
       send("add", root.dataset.addUrl, { member: member.member, amount: $("amount").value }, event.target);
     });
   }
+  /* A deduction is asked about first ("Deduct 50 points from Nguyễn Văn An?") in a modal dialog: Esc or
+   * Cancel sends nothing; only the dialog's own "Deduct" button sends, with "confirmed": true. */
   if ($("deduct-form")) {
+    var dialog = $("deduct-confirm");
+    var asked = null;
     $("deduct-form").addEventListener("submit", function (event) {
       event.preventDefault();
-      if (!member) { return; }
-      send("deduct", root.dataset.deductUrl,
-        { member: member.member, points: Number($("points").value), reason: $("reason").value }, event.target);
+      if (!member || busy) { return; }
+      asked = { member: member.member, points: Number($("points").value), reason: $("reason").value, confirmed: true };
+      $("deduct-question").textContent = text.deductQuestion
+        .replace("%(points)s", fmt(asked.points)).replace("%(name)s", member.name);
+      dialog.returnValue = "";
+      dialog.showModal();
+    });
+    dialog.addEventListener("close", function () {
+      var payload = asked;
+      asked = null;
+      if (dialog.returnValue === "confirm" && payload) {
+        send("deduct", root.dataset.deductUrl, payload, $("deduct-form"));
+      } else {
+        say(text.cancelled, "warning");
+        $("points").focus();
+      }
     });
   }
 
