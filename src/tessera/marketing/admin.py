@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms import ModelForm
@@ -454,6 +455,12 @@ class CampaignAdmin(TenantHistoryAdmin):
         "recipients",
         "progress",
     ]
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name in ("template", "segment") and isinstance(field.widget, RelatedFieldWidgetWrapper):
+            field.widget.template_name = "marketing/admin/related_add_visible.html"
+        return field
 
     @staticmethod
     def _editable(obj: Any) -> bool:

@@ -34,6 +34,7 @@ def test_i1_the_campaign_form_links_to_creating_a_template_and_a_segment_in_a_po
 
     assert f'href="{reverse("admin:marketing_messagetemplate_add")}?_to_field=id&amp;_popup=1"' in page
     assert f'href="{reverse("admin:members_segment_add")}?_to_field=id&amp;_popup=1"' in page
+    assert "Create a message template" in page and "Create a segment" in page
 
 
 def test_i1_a_template_created_in_the_popup_is_handed_back_to_the_campaign_form(client_of, en_merchant):
@@ -138,8 +139,24 @@ def test_i1_a_draft_stays_editable_until_it_is_launched(client_of, en_merchant):
     Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.SCHEDULED)  # launched
     page = client_of.get(url).content.decode()
     assert 'name="name"' not in page and 'data-testid="preview-button"' not in page
-    client_of.post(
+    late = client_of.post(
         url, {"name": "Late", "template": template.pk, "audience": "segment", "segment": segment.pk}
     )
     campaign.refresh_from_db()
-    assert campaign.name == "Renamed"
+    assert late.status_code == 403 and campaign.name == "Renamed"
+
+
+def test_i1_a_list_draft_keeps_its_phones_when_edited_without_a_new_file(client_of, en_merchant):
+    template = TemplateFactory(merchant=en_merchant)
+    campaign = services.create_campaign(
+        merchant=en_merchant, name="List", template=template, phones=["+84909000001"], list_name="a.csv"
+    )
+
+    response = client_of.post(
+        reverse("admin:marketing_campaign_change", args=[campaign.pk]),
+        {"name": "List 2", "template": template.pk, "audience": "list", "throttle_per_minute": 0},
+    )
+
+    campaign.refresh_from_db()
+    assert response.status_code == 302
+    assert (campaign.name, campaign.phones, campaign.list_name) == ("List 2", ["+84909000001"], "a.csv")
