@@ -4,6 +4,8 @@ and cost before anything is saved (under the CSP: no inline script is needed).""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tessera.marketing import services as marketing
@@ -14,6 +16,8 @@ from tests.factories import MerchantFactory, StoreFactory, staff_user
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "correct horse battery staple"  # tests.factories.staff_user's
+#: Where to save screenshots of the pages, to look at them (unset: none are taken).
+SHOTS = os.environ.get("TESSERA_SCREENSHOTS_DIR", "")
 
 
 def test_a_marketer_creates_a_template_in_the_popup_and_previews_the_campaign(page, live_server):
@@ -52,5 +56,7 @@ def test_a_marketer_creates_a_template_in_the_popup_and_previews_the_campaign(pa
     preview = page.get_by_test_id("campaign-preview")
     preview.get_by_text("Hi An, use XUAN20").wait_for()
     assert "GSM-7: 17 characters, 1 SMS part(s) of up to 160." in preview.inner_text()
-    assert "About 1 SMS parts, an estimated ₫750." in preview.inner_text()
+    assert "About 1 SMS part, an estimated ₫750." in preview.inner_text()
     assert page.locator("input[name=name]").input_value() == "Spring"  # nothing lost, nothing saved
+    if SHOTS:
+        page.screenshot(path=f"{SHOTS}/campaign_preview.png", full_page=True)

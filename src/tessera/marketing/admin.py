@@ -379,6 +379,9 @@ class CampaignForm(forms.ModelForm):
         if self.merchant is not None:
             self.fields["segment"].queryset = Segment.objects.of(self.merchant)  # type: ignore[attr-defined]
             self.fields["template"].queryset = MessageTemplate.objects.of(self.merchant)  # type: ignore[attr-defined]
+            self.fields["scheduled_at"].help_text = _(
+                "Empty: when launched. In the merchant's time zone (%(zone)s)."
+            ) % {"zone": self.merchant.tz}
         if self.instance.phones:
             self.fields["phone_list"].help_text = _(
                 "%(file)s (%(count)s phones) is kept unless you upload another list."
@@ -439,7 +442,9 @@ class CampaignAdmin(TenantHistoryAdmin):
     search_fields = ["name"]
     list_select_related = ["template", "segment"]
     actions_detail = ["launch_page", "cancel_page", "retry_page", "messages_link"]
-    # The "Preview" button and, once pressed, the preview: inside the form, so it posts the unsaved form.
+    # The "Preview" button, inside the form so it posts the unsaved form; once pressed, the preview
+    # above the fields, where the page opens.
+    change_form_before_template = "marketing/admin/campaign_preview_result.html"
     change_form_after_template = "marketing/admin/campaign_preview.html"
     detail_fields = [
         "name",
