@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms import ModelForm
@@ -23,7 +24,6 @@ from unfold.widgets import (
     UnfoldAdminFileFieldWidget,
     UnfoldAdminPasswordWidget,
     UnfoldAdminRadioSelectWidget,
-    UnfoldAdminSelectWidget,
     UnfoldAdminSplitDateTimeWidget,
     UnfoldAdminTextInputWidget,
 )
@@ -96,6 +96,7 @@ class ChannelSettingsForm(forms.ModelForm):
             "sms_api_url",
             "sms_sender",
             "sms_rate_per_minute",
+            "sms_part_price",
             "email_from",
             "email_from_name",
             "email_rate_per_minute",
@@ -129,6 +130,7 @@ class ChannelSettingsAdmin(TenantHistoryAdmin):
                     "api_key_set",
                     "sms_sender",
                     "sms_rate_per_minute",
+                    "sms_part_price",
                 ]
             },
         ),
@@ -352,9 +354,6 @@ class CampaignForm(forms.ModelForm):
         initial=AudienceKind.SEGMENT,
         widget=UnfoldAdminRadioSelectWidget,
     )
-    segment = forms.ModelChoiceField(
-        label=_("segment"), queryset=Segment.objects.none(), required=False, widget=UnfoldAdminSelectWidget
-    )
     scheduled_at = forms.SplitDateTimeField(
         label=_("send at"),
         required=False,
@@ -370,7 +369,7 @@ class CampaignForm(forms.ModelForm):
 
     class Meta:
         model = Campaign
-        fields = ["name", "template", "code", "scheduled_at", "throttle_per_minute"]
+        fields = ["name", "template", "code", "segment", "scheduled_at", "throttle_per_minute"]
         widgets = {"code": UnfoldAdminTextInputWidget}
 
     merchant: Merchant | None = None
@@ -380,7 +379,22 @@ class CampaignForm(forms.ModelForm):
         if self.merchant is not None:
             self.fields["segment"].queryset = Segment.objects.of(self.merchant)  # type: ignore[attr-defined]
             self.fields["template"].queryset = MessageTemplate.objects.of(self.merchant)  # type: ignore[attr-defined]
+            self.fields["scheduled_at"].help_text = _(
+                "Empty: when launched. In the merchant's time zone (%(zone)s)."
+            ) % {"zone": self.merchant.tz}
+        if self.instance.phones:
+            self.fields["phone_list"].help_text = _(
+                "%(file)s (%(count)s phones) is kept unless you upload another list."
+            ) % {"file": self.instance.list_name, "count": len(self.instance.phones)}
         self.phones: list[str] = []
+
+    @property
+    def wants_preview(self) -> bool:
+        """The "Preview" button posted the form: it is checked and shown again, not saved."""
+        return "_preview" in self.data
+
+    def is_valid(self) -> bool:
+        return super().is_valid() and not self.wants_preview
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -390,7 +404,8 @@ class CampaignForm(forms.ModelForm):
         elif self.merchant is not None:
             upload = data.get("phone_list")
             if not upload:
-                self.add_error("phone_list", _("Upload a list of phones."))
+                if not self.instance.phones:
+                    self.add_error("phone_list", _("Upload a list of phones."))
             elif upload.size > services.MAX_LIST_FILE_BYTES:
                 self.add_error(
                     "phone_list",
@@ -405,6 +420,20 @@ class CampaignForm(forms.ModelForm):
                     self.add_error("phone_list", str(exc))
         return data
 
+    def unsaved_campaign(self) -> Campaign:
+        """The campaign as the form describes it, for the preview; never saved."""
+        data = self.cleaned_data
+        template: MessageTemplate = data["template"]
+        segment = data.get("segment") if data["audience"] == AudienceKind.SEGMENT else None
+        return Campaign(
+            merchant=template.merchant,
+            template=template,
+            audience=data["audience"],
+            segment=segment,
+            phones=[] if segment is not None else (self.phones or list(self.instance.phones)),
+            code=(data.get("code") or "").strip(),
+        )
+
 
 @admin.register(Campaign)
 class CampaignAdmin(TenantHistoryAdmin):
@@ -413,6 +442,10 @@ class CampaignAdmin(TenantHistoryAdmin):
     search_fields = ["name"]
     list_select_related = ["template", "segment"]
     actions_detail = ["launch_page", "cancel_page", "retry_page", "messages_link"]
+    # The "Preview" button, inside the form so it posts the unsaved form; once pressed, the preview
+    # above the fields, where the page opens.
+    change_form_before_template = "marketing/admin/campaign_preview_result.html"
+    change_form_after_template = "marketing/admin/campaign_preview.html"
     detail_fields = [
         "name",
         "template",
@@ -428,33 +461,72 @@ class CampaignAdmin(TenantHistoryAdmin):
         "progress",
     ]
 
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name in ("template", "segment") and isinstance(field.widget, RelatedFieldWidgetWrapper):
+            field.widget.template_name = "marketing/admin/related_add_visible.html"
+        return field
+
+    @staticmethod
+    def _editable(obj: Any) -> bool:
+        return obj is None or obj.status == CampaignStatus.DRAFT
+
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        if obj is not None:
-            return super().get_form(request, obj, change=change, **kwargs)
-        staff = request_staff(request)
-        merchant = staff.merchant if staff is not None else None
-        return type("ScopedCampaignForm", (CampaignForm,), {"merchant": merchant})
+        if self._editable(obj):
+            staff = request_staff(request)
+            merchant = staff.merchant if staff is not None else None
+            kwargs["form"] = type("ScopedCampaignForm", (CampaignForm,), {"merchant": merchant})
+        # Through the admin, so the template and segment get the "add another" popup link.
+        return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        if obj is None:
-            return [
+        if self._editable(obj):
+            fieldsets: list[Any] = [
                 (None, {"fields": ["name", "template", "code"]}),
                 (_("Audience"), {"fields": ["audience", "segment", "phone_list"]}),
                 (_("Sending"), {"fields": ["scheduled_at", "throttle_per_minute"]}),
             ]
+            if obj is not None:
+                fieldsets.append((_("Status"), {"fields": ["status", "recipients"]}))
+            return fieldsets
         return [(None, {"fields": self.detail_fields})]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return self.detail_fields if obj is not None else []
+        if obj is None:
+            return []
+        return ["status", "recipients"] if self._editable(obj) else self.detail_fields
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The detail page is read-only; campaigns change through launch, cancel and retry.
-        return False if obj is not None else super().has_change_permission(request, obj)
+        # A draft can be edited; once launched the page is read-only and changes through cancel and retry.
+        if not self._editable(obj):
+            return False
+        return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is not None and obj.status != CampaignStatus.DRAFT:
             return False
         return super().has_delete_permission(request, obj)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> Any:
+        form = context["adminform"].form
+        may_edit = (
+            self.has_change_permission(request, obj) if obj is not None else self.has_add_permission(request)
+        )
+        context["campaign_previewable"] = isinstance(form, CampaignForm) and may_edit
+        if isinstance(form, CampaignForm) and form.wants_preview and form.is_bound and not form.errors:
+            try:
+                context["campaign_preview"] = services.preview_campaign(campaign=form.unsaved_campaign())
+            except DomainError as exc:
+                form.add_error(None, str(exc))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @display(description=_("audience"))
     def audience_label(self, obj: Campaign) -> str:
@@ -486,19 +558,21 @@ class CampaignAdmin(TenantHistoryAdmin):
         data = form.cleaned_data
         segment = data.get("segment") if data["audience"] == AudienceKind.SEGMENT else None
         upload = data.get("phone_list")
-        campaign = services.create_campaign(
-            merchant=merchant,
-            name=data["name"],
-            template=data["template"],
-            segment=segment,
-            phones=form.phones if segment is None else None,
-            list_name=upload.name if upload is not None and segment is None else "",
-            scheduled_at=data.get("scheduled_at"),
-            throttle_per_minute=data.get("throttle_per_minute") or 0,
-            code=data.get("code") or "",
-            actor=request.user,
-        )
-        _adopt(obj, campaign)
+        fields: dict[str, Any] = {
+            "name": data["name"],
+            "template": data["template"],
+            "segment": segment,
+            "scheduled_at": data.get("scheduled_at"),
+            "throttle_per_minute": data.get("throttle_per_minute") or 0,
+            "code": data.get("code") or "",
+            "actor": request.user,
+        }
+        if segment is None and upload is not None:
+            fields.update(phones=form.phones, list_name=upload.name)
+        if change:
+            services.update_campaign(campaign=obj, **fields)
+        else:
+            _adopt(obj, services.create_campaign(merchant=merchant, **fields))
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         """Nothing related: the service saved the campaign."""

@@ -52,6 +52,15 @@ class ChannelSettings(TenantOwned):
         validators=[MinValueValidator(1), MaxValueValidator(100_000)],
         help_text=_("The most the provider allows; campaigns and notices together never exceed it."),
     )
+    sms_part_price = models.PositiveIntegerField(
+        _("price of one SMS part"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "What the provider charges for one SMS part, in the currency's minor unit (VND: đồng). "
+            "Used for a campaign's cost estimate; empty: no estimate."
+        ),
+    )
     email_from = models.EmailField(
         _("email sender address"), blank=True, help_text=_("Empty: the installation's sender address.")
     )

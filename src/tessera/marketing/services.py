@@ -647,6 +647,24 @@ def read_phone_list(*, merchant: Merchant, name: str, content: bytes) -> list[st
     return list(phones)
 
 
+def _check_campaign(
+    *, merchant: Merchant, name: str, template: MessageTemplate, segment: Segment | None, phones: Any
+) -> str:
+    """The campaign's name, tidied; refuses another merchant's template or segment, no audience or no name."""
+    if template.merchant_id != merchant.pk or (segment is not None and segment.merchant_id != merchant.pk):
+        raise ValidationFailed(
+            _("The template or segment belongs to another merchant."), code="cross_merchant"
+        )
+    if (segment is None) == (not phones):
+        raise ValidationFailed(
+            _("Choose a segment or upload a list of phones (one of the two)."), code="audience_required"
+        )
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationFailed(_("A campaign needs a name."), code="invalid_campaign")
+    return name
+
+
 @transaction.atomic
 def create_campaign(
     *,
@@ -663,19 +681,9 @@ def create_campaign(
 ) -> Campaign:
     """A draft campaign to a segment or to a list of phones (already read by `read_phone_list`)."""
     authorise(actor, "marketing.add_campaign", merchant=merchant)
-    if template.merchant_id != merchant.pk or (segment is not None and segment.merchant_id != merchant.pk):
-        raise ValidationFailed(
-            _("The template or segment belongs to another merchant."), code="cross_merchant"
-        )
-    if (segment is None) == (not phones):
-        raise ValidationFailed(
-            _("Choose a segment or upload a list of phones (one of the two)."), code="audience_required"
-        )
+    name = _check_campaign(merchant=merchant, name=name, template=template, segment=segment, phones=phones)
     if throttle_per_minute < 0:
         raise ValidationFailed(_("The rate cannot be negative."), code="invalid_throttle")
-    name = " ".join((name or "").split())
-    if not name:
-        raise ValidationFailed(_("A campaign needs a name."), code="invalid_campaign")
     campaign = Campaign(
         merchant=merchant,
         name=name,
@@ -691,6 +699,118 @@ def create_campaign(
     campaign.stamp(actor)
     campaign.save()
     return campaign
+
+
+@transaction.atomic
+def update_campaign(
+    *,
+    campaign: Campaign,
+    name: str,
+    template: MessageTemplate,
+    segment: Segment | None = None,
+    phones: list[str] | None = None,
+    list_name: str = "",
+    scheduled_at: datetime | None = None,
+    throttle_per_minute: int = 0,
+    code: str = "",
+    actor: Any = None,
+) -> Campaign:
+    """Change a draft. `phones` None keeps the list already uploaded; once launched a campaign is fixed."""
+    authorise(actor, "marketing.change_campaign", merchant=campaign.merchant_id)
+    locked = _locked_campaign(campaign)
+    if locked.status != CampaignStatus.DRAFT:
+        raise Conflict(_("Only a draft campaign can be changed."), code="campaign_not_draft")
+    if segment is None and phones is None:
+        phones, list_name = locked.phones, locked.list_name
+    name = _check_campaign(
+        merchant=locked.merchant, name=name, template=template, segment=segment, phones=phones
+    )
+    if throttle_per_minute < 0:
+        raise ValidationFailed(_("The rate cannot be negative."), code="invalid_throttle")
+    locked.name = name
+    locked.template = template
+    locked.audience = AudienceKind.SEGMENT if segment is not None else AudienceKind.LIST
+    locked.segment = segment
+    locked.phones = [] if segment is not None else list(phones or [])
+    locked.list_name = "" if segment is not None else list_name[:200]
+    locked.scheduled_at = scheduled_at
+    locked.throttle_per_minute = throttle_per_minute
+    locked.code = code.strip()
+    locked.stamp(actor)
+    locked.save()
+    return _refresh(campaign, locked)
+
+
+@dataclass(frozen=True)
+class CampaignPreview:
+    """What a campaign would send, before it is saved: each language's text for one member of the
+    audience (sample values when it has none), who gets it, and for SMS the parts and their cost."""
+
+    member_name: str  # "" when the sample values were used
+    texts: list[Preview]
+    language: str  # the language the campaign is sent in
+    addressed: int
+    recipients: int  # of whom accept marketing on the channel
+    parts: int | None  # SMS parts of one message, in the language sent
+    cost: int | None  # in the currency's minor unit; None without a price per part
+    currency: str
+
+    @property
+    def total_parts(self) -> int | None:
+        return None if self.parts is None else self.parts * self.recipients
+
+    @property
+    def cost_text(self) -> str:
+        return "" if self.cost is None else format_money(self.cost, self.currency)
+
+
+def preview_campaign(*, campaign: Campaign, now: datetime | None = None) -> CampaignPreview:
+    """The text a campaign (saved or not) would send to the first member of its audience who accepts
+    it, in each language of its template, and what the SMS would cost (I2: `sms_part_price`)."""
+    template, merchant = campaign.template, campaign.merchant
+    now = now or timezone.now()
+    addressed, recipients = selectors.audience_counts(campaign)
+    used = {
+        name
+        for suffix in LANGUAGE_FIELDS.values()
+        for text in (getattr(template, f"body_{suffix}"), getattr(template, f"subject_{suffix}"))
+        for name in rendering.check_variables(text)
+    }
+    flag = "marketing_sms" if template.channel == ChannelKind.SMS else "marketing_email"
+    audience = selectors.audience(campaign, now=now).order_by(f"-{flag}", "pk")
+    row = recipient_values(audience, used, now).first()
+    extra = {"code": campaign.code} if campaign.code else {}
+    texts = []
+    for language, suffix in LANGUAGE_FIELDS.items():
+        if not getattr(template, f"body_{suffix}").strip():
+            continue
+        with translation.override(language):
+            if row is not None:
+                context = context_of(row, merchant, extra)
+            else:
+                context = _format_context(
+                    {**SAMPLE, **extra},
+                    merchant=merchant,
+                    expiry_date=timezone.localdate(timezone=merchant.tz) + timedelta(days=14),
+                )
+            composed = compose(template, language, context)
+        info = rendering.sms_info(composed.body) if template.channel == ChannelKind.SMS else None
+        texts.append(Preview(language, composed.subject, composed.body, info))
+    language = pick_language(template, merchant.default_language)
+    sent = next((t for t in texts if t.language == language), None)
+    parts = sent.info.parts if sent is not None and sent.info is not None else None
+    price = settings_for(merchant).sms_part_price
+    cost = parts * recipients * price if parts is not None and price is not None else None
+    return CampaignPreview(
+        member_name=(row["full_name"] or row["phone_text"] or "") if row is not None else "",
+        texts=texts,
+        language=language,
+        addressed=addressed,
+        recipients=recipients,
+        parts=parts,
+        cost=cost,
+        currency=merchant.currency,
+    )
 
 
 def _locked_campaign(campaign: Campaign) -> Campaign:

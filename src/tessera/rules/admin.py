@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import RelatedOnlyFieldListFilter
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import models
@@ -39,10 +39,10 @@ from tessera.cards.models import CardType
 from tessera.core.errors import DomainError
 from tessera.core.money import MoneyField
 from tessera.members.selectors import find_member_by_phone
-from tessera.rules import services
+from tessera.rules import selectors, services
 from tessera.rules.formula import FUNCTIONS, VARIABLES
 from tessera.rules.models import EarningRule, EarningRuleVersion, Effect, Weekday
-from tessera.rules.simulator import Simulation, simulate
+from tessera.rules.simulator import RuleSpec, Simulation, simulate, stacking_with
 from tessera.tenancy.admin_base import ReadOnlyAdminMixin, ReadOnlyInline, TenantAdmin, request_staff
 from tessera.tenancy.models import StaffMembership, Store
 
@@ -127,6 +127,12 @@ class EarningRuleForm(forms.ModelForm):
         self.fields["card_types"].queryset = card_types  # type: ignore[attr-defined]
         if "formula" in self.fields:
             self.fields["formula"].help_text = _formula_help()
+        if staff is not None:
+            zone = _("In the merchant's time zone (%(zone)s).") % {"zone": staff.merchant.tz}
+            for name in ("valid_from", "valid_until"):
+                if name in self.fields:
+                    field = self.fields[name]
+                    field.help_text = format_html("{} {}", field.help_text, zone) if field.help_text else zone
         rule = self.instance
         if rule.pk is not None:
             self.initial.update(
@@ -222,7 +228,9 @@ class EarningRuleAdmin(TenantAdmin):
             _("When it applies"),
             {
                 "fields": (
-                    ("valid_from", "valid_until"),
+                    # One per line: two date-and-time pairs side by side overflow the page (issue 14).
+                    "valid_from",
+                    "valid_until",
                     "stores",
                     "card_types",
                     "tiers",
@@ -282,6 +290,11 @@ class EarningRuleAdmin(TenantAdmin):
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         # The form ran the service's checks already (EarningRuleForm._post_clean).
         services.save_rule(rule=obj, actor=request.user)
+        if obj.is_active and obj.current_version is not None:
+            in_force = [RuleSpec.of(version) for version in selectors.current_versions(obj.merchant_id)]
+            # Saved all the same: stacking may be meant, but it should never be a surprise.
+            for warning in stacking_with(RuleSpec.of(obj.current_version), in_force):
+                messages.warning(request, str(warning))
 
     # -- the simulator page, a button on the rules list
     @action(description=_("Simulator"), url_path="simulator", permissions=["view"])

@@ -17,19 +17,23 @@ def rules_of(merchant: Merchant | int) -> QuerySet[EarningRule]:
     return EarningRule.objects.of(merchant).order_by("priority", "pk")
 
 
+def current_versions(merchant: Merchant | int) -> list[EarningRuleVersion]:
+    """The current version of each active rule, in the order they apply, read now (one query)."""
+    rules = (
+        rules_of(merchant)
+        .filter(is_active=True, current_version__isnull=False)
+        .select_related("current_version")
+    )
+    return [rule.current_version for rule in rules if rule.current_version is not None]
+
+
 def versions_in_force(merchant: Merchant | int) -> list[EarningRuleVersion]:
-    """The current version of each active rule, in the order they apply. One query, or none when the
-    configuration cache has them (`tenancy.config`)."""
-
-    def load() -> list[EarningRuleVersion]:
-        rules = (
-            rules_of(merchant)
-            .filter(is_active=True, current_version__isnull=False)
-            .select_related("current_version")
-        )
-        return [rule.current_version for rule in rules if rule.current_version is not None]
-
-    return config.cached(merchant if isinstance(merchant, int) else merchant.pk, "rules.in_force", load)
+    """`current_versions`, or none when the configuration cache has them (`tenancy.config`)."""
+    return config.cached(
+        merchant if isinstance(merchant, int) else merchant.pk,
+        "rules.in_force",
+        lambda: current_versions(merchant),
+    )
 
 
 def top_up_count(member: Member) -> int:

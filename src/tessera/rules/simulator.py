@@ -119,10 +119,29 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class Stacking:
+    """Multipliers that apply to the same purchase: they multiply each other (×2 and ×2 make ×4)."""
+
+    names: list[Why | str]
+    multiplier: Decimal
+
+    @property
+    def explanation(self) -> Why:
+        return Why(
+            gettext_noop("%(rules)s stacked: ×%(multiplier)s together"),
+            {
+                "rules": ", ".join(f"“{name}”" for name in self.names),
+                "multiplier": self.multiplier.normalize(),
+            },
+        )
+
+
+@dataclass(frozen=True)
 class Simulation:
     points: int
     parts: list[Part]
     skipped: list[Skipped] = field(default_factory=list)
+    stacked: Stacking | None = None  # when two or more multipliers applied
 
     @property
     def explanation(self) -> str:
@@ -441,6 +460,7 @@ def simulate(
         parts.append(Part(rule_id=None, version_id=None, name=name, points=flat, explanation=why))
         total = flat
     best: int | None = None  # index in `parts` of the best best_of rule so far
+    multipliers: list[tuple[Why | str, Decimal]] = []
     for spec in applying:
         points, why = effect_of(spec, facts, total)
         part = Part(
@@ -468,17 +488,21 @@ def simulate(
                 best = len(parts)
         parts.append(part)
         total += part.points
+        if spec.effect == Effect.MULTIPLIER and spec.multiplier is not None and spec.multiplier > 1:
+            multipliers.append((spec.name, spec.multiplier))
         if spec.combine == Combine.STOP:
             break
 
     multiplier = getattr(facts.perks, "earning_multiplier", None)
     if multiplier is not None and Decimal(multiplier) > 1 and total > 0:
         extra = _rounded(Decimal(total) * (Decimal(multiplier) - 1), Rounding.DOWN)
+        tier_name = Why(gettext_noop("Tier %(tier)s"), {"tier": facts.tier_code or ""})
+        multipliers.append((tier_name, Decimal(multiplier)))
         parts.append(
             Part(
                 rule_id=None,
                 version_id=None,
-                name=Why(gettext_noop("Tier %(tier)s"), {"tier": facts.tier_code or ""}),
+                name=tier_name,
                 points=extra,
                 explanation=Why(
                     gettext_noop("×%(multiplier)s on %(points)s point(s), rounded down"),
@@ -487,4 +511,91 @@ def simulate(
             )
         )
         total += extra
-    return Simulation(points=total, parts=parts, skipped=skipped)
+    stacked = None
+    if len(multipliers) > 1:
+        product = Decimal(1)
+        for _name, factor in multipliers:
+            product *= factor
+        stacked = Stacking(names=[name for name, _factor in multipliers], multiplier=product)
+    return Simulation(points=total, parts=parts, skipped=skipped, stacked=stacked)
+
+
+# --- rules that stack -------------------------------------------------------------------------------
+
+
+def _hours(spec: RuleSpec) -> frozenset[int]:
+    if spec.hour_from is None or spec.hour_until is None:
+        return frozenset(range(24))
+    start, end = spec.hour_from, spec.hour_until
+    return frozenset(h for h in range(24) if (start <= h < end if start < end else h >= start or h < end))
+
+
+def _disjoint(a: frozenset[Any], b: frozenset[Any]) -> bool:
+    """Two "any of" conditions (empty: any) that no purchase can meet together."""
+    return bool(a) and bool(b) and not (a & b)
+
+
+def overlap(a: RuleSpec, b: RuleSpec) -> frozenset[int] | None:
+    """The days of the week (1–7) on which one purchase can meet both rules' conditions, or None when it
+    never can: their validity periods, stores, card types, tiers, days, hours and top-up counts must meet.
+    Conditions on the member (birthday, invoice total) are taken as possibly met together."""
+    if a.valid_until is not None and b.valid_from is not None and a.valid_until <= b.valid_from:
+        return None
+    if b.valid_until is not None and a.valid_from is not None and b.valid_until <= a.valid_from:
+        return None
+    tiers_a = frozenset(c.casefold() for c in a.tier_codes)
+    tiers_b = frozenset(c.casefold() for c in b.tier_codes)
+    if (
+        _disjoint(a.store_ids, b.store_ids)
+        or _disjoint(a.card_type_ids, b.card_type_ids)
+        or _disjoint(tiers_a, tiers_b)
+        or not (_hours(a) & _hours(b))
+    ):
+        return None
+    low = max(a.min_top_ups or 0, b.min_top_ups or 0)
+    highs = [n for n in (a.max_top_ups, b.max_top_ups) if n is not None]
+    if highs and low > min(highs):
+        return None
+    days = (a.weekdays or frozenset(Weekday.values)) & (b.weekdays or frozenset(Weekday.values))
+    return days or None
+
+
+@dataclass(frozen=True)
+class Days:
+    """Days of the week as the reader says them ("Saturday, Sunday")."""
+
+    days: frozenset[int]
+
+    def __str__(self) -> str:
+        return ", ".join(str(Weekday(day).label) for day in sorted(self.days))
+
+
+def stacking_with(rule: RuleSpec, in_force: Sequence[RuleSpec]) -> list[Why]:
+    """For a multiplier rule, a warning for each other multiplier of `in_force` (the rules in force, in
+    the order they apply) that can apply to the same purchase: both multiply, so together they give
+    their product (×2 and ×2: ×4). The earlier of the two stopping the rules after it keeps them apart."""
+    if rule.effect != Effect.MULTIPLIER or rule.multiplier is None or rule.multiplier <= 1:
+        return []
+    order = {spec.rule_id: index for index, spec in enumerate(in_force)}
+    warnings = []
+    for other in in_force:
+        if other.rule_id == rule.rule_id or other.effect != Effect.MULTIPLIER or other.multiplier is None:
+            continue
+        earlier = rule if order.get(rule.rule_id, len(order)) < order[other.rule_id] else other
+        if other.multiplier <= 1 or earlier.combine == Combine.STOP:
+            continue
+        days = overlap(rule, other)
+        if days is None:
+            continue
+        together = (rule.multiplier * other.multiplier).normalize()
+        if days == frozenset(Weekday.values):
+            text = gettext_noop(
+                "This rule and “%(other)s” both multiply the same purchases: together ×%(multiplier)s"
+            )
+            warnings.append(Why(text, {"other": other.name, "multiplier": together}))
+        else:
+            text = gettext_noop(
+                "This rule and “%(other)s” both multiply on %(days)s: together ×%(multiplier)s"
+            )
+            warnings.append(Why(text, {"other": other.name, "days": Days(days), "multiplier": together}))
+    return warnings
