@@ -161,8 +161,7 @@ def dashboard_figures(
     filters = Filters(start=start, end=end)
     with aggregates.snapshot():
         ledger = report_selectors.ledger_by(report_scope, filters, ["day", "kind"], AccountKind.POINTS)
-        sales_days = report_selectors.sales_by(report_scope, filters, ["day"])
-        per_store = report_selectors.sales_by(report_scope, filters, ["store_id"])
+        sales_rows = report_selectors.sales_by(report_scope, filters, ["day", "store_id"])
     # Imported balances have no store: a store-scoped user's ledger rows hold none, nor does this.
     imports = scope.in_stores(
         Entry.objects.of(merchant).filter(
@@ -186,13 +185,20 @@ def dashboard_figures(
         issued[day] = issued.get(day, 0) - amount
     spent = per_day((EntryKind.SPEND,), 1)
     expired = per_day((EntryKind.EXPIRE,), 1)
-    sales_by_day = {key[0]: values[1] for key, values in sales_days.items()}
+    # Days × stores of summed rows, not sales: adding them up here costs nothing.
+    sales_by_day: dict[date, int] = {}
+    per_store: dict[int, list[int]] = {}
+    for (day, store_id), values in sales_rows.items():
+        sales_by_day[day] = sales_by_day.get(day, 0) + values[1]
+        counts = per_store.setdefault(store_id, [0, 0])
+        counts[0] += values[0]
+        counts[1] += values[1]
 
     stores = dict(scope.stores().values_list("pk", "name"))
     top = sorted(
         (
-            StoreSales(store_id=key[0], name=stores.get(key[0], ""), sales=v[0], amount=v[1])
-            for key, v in per_store.items()
+            StoreSales(store_id=store_id, name=stores.get(store_id, ""), sales=v[0], amount=v[1])
+            for store_id, v in per_store.items()
             if v[0]
         ),
         key=lambda row: (-row.amount, row.name),
@@ -211,7 +217,7 @@ def dashboard_figures(
         imported_points=sum(imported.values()),
         points_outstanding=_outstanding(scope, AccountKind.POINTS),
         stored_value_outstanding=_outstanding(scope, AccountKind.STORED_VALUE),
-        sales_count=sum(v[0] for v in sales_days.values()),
+        sales_count=sum(v[0] for v in per_store.values()),
         sales_amount=sum(sales_by_day.values()),
         top_stores=top,
         days=days,
