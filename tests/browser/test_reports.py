@@ -41,7 +41,8 @@ def test_finance_filters_the_transaction_report_to_one_store_and_exports_it(page
     expect(page.locator("#report-chart canvas")).to_have_count(1)
 
     with page.expect_download() as download:
-        page.click("[data-exports=stores] a[data-export=csv]")
+        page.click("#export-menu summary")  # one menu for every table and format
+        page.click("#export-menu a[data-table=stores][data-export=csv]")
     saved = Path(tmp_path) / "stores.csv"
     download.value.save_as(saved)
     text = saved.read_text(encoding="utf-8-sig")

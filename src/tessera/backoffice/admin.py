@@ -27,8 +27,10 @@ from unfold.admin import TabularInline
 from unfold.decorators import action, display
 
 from tessera.backoffice.views import till_after_registration
+from tessera.cards.models import Card, CardStatus
 from tessera.core.errors import DomainError
 from tessera.core.exports import Column
+from tessera.core.formatting import format_points
 from tessera.core.limits import parse_id
 from tessera.ledger.models import Account, AccountKind
 from tessera.ledger.segments import members_in_segment
@@ -133,6 +135,21 @@ def member_export_values(queryset: QuerySet[Any]) -> QuerySet[Any]:
     )
 
 
+def member_list_values(queryset: QuerySet[Any], *, cards: QuerySet[Card]) -> QuerySet[Any]:
+    """The member list's extra columns in the list's own statement: the live points balance, the tier
+    (a join) and the newest active main card among `cards` (those the user may see, B2)."""
+    accounts = with_live_balances(Account.objects.filter(member_id=OuterRef("pk"), kind=AccountKind.POINTS))
+    card = cards.filter(member_id=OuterRef("pk"), status=CardStatus.ACTIVE, parent__isnull=True)
+    return queryset.annotate(
+        list_points=Subquery(
+            accounts.annotate(live=F("balance") - F("lapsed_units")).values("live")[:1],
+            output_field=BigIntegerField(),
+        ),
+        list_tier=F("tier_state__tier__name"),
+        list_card=Subquery(card.order_by("-created_at", "-pk").values("number")[:1]),
+    )
+
+
 # --- members ------------------------------------------------------------------------------------------
 
 
@@ -146,7 +163,19 @@ class AnniversaryInline(TabularInline):
 class MemberAdmin(ExportAdminMixin, TenantHistoryAdmin):
     form = MemberForm
     change_form_before_template = "backoffice/members/member_header.html"
-    list_display = ["display_name", "phone", "display_status", "home_store", "region", "created_at"]
+    list_display = [
+        "display_name",
+        "phone",
+        "display_status",
+        "display_points",
+        "display_tier",
+        "display_card",
+        "home_store",
+        "created_at",
+        "edit_link",
+    ]
+    # The name opens the member 360 page (`display_name`); the form is one click away (`edit_link`).
+    list_display_links = None
     list_filter = [
         "status",
         ("home_store", RelatedOnlyFieldListFilter),
@@ -245,9 +274,40 @@ class MemberAdmin(ExportAdminMixin, TenantHistoryAdmin):
         found.pop("delete_selected", None)  # members are erased one by one, never deleted (C5)
         return found
 
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
+        base = super().get_changelist(request, **kwargs)
+        staff = request_staff(request)
+        cards = Card.objects.visible_to(staff) if staff is not None else Card.objects.all()
+
+        class MemberChangeList(base):  # type: ignore[valid-type,misc]
+            def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Any]:
+                return member_list_values(super().get_queryset(request, exclude_parameters), cards=cards)
+
+        return MemberChangeList
+
     @display(description=_("name"), ordering="full_name")
     def display_name(self, obj: Member) -> str:
-        return str(obj)
+        url = reverse("backoffice:member_360", args=[obj.pk])
+        return format_html('<a class="text-primary-600" data-member-360 href="{}">{}</a>', url, obj)
+
+    @display(description=_("points"), ordering="list_points")
+    def display_points(self, obj: Any) -> str:
+        return format_points(obj.list_points or 0)
+
+    @display(description=_("tier"), ordering="list_tier", empty_value="—")
+    def display_tier(self, obj: Any) -> str | None:
+        return obj.list_tier
+
+    @display(description=_("card"), empty_value="—")
+    def display_card(self, obj: Any) -> str | None:
+        return obj.list_card
+
+    @display(description="")
+    def edit_link(self, obj: Member) -> str:
+        if not obj.is_current:
+            return ""
+        url = reverse("admin:members_member_change", args=[obj.pk])
+        return format_html('<a class="underline" data-edit href="{}">{}</a>', url, _("Edit"))
 
     @display(
         description=_("status"),

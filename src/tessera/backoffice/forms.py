@@ -5,6 +5,7 @@ the services would refuse."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +19,7 @@ from unfold.widgets import (
     UnfoldAdminTextInputWidget,
 )
 
+from tessera.core import periods
 from tessera.core.formatting import format_money
 from tessera.core.limits import MAX_AMOUNT, MAX_LINE_AMOUNT, MAX_POINTS, MAX_QUANTITY, MAX_SALE_AMOUNT
 from tessera.core.money import MoneyField, minor_digits
@@ -38,6 +40,35 @@ def _money_field(currency: str, label: Any, *, required: bool, maximum: int = MA
             attrs={"step": str(Decimal(1).scaleb(-digits)), "min": "0", "class": "js-money"}
         ),
     )
+
+
+#: The longest custom period the dashboard shows day by day.
+MAX_DASHBOARD_DAYS = 366
+
+
+class DashboardPeriodForm(forms.Form):
+    """The dashboard's period: a preset, or From and To (both given, they win)."""
+
+    period = forms.ChoiceField(
+        label=_("Period"),
+        choices=[(k, label) for k, label in periods.PRESETS if k != periods.CUSTOM],
+        required=False,
+    )
+    start = forms.DateField(label=_("From"), required=False, widget=periods.DateInput)
+    end = forms.DateField(label=_("To"), required=False, widget=periods.DateInput)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        if isinstance(start, date) and isinstance(end, date):
+            if start > end:
+                raise forms.ValidationError(
+                    _("The start date must not be after the end date."), code="period"
+                )
+            if (end - start).days >= MAX_DASHBOARD_DAYS:
+                raise forms.ValidationError(_("The dashboard shows at most a year."), code="period_too_long")
+            data["period"] = periods.CUSTOM
+        return data
 
 
 class LookupForm(forms.Form):

@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.core.paginator import Page
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -20,16 +20,15 @@ from tessera.cards.selectors import find_card
 from tessera.core.sums import WideSum
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind, Lot
 from tessera.ledger.selectors import AccountSummary, account_summary, entries_of, lots_of
-from tessera.members.models import Member, MemberStatus
+from tessera.members.models import Member
 from tessera.members.selectors import find_member_by_phone, search_members
+from tessera.reports import aggregates
+from tessera.reports import selectors as report_selectors
+from tessera.reports.selectors import Filters, ReportScope
 from tessera.sales.models import Transaction, TransactionLine, TransactionStatus
 from tessera.tenancy.models import Merchant, StaffMembership, Store
 from tessera.tiers.selectors import TierStatus, tier_status
 
-#: The dashboard's period: today and the 29 days before it.
-DASHBOARD_DAYS = 30
-#: "New members": registered today or in the 6 days before.
-NEW_MEMBER_DAYS = 7
 TOP_STORES = 5
 
 
@@ -71,8 +70,14 @@ class StoreSales:
 
 @dataclass(frozen=True)
 class DashboardFigures:
-    """A merchant's figures. Flows are over the last `DASHBOARD_DAYS` days, gross (reversals, voids and
-    refunds of those sales are not netted in); balances are as of now."""
+    """A merchant's figures over a period of its days.
+
+    Flows come from the reports' daily tables (plus the deltas not yet folded), gross: voided sales are
+    taken out, refunds are not netted in. Points issued leave out the opening balances that member
+    imports credited (`imported_points`, shown apart): they were earned before Tessera. Members count
+    merchant-wide (a card works in every store, A2): *active* ones moved points or bought in the period
+    (an expiry or an imported balance is not a visit), *new* ones registered in it. Balances are as of
+    now."""
 
     currency: str
     first_day: date
@@ -82,6 +87,7 @@ class DashboardFigures:
     points_issued: int
     points_spent: int
     points_expired: int
+    imported_points: int
     points_outstanding: int
     stored_value_outstanding: int
     sales_count: int
@@ -93,9 +99,17 @@ class DashboardFigures:
     expired_by_day: list[int] = field(default_factory=list)
     sales_by_day: list[int] = field(default_factory=list)
 
+    @property
+    def last_day(self) -> date:
+        return self.days[-1] if self.days else self.today
 
-#: Points put into members' hands: earned, bonus, and additions by hand. Spent and expired are the others.
-_ISSUED = Q(kind__in=[EntryKind.EARN, EntryKind.BONUS]) | Q(kind=EntryKind.ADJUST, amount__gt=0)
+
+#: Entry kinds whose credits are points put into members' hands: earned, bonus, and additions by hand.
+_ISSUED_KINDS = (EntryKind.EARN, EntryKind.BONUS, EntryKind.ADJUST)
+
+
+#: The opening balances a member import credited (`imports.services`): adjustments, source "import:N".
+_IMPORTED = Q(kind=EntryKind.ADJUST, source__startswith="import:")
 
 
 def _daily(qs: QuerySet[Any], *, merchant: Merchant, value: Any) -> dict[date, int]:
@@ -117,53 +131,95 @@ def _outstanding(scope: Scope, kind: str) -> int:
     return int(entries.aggregate(total=WideSum("amount"))["total"] or 0)
 
 
-def dashboard_figures(*, scope: Scope, now: datetime | None = None) -> DashboardFigures:
+def _active_members(merchant: Merchant, since: datetime, until: datetime) -> int:
+    """Members who moved points (not an expiry, not an imported balance) or bought: one COUNT."""
+    moved = (
+        Entry.objects.of(merchant)
+        .filter(occurred_at__gte=since, occurred_at__lt=until, account__member__isnull=False)
+        .exclude(kind=EntryKind.EXPIRE)
+        .exclude(_IMPORTED)
+        .values("account__member_id")
+    )
+    bought = Transaction.objects.of(merchant).filter(
+        status=TransactionStatus.CONFIRMED, occurred_at__gte=since, occurred_at__lt=until
+    )
+    return Member.objects.of(merchant).filter(Q(pk__in=moved) | Q(pk__in=bought.values("member_id"))).count()
+
+
+def dashboard_figures(
+    *, scope: Scope, start: date | None = None, end: date | None = None, now: datetime | None = None
+) -> DashboardFigures:
+    """The figures of start..end (the merchant's days; by default the last 7 days up to today)."""
     merchant = scope.merchant
     today = timezone.localtime(now or timezone.now(), merchant.tz).date()
-    first_day = today - timedelta(days=DASHBOARD_DAYS - 1)
-    since = _start_of(first_day, merchant)
-    days = [first_day + timedelta(days=n) for n in range(DASHBOARD_DAYS)]
+    end = end or today
+    start = start or end - timedelta(days=6)
+    since, until = _start_of(start, merchant), _start_of(end + timedelta(days=1), merchant)
+    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+
+    report_scope = ReportScope(merchant, scope.store_ids)
+    filters = Filters(start=start, end=end)
+    with aggregates.snapshot():
+        ledger = report_selectors.ledger_by(report_scope, filters, ["day", "kind"], AccountKind.POINTS)
+        sales_rows = report_selectors.sales_by(report_scope, filters, ["day", "store_id"])
+    # Imported balances have no store: a store-scoped user's ledger rows hold none, nor does this.
+    imports = scope.in_stores(
+        Entry.objects.of(merchant).filter(
+            _IMPORTED,
+            account__kind=AccountKind.POINTS,
+            occurred_at__gte=since,
+            occurred_at__lt=until,
+        )
+    )
+    imported = _daily(imports, merchant=merchant, value="amount")
+
+    def per_day(kinds: tuple[str, ...], measure: int) -> dict[date, int]:
+        found: dict[date, int] = {}
+        for (day, kind), values in ledger.items():
+            if kind in kinds:
+                found[day] = found.get(day, 0) + values[measure]
+        return found
+
+    issued = per_day(_ISSUED_KINDS, 0)
+    for day, amount in imported.items():
+        issued[day] = issued.get(day, 0) - amount
+    spent = per_day((EntryKind.SPEND,), 1)
+    expired = per_day((EntryKind.EXPIRE,), 1)
+    # Days × stores of summed rows, not sales: adding them up here costs nothing.
+    sales_by_day: dict[date, int] = {}
+    per_store: dict[int, list[int]] = {}
+    for (day, store_id), values in sales_rows.items():
+        sales_by_day[day] = sales_by_day.get(day, 0) + values[1]
+        counts = per_store.setdefault(store_id, [0, 0])
+        counts[0] += values[0]
+        counts[1] += values[1]
+
+    stores = dict(scope.stores().values_list("pk", "name"))
+    top = sorted(
+        (
+            StoreSales(store_id=store_id, name=stores.get(store_id, ""), sales=v[0], amount=v[1])
+            for store_id, v in per_store.items()
+            if v[0]
+        ),
+        key=lambda row: (-row.amount, row.name),
+    )[:TOP_STORES]
 
     members = Member.objects.of(merchant).filter(superseded_by__isnull=True, erased_at__isnull=True)
-    new_since = _start_of(today - timedelta(days=NEW_MEMBER_DAYS - 1), merchant)
-
-    points = scope.in_stores(
-        Entry.objects.of(merchant).filter(account__kind=AccountKind.POINTS, occurred_at__gte=since)
-    )
-    issued = _daily(points.filter(_ISSUED), merchant=merchant, value="amount")
-    spent = _daily(points.filter(kind=EntryKind.SPEND), merchant=merchant, value=-F("amount"))
-    expired = _daily(points.filter(kind=EntryKind.EXPIRE), merchant=merchant, value=-F("amount"))
-
-    sales = scope.in_stores(
-        Transaction.objects.of(merchant).filter(status=TransactionStatus.CONFIRMED, occurred_at__gte=since)
-    )
-    due = F("total_amount") - F("discount_amount")
-    sales_by_day = _daily(sales, merchant=merchant, value=due)
-    top = (
-        sales.values("store_id", "store__name")
-        .annotate(count=Count("pk"), amount=Sum(due))
-        .order_by("-amount", "store__name")[:TOP_STORES]
-    )
-
     return DashboardFigures(
         currency=merchant.currency,
-        first_day=first_day,
+        first_day=start,
         today=today,
-        members_active=members.filter(status=MemberStatus.ACTIVE).count(),
-        members_new=members.filter(created_at__gte=new_since).count(),
+        members_active=_active_members(merchant, since, until),
+        members_new=members.filter(created_at__gte=since, created_at__lt=until).count(),
         points_issued=sum(issued.values()),
         points_spent=sum(spent.values()),
         points_expired=sum(expired.values()),
+        imported_points=sum(imported.values()),
         points_outstanding=_outstanding(scope, AccountKind.POINTS),
         stored_value_outstanding=_outstanding(scope, AccountKind.STORED_VALUE),
-        sales_count=sales.count(),
+        sales_count=sum(v[0] for v in per_store.values()),
         sales_amount=sum(sales_by_day.values()),
-        top_stores=[
-            StoreSales(
-                store_id=row["store_id"], name=row["store__name"], sales=row["count"], amount=row["amount"]
-            )
-            for row in top
-        ],
+        top_stores=top,
         days=days,
         issued_by_day=[issued.get(day, 0) for day in days],
         spent_by_day=[spent.get(day, 0) for day in days],

@@ -10,6 +10,7 @@ member 360 page shows them any member; the cashier screen is for a merchant's st
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlencode
 
@@ -18,18 +19,28 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from tessera.backoffice import selectors
-from tessera.backoffice.forms import BaseLineFormSet, BasketForm, ConfirmForm, LineFormSet, LookupForm
+from tessera.backoffice.forms import (
+    BaseLineFormSet,
+    BasketForm,
+    ConfirmForm,
+    DashboardPeriodForm,
+    LineFormSet,
+    LookupForm,
+)
 from tessera.backoffice.selectors import Scope
 from tessera.cards.balances import balances_of
 from tessera.cards.models import Card
+from tessera.core import periods
 from tessera.core.errors import DomainError, ValidationFailed
 from tessera.core.idempotency import Outcome, form_fingerprint, new_form_token, submit_once
 from tessera.core.limits import parse_id
 from tessera.core.money import minor_digits, to_major
+from tessera.core.periods import Period
 from tessera.members.models import Member
 from tessera.members.selectors import phone_e164
 from tessera.sales import selectors as sales_selectors
@@ -73,6 +84,51 @@ def _scope(request: HttpRequest, merchant_id: str | None = None) -> Scope | None
 # --- dashboard ----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Change:
+    """A figure against the previous period: the difference, and the percentage when there was a base."""
+
+    value: int
+    previous: int
+
+    @property
+    def delta(self) -> int:
+        return self.value - self.previous
+
+    @property
+    def percent(self) -> int | None:
+        """Rounded to a whole percent, half away from zero; None when the previous period had nothing."""
+        if not self.previous:
+            return None
+        hundredfold = abs(self.delta) * 200 // abs(self.previous)
+        return (1 if self.delta >= 0 else -1) * ((hundredfold + 1) // 2)
+
+
+_COMPARED = (
+    "members_active",
+    "members_new",
+    "points_issued",
+    "points_spent",
+    "points_expired",
+    "imported_points",
+    "sales_count",
+    "sales_amount",
+)
+
+
+def dashboard_period(request: HttpRequest, scope: Scope) -> tuple[Period, DashboardPeriodForm]:
+    """The period asked for in the query string: a preset, or a custom From–To; else the last 7 days."""
+    today = timezone.localtime(timezone.now(), scope.merchant.tz).date()
+    form = DashboardPeriodForm(request.GET or None)
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["period"] == periods.CUSTOM:
+            return Period(data["start"], data["end"], periods.CUSTOM), form
+        if data["period"]:
+            return periods.preset_period(data["period"], today=today), form
+    return periods.preset_period(periods.LAST_7_DAYS, today=today), form
+
+
 def dashboard_context(request: HttpRequest, scope: Scope | None) -> dict[str, Any]:
     """What the dashboard template needs; shared by the admin index (DASHBOARD_CALLBACK) and our page."""
     user = request.user
@@ -82,11 +138,27 @@ def dashboard_context(request: HttpRequest, scope: Scope | None) -> dict[str, An
     }
     if scope is None:
         return context
-    figures = selectors.dashboard_figures(scope=scope)
+    period, form = dashboard_period(request, scope)
+    previous_period = period.previous()
+    figures = selectors.dashboard_figures(scope=scope, start=period.start, end=period.end)
+    previous = selectors.dashboard_figures(scope=scope, start=previous_period.start, end=previous_period.end)
     labels = [date_format(day, "MONTH_DAY_FORMAT") for day in figures.days]
     unit = 10 ** minor_digits(figures.currency)
+    keep = request.GET.copy()
+    for key in ("period", "start", "end"):
+        keep.pop(key, None)
     context.update(
         figures=figures,
+        period=period,
+        previous_period=previous_period,
+        changes={name: Change(getattr(figures, name), getattr(previous, name)) for name in _COMPARED},
+        period_form=form,
+        presets=[
+            (key, label, "?" + urlencode([*keep.items(), ("period", key)]))
+            for key, label in periods.PRESETS
+            if key != periods.CUSTOM
+        ],
+        kept_query=list(keep.items()),
         show_members=user.has_perm("members.view_member"),
         show_points=user.has_perm("ledger.view_entry"),
         show_balances=user.has_perm("ledger.view_account"),

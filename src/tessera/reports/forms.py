@@ -9,8 +9,10 @@ from typing import Any
 from django import forms
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
+from unfold.widgets import UnfoldAdminSelectMultipleWidget, UnfoldAdminSelectWidget
 
 from tessera.cards.models import CardType
+from tessera.core import periods
 from tessera.reports.selectors import Filters, ReportScope, ReportSpec
 
 #: The longest period a report may cover: the daily tables make a year cheap, ten years still fine.
@@ -18,16 +20,28 @@ MAX_DAYS = 3660
 
 
 class ReportFilterForm(forms.Form):
-    start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
-    stores = forms.TypedMultipleChoiceField(label=_("Stores"), coerce=int, required=False)
-    card_type = forms.TypedChoiceField(label=_("Card type"), coerce=int, required=False, empty_value=None)
+    start = forms.DateField(label=_("From"), widget=periods.DateInput)
+    end = forms.DateField(label=_("To"), widget=periods.DateInput)
+    stores = forms.TypedMultipleChoiceField(
+        label=_("Stores"),
+        coerce=int,
+        required=False,
+        widget=UnfoldAdminSelectMultipleWidget(attrs={"size": 4}),
+    )
+    card_type = forms.TypedChoiceField(
+        label=_("Card type"), coerce=int, required=False, empty_value=None, widget=UnfoldAdminSelectWidget
+    )
 
     def __init__(self, data: QueryDict, *, scope: ReportScope, spec: ReportSpec) -> None:
-        """Bound to the query string; a missing period is this month up to today."""
-        today = scope.today()
+        """Bound to the query string. A preset (`period`, see `tessera.core.periods`) sets From and To;
+        a missing period is this month up to today."""
+        self.today = scope.today()
         bound = data.copy()
-        for key, default in (("start", today.replace(day=1)), ("end", today)):
+        preset = bound.get("period", "")
+        if preset in periods.PRESET_KEYS and preset != periods.CUSTOM:
+            chosen = periods.preset_period(preset, today=self.today)
+            bound["start"], bound["end"] = chosen.start.isoformat(), chosen.end.isoformat()
+        for key, default in (("start", self.today.replace(day=1)), ("end", self.today)):
             if not bound.get(key):
                 bound[key] = default.isoformat()
         super().__init__(bound)
@@ -57,6 +71,13 @@ class ReportFilterForm(forms.Form):
             if (end - start).days > MAX_DAYS:
                 raise forms.ValidationError(_("A report covers at most ten years."), code="period_too_long")
         return data
+
+    def preset(self) -> str:
+        """The preset whose period the form shows, or "custom" (also when the period is not valid)."""
+        data = getattr(self, "cleaned_data", {})
+        if "start" not in data or "end" not in data:
+            return periods.CUSTOM
+        return periods.preset_of(data["start"], data["end"], today=self.today)
 
     def filters(self) -> Filters:
         data = self.cleaned_data

@@ -161,7 +161,7 @@ _SALES_MEASURES = ("sales", "amount", "discount", "refunds", "refunded")
 FREQUENCY_BANDS: list[tuple[int, int | None]] = [(1, 1), (2, 3), (4, 10), (11, None)]
 
 
-def _sales_by(scope: ReportScope, filters: Filters, dims: Sequence[str]) -> dict[tuple[Any, ...], list[int]]:
+def sales_by(scope: ReportScope, filters: Filters, dims: Sequence[str]) -> dict[tuple[Any, ...], list[int]]:
     stores = _stores_filter(scope, filters)
     result: list[dict[tuple[Any, ...], list[int]]] = []
     for model in (SalesDay, SaleDelta):
@@ -191,11 +191,11 @@ def sales_report(scope: ReportScope, filters: Filters) -> Report:
         return (label, sales, amount, discount, refunds, refunded, amount - refunded)
 
     with aggregates.snapshot():
-        by_store = _sales_by(scope, filters, ["store_id"])
-        by_card = _sales_by(scope, filters, ["card_type_id"])
-        by_tier = _sales_by(scope, filters, ["tier_id"])
-        by_day = _sales_by(scope, filters, ["day"])
-        detail = _sales_by(scope, filters, ["day", "store_id", "card_type_id", "tier_id"])
+        by_store = sales_by(scope, filters, ["store_id"])
+        by_card = sales_by(scope, filters, ["card_type_id"])
+        by_tier = sales_by(scope, filters, ["tier_id"])
+        by_day = sales_by(scope, filters, ["day"])
+        detail = sales_by(scope, filters, ["day", "store_id", "card_type_id", "tier_id"])
         frequency = _frequency(scope, filters)
     stores = _store_names(scope.merchant)
     card_types = dict(CardType.objects.of(scope.merchant).values_list("pk", "name"))
@@ -581,7 +581,7 @@ def card_audit_report(scope: ReportScope, filters: Filters) -> Report:
 # --- J5 staff daily -----------------------------------------------------------------------------------
 
 
-def _ledger_by(
+def ledger_by(
     scope: ReportScope, filters: Filters, dims: Sequence[str], account_kind: str
 ) -> dict[tuple[Any, ...], list[int]]:
     """credit, debit, entries per `dims` from LedgerDay plus the waiting entry deltas."""
@@ -605,7 +605,7 @@ def _ledger_by(
 def staff_report(scope: ReportScope, filters: Filters) -> Report:
     """J5: per staff user and day, the points they added and deducted (every entry they wrote)."""
     with aggregates.snapshot():
-        data = _ledger_by(scope, filters, ["day", "actor_id"], AccountKind.POINTS)
+        data = ledger_by(scope, filters, ["day", "actor_id"], AccountKind.POINTS)
     users = {
         u.pk: (u.get_full_name() or u.username)
         for u in get_user_model().objects.filter(pk__in={k[1] for k in data if k[1]})

@@ -17,6 +17,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
+from tessera.core import periods
 from tessera.core.exports import ExportTooLarge, export_response, require_export_permission
 from tessera.reports.forms import ReportFilterForm
 from tessera.reports.selectors import REPORTS, ReportScope, ReportSpec, Table
@@ -83,8 +84,9 @@ def report(request: HttpRequest, key: str) -> HttpResponseBase:
     if scope is None:
         return render(request, "reports/report.html", context)
     form = ReportFilterForm(request.GET, scope=scope, spec=spec)
-    context["form"] = form
-    if not form.is_valid():
+    valid = form.is_valid()
+    context.update(form=form, presets=_presets(request, form))
+    if not valid:
         return render(request, "reports/report.html", context, status=400 if "export" in request.GET else 200)
     result = spec.build(scope, form.filters())
     fmt = request.GET.get("export")
@@ -108,8 +110,9 @@ def report(request: HttpRequest, key: str) -> HttpResponseBase:
         except ExportTooLarge as refused:  # a PDF too long to print: say so on the page, offer the others
             messages.error(request, str(refused.message))
     query = request.GET.copy()
-    query.pop("export", None)
-    query.pop("table", None)
+    for key in ("export", "table", "period"):
+        query.pop(key, None)
+    query["start"], query["end"] = form.data["start"], form.data["end"]
     context.update(
         result=result,
         tables=[_rendered(table, scope.merchant.currency) for table in result.tables],
@@ -119,6 +122,21 @@ def report(request: HttpRequest, key: str) -> HttpResponseBase:
         export_formats=[("csv", "CSV"), ("xlsx", "Excel"), ("pdf", "PDF")],
     )
     return render(request, "reports/report.html", context)
+
+
+def _presets(request: HttpRequest, form: ReportFilterForm) -> list[tuple[str, str, str, bool]]:
+    """(key, label, address, in use) of each period preset, keeping the other filters."""
+    others = request.GET.copy()
+    for key in ("export", "table", "period", "start", "end"):
+        others.pop(key, None)
+    current = form.preset()
+    found = []
+    for key, label in periods.PRESETS:
+        if key == periods.CUSTOM:
+            continue
+        others["period"] = key
+        found.append((key, str(label), "?" + others.urlencode(), key == current))
+    return found
 
 
 def _rendered(table: Table, currency: str) -> dict[str, Any]:

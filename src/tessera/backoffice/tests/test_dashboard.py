@@ -64,7 +64,10 @@ def busy_shop(merchant, other_merchant):
 def test_dashboard_figures_for_the_whole_merchant_are_the_hand_computed_ones(busy_shop):
     figures = dashboard_figures(scope=Scope(merchant=busy_shop.merchant))
 
-    assert (figures.members_active, figures.members_new) == (3, 4)
+    # Active: only the shop's member bought or moved points this week (the old timer's points only
+    # expired); new: the four registered this week (the old timer joined 10 days ago).
+    assert (figures.members_active, figures.members_new) == (1, 4)
+    assert figures.imported_points == 0
     assert (figures.points_issued, figures.points_spent, figures.points_expired) == (136, 10, 40)
     assert figures.points_outstanding == 100 + 25 - 10 + 11 - 5
     assert figures.stored_value_outstanding == 500_000
@@ -73,7 +76,7 @@ def test_dashboard_figures_for_the_whole_merchant_are_the_hand_computed_ones(bus
         ("Hoàn Kiếm", 1, 250_000),
         ("Quận 1", 1, 120_000),
     ]
-    assert len(figures.days) == 30 and figures.days[-1] == timezone.localdate(timezone=busy_shop.merchant.tz)
+    assert len(figures.days) == 7 and figures.days[-1] == timezone.localdate(timezone=busy_shop.merchant.tz)
     assert (figures.issued_by_day[-1], figures.spent_by_day[-1]) == (136, 10)
     assert sum(figures.expired_by_day) == 40  # on the day they expired, a few days ago
     assert figures.sales_by_day[-1] == 370_000 and sum(figures.sales_by_day[:-1]) == 0
@@ -90,7 +93,7 @@ def test_a_store_scoped_user_sees_only_what_happened_in_their_store(busy_shop):
     assert (figures.sales_count, figures.sales_amount) == (1, 120_000)
     assert [row.name for row in figures.top_stores] == ["Quận 1"]
     # Members are the merchant's, whatever the store (A2).
-    assert figures.members_active == 3
+    assert figures.members_active == 1
 
 
 def test_the_dashboard_page_shows_the_merchants_figures_and_nothing_of_another_merchant(busy_shop):
@@ -117,7 +120,7 @@ def test_each_panel_shows_only_to_users_allowed_to_see_its_data(busy_shop):
 
     body = client.get(reverse("backoffice:dashboard")).content.decode()
 
-    assert 'id="fig-members-active">3<' in body
+    assert 'id="fig-members-active">1<' in body
     assert 'id="fig-stored-value"' in body
     assert 'id="fig-points-issued"' not in body
     assert 'id="fig-sales-amount"' not in body
@@ -224,7 +227,7 @@ def test_a_cashier_sees_no_merchant_revenue_on_the_dashboard(busy_shop):
     response = client.get(reverse("backoffice:dashboard"))
 
     body = response.content.decode()
-    assert response.status_code == 200 and 'id="fig-members-active">3<' in body
+    assert response.status_code == 200 and 'id="fig-members-active">1<' in body
     assert response.context["d"]["show_sales"] is False
     for revenue in ('id="fig-sales-amount"', 'id="top-stores"', "370.000", "250.000", "120.000"):
         assert revenue not in body, revenue
@@ -237,3 +240,127 @@ def test_a_store_manager_who_may_see_reports_sees_the_revenue(busy_shop):
     body = client.get(reverse("backoffice:dashboard")).content.decode()
 
     assert 'id="fig-sales-amount">370.000\xa0₫<' in body and 'id="top-stores"' in body
+
+
+# --- the period, the previous period and imported balances (issue 14) -----------------------------------
+
+
+def _import_opening_balances(merchant, points_by_member: dict) -> None:
+    """What a member import does for balances (imports.services): ADJUST entries with source import:N."""
+    ledger.credit_opening_balances(
+        merchant=merchant,
+        balances=[
+            ledger.OpeningBalance(
+                member_id=member.pk, amount=amount, earned_at=timezone.now() - timedelta(days=200)
+            )
+            for member, amount in points_by_member.items()
+        ],
+        source="import:7",
+    )
+
+
+def test_imported_opening_balances_are_not_points_issued_and_are_shown_apart(busy_shop):
+    newcomers = {MemberFactory(merchant=busy_shop.merchant, full_name=f"Imported {n}"): 500 for n in range(3)}
+    _import_opening_balances(busy_shop.merchant, newcomers)
+    client = Client()
+    client.force_login(staff_user(busy_shop.merchant, "merchant_admin").user)
+
+    response = client.get(reverse("backoffice:dashboard"))
+
+    figures = response.context["d"]["figures"]
+    assert (figures.points_issued, figures.imported_points) == (136, 1_500)
+    assert figures.issued_by_day[-1] == 136  # no spike on the import's day
+    assert figures.points_outstanding == 121 + 1_500
+    # Imported members are new (registered this week) but not active: an imported balance is no visit.
+    assert (figures.members_active, figures.members_new) == (1, 4 + 3)
+    body = response.content.decode()
+    assert 'id="fig-points-issued">136<' in body and 'id="fig-points-imported">1.500<' in body
+
+
+def test_without_imports_the_imported_line_is_not_shown(busy_shop):
+    client = Client()
+    client.force_login(staff_user(busy_shop.merchant, "merchant_admin").user)
+
+    body = client.get(reverse("backoffice:dashboard")).content.decode()
+
+    assert 'id="fig-points-imported"' not in body
+
+
+def test_each_figure_is_compared_with_the_previous_period(busy_shop):
+    admin = staff_user(busy_shop.merchant, "merchant_admin", username="prev-admin").user
+    # 9 days ago lies in the 7 days before this week: 200 points issued then, by hand.
+    sales.add_points(
+        member=busy_shop.member,
+        store=busy_shop.store_a,
+        actor=admin,
+        points=200,
+        occurred_on=timezone.localdate(timezone=busy_shop.merchant.tz) - timedelta(days=9),
+    )
+    client = Client()
+    client.force_login(admin)
+
+    response = client.get(reverse("backoffice:dashboard"), {"period": "7d"})
+
+    d = response.context["d"]
+    today = timezone.localdate(timezone=busy_shop.merchant.tz)
+    assert (d["previous_period"].start, d["previous_period"].end) == (
+        today - timedelta(days=13),
+        today - timedelta(days=7),
+    )
+    issued = d["changes"]["points_issued"]
+    assert (issued.value, issued.previous, issued.delta, issued.percent) == (136, 200, -64, -32)
+    sales_amount = d["changes"]["sales_amount"]
+    assert (sales_amount.delta, sales_amount.percent) == (370_000, None)  # nothing to compare with
+    body = response.content.decode()
+    assert 'id="chg-points-issued"' in body and "-64" in body and "(-32%)" in body
+
+
+@pytest.mark.parametrize(
+    ("query", "days_back", "length"),
+    [({"period": "today"}, 0, 1), ({"period": "7d"}, 6, 7), ({}, 6, 7)],
+)
+def test_the_rolling_presets_end_today(busy_shop, query, days_back, length):
+    client = Client()
+    client.force_login(staff_user(busy_shop.merchant, "merchant_admin").user)
+
+    d = client.get(reverse("backoffice:dashboard"), query).context["d"]
+
+    today = timezone.localdate(timezone=busy_shop.merchant.tz)
+    assert (d["period"].start, d["period"].end) == (today - timedelta(days=days_back), today)
+    assert len(d["figures"].days) == length
+
+
+def test_the_month_presets_and_a_custom_range(busy_shop):
+    client = Client()
+    client.force_login(staff_user(busy_shop.merchant, "merchant_admin").user)
+    today = timezone.localdate(timezone=busy_shop.merchant.tz)
+    last_month_end = today.replace(day=1) - timedelta(days=1)
+
+    month = client.get(reverse("backoffice:dashboard"), {"period": "month"}).context["d"]
+    last = client.get(reverse("backoffice:dashboard"), {"period": "last_month"}).context["d"]
+    custom = client.get(
+        reverse("backoffice:dashboard"), {"start": "2026-01-01", "end": "2026-01-31"}
+    ).context["d"]
+
+    assert (month["period"].start, month["period"].end) == (today.replace(day=1), today)
+    assert (last["period"].start, last["period"].end) == (last_month_end.replace(day=1), last_month_end)
+    assert last["previous_period"].end == last_month_end.replace(day=1) - timedelta(days=1)
+    assert (custom["period"].preset, custom["period"].days, custom["previous_period"].days) == (
+        "custom",
+        31,
+        31,
+    )
+    assert custom["figures"].points_issued == 0
+
+
+def test_a_custom_range_backwards_is_refused_on_the_page(busy_shop):
+    client = Client()
+    client.force_login(staff_user(busy_shop.merchant, "merchant_admin").user)
+
+    response = client.get(reverse("backoffice:dashboard"), {"start": "2026-02-01", "end": "2026-01-01"})
+
+    assert response.status_code == 200
+    form = response.context["d"]["period_form"]
+    assert form.non_field_errors().as_data()[0].code == "period"
+    assert 'role="alert"' in response.content.decode()
+    assert response.context["d"]["period"].preset == "7d"

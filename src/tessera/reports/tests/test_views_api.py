@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone, translation
 from tests.factories import staff_user
 
+from tessera.core.periods import preset_period
 from tessera.reports.selectors import REPORTS
 from tessera.tenancy.models import Merchant
 from tessera.tenancy.services import create_api_key
@@ -163,3 +167,59 @@ def test_a_wrong_period_is_a_clear_error_and_shows_no_figures(merchant: Merchant
     assert response.status_code == 200
     assert "result" not in response.context
     assert response.context["form"].non_field_errors()
+
+
+# --- period presets, styled filters and one export menu (issue 14) ---------------------------------------
+
+
+def test_a_preset_sets_from_and_to_and_is_marked_as_the_one_in_use(merchant: Merchant) -> None:
+    client = signed_in(merchant, "finance")
+    today = timezone.localdate(timezone=merchant.tz)
+    last_month_end = today.replace(day=1) - timedelta(days=1)
+    url = reverse("reports:report", args=["sales"])
+
+    for preset, start, end in [
+        ("today", today, today),
+        ("7d", today - timedelta(days=6), today),
+        ("month", today.replace(day=1), today),
+        ("last_month", last_month_end.replace(day=1), last_month_end),
+    ]:
+        response = client.get(url, {"period": preset})
+        form = response.context["form"]
+        assert (form.cleaned_data["start"], form.cleaned_data["end"]) == (start, end), preset
+        in_use = [key for key, _label, _url, current in response.context["presets"] if current]
+        # One preset is marked; two name the same days early in a month (today = this month on the 1st).
+        assert len(in_use) == 1 and preset_period(in_use[0], today=today) == preset_period(
+            preset, today=today
+        )
+        # Exports keep the dates the page shows, not the preset's name.
+        assert f"start={start.isoformat()}" in response.context["query"]
+        assert "period=" not in response.context["query"]
+
+    custom = client.get(url, {"start": "2026-01-03", "end": "2026-01-09"})
+    assert not any(current for *_rest, current in custom.context["presets"])
+
+
+def test_the_filters_are_unfolds_widgets_and_the_dates_are_labelled_from_and_to(merchant: Merchant) -> None:
+    world(merchant)
+    body = page(signed_in(merchant, "finance"), "sales", merchant).content.decode()
+
+    assert 'type="date" name="start"' in body and 'type="date" name="end"' in body
+    form = body[body.index('id="report-filters"') :]
+    assert form.count("border-base-200") >= 4  # Unfold's classes on both dates, the stores and the card type
+    with translation.override("vi"):
+        assert f">{translation.gettext('From')}</label>" in body
+        assert f">{translation.gettext('To')}</label>" in body
+
+
+def test_one_export_menu_lists_every_table_and_format(merchant: Merchant) -> None:
+    world(merchant)
+
+    response = page(signed_in(merchant, "finance"), "sales", merchant)
+
+    body = response.content.decode()
+    tables = [table["key"] for table in response.context["tables"]]
+    assert body.count('id="export-menu"') == 1 and "<details" in body
+    assert body.count("data-export=") == 3 * len(tables)
+    assert 'data-table="stores"' in body and "export=csv&amp;table=stores" in body
+    assert "<script>" not in body[body.index('id="report"') :]  # no inline script (CSP)
