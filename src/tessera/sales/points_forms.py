@@ -123,8 +123,10 @@ class _PointsForm(forms.Form):
             label=_("Member"),
             help_text=_("Phone or card number; type a name to choose from the suggestions."),
         )
-        stores = Store.objects.visible_to(staff).filter(is_active=True)  # type: ignore[attr-defined]
-        self.fields["store"].queryset = stores
+        stores = Store.objects.visible_to(staff).filter(is_active=True)
+        store_field = self.fields["store"]
+        assert isinstance(store_field, forms.ModelChoiceField)
+        store_field.queryset = stores
         only = list(stores[:2])
         if len(only) == 1:  # staff of one store have nothing to choose
             self.fields["store"].initial = only[0].pk
