@@ -18,10 +18,15 @@ from django.db.models import BigIntegerField, Case, F, OuterRef, Q, Subquery, Su
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from tessera.core.limits import MAX_BALANCE
 from tessera.core.models import TenantOwned
 from tessera.ledger.reasons import describe
+
+
+#: Points or stored value moved: not "an amount of money" (vi "số tiền") nor "a quantity" (issue 14).
+VALUE = pgettext_lazy("ledger value", "amount")
 
 
 class AccountKind(models.TextChoices):
@@ -134,7 +139,7 @@ class Entry(TenantOwned):
         Account, verbose_name=_("account"), on_delete=models.PROTECT, related_name="entries"
     )
     kind = models.CharField(_("kind"), max_length=20, choices=EntryKind.choices)
-    amount = models.BigIntegerField(_("amount"), help_text=_("Positive adds value, negative takes it."))
+    amount = models.BigIntegerField(VALUE, help_text=_("Positive adds value, negative takes it."))
     balance_after = models.BigIntegerField(_("balance after"))
     store = models.ForeignKey(
         "tenancy.Store",
@@ -214,7 +219,7 @@ class Lot(TenantOwned):
         Account, verbose_name=_("account"), on_delete=models.PROTECT, related_name="lots"
     )
     entry = models.ForeignKey(Entry, verbose_name=_("entry"), on_delete=models.PROTECT, related_name="lots")
-    amount = models.BigIntegerField(_("amount"))
+    amount = models.BigIntegerField(VALUE)
     remaining = models.BigIntegerField(_("remaining"))
     earned_at = models.DateTimeField(_("earned at"))
     available_at = models.DateTimeField(_("available from"))
@@ -270,7 +275,7 @@ class Hold(TenantOwned):
     account = models.ForeignKey(
         Account, verbose_name=_("account"), on_delete=models.PROTECT, related_name="holds"
     )
-    amount = models.BigIntegerField(_("amount"))
+    amount = models.BigIntegerField(VALUE)
     source = models.CharField(_("source"), max_length=80, db_index=True)
     status = models.CharField(
         _("status"), max_length=20, choices=HoldStatus.choices, default=HoldStatus.ACTIVE
