@@ -45,6 +45,14 @@ ICON_ONLY_CONTROLS = r"""() => [...document.querySelectorAll('a, button, [x-on\\
 }).map(el => el.outerHTML.slice(0, 160))"""
 
 
+# Buttons a thumb must hit: at least 44 px high (WCAG 2.5.5).
+SMALL_BUTTONS = """() => [...document.querySelectorAll(
+    'button, input[type=submit], a.rounded-default.inline-flex, a.rounded-default.flex')].filter(el => {
+    const box = el.getBoundingClientRect();
+    return el.offsetParent !== null && box.width > 0 && Math.round(box.height) < 44;
+}).map(el => el.outerHTML.slice(0, 90) + ' h=' + Math.round(el.getBoundingClientRect().height))"""
+
+
 @pytest.fixture
 def demo(live_server):  # type: ignore[no-untyped-def]
     call_command("seed_demo", "--url", live_server.url, stdout=StringIO())
@@ -66,18 +74,21 @@ def _log_in(page, live_server) -> None:
 def test_no_back_office_page_scrolls_sideways_at_390_px(page, live_server, demo):
     page.set_viewport_size(PHONE)
     _log_in(page, live_server)
-    widths, unnamed = {}, {}
+    widths, unnamed, small = {}, {}, {}
     for path in PAGES:
         page.goto(live_server.url + path.format(**demo))
         page.wait_for_load_state("load")
         widths[path] = page.evaluate("document.documentElement.scrollWidth")
         if names := page.evaluate(ICON_ONLY_CONTROLS):
             unnamed[path] = names
+        if buttons := page.evaluate(SMALL_BUTTONS):
+            small[path] = buttons
     assert {path: width for path, width in widths.items() if width > PHONE["width"]} == {}
     assert unnamed == {}
+    assert not small, "\n".join(f"{path}: {button}" for path, buttons in small.items() for button in buttons)
 
 
-def test_the_menu_button_is_a_named_44_px_target_at_390_px(page, live_server, demo):
+def test_the_menu_buttons_are_named_44_px_targets_and_a_phone_shows_several_members(page, live_server, demo):
     page.set_viewport_size(PHONE)
     _log_in(page, live_server)
     page.goto(f"{live_server.url}/admin/members/member/")
@@ -93,6 +104,13 @@ def test_the_menu_button_is_a_named_44_px_target_at_390_px(page, live_server, de
     assert closing is not None and closing["width"] >= 44 and closing["height"] >= 44
     assert close.get_attribute("aria-label")
     close.click()
+    # On a wide screen the same place holds the sidebar's toggle, named too.
+    page.set_viewport_size({"width": 1440, "height": 900})
+    wide = page.locator("button.tessera-wide-only")
+    expect(wide).to_be_visible()
+    expect(button).to_be_hidden()
+    assert wide.get_attribute("aria-label")
+    page.set_viewport_size(PHONE)
     # The list shows more than one member per screen.
     rows = page.locator("#result_list tbody tr")
     first, second = rows.nth(0).bounding_box(), rows.nth(1).bounding_box()
