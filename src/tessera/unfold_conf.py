@@ -40,6 +40,7 @@ UNFOLD = {
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
     "STYLES": [lambda request: static("tessera/admin.css")],
+    "SCRIPTS": [lambda request: static("tessera/icons.js")],
     "COLORS": {
         "primary": {
             "50": "240 253 250",

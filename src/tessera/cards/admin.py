@@ -105,10 +105,14 @@ class CardTypeAdmin(TenantHistoryAdmin):
     search_fields = ["name"]
 
 
+#: Card numbers listed on a batch's page; the card list filtered to the batch and the CSV have them all.
+BATCH_PAGE_CARDS = 500
+
+
 @admin.register(CardBatch)
 class CardBatchAdmin(TenantAdmin):
     list_display = [
-        "__str__",
+        "number",
         "type",
         "quantity",
         "first_number",
@@ -117,7 +121,16 @@ class CardBatchAdmin(TenantAdmin):
         "created_at",
     ]
     list_filter = ["merchant", ("type", RelatedOnlyFieldListFilter)]
-    readonly_fields = ["type", "quantity", "prefix", "first_number", "last_number", "note", "initialised_at"]
+    readonly_fields = [
+        "number",
+        "type",
+        "quantity",
+        "prefix",
+        "first_number",
+        "last_number",
+        "note",
+        "initialised_at",
+    ]
     actions = ["download_pdf", "download_csv"]
     actions_list = ["generate"]
     actions_detail = ["initialise", "assign", "sheet", "csv"]
@@ -128,6 +141,9 @@ class CardBatchAdmin(TenantAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # its numbers are drawn for good and may be printed on cards already (D3)
 
     def _batch(self, request: HttpRequest, object_id: Any) -> CardBatch:
         batch = self.get_queryset(request).filter(pk=object_id).first()
@@ -245,7 +261,7 @@ class CardBatchAdmin(TenantAdmin):
     def _batch_cards(self, batches: QuerySet[CardBatch]) -> QuerySet[Card]:
         return (
             Card.objects.filter(batch__in=batches, recycled_at__isnull=True)
-            .select_related("type", "store")
+            .select_related("type", "store", "batch")
             .order_by("batch_id", "number")
         )
 
@@ -275,12 +291,16 @@ class CardBatchAdmin(TenantAdmin):
     @action(description=gettext_lazy("PDF sheet"), permissions=["export"], icon="print", url_path="sheet")
     def sheet(self, request: HttpRequest, object_id: Any) -> HttpResponse:
         batch = self._batch(request, object_id)
-        return self._pdf(request, self.get_queryset(request).filter(pk=batch.pk), f"cards-batch-{batch.pk}")
+        return self._pdf(
+            request, self.get_queryset(request).filter(pk=batch.pk), f"cards-batch-{batch.number}"
+        )
 
     @action(description=gettext_lazy("CSV"), permissions=["export"], icon="download", url_path="csv")
     def csv(self, request: HttpRequest, object_id: Any) -> HttpResponseBase:
         batch = self._batch(request, object_id)
-        return self._csv(request, self.get_queryset(request).filter(pk=batch.pk), f"cards-batch-{batch.pk}")
+        return self._csv(
+            request, self.get_queryset(request).filter(pk=batch.pk), f"cards-batch-{batch.number}"
+        )
 
     @admin.action(description=gettext_lazy("Download PDF sheet"), permissions=["export"])
     def download_pdf(self, request: HttpRequest, queryset: QuerySet[CardBatch]) -> HttpResponse:
@@ -299,7 +319,18 @@ class CardBatchAdmin(TenantAdmin):
     ) -> HttpResponse:
         batch = self._batch(request, object_id)
         parts = range(1, (batch.quantity + rendering.SHEET_PART_SIZE - 1) // rendering.SHEET_PART_SIZE + 1)
-        extra = {**(extra_context or {}), "sheet_parts": parts if len(parts) > 1 else []}
+        listed = list(
+            Card.objects.filter(batch=batch)
+            .order_by("number")
+            .values_list("number", "status")[:BATCH_PAGE_CARDS]
+        )
+        extra = {
+            **(extra_context or {}),
+            "sheet_parts": parts if len(parts) > 1 else [],
+            "batch_cards": [(number, CardStatus(status).label) for number, status in listed],
+            "batch_cards_more": batch.quantity - len(listed),
+            "batch_cards_url": reverse("admin:cards_card_changelist") + f"?batch__id__exact={batch.pk}",
+        }
         return super().change_view(request, object_id, form_url, extra)
 
 

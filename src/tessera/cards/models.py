@@ -105,8 +105,13 @@ class CardType(TenantOwned):
 
 
 class CardBatch(TenantOwned):
-    """Cards generated together, printed together and handed to finance (D3, D4, D6)."""
+    """Cards generated together, printed together and handed to finance (D3, D4, D6).
 
+    A batch is never deleted: its numbers are drawn for good and may already be printed on plastic.
+    `number` counts the merchant's batches (1, 2, 3 …); the primary key is shared by all merchants.
+    """
+
+    number = models.PositiveIntegerField(_("batch number"))
     type = models.ForeignKey(
         CardType, verbose_name=_("card type"), on_delete=models.PROTECT, related_name="+"
     )
@@ -122,11 +127,16 @@ class CardBatch(TenantOwned):
         verbose_name_plural = _("card batches")
         ordering = ["-created_at"]
         permissions = [("export_cardbatch", _("Can print/export card batches"))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "number"], name="cardbatch_number_unique_per_merchant"
+            )
+        ]
 
     def __str__(self) -> str:
         return str(
             _("Batch #%(id)s (%(count)s × %(type)s)")
-            % {"id": self.pk, "count": self.quantity, "type": self.type}
+            % {"id": self.number, "count": self.quantity, "type": self.type}
         )
 
 

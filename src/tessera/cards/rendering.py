@@ -16,8 +16,8 @@ from typing import Any, Literal
 from django.utils.translation import gettext as _
 from PIL import Image, ImageDraw, ImageFont
 from reportlab.graphics import renderPDF, renderSVG
-from reportlab.graphics.barcode import createBarcodeDrawing
 from reportlab.graphics.barcode.qr import QrCodeWidget
+from reportlab.graphics.barcode.widgets import BarcodeCode128
 from reportlab.graphics.shapes import Drawing, Group, Rect, String
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
@@ -25,16 +25,48 @@ from reportlab.pdfgen.canvas import Canvas
 
 from tessera.cards.models import Card
 from tessera.cards.selectors import qr_payload
-from tessera.core.exports import font_for, register_fonts
+from tessera.core.exports import FONTS_DIR, font_for, register_fonts
 
 Format = Literal["svg", "png"]
 CONTENT_TYPES: dict[str, str] = {"svg": "image/svg+xml", "png": "image/png"}
 
 
+#: Code 128 bars: the narrowest bar, the quiet zone (white, at least 10 modules) each side of the bars, and
+#: the digits under them in a band of their own.
+BAR_WIDTH = 0.33 * mm
+QUIET_MODULES = 10
+DIGITS_SIZE = 9  # points
+DIGITS_GAP = 1.5 * mm  # white between the bottom of the bars and the top of the tallest digit
+DIGITS_BELOW = 1 * mm  # under the digits' baseline
+
+
 def barcode_drawing(number: str, *, bar_height: float = 12 * mm, human_readable: bool = True) -> Drawing:
-    drawing: Drawing = createBarcodeDrawing(
-        "Code128", value=number, barHeight=bar_height, barWidth=0.33 * mm, humanReadable=human_readable
+    """The bars with their quiet zones and, below, the digits with white between them and the bars.
+
+    reportlab's own human-readable line sits half a point under the bars, sized for Courier: a viewer
+    with another monospace font (DejaVu Sans Mono on Linux and Android has taller digits) printed the
+    digits over the bars. The band reserved here holds a whole em, taller than any font's digits.
+    """
+    quiet = QUIET_MODULES * BAR_WIDTH
+    band = DIGITS_BELOW + DIGITS_SIZE + DIGITS_GAP if human_readable else 0
+    bars = BarcodeCode128(
+        value=number, barHeight=bar_height, barWidth=BAR_WIDTH, humanReadable=False, quiet=False
     )
+    bars.x, bars.y = quiet, band
+    _x0, _y0, bars_right, _y1 = bars.getBounds()
+    drawing = Drawing(bars_right + quiet, band + bar_height)
+    drawing.add(bars)
+    if human_readable:
+        drawing.add(
+            String(
+                drawing.width / 2,
+                DIGITS_BELOW,
+                number,
+                fontName="Courier",
+                fontSize=DIGITS_SIZE,
+                textAnchor="middle",
+            )
+        )
     return drawing
 
 
@@ -98,7 +130,9 @@ def to_png(drawing: Drawing, *, scale: float = 4.0) -> bytes:
                 (min(x0, x1), height - max(y0, y1), max(x0, x1) - 1, height - min(y0, y1) - 1), fill=0
             )
         else:
-            font = ImageFont.load_default(size=max(shape.fontSize * d * scale, 6))
+            font = ImageFont.truetype(
+                str(FONTS_DIR / "DejaVuSansCondensed.ttf"), max(shape.fontSize * d * scale, 6)
+            )
             x, y = (a * shape.x + e) * scale, height - (d * shape.y + f) * scale
             anchor = {"middle": "ms", "end": "rs"}.get(shape.textAnchor, "ls")
             canvas.text((x, y), shape.text, fill=0, font=font, anchor=anchor)
@@ -208,6 +242,6 @@ def cards_csv(cards: Iterable[Card]) -> Iterator[bytes]:
                 card.type.name,
                 card.get_status_display(),
                 card.store.name if card.store else "",
-                card.batch_id or "",
+                card.batch.number if card.batch else "",
             ]
         ).encode()

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -162,6 +162,13 @@ def _draw_numbers(*, merchant: Merchant | int, prefix: str, count: int) -> int:
     return sequence.last_value - count + 1
 
 
+def _next_batch_number(merchant: Merchant) -> int:
+    """The merchant's next batch number; the merchant's row is locked so two batches never share one."""
+    list(Merchant.objects.select_for_update().filter(pk=merchant.pk).values_list("pk", flat=True))
+    last = CardBatch.objects.filter(merchant=merchant).aggregate(last=Max("number"))["last"]
+    return (last or 0) + 1
+
+
 def _new_number(card: Card) -> str:
     prefix = card.batch.prefix if card.batch_id and card.batch else card.type.number_prefix
     return compose_number(prefix, _draw_numbers(merchant=card.merchant_id, prefix=prefix, count=1))
@@ -220,6 +227,7 @@ def generate_batch(
     numbers = [compose_number(prefix, seq) for seq in range(first, first + quantity)]
     batch = CardBatch(
         merchant=merchant,
+        number=_next_batch_number(merchant),
         type=card_type,
         quantity=quantity,
         prefix=prefix,

@@ -24,7 +24,6 @@ from tessera.core.limits import MAX_BALANCE
 from tessera.core.models import TenantOwned
 from tessera.ledger.reasons import describe
 
-
 #: Points or stored value moved: not "an amount of money" (vi "số tiền") nor "a quantity" (issue 14).
 VALUE = pgettext_lazy("ledger value", "amount")
 
