@@ -60,7 +60,7 @@ def _wait_for(url: str, server: subprocess.Popen[bytes], seconds: float = 60) ->
 
 
 class Command(BaseCommand):
-    help = "Screenshot the back office (login, dashboard, members, a member) in every language."
+    help = "Screenshot the back office (login, dashboard, members, a 360 page, the till) in every language."
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -125,20 +125,17 @@ class Command(BaseCommand):
                 shot("members")
                 if search:
                     page.goto(f"{base}/admin/members/member/?q={search.replace(' ', '+')}")
-                page.locator("#result_list tbody tr a").first.click()
+                page.locator("#result_list tbody tr a").first.click()  # a name opens the member's 360 page
                 page.wait_for_load_state()
-                shot("member")
+                shot("member-360")
                 self._back_office(base, page, shot)
                 context.close()
             browser.close()
         return written
 
     def _back_office(self, base: str, page: Any, shot: Any) -> None:
-        """From the member's admin page: their 360 page, and a quoted basket on the cashier screen, the
-        member found by their phone as a cashier would type it."""
-        page.click("#member-360-link")
-        page.wait_for_load_state()
-        shot("member-360")
+        """From the member's 360 page: a quoted basket on the cashier screen, the member found by their
+        phone as a cashier would type it."""
         phone = page.locator("#member-phone").inner_text().strip()
         page.goto(f"{base}/admin/tessera/cashier/")
         shot("cashier-lookup")
