@@ -18,6 +18,8 @@ def favicon(request: HttpRequest) -> HttpResponse:
 
 
 urlpatterns = [
+    # First: the till's requests are the most frequent, and the resolver tries the patterns in order.
+    path("api/v1/", api.urls),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("favicon.ico", favicon),
     path("i18n/", include("django.conf.urls.i18n")),
@@ -34,7 +36,6 @@ urlpatterns = [
     path("m/", include("tessera.portal.urls")),
     path("hooks/messaging/", include("tessera.marketing.hook_urls")),
     path("hooks/", include("tessera.integrations.urls")),
-    path("api/v1/", api.urls),
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

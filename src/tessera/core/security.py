@@ -57,9 +57,21 @@ def policy_for(path: str) -> dict[str, Any] | None:
     return None
 
 
+#: The policy of an answer that is data, not a document (JSON, problem+json): nothing may load from it
+#: and nothing may frame it. Constant, so the till's API answers don't build a policy each (issue 13).
+DATA_POLICY = "default-src 'none'; frame-ancestors 'none'"
+
+
 class ContentSecurityPolicyMiddleware(CSPMiddleware):
     """django-csp's middleware, with the policy chosen by the page's address; a view's own
-    `@csp_replace` / `@csp_update` still wins."""
+    `@csp_replace` / `@csp_update` still wins. JSON answers get `DATA_POLICY`."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        content_type = response.get("Content-Type", "")
+        if content_type.startswith(("application/json", "application/problem+json")):
+            response.headers.setdefault("Content-Security-Policy", DATA_POLICY)
+            return response
+        return super().process_response(request, response)
 
     def get_policy_parts(
         self, request: HttpRequest, response: HttpResponseBase, report_only: bool = False

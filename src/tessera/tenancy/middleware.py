@@ -4,12 +4,13 @@ second login step (B4)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone, translation
 
 from tessera.tenancy import two_factor
@@ -39,6 +40,12 @@ class StaffLocaleMiddleware:
             timezone.deactivate()
 
 
+@lru_cache(maxsize=8)
+def _guarded(script_prefix: str) -> tuple[str, str]:
+    """The addresses behind the second step, reversed once per prefix (not on every API request)."""
+    return reverse("admin:index"), reverse("scanner:scan")
+
+
 class TwoFactorMiddleware:
     """Until a signed-in user has passed the second step that applies to them, every back-office address
     (the admin and the staff scanner) leads to it (B4): the code page for a user with an authenticator
@@ -51,8 +58,7 @@ class TwoFactorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        back_office = (reverse("admin:index"), reverse("scanner:scan"))
-        if request.path.startswith(back_office) and request.user.is_authenticated:
+        if request.path.startswith(_guarded(get_script_prefix())) and request.user.is_authenticated:
             step = two_factor.pending_step(request.user)
             request.two_factor_passed = step is None  # type: ignore[attr-defined]  # for has_permission
             if step is not None:
