@@ -12,6 +12,11 @@ app_name = "backoffice"
 urlpatterns: list[URLPattern | URLResolver] = [
     path("dashboard/", admin.site.admin_view(views.dashboard), name="dashboard"),
     path("members/<int:pk>/", admin.site.admin_view(views.member_360), name="member_360"),
+    path(
+        "members/<int:pk>/phone-move/",
+        admin.site.admin_view(views.member_phone_move),
+        name="member_phone_move",
+    ),
     path("cashier/", admin.site.admin_view(views.cashier), name="cashier"),
     path("cashier/sales/<int:pk>/", admin.site.admin_view(views.cashier_confirm), name="cashier_confirm"),
     path(

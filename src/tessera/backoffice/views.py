@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from tessera.adjustments import services as adjustments
 from tessera.backoffice import selectors
 from tessera.backoffice.forms import (
     BaseLineFormSet,
@@ -310,7 +311,51 @@ def member_360(request: HttpRequest, pk: int) -> HttpResponse:
         show_balances=user.has_perm("ledger.view_account"),
         show_entries=user.has_perm("ledger.view_entry"),
         show_sales=user.has_perm("sales.view_transaction"),
+        phone_move_token=new_form_token() if _may_move_after_phone_change(request, member) else "",
     )
+
+
+PHONE_MOVE_PERMISSION = "adjustments.add_adjustmentvoucher"
+
+
+def _may_move_after_phone_change(request: HttpRequest, member: Member) -> bool:
+    """C3: a replaced account's points and tier are moved by a voucher, for those who may write one."""
+    return (
+        bool(member.superseded_by_id)
+        and not member.erased_at
+        and request.user.has_perm(PHONE_MOVE_PERMISSION)
+    )
+
+
+def member_phone_move(request: HttpRequest, pk: int) -> HttpResponse:
+    """C3: the button on a replaced account's 360 page: write the pending voucher moving its points and
+    tier to the current account (`adjustments.services.phone_move_voucher`), then open it. Sent once per
+    page load (a double click opens the same voucher)."""
+    if request.method != "POST":
+        return HttpResponseRedirect(reverse("backoffice:member_360", args=[pk]))
+    _require(request, PHONE_MOVE_PERMISSION)
+    scope = _scope(request)
+    if scope is None:
+        found = Member.objects.filter(pk=pk).select_related("merchant").first()
+        if found is None:
+            raise Http404
+        scope = Scope(merchant=found.merchant)
+    member = selectors.member_in_scope(scope=scope, pk=pk)
+    if member is None:
+        raise Http404
+    here = reverse("backoffice:member_360", args=[member.pk])
+
+    def work() -> str:
+        voucher = adjustments.phone_move_voucher(old_member=member, actor=request.user)
+        return reverse("admin:adjustments_adjustmentvoucher_change", args=[voucher.pk])
+
+    outcome = _submit(request, scope.merchant, request.POST.get("form_token", ""), work)
+    if outcome.error:
+        messages.error(request, outcome.error)
+        return HttpResponseRedirect(here)
+    if not outcome.replayed:
+        messages.success(request, _("Voucher written: check it, then apply it."))
+    return HttpResponseRedirect(outcome.url)
 
 
 # --- the cashier screen (E3) --------------------------------------------------------------------------

@@ -35,6 +35,7 @@ TEXTS: dict[str, Promise] = {
     "gift": _("Gift: %(gift)s × %(quantity)s"),
     "gift_cancelled": _("Redemption #%(redemption)s cancelled"),
     "promo_code": _("Promo code: %(offer)s"),
+    "promo_code_cancelled": _("Promo code %(code)s cancelled"),
     "tier_reward": _("Reward for reaching %(tier)s"),
     "opening_balance": _("Opening balance"),
 }

@@ -213,6 +213,7 @@ class PromoCodeAdmin(ReadOnlyAdminMixin, TenantAdmin):
     search_fields = ("=code", "member__phone", "member__full_name")
     list_select_related = ("member", "offer")
     inlines = (PromoCodeUseInline,)
+    actions = ("cancel_selected",)
     fields = (
         "code",
         "member",
@@ -227,10 +228,29 @@ class PromoCodeAdmin(ReadOnlyAdminMixin, TenantAdmin):
         "status",
         "points",
         "issued_via",
+        "cancelled_at",
+        "cancel_reason",
         "created_by",
         "created_at",
     )
     readonly_fields = fields
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("rewards.cancel_promocode")
+
+    @action(description=_("Cancel the selected unused codes (points back)"), permissions=["cancel"])
+    def cancel_selected(self, request: HttpRequest, queryset: QuerySet[PromoCode]) -> None:
+        done = 0
+        for code in queryset:
+            try:
+                services.cancel_promo_code(code=code, actor=request.user, reason=str(_("Back office")))
+                done += 1
+            except DomainError as exc:
+                self.message_user(request, f"{code}: {exc}", messages.ERROR)
+        if done:
+            self.message_user(
+                request, _("Cancelled: %(count)s code(s), points given back.") % {"count": done}
+            )
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> Any:
         # Codes are stored upper case without dashes; staff type them as printed.

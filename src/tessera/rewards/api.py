@@ -78,6 +78,7 @@ def _code_out(code: PromoCode) -> PromoCodeOut:
         usage_limit=code.usage_limit,
         uses_left=code.uses_left,
         points=code.points,
+        status=code.status,  # type: ignore[arg-type]
         points_available=balances_of(code.member).points_available,
     )
 
@@ -179,6 +180,23 @@ def redeem_points_for_code(
             channel=data.channel,
         )
         return 201, _code_out(code)
+
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
+
+
+@router.post(
+    "/promo-codes/{code_id}/cancel", response={200: PromoCodeOut, **ERRORS}, summary="Cancel a promo code"
+)
+def cancel_promo_code(
+    request: ApiRequest, code_id: int, data: CancelIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    """An unused, unexpired code only: the points spent on it come back. Errors: 404 `code_not_found`,
+    409 `code_cancelled`, 409 `code_already_used`, 422 `code_expired`."""
+
+    def work() -> tuple[int, PromoCodeOut]:
+        code = selectors.get_promo_code(merchant=request.auth.merchant, pk=code_id)
+        services.cancel_promo_code(code=code, reason=data.reason)
+        return 200, _code_out(code)
 
     return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
 

@@ -204,6 +204,7 @@ class PromoCodeOffer(TenantOwned):
 class CodeStatus(models.TextChoices):
     ACTIVE = "active", _("Active")
     USED_UP = "used_up", _("Used up")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class IssuedVia(models.TextChoices):
@@ -242,6 +243,12 @@ class PromoCode(TenantOwned):
     entry = models.ForeignKey(
         "ledger.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    cancel_reason = models.CharField(_("cancellation reason"), max_length=300, blank=True)
+    #: The points given back when an unused code was cancelled.
+    reversal_entry = models.ForeignKey(
+        "ledger.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         verbose_name = _("promo code")
@@ -255,7 +262,10 @@ class PromoCode(TenantOwned):
                 name="promo_code_uses_within_limit",
             ),
         ]
-        permissions = [("consume_promocode", _("Can validate and consume promo codes"))]
+        permissions = [
+            ("consume_promocode", _("Can validate and consume promo codes")),
+            ("cancel_promocode", _("Can cancel unused promo codes (points back)")),
+        ]
 
     def __str__(self) -> str:
         return self.code

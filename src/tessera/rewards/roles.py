@@ -15,6 +15,7 @@ GRANTS: dict[str, tuple[str, ...]] = {
         "rewards.view_promocode",
         "rewards.add_promocode",
         "rewards.consume_promocode",
+        "rewards.cancel_promocode",
         "rewards.view_promocodeuse",
         "rewards.view_topupbonusrule",
         "sales.view_topup",

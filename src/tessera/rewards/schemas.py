@@ -78,6 +78,7 @@ class PromoCodeOut(Schema):
     usage_limit: int
     uses_left: int
     points: int = Field(description="Points the member paid for it.")
+    status: Literal["active", "used_up", "cancelled"]
     points_available: int
 
 

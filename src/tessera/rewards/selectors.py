@@ -72,3 +72,10 @@ def get_redemption(*, merchant: Merchant, pk: int) -> GiftRedemption:
     if redemption is None:
         raise NotFound(_("No such redemption."), code="redemption_not_found")
     return redemption
+
+
+def get_promo_code(*, merchant: Merchant, pk: int) -> PromoCode:
+    code = PromoCode.objects.of(merchant).filter(pk=pk).select_related("member").first()
+    if code is None:
+        raise NotFound(_("No such code."), code="code_not_found")
+    return code

@@ -67,6 +67,14 @@ class CodeUsedUp(Conflict):
     code = "code_used_up"
 
 
+class CodeCancelled(Conflict):
+    code = "code_cancelled"
+
+
+class CodeAlreadyUsed(Conflict):
+    code = "code_already_used"
+
+
 def _same_merchant(merchant_id: int, *objects: Any) -> None:
     for obj in objects:
         if obj is not None and obj.merchant_id != merchant_id:
@@ -361,6 +369,8 @@ def _check(code: PromoCode, *, order_amount: int, channel: str | None, now: date
         raise ValidationFailed(
             _("The order amount must be a whole number, zero or more."), code="invalid_amount"
         )
+    if code.status == CodeStatus.CANCELLED:
+        raise CodeCancelled(_("This code has been cancelled."))
     if code.valid_until <= now:
         raise CodeExpired(_("This code has expired."), valid_until=code.valid_until)
     if code.uses_left <= 0:
@@ -418,7 +428,9 @@ def consume_code(
         check = _check(promo, order_amount=amount, channel=channel, now=now)
         try:
             with db_transaction.atomic():
-                taken = PromoCode.objects.filter(pk=promo.pk, uses_left__gt=0, valid_until__gt=now).update(
+                taken = PromoCode.objects.filter(
+                    pk=promo.pk, status=CodeStatus.ACTIVE, uses_left__gt=0, valid_until__gt=now
+                ).update(
                     uses_left=F("uses_left") - 1,
                     status=Case(
                         When(uses_left=1, then=Value(CodeStatus.USED_UP)), default=Value(CodeStatus.ACTIVE)
@@ -426,6 +438,8 @@ def consume_code(
                     updated_at=now,
                 )
                 if not taken:
+                    if PromoCode.objects.filter(pk=promo.pk, status=CodeStatus.CANCELLED).exists():
+                        raise CodeCancelled(_("This code has been cancelled."))
                     raise CodeUsedUp(_("This code has been used up."))
                 use = PromoCodeUse(
                     merchant=merchant,
@@ -452,3 +466,47 @@ def consume_code(
             },
         )
     return use
+
+
+def cancel_promo_code(
+    *, code: PromoCode, actor: Any = None, reason: str = "", now: datetime | None = None
+) -> PromoCode:
+    """Cancel an unused, unexpired code: the points spent on it go back to the lots they came from.
+
+    Exactly once: the code's row is locked, and a use takes the same row in its guarded update, so a
+    cancel and a use racing each other cannot both succeed. Errors: 409 `code_cancelled` (cancelled
+    already), 409 `code_already_used` (used at least once), 422 `code_expired`."""
+    now = now or timezone.now()
+    with db_transaction.atomic():
+        current = PromoCode.objects.select_for_update(of=("self",)).select_related("entry").get(pk=code.pk)
+        authorise(actor, "rewards.cancel_promocode", merchant=current.merchant_id)
+        if current.status == CodeStatus.CANCELLED:
+            raise CodeCancelled(_("This code has been cancelled."))
+        if (
+            current.uses_left < current.usage_limit
+            or PromoCodeUse.objects.filter(promo_code=current).exists()
+        ):
+            raise CodeAlreadyUsed(_("This code has already been used; it cannot be cancelled."))
+        if current.valid_until <= now:
+            raise CodeExpired(_("This code has expired."), valid_until=current.valid_until)
+        assert current.entry is not None  # written with the code, in its transaction
+        current.reversal_entry = ledger.reverse(
+            entry=current.entry,
+            actor=actor,
+            source=current.source,
+            reason=Reason("promo_code_cancelled", {"code": current.code}, reason),
+            now=now,
+        )
+        current.status = CodeStatus.CANCELLED
+        current.uses_left = 0
+        current.cancelled_at = now
+        current.cancel_reason = reason[:300]
+        current.stamp(actor)
+        current.save()
+        publish(
+            merchant_id=current.merchant_id,
+            type="promo_code.cancelled",
+            payload={"promo_code_id": current.pk, "member_id": current.member_id, "points": current.points},
+        )
+    code.refresh_from_db()
+    return current

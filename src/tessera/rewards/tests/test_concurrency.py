@@ -112,3 +112,29 @@ def test_e8_twenty_concurrent_retries_of_one_order_are_one_use(merchant, store, 
     assert all(isinstance(r, PromoCodeUse) for r in results), results
     assert len({r.pk for r in results}) == 1
     assert PromoCode.objects.get(pk=code.pk).uses_left == 4
+
+
+def test_e8_cancels_racing_uses_of_one_code_let_exactly_one_through(merchant, store, member):
+    """Issue 15 §7: half the threads cancel the code, half use it; one wins, the others get a 409."""
+    give_points(member, store, 500)
+    code = services.redeem_points_for_code(member=member, offer=PromoCodeOfferFactory(merchant=merchant))
+
+    def work(i: int) -> Any:
+        if i % 2:
+            return services.cancel_promo_code(code=PromoCode.objects.get(pk=code.pk))
+        return services.consume_code(merchant=merchant, code=code.code, order_ref=f"WEB-{i}", amount=100_000)
+
+    results = run_together(work)
+
+    won = [r for r in results if not isinstance(r, Exception)]
+    refused = [r for r in results if isinstance(r, DomainError)]
+    assert len(won) == 1, results
+    assert len(refused) == THREADS - 1
+    assert {r.status for r in refused} == {409}
+    assert {r.code for r in refused} <= {"code_cancelled", "code_already_used", "code_used_up"}
+    code.refresh_from_db()
+    if isinstance(won[0], PromoCodeUse):
+        assert (code.status, code.reversal_entry_id, points_of(member)) == ("used_up", None, 300)
+    else:
+        assert PromoCodeUse.objects.filter(promo_code=code).count() == 0
+        assert (code.status, points_of(member)) == ("cancelled", 500)
