@@ -37,6 +37,8 @@ TEXTS: dict[str, Promise] = {
     "promo_code": _("Promo code: %(offer)s"),
     "tier_reward": _("Reward for reaching %(tier)s"),
     "opening_balance": _("Opening balance"),
+    "points_transfer_out": _("Points moved to %(member)s"),
+    "points_transfer_in": _("Points moved from %(member)s"),
 }
 
 #: Appended when a reversal could not take back everything (the member had already spent it).
