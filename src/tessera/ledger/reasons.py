@@ -99,6 +99,9 @@ def describe(
 ) -> str:
     """The entry's reason in the active language (see the module's docstring)."""
     args = args or {}
+    if for_member and "member_public" in args:
+        # Another member named in a member's own history: as much as they may see of them (a transfer).
+        args = {**args, "member": args["member_public"]}
     parts = []
     if code in TEXTS:
         parts.append(_fill(TEXTS[code], args))

@@ -1291,6 +1291,15 @@ def _member_label(member: Member) -> str:
     return name or phone or f"#{member.pk}"
 
 
+def _member_public_label(member: Member) -> str:
+    """How a member's own history names the other member: the name, else the phone's last digits."""
+    name = member.full_name.strip()
+    if name:
+        return name
+    phone = str(member.phone) if member.phone else ""
+    return f"•••{phone[-4:]}" if phone else f"#{member.pk}"
+
+
 @dataclass(frozen=True)
 class PointsTransfer:
     """The two entries of a transfer and both points accounts after it, read with their live counters
@@ -1331,8 +1340,16 @@ def transfer_points(
     with atomic():
         src = ledger.open_account(merchant=merchant, kind=AccountKind.POINTS, member=source)
         tgt = ledger.open_account(merchant=merchant, kind=AccountKind.POINTS, member=target)
-        source_args = {"member": _member_label(target), "member_id": target.pk}
-        target_args = {"member": _member_label(source), "member_id": source.pk}
+        source_args = {
+            "member": _member_label(target),
+            "member_public": _member_public_label(target),
+            "member_id": target.pk,
+        }
+        target_args = {
+            "member": _member_label(source),
+            "member_public": _member_public_label(source),
+            "member_id": source.pk,
+        }
         out, into = ledger.transfer_amount(
             source_account=src,
             target_account=tgt,

@@ -63,6 +63,9 @@ def test_both_histories_show_the_movement_in_vietnamese(store, member, friend, m
     assert out == "Điểm đã chuyển cho Trần Thị Bình (+84912000111) — Gộp tài khoản"
     assert into == "Điểm nhận từ Nguyễn Văn An (+84903123456) — Gộp tài khoản"
     assert moved.out.reason_args["member_id"] == friend.pk
+    with translation.override("vi"):
+        # The member's own history: the other member's name, never their phone, nor the staff's note.
+        assert Entry.objects.get(pk=moved.into.pk).member_description == "Điểm nhận từ Nguyễn Văn An"
 
 
 def test_transfer_refusals(merchant, store, member, friend, manager, other_merchant):
