@@ -79,6 +79,9 @@ UNFOLD = {
                 _item(
                     _("Deduct points"), "remove_circle", "admin:sales_deduct_points", "sales.deduct_points"
                 ),
+                _item(
+                    _("Transfer points"), "swap_horiz", "admin:sales_transfer_points", "sales.transfer_points"
+                ),
             ),
             _section(
                 _("Members"),

@@ -251,6 +251,7 @@ def _member_actions(request: HttpRequest, member: Member) -> list[dict[str, str]
     for perm, name, label, icon in (
         ("sales.add_points", "admin:sales_add_points", _("Add points"), "add_circle"),
         ("sales.deduct_points", "admin:sales_deduct_points", _("Deduct points"), "remove_circle"),
+        ("sales.transfer_points", "admin:sales_transfer_points", _("Transfer points"), "swap_horiz"),
     ):
         if member.is_current and user.has_perm(perm) and request_staff(request):
             found.append({"label": label, "url": f"{reverse(name)}?member={member.pk}", "icon": icon})

@@ -178,6 +178,7 @@ EVENT_TYPES = (
     ("sale.refunded", _("Sale refunded")),
     ("points.added", _("Points added")),
     ("points.deducted", _("Points deducted")),
+    ("points.transferred", _("Points moved between members")),
     ("member.created", _("Member created")),
     ("member.updated", _("Member updated")),
     ("member.tier_changed", _("Member's tier changed")),

@@ -38,6 +38,8 @@ TEXTS: dict[str, Promise] = {
     "promo_code_cancelled": _("Promo code %(code)s cancelled"),
     "tier_reward": _("Reward for reaching %(tier)s"),
     "opening_balance": _("Opening balance"),
+    "points_transfer_out": _("Points moved to %(member)s"),
+    "points_transfer_in": _("Points moved from %(member)s"),
 }
 
 #: Appended when a reversal could not take back everything (the member had already spent it).
@@ -98,6 +100,9 @@ def describe(
 ) -> str:
     """The entry's reason in the active language (see the module's docstring)."""
     args = args or {}
+    if for_member and "member_public" in args:
+        # Another member named in a member's own history: as much as they may see of them (a transfer).
+        args = {**args, "member": args["member_public"]}
     parts = []
     if code in TEXTS:
         parts.append(_fill(TEXTS[code], args))

@@ -631,6 +631,84 @@ def transfer(
     return out, into
 
 
+def transfer_amount(
+    *,
+    source_account: Account,
+    target_account: Account,
+    amount: int,
+    actor: Any = None,
+    source_reason: Reason | str = "",
+    target_reason: Reason | str = "",
+    source: str = "",
+    now: datetime | None = None,
+) -> tuple[Entry, Entry]:
+    """Move `amount` spendable units from one account to another of the same merchant, first-expiring
+    lots first, each part re-opened on the target with its earning, availability and expiry dates.
+
+    Only spendable units move (released, unexpired, not held): InsufficientBalance otherwise. Both rows
+    are locked in primary-key order, so two transfers between the same accounts, either way, cannot
+    deadlock, and two racing from one source never overdraw it."""
+    _check_amount(amount)
+    if source_account.pk == target_account.pk:
+        raise ValidationFailed(_("An account cannot be transferred to itself."), code="same_account")
+    if source_account.merchant_id != target_account.merchant_id:
+        raise ValidationFailed(_("Value cannot move between merchants."), code="account_of_other_merchant")
+    if source_account.kind != target_account.kind:
+        raise ValidationFailed(_("Both accounts must hold the same kind of value."), code="kind_mismatch")
+    now = now or timezone.now()
+    with atomic():
+        first, second = sorted([source_account.pk, target_account.pk])
+        locked = {pk: _lock(pk) for pk in (first, second)}
+        src, tgt = locked[source_account.pk], locked[target_account.pk]
+        _release_due(src, now)
+        draws = _plan_draws(src, amount, now)
+        src.balance -= amount
+        out = _write_entry(
+            account=src,
+            kind=EntryKind.TRANSFER,
+            amount=-amount,
+            store=None,
+            actor=actor,
+            source=source or f"account:{tgt.pk}",
+            reason=source_reason,
+            now=now,
+        )
+        _apply_lot_changes(out, draws, sign=-1)
+        _check_ceiling(tgt, amount)
+        tgt.balance += amount
+        into = _write_entry(
+            account=tgt,
+            kind=EntryKind.TRANSFER,
+            amount=amount,
+            store=None,
+            actor=actor,
+            source=source or f"account:{src.pk}",
+            reason=target_reason,
+            now=now,
+        )
+        Lot.objects.bulk_create(
+            Lot(
+                merchant_id=tgt.merchant_id,
+                account=tgt,
+                entry=into,
+                amount=n,
+                remaining=n,
+                earned_at=lot.earned_at,
+                available_at=lot.available_at,
+                expires_at=lot.expires_at,
+                released=True,
+                created_by=into.created_by,
+                updated_by=into.created_by,
+            )
+            for lot, n in draws
+        )
+        _save_account(src, actor)
+        _save_account(tgt, actor)
+    _refresh(source_account, src)
+    _refresh(target_account, tgt)
+    return out, into
+
+
 @dataclass(frozen=True)
 class OpeningBalance:
     """Points a member brings from the merchant's previous system: one lot with its own dates."""

@@ -41,7 +41,7 @@ from tessera.sales.models import (
     TransactionLine,
     TransactionStatus,
 )
-from tessera.sales.points_forms import AddPointsForm, DeductPointsForm, initial_for
+from tessera.sales.points_forms import AddPointsForm, DeductPointsForm, TransferPointsForm, initial_for
 from tessera.tenancy.admin_base import (
     ExportAdminMixin,
     ReadOnlyAdminMixin,
@@ -55,6 +55,11 @@ from tessera.tenancy.models import StaffMembership, Store
 ADD_POINTS_EXPLANATION = _(
     "For a purchase not recorded at the till, such as a paper bill: enter what the customer spent and "
     "the points follow from the earning rules. You see them before saving."
+)
+
+TRANSFER_EXPLANATION = _(
+    "Moves points the first member can spend now to another member, each with its own expiry date. "
+    "Both members' histories show the movement and your reason."
 )
 
 
@@ -450,6 +455,11 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
                 self.admin_site.admin_view(self.deduct_points_view),
                 name="sales_deduct_points",
             ),
+            path(
+                "points/transfer/",
+                self.admin_site.admin_view(self.transfer_points_view),
+                name="sales_transfer_points",
+            ),
         ]
         return pages + super().get_urls()
 
@@ -465,7 +475,9 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
     def member_suggestions_view(self, request: HttpRequest) -> HttpResponse:
         staff = request_staff(request)
         user = request.user
-        if staff is None or not (user.has_perm("sales.add_points") or user.has_perm("sales.deduct_points")):
+        if staff is None or not any(
+            user.has_perm(f"sales.{name}") for name in ("add_points", "deduct_points", "transfer_points")
+        ):
             raise PermissionDenied
         return points_forms.member_suggestions(request, staff)
 
@@ -513,6 +525,61 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
             )
         return self._page(request, form, _("Deduct points"), "")
 
+    def transfer_points_view(self, request: HttpRequest) -> HttpResponse:
+        """Points moved from one member to another, sent once whatever the double clicks (issue 15)."""
+        staff = self._staff(request, "sales.transfer_points")
+        title = _("Transfer points")
+        initial = {"token": new_form_token()}
+        if request.GET.get("member"):
+            initial["source"] = initial_for(request, staff).get("member", "")
+        form = TransferPointsForm(request.POST or None, staff=staff, initial=initial)
+        if request.method != "POST" or not form.is_valid():
+            return self._page(request, form, title, TRANSFER_EXPLANATION)
+        data = form.cleaned_data
+        back = reverse("admin:sales_transaction_changelist")
+
+        def work() -> str:
+            services.transfer_points(
+                source=data["source"],
+                target=data["target"],
+                points=data["points"],
+                reason=data["reason"],
+                actor=request.user,
+                store=data["store"],
+            )
+            self.message_user(
+                request,
+                _("%(points)s points moved from %(source)s to %(target)s.")
+                % {
+                    "points": format_points(data["points"]),
+                    "source": data["source"],
+                    "target": data["target"],
+                },
+            )
+            return back
+
+        try:
+            outcome = submit_once(
+                merchant=staff.merchant,
+                token=data["token"],
+                path=request.path,
+                fingerprint=form_fingerprint(path=request.path, fields=dict(request.POST.lists())),
+                work=work,
+            )
+        except DomainError as exc:
+            form.add_error(None, str(exc))
+            return self._page(request, form, title, TRANSFER_EXPLANATION, status=422)
+        if outcome.url:
+            if outcome.replayed:
+                self.message_user(request, _("These points were already moved."), messages.WARNING)
+            return HttpResponseRedirect(outcome.url)
+        fresh = request.POST.copy()
+        fresh["token"] = new_form_token()
+        form = TransferPointsForm(fresh, staff=staff)
+        form.is_valid()
+        form.add_error(None, outcome.error)
+        return self._page(request, form, title, TRANSFER_EXPLANATION, status=422)
+
     def _write(self, request: HttpRequest, form: forms.Form, run: Any) -> HttpResponse:
         try:
             entry = run()
@@ -528,7 +595,9 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
         )
         return HttpResponseRedirect(reverse("admin:sales_transaction_changelist"))
 
-    def _page(self, request: HttpRequest, form: forms.Form, title: Any, explanation: Any) -> HttpResponse:
+    def _page(
+        self, request: HttpRequest, form: forms.Form, title: Any, explanation: Any, status: int = 200
+    ) -> HttpResponse:
         context = {
             **self.admin_site.each_context(request),
             "title": title,
@@ -541,7 +610,7 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
         if isinstance(form, AddPointsForm):
             context["points_preview"] = form.preview()
             return TemplateResponse(request, "sales/admin/add_points.html", context)
-        return TemplateResponse(request, "sales/admin/form_page.html", context)
+        return TemplateResponse(request, "sales/admin/form_page.html", context, status=status)
 
 
 def _signed(amount: int, kind: str, currency: str) -> str:

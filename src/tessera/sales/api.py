@@ -38,6 +38,8 @@ from tessera.sales.schemas import (
     PointsAddIn,
     PointsDeductIn,
     PointsOut,
+    PointsTransferIn,
+    PointsTransferOut,
     QuoteOut,
     RefundIn,
     RefundLineOut,
@@ -443,6 +445,46 @@ def deduct_points(
 
     return idempotent(
         request, merchant=request.auth.merchant, key=idempotency_key, work=work, claim_at_end=True
+    )
+
+
+@router.post(
+    "/points/transfer", response={201: PointsTransferOut, **ERRORS}, summary="Move points between members"
+)
+def transfer_points(
+    request: ApiRequest, data: PointsTransferIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    """Move spendable points from one member to another of the merchant, lots with their expiry dates
+    (issue 15). 409 `insufficient_balance` when the giver cannot spend that many, 422 `same_member`,
+    404 when either member is not the merchant's."""
+
+    def work() -> tuple[int, PointsTransferOut]:
+        merchant = request.auth.merchant
+        source = identify_cardholder(merchant=merchant, given=data.source).member
+        target = identify_cardholder(merchant=merchant, given=data.target).member
+        store = request.auth.acting_store(data.store_code)
+        moved = services.transfer_points(
+            source=source, target=target, points=data.points, reason=data.reason, actor=None, store=store
+        )
+        return 201, PointsTransferOut(
+            points=data.points,
+            source=_account_out(moved.out, source, moved.source_account),
+            target=_account_out(moved.into, target, moved.target_account),
+        )
+
+    return idempotent(
+        request, merchant=request.auth.merchant, key=idempotency_key, work=work, claim_at_end=True
+    )
+
+
+def _account_out(entry: Entry, member: Member, account: Any) -> PointsOut:
+    return PointsOut(
+        entry_id=entry.pk,
+        member_id=member.pk,
+        points=entry.amount,
+        points_balance=account.live_balance,
+        points_available=account.spendable,
+        occurred_at=entry.occurred_at,
     )
 
 

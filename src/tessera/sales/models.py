@@ -252,6 +252,7 @@ class Transaction(TenantOwned):
             ("refund_transaction", _("Can refund transactions")),
             ("add_points", _("Can add points")),
             ("deduct_points", _("Can deduct points")),
+            ("transfer_points", _("Can move points between members")),
             ("export_transaction", _("Can print/export transactions")),
         ]
 

@@ -206,6 +206,42 @@ class DeductPointsForm(_PointsForm):
     reason = forms.CharField(label=gettext_lazy("Reason"), max_length=300, widget=UnfoldAdminTextInputWidget)
 
 
+class TransferPointsForm(forms.Form):
+    """Points moved from one member to another (issue 15); `token` makes it act once
+    (`core.idempotency.submit_once`)."""
+
+    store = forms.ModelChoiceField(
+        queryset=Store.objects.none(), label=gettext_lazy("Store"), widget=UnfoldAdminSelectWidget
+    )
+    points = forms.IntegerField(
+        label=gettext_lazy("Points"), min_value=1, max_value=MAX_POINTS, widget=UnfoldAdminIntegerFieldWidget
+    )
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=300, widget=UnfoldAdminTextInputWidget)
+    token = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, staff: StaffMembership, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.staff = staff
+        hint = _("Phone or card number; type a name to choose from the suggestions.")
+        self.fields["source"] = MemberField(staff=staff, label=_("From member"), help_text=hint)
+        self.fields["target"] = MemberField(staff=staff, label=_("To member"), help_text=hint)
+        stores = Store.objects.visible_to(staff).filter(is_active=True)
+        store_field = self.fields["store"]
+        assert isinstance(store_field, forms.ModelChoiceField)
+        store_field.queryset = stores
+        only = list(stores[:2])
+        if len(only) == 1:
+            self.fields["store"].initial = only[0].pk
+        self.order_fields(["source", "target", "store", "points", "reason", "token"])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        source, target = data.get("source"), data.get("target")
+        if source is not None and target is not None and source.pk == target.pk:
+            self.add_error("target", _("Points cannot be moved to the same member."))
+        return data
+
+
 def points_text(points: int) -> str:
     return "= " + ngettext("%(points)s point", "%(points)s points", points) % {
         "points": format_points(points)

@@ -10,6 +10,7 @@ GRANTS: dict[str, tuple[str, ...]] = {
         "sales.refund_transaction",
         "sales.add_points",
         "sales.deduct_points",
+        "sales.transfer_points",
         "sales.export_transaction",
         "sales.view_refund",
         "sales.view_salessettings",

@@ -254,6 +254,27 @@ class PointsDeductIn(CustomerIn):
     occurred_on: IsoDate | None = Field(None, description=OCCURRED_ON)
 
 
+class PointsTransferIn(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "from": {"phone": "0903123456"},
+                    "to": {"member_id": 42},
+                    "points": 200,
+                    "reason": "Family account merged",
+                }
+            ]
+        }
+    )
+
+    source: CustomerIn = Field(..., alias="from", description="The member whose points move.")
+    target: CustomerIn = Field(..., alias="to", description="The member who receives them.")
+    store_code: str | None = None
+    points: PositivePoints
+    reason: str = Field(..., min_length=1, max_length=300)
+
+
 class PointsOut(Schema):
     entry_id: int
     member_id: int
@@ -261,6 +282,12 @@ class PointsOut(Schema):
     points_balance: int
     points_available: int
     occurred_at: datetime
+
+
+class PointsTransferOut(Schema):
+    points: int
+    source: PointsOut = Field(description="The giving member's entry and balances after the move.")
+    target: PointsOut = Field(description="The receiving member's entry and balances after the move.")
 
 
 class TopUpIn(Schema):

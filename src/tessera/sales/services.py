@@ -36,7 +36,7 @@ from django.utils.translation import gettext_lazy as _
 from tessera.cards import services as cards
 from tessera.cards.balances import Accounts, accounts_of, stored_value_account_of
 from tessera.cards.models import Card
-from tessera.core import events
+from tessera.core import events, limits
 from tessera.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from tessera.core.formatting import format_money
 from tessera.core.sms import send_sms
@@ -45,6 +45,7 @@ from tessera.ledger import services as ledger
 from tessera.ledger.locks import mark_locked
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
 from tessera.ledger.reasons import Reason
+from tessera.ledger.selectors import with_live_balances
 from tessera.ledger.services import InsufficientBalance
 from tessera.members import services as members
 from tessera.members.models import Member
@@ -1279,3 +1280,89 @@ def deduct_points(
     )
     events.publish(merchant_id=merchant.pk, type="points.deducted", payload=_points_event(entry, member))
     return entry
+
+
+def _member_label(member: Member) -> str:
+    """How a history names the other member, fixed when written: name and phone, or the number."""
+    phone = str(member.phone) if member.phone else ""
+    name = member.full_name.strip()
+    if name and phone:
+        return f"{name} ({phone})"
+    return name or phone or f"#{member.pk}"
+
+
+def _member_public_label(member: Member) -> str:
+    """How a member's own history names the other member: the name, else the phone's last digits."""
+    name = member.full_name.strip()
+    if name:
+        return name
+    phone = str(member.phone) if member.phone else ""
+    return f"•••{phone[-4:]}" if phone else f"#{member.pk}"
+
+
+@dataclass(frozen=True)
+class PointsTransfer:
+    """The two entries of a transfer and both points accounts after it, read with their live counters
+    (`live_balance`, `spendable`)."""
+
+    out: Entry
+    into: Entry
+    source_account: Account
+    target_account: Account
+
+
+def transfer_points(
+    *,
+    source: Member,
+    target: Member,
+    points: int,
+    reason: str,
+    actor: Any,
+    store: Store | None = None,
+    now: datetime | None = None,
+) -> PointsTransfer:
+    """Move `points` of one member's spendable points to another member of the same merchant (issue 15).
+
+    The lots move with their expiry dates, first-expiring first; both histories show the movement with
+    the other member named as at the time, and the staff's reason as the note."""
+    merchant = source.merchant
+    _same_merchant(merchant, target, store)
+    authorise(actor, "sales.transfer_points", merchant=merchant.pk, store=store)
+    if source.pk == target.pk:
+        raise ValidationFailed(_("Points cannot be moved to the same member."), code="same_member")
+    if isinstance(points, bool) or not isinstance(points, int) or not 0 < points <= limits.MAX_POINTS:
+        raise ValidationFailed(_("Enter a positive number of points."), code="no_points")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(_("Give a reason for moving points."), code="reason_required")
+    members.ensure_can_transact(source)
+    members.ensure_can_transact(target)
+    with atomic():
+        src = ledger.open_account(merchant=merchant, kind=AccountKind.POINTS, member=source)
+        tgt = ledger.open_account(merchant=merchant, kind=AccountKind.POINTS, member=target)
+        source_args = {
+            "member": _member_label(target),
+            "member_public": _member_public_label(target),
+            "member_id": target.pk,
+        }
+        target_args = {
+            "member": _member_label(source),
+            "member_public": _member_public_label(source),
+            "member_id": source.pk,
+        }
+        out, into = ledger.transfer_amount(
+            source_account=src,
+            target_account=tgt,
+            amount=points,
+            actor=actor,
+            source_reason=Reason("points_transfer_out", source_args, reason),
+            target_reason=Reason("points_transfer_in", target_args, reason),
+            source=f"points_transfer:{source.pk}:{target.pk}",
+            now=now,
+        )
+        accounts = {
+            a.pk: a for a in with_live_balances(Account.objects.filter(pk__in=[src.pk, tgt.pk]), now=now)
+        }
+        payload = {"from_member_id": source.pk, "to_member_id": target.pk, "points": points}
+        events.publish(merchant_id=merchant.pk, type="points.transferred", payload=payload)
+    return PointsTransfer(out, into, accounts[src.pk], accounts[tgt.pk])

@@ -143,3 +143,44 @@ def test_e9_refunds_racing_each_other_and_earns_lock_the_sale_and_account_togeth
     kept = tables(merchant)
     rebuild(merchant=merchant)
     assert tables(merchant) == kept
+
+
+def test_issue15_twenty_racing_transfers_from_one_member_never_overdraw(merchant, store, member):
+    from tests.factories import MemberFactory
+
+    friend = MemberFactory(merchant=merchant, phone="+84912000111")
+    services.add_points(member=member, store=store, actor=None, points=100)
+
+    results = run_together(
+        lambda _i: services.transfer_points(
+            source=member, target=friend, points=10, reason="race", actor=None, store=store
+        )
+    )
+
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert {getattr(r, "code", repr(r)) for r in refused} == {"insufficient_balance"}
+    assert len(refused) == THREADS - 10
+    giver = Account.objects.get(member=member, kind=AccountKind.POINTS)
+    taker = Account.objects.get(member=friend, kind=AccountKind.POINTS)
+    assert (giver.balance, taker.balance) == (0, 100)
+
+
+def test_issue15_opposite_transfers_do_not_deadlock(merchant, store, member):
+    """Both accounts are locked in key order, so A→B and B→A racing never deadlock; nothing is lost."""
+    from tests.factories import MemberFactory
+
+    friend = MemberFactory(merchant=merchant, phone="+84912000111")
+    services.add_points(member=member, store=store, actor=None, points=100)
+    services.add_points(member=friend, store=store, actor=None, points=100)
+
+    def move(index: int) -> Any:
+        source, target = (member, friend) if index % 2 else (friend, member)
+        return services.transfer_points(
+            source=source, target=target, points=5, reason="race", actor=None, store=store
+        )
+
+    results = run_together(move)
+
+    assert [r for r in results if isinstance(r, Exception)] == []
+    balances = Account.objects.filter(kind=AccountKind.POINTS, member__in=[member, friend])
+    assert sorted(a.balance for a in balances) == [100, 100]
