@@ -213,6 +213,7 @@ def world(merchant) -> dict[str, Any]:
             "order_id": "ORD-1",
             "number": card.number,
             "redemption_id": 1,
+            "code_id": 1,
             "member_id": member.pk,
         },
     }

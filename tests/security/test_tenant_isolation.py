@@ -80,6 +80,7 @@ def _path_values(w: dict[str, Any]) -> dict[str, str]:
         "number": w["card"].number,
         "order_id": "A-ORDER-1",
         "redemption_id": "1",
+        "code_id": "1",
         "message_id": "1",
     }
 
