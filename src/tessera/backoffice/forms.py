@@ -5,7 +5,6 @@ the services would refuse."""
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -59,14 +58,9 @@ class DashboardPeriodForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        start, end = data.get("start"), data.get("end")
-        if isinstance(start, date) and isinstance(end, date):
-            if start > end:
-                raise forms.ValidationError(
-                    _("The start date must not be after the end date."), code="period"
-                )
-            if (end - start).days >= MAX_DASHBOARD_DAYS:
-                raise forms.ValidationError(_("The dashboard shows at most a year."), code="period_too_long")
+        if periods.clean_range(
+            data, max_days=MAX_DASHBOARD_DAYS, too_long=_("The dashboard shows at most a year.")
+        ):
             data["period"] = periods.CUSTOM
         return data
 

@@ -283,8 +283,9 @@ def _card_actions(request: HttpRequest, card: Card) -> list[dict[str, str]]:
     return found
 
 
-def member_360(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, "members.view_member")
+def _member_and_scope(request: HttpRequest, pk: int) -> tuple[Scope, Member]:
+    """The member `pk` as the user may see them, with the scope they are seen in (for an operator, the
+    member's own merchant); 404 otherwise."""
     scope = _scope(request)
     if scope is None:  # an operator: the member's own merchant
         found = Member.objects.filter(pk=pk).select_related("merchant").first()
@@ -294,6 +295,12 @@ def member_360(request: HttpRequest, pk: int) -> HttpResponse:
     member = selectors.member_in_scope(scope=scope, pk=pk)
     if member is None:
         raise Http404
+    return scope, member
+
+
+def member_360(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, "members.view_member")
+    scope, member = _member_and_scope(request, pk)
     page = parse_id(request.GET.get("page")) or 1
     view = selectors.member_360(scope=scope, member=member, entries_page=page)
     user = request.user
@@ -335,15 +342,7 @@ def member_phone_move(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method != "POST":
         return HttpResponseRedirect(reverse("backoffice:member_360", args=[pk]))
     _require(request, PHONE_MOVE_PERMISSION)
-    scope = _scope(request)
-    if scope is None:
-        found = Member.objects.filter(pk=pk).select_related("merchant").first()
-        if found is None:
-            raise Http404
-        scope = Scope(merchant=found.merchant)
-    member = selectors.member_in_scope(scope=scope, pk=pk)
-    if member is None:
-        raise Http404
+    scope, member = _member_and_scope(request, pk)
     here = reverse("backoffice:member_360", args=[member.pk])
 
     def work() -> str:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
+from django import forms
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminTextInputWidget
 
@@ -78,3 +80,16 @@ class DateInput(UnfoldAdminTextInputWidget):
 
     def format_value(self, value: object) -> str | None:
         return value.isoformat() if isinstance(value, date) else super().format_value(value)
+
+
+def clean_range(data: dict[str, Any], *, max_days: int, too_long: Any) -> bool:
+    """Check a form's From and To: True when both are given (and valid), ValidationError when From
+    is after To or the range spans `max_days` days or more (`too_long` says so)."""
+    start, end = data.get("start"), data.get("end")
+    if not (isinstance(start, date) and isinstance(end, date)):
+        return False
+    if start > end:
+        raise forms.ValidationError(_("The start date must not be after the end date."), code="period")
+    if (end - start).days >= max_days:
+        raise forms.ValidationError(too_long, code="period_too_long")
+    return True

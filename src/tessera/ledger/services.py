@@ -559,18 +559,10 @@ def transfer(
     Each open lot is closed on the source and re-opened on the target with the same earning,
     availability and expiry dates and the same pending state. None when there is nothing to move.
     An account with active holds cannot be emptied: settle the pending sales first."""
-    if source_account.pk == target_account.pk:
-        raise ValidationFailed(_("An account cannot be transferred to itself."), code="same_account")
-    if source_account.merchant_id != target_account.merchant_id:
-        raise ValidationFailed(_("Value cannot move between merchants."), code="account_of_other_merchant")
-    if source_account.kind != target_account.kind:
-        raise ValidationFailed(_("Both accounts must hold the same kind of value."), code="kind_mismatch")
+    _check_pair(source_account, target_account)
     now = now or timezone.now()
     with atomic():
-        # Two rows are locked in primary-key order so two opposite transfers cannot deadlock.
-        first, second = sorted([source_account.pk, target_account.pk])
-        locked = {pk: _lock(pk) for pk in (first, second)}
-        src, tgt = locked[source_account.pk], locked[target_account.pk]
+        src, tgt = _lock_pair(source_account, target_account)
         if src.held:
             raise Conflict(
                 _("This account has value held for pending sales; confirm or void them first."),
@@ -581,54 +573,19 @@ def transfer(
         if total == 0:
             return None
         pending = sum(lot.remaining for lot in lots if not lot.released)
-        src.balance -= total
-        src.pending -= pending
-        out = _write_entry(
-            account=src,
-            kind=EntryKind.TRANSFER,
-            amount=-total,
-            store=None,
+        moved = _move(
+            src,
+            tgt,
+            [(lot, lot.remaining) for lot in lots],
+            pending=pending,
             actor=actor,
-            source=source or f"account:{tgt.pk}",
-            reason=reason,
+            source=source,
+            reasons=(reason, reason),
             now=now,
         )
-        moved = [(lot, lot.remaining) for lot in lots]
-        _apply_lot_changes(out, moved, sign=-1)
-        _check_ceiling(tgt, total)
-        tgt.balance += total
-        tgt.pending += pending
-        into = _write_entry(
-            account=tgt,
-            kind=EntryKind.TRANSFER,
-            amount=total,
-            store=None,
-            actor=actor,
-            source=source or f"account:{src.pk}",
-            reason=reason,
-            now=now,
-        )
-        Lot.objects.bulk_create(
-            Lot(
-                merchant_id=tgt.merchant_id,
-                account=tgt,
-                entry=into,
-                amount=n,
-                remaining=n,
-                earned_at=lot.earned_at,
-                available_at=lot.available_at,
-                expires_at=lot.expires_at,
-                released=lot.released,
-                created_by=into.created_by,
-                updated_by=into.created_by,
-            )
-            for lot, n in moved
-        )
-        _save_account(src, actor)
-        _save_account(tgt, actor)
     _refresh(source_account, src)
     _refresh(target_account, tgt)
-    return out, into
+    return moved
 
 
 def transfer_amount(
@@ -649,63 +606,101 @@ def transfer_amount(
     are locked in primary-key order, so two transfers between the same accounts, either way, cannot
     deadlock, and two racing from one source never overdraw it."""
     _check_amount(amount)
+    _check_pair(source_account, target_account)
+    now = now or timezone.now()
+    with atomic():
+        src, tgt = _lock_pair(source_account, target_account)
+        _release_due(src, now)
+        moved = _move(
+            src,
+            tgt,
+            _plan_draws(src, amount, now),
+            pending=0,
+            actor=actor,
+            source=source,
+            reasons=(source_reason, target_reason),
+            now=now,
+        )
+    _refresh(source_account, src)
+    _refresh(target_account, tgt)
+    return moved
+
+
+def _check_pair(source_account: Account, target_account: Account) -> None:
+    """What both transfers refuse before locking anything."""
     if source_account.pk == target_account.pk:
         raise ValidationFailed(_("An account cannot be transferred to itself."), code="same_account")
     if source_account.merchant_id != target_account.merchant_id:
         raise ValidationFailed(_("Value cannot move between merchants."), code="account_of_other_merchant")
     if source_account.kind != target_account.kind:
         raise ValidationFailed(_("Both accounts must hold the same kind of value."), code="kind_mismatch")
-    now = now or timezone.now()
-    with atomic():
-        first, second = sorted([source_account.pk, target_account.pk])
-        locked = {pk: _lock(pk) for pk in (first, second)}
-        src, tgt = locked[source_account.pk], locked[target_account.pk]
-        _release_due(src, now)
-        draws = _plan_draws(src, amount, now)
-        src.balance -= amount
-        out = _write_entry(
-            account=src,
-            kind=EntryKind.TRANSFER,
-            amount=-amount,
-            store=None,
-            actor=actor,
-            source=source or f"account:{tgt.pk}",
-            reason=source_reason,
-            now=now,
-        )
-        _apply_lot_changes(out, draws, sign=-1)
-        _check_ceiling(tgt, amount)
-        tgt.balance += amount
-        into = _write_entry(
+
+
+def _lock_pair(source_account: Account, target_account: Account) -> tuple[Account, Account]:
+    """Both rows locked in primary-key order, so two opposite transfers cannot deadlock."""
+    first, second = sorted([source_account.pk, target_account.pk])
+    locked = {pk: _lock(pk) for pk in (first, second)}
+    return locked[source_account.pk], locked[target_account.pk]
+
+
+def _move(
+    src: Account,
+    tgt: Account,
+    parts: list[tuple[Lot, int]],
+    *,
+    pending: int,
+    actor: Any,
+    source: str,
+    reasons: tuple[Reason | str, Reason | str],
+    now: datetime,
+) -> tuple[Entry, Entry]:
+    """Take `parts` (lot, units) from the locked `src` and open them on the locked `tgt` with their
+    earning, availability and expiry dates; `pending` of the units are not released yet."""
+    total = sum(n for _lot, n in parts)
+    src.balance -= total
+    src.pending -= pending
+    out = _write_entry(
+        account=src,
+        kind=EntryKind.TRANSFER,
+        amount=-total,
+        store=None,
+        actor=actor,
+        source=source or f"account:{tgt.pk}",
+        reason=reasons[0],
+        now=now,
+    )
+    _apply_lot_changes(out, parts, sign=-1)
+    _check_ceiling(tgt, total)
+    tgt.balance += total
+    tgt.pending += pending
+    into = _write_entry(
+        account=tgt,
+        kind=EntryKind.TRANSFER,
+        amount=total,
+        store=None,
+        actor=actor,
+        source=source or f"account:{src.pk}",
+        reason=reasons[1],
+        now=now,
+    )
+    Lot.objects.bulk_create(
+        Lot(
+            merchant_id=tgt.merchant_id,
             account=tgt,
-            kind=EntryKind.TRANSFER,
-            amount=amount,
-            store=None,
-            actor=actor,
-            source=source or f"account:{src.pk}",
-            reason=target_reason,
-            now=now,
+            entry=into,
+            amount=n,
+            remaining=n,
+            earned_at=lot.earned_at,
+            available_at=lot.available_at,
+            expires_at=lot.expires_at,
+            released=lot.released,
+            created_by=into.created_by,
+            updated_by=into.created_by,
         )
-        Lot.objects.bulk_create(
-            Lot(
-                merchant_id=tgt.merchant_id,
-                account=tgt,
-                entry=into,
-                amount=n,
-                remaining=n,
-                earned_at=lot.earned_at,
-                available_at=lot.available_at,
-                expires_at=lot.expires_at,
-                released=True,
-                created_by=into.created_by,
-                updated_by=into.created_by,
-            )
-            for lot, n in draws
-        )
-        _save_account(src, actor)
-        _save_account(tgt, actor)
-    _refresh(source_account, src)
-    _refresh(target_account, tgt)
+        for lot, n in parts
+    )
+    _save_account(src, actor)
+    _save_account(tgt, actor)
     return out, into
 
 

@@ -3,7 +3,6 @@ the transaction report, the card type."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from django import forms
@@ -62,14 +61,7 @@ class ReportFilterForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        start, end = data.get("start"), data.get("end")
-        if isinstance(start, date) and isinstance(end, date):
-            if start > end:
-                raise forms.ValidationError(
-                    _("The start date must not be after the end date."), code="period"
-                )
-            if (end - start).days > MAX_DAYS:
-                raise forms.ValidationError(_("A report covers at most ten years."), code="period_too_long")
+        periods.clean_range(data, max_days=MAX_DAYS + 1, too_long=_("A report covers at most ten years."))
         return data
 
     def preset(self) -> str:

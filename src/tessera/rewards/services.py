@@ -233,17 +233,11 @@ def cancel_gift_redemption(
         current = _locked_redemption(redemption)
         authorise(actor, "rewards.cancel_giftredemption", merchant=current.merchant_id, store=current.store)
         _ensure_requested(current)
-        note = Reason("gift_cancelled", {"redemption": current.pk}, reason)
-        assert current.entry is not None  # written with the redemption, in its transaction
-        current.reversal_entry = ledger.reverse(
-            entry=current.entry, actor=actor, source=current.source, reason=note, now=now
-        )
         Gift.objects.filter(pk=current.gift_id).update(stock=F("stock") + current.quantity)
         current.status = RedemptionStatus.CANCELLED
-        current.cancelled_at = now
-        current.cancel_reason = reason[:300]
-        current.stamp(actor)
-        current.save()
+        _give_points_back(
+            current, actor=actor, note=Reason("gift_cancelled", {"redemption": current.pk}, reason), now=now
+        )
         publish(
             merchant_id=current.merchant_id,
             type="gift.cancelled",
@@ -251,6 +245,20 @@ def cancel_gift_redemption(
         )
     redemption.refresh_from_db()
     return current
+
+
+def _give_points_back(
+    current: GiftRedemption | PromoCode, *, actor: Any, note: Reason, now: datetime
+) -> None:
+    """Reverse the points `current` took (to the very lots) and save it as cancelled, with the reason."""
+    assert current.entry is not None  # written with the redemption or code, in its transaction
+    current.reversal_entry = ledger.reverse(
+        entry=current.entry, actor=actor, source=current.source, reason=note, now=now
+    )
+    current.cancelled_at = now
+    current.cancel_reason = note.note[:300]
+    current.stamp(actor)
+    current.save()
 
 
 # --- promo codes (E8) ---------------------------------------------------------------------------------
@@ -489,20 +497,11 @@ def cancel_promo_code(
             raise CodeAlreadyUsed(_("This code has already been used; it cannot be cancelled."))
         if current.valid_until <= now:
             raise CodeExpired(_("This code has expired."), valid_until=current.valid_until)
-        assert current.entry is not None  # written with the code, in its transaction
-        current.reversal_entry = ledger.reverse(
-            entry=current.entry,
-            actor=actor,
-            source=current.source,
-            reason=Reason("promo_code_cancelled", {"code": current.code}, reason),
-            now=now,
-        )
         current.status = CodeStatus.CANCELLED
         current.uses_left = 0
-        current.cancelled_at = now
-        current.cancel_reason = reason[:300]
-        current.stamp(actor)
-        current.save()
+        _give_points_back(
+            current, actor=actor, note=Reason("promo_code_cancelled", {"code": current.code}, reason), now=now
+        )
         publish(
             merchant_id=current.merchant_id,
             type="promo_code.cancelled",
