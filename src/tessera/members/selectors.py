@@ -79,3 +79,13 @@ def search_q(query: str) -> Q:
 def search_members(*, merchant: Merchant, query: str) -> QuerySet[Member]:
     """Members of `merchant` matching `query`: "nguyen van an" finds "Nguyễn Văn An", "0903 123" a phone."""
     return Member.objects.of(merchant).filter(search_q(query))
+
+
+def public_name(member: Member) -> str:
+    """How another member is named to a member (their history, the portal's transfer question): the
+    name, else the phone's last digits — never the whole phone."""
+    name = member.full_name.strip()
+    if name:
+        return name
+    phone = str(member.phone) if member.phone else ""
+    return f"•••{phone[-4:]}" if phone else f"#{member.pk}"

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy
 
 from tessera.core.errors import DomainError
 from tessera.portal import services
-from tessera.portal.models import CodeSendFailure, WidgetSettings
+from tessera.portal.models import CodeSendFailure, PortalSettings, WidgetSettings
 from tessera.tenancy.admin_base import ReadOnlyAdminMixin, TenantAdmin, request_staff
 
 
@@ -62,6 +62,27 @@ class WidgetSettingsAdmin(TenantAdmin):
             _show_secret(
                 request, services.rotate_widget_secret(merchant=widget.merchant, actor=request.user).secret
             )
+
+
+@admin.register(PortalSettings)
+class PortalSettingsAdmin(TenantAdmin):
+    """What members may do for themselves in the portal (issue 15 §6: send points to another member)."""
+
+    list_display = ("merchant", "members_may_transfer", "transfer_max_points", "transfers_per_day")
+    fields = ("members_may_transfer", "transfer_max_points", "transfers_per_day")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        staff = request_staff(request)
+        exists = staff is not None and PortalSettings.objects.filter(merchant_id=staff.merchant_id).exists()
+        return staff is not None and not exists and super().has_add_permission(request)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm[Any], change: bool) -> None:
+        staff = request_staff(request)
+        merchant = obj.merchant if change or staff is None else staff.merchant  # an operator picks one
+        saved = services.update_portal_settings(
+            merchant=merchant, actor=request.user, **{name: getattr(obj, name) for name in self.fields}
+        )
+        obj.pk, obj.merchant = saved.pk, merchant  # the admin logs and shows the saved row
 
 
 @admin.register(CodeSendFailure)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -93,6 +94,38 @@ class WidgetSettings(TenantOwned):
 
     def origins(self) -> list[str]:
         return [line.strip().rstrip("/") for line in self.allowed_origins.splitlines() if line.strip()]
+
+
+class PortalSettings(TenantOwned):
+    """What members may do for themselves in the portal. Created with defaults on first change."""
+
+    merchant = models.OneToOneField(
+        "tenancy.Merchant",
+        verbose_name=_("merchant"),
+        on_delete=models.CASCADE,
+        related_name="portal_settings",
+    )
+    members_may_transfer = models.BooleanField(
+        _("members may send points to other members"),
+        default=False,
+        help_text=_("A member sends spendable points to another member of yours, found by phone number."),
+    )
+    transfer_max_points = models.PositiveIntegerField(
+        _("most points per transfer"), default=0, help_text=_("0 means no limit.")
+    )
+    transfers_per_day = models.PositiveSmallIntegerField(
+        _("transfers per member per day"),
+        default=3,
+        validators=[MinValueValidator(1)],
+        help_text=_("Counted per day in the merchant's time zone."),
+    )
+
+    class Meta:
+        verbose_name = _("portal settings")
+        verbose_name_plural = _("portal settings")
+
+    def __str__(self) -> str:
+        return str(_("Portal of %(merchant)s") % {"merchant": self.merchant})
 
 
 class CodeSendFailure(TenantOwned):

@@ -1,5 +1,5 @@
 """What the portal app grants each default role (B1): the widget's settings are the merchant admin's, and
-so is the list of login codes the SMS provider did not send."""
+so are the list of login codes the SMS provider did not send and what members may do in the portal."""
 
 GRANTS: dict[str, tuple[str, ...]] = {
     "merchant_admin": (
@@ -7,5 +7,8 @@ GRANTS: dict[str, tuple[str, ...]] = {
         "portal.change_widgetsettings",
         "portal.add_widgetsettings",
         "portal.view_codesendfailure",
+        "portal.view_portalsettings",
+        "portal.change_portalsettings",
+        "portal.add_portalsettings",
     ),
 }

@@ -30,9 +30,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import override
 
-from tessera.core.errors import DomainError, ValidationFailed
+from tessera.core.errors import Conflict, DomainError, PermissionDenied, ValidationFailed
+from tessera.core.limits import MAX_POINTS
 from tessera.core.sms import send_sms
-from tessera.members.models import Member
+from tessera.ledger.models import Account, AccountKind, Entry
+from tessera.members.models import Member, MemberStatus
 from tessera.members.selectors import find_member_by_phone
 from tessera.members.services import normalise_phone
 from tessera.portal.models import (
@@ -40,9 +42,12 @@ from tessera.portal.models import (
     LoginCode,
     LoginFailure,
     MemberCredential,
+    PortalSettings,
     WidgetSettings,
 )
+from tessera.sales import services as sales
 from tessera.tenancy.models import Merchant
+from tessera.tenancy.permissions import authorise
 
 logger = logging.getLogger(__name__)
 
@@ -300,3 +305,91 @@ def update_widget_settings(
     widget.stamp(actor)
     widget.save()
     return widget
+
+
+# --- points sent by a member (issue 15 §6) ---------------------------------------------------------
+
+
+def portal_settings_of(merchant: Merchant) -> PortalSettings:
+    """The merchant's portal settings; the defaults (members send nothing) when never changed."""
+    return PortalSettings.objects.filter(merchant=merchant).first() or PortalSettings(merchant=merchant)
+
+
+@transaction.atomic
+def update_portal_settings(*, merchant: Merchant, actor: Any = None, **fields: Any) -> PortalSettings:
+    """Change what members may do in the portal (fields of `PortalSettings`); created on first change."""
+    authorise(actor, "portal.change_portalsettings", merchant=merchant)
+    row = PortalSettings.objects.select_for_update().filter(merchant=merchant).first() or PortalSettings(
+        merchant=merchant
+    )
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.stamp(actor)
+    row.full_clean()
+    row.save()
+    return row
+
+
+def transfer_recipient(*, member: Member, phone: str, points: int) -> Member:
+    """Who `member` would send `points` to, by phone, checked as `send_points` checks (before the
+    member is asked to confirm): the merchant allows it, the amount is within the limit, the phone is
+    another active member's."""
+    allowed = portal_settings_of(member.merchant)
+    if not allowed.members_may_transfer:
+        raise PermissionDenied(
+            _("Sending points to other members is not offered."), code="transfer_not_offered"
+        )
+    if isinstance(points, bool) or not 0 < points <= MAX_POINTS:
+        raise ValidationFailed(_("Enter a positive number of points."), code="no_points")
+    if allowed.transfer_max_points and points > allowed.transfer_max_points:
+        raise ValidationFailed(
+            _("At most %(points)s points can be sent at a time.") % {"points": allowed.transfer_max_points},
+            code="transfer_over_limit",
+        )
+    target = find_member_by_phone(merchant=member.merchant, phone=phone)
+    if target is None or target.status == MemberStatus.EXCLUDED:
+        raise ValidationFailed(_("No member has this phone number."), code="recipient_not_found")
+    if target.pk == member.pk:
+        raise ValidationFailed(_("Points cannot be moved to the same member."), code="same_member")
+    return target
+
+
+def send_points(
+    *, member: Member, phone: str, points: int, message: str = "", now: datetime | None = None
+) -> sales.PointsTransfer:
+    """The member sends `points` of their spendable points to the member with `phone` (issue 15 §6):
+    the lots move with their expiry dates, both histories show it. At most `transfers_per_day` a day
+    in the merchant's zone, counted under the lock of the sender's points account, so two tabs cannot
+    pass the limit together."""
+    now = now or timezone.now()
+    target = transfer_recipient(member=member, phone=phone, points=points)
+    merchant = member.merchant
+    day_start = timezone.localtime(now, merchant.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    with transaction.atomic():
+        account = (
+            Account.objects.select_for_update()
+            .filter(merchant=merchant, member=member, kind=AccountKind.POINTS)
+            .first()
+        )
+        if account is None:
+            raise ValidationFailed(_("You have no points to send."), code="no_points")
+        sent_today = Entry.objects.filter(
+            account=account,
+            amount__lt=0,
+            source__startswith=f"{sales.PORTAL_TRANSFER}:{member.pk}:",
+            occurred_at__gte=day_start,
+        ).count()
+        if sent_today >= portal_settings_of(merchant).transfers_per_day:
+            raise Conflict(
+                _("You have sent points as often as allowed today; try again tomorrow."),
+                code="transfers_per_day_reached",
+            )
+        return sales.transfer_points(
+            source=member,
+            target=target,
+            points=points,
+            reason=" ".join(message.split())[:200],
+            actor=None,
+            by_member=True,
+            now=now,
+        )

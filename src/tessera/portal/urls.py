@@ -17,6 +17,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("<slug:slug>/password/", views.password, name="password"),
     path("<slug:slug>/offers/<int:offer_id>/redeem/", views.redeem, name="redeem"),
     path("<slug:slug>/gifts/<int:gift_id>/request/", views.gift, name="gift"),
+    path("<slug:slug>/points/send/", views.send_points, name="send_points"),
     path("<slug:slug>/codes/<str:code>/qr.svg", views.code_qr, name="code_qr"),
     path("<slug:slug>/widget.js", widget.script, name="widget_js"),
     path("<slug:slug>/widget/api/me", widget.me, name="widget_me"),

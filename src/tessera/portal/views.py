@@ -17,9 +17,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from pydantic import BaseModel
 
 from tessera.core.errors import DomainError
+from tessera.core.formatting import format_points
 from tessera.core.idempotency import idempotent
 from tessera.core.limits import parse_id
 from tessera.members.models import Member, MemberStatus
+from tessera.members.selectors import public_name
 from tessera.portal import selectors, services
 from tessera.portal.branding import branding
 from tessera.portal.session import merchant_page, sign_in, sign_out
@@ -75,6 +77,7 @@ def home(request: HttpRequest, merchant: Merchant, member: Member) -> HttpRespon
             "points": selectors.points_of(member),
             "tier": selectors.tier_of(member),
             "rewards": selectors.rewards_of(member),
+            "may_send_points": services.portal_settings_of(merchant).members_may_transfer,
             "idempotency_key": uuid.uuid4(),
         },
     )
@@ -271,3 +274,47 @@ def gift(request: HttpRequest, merchant: Merchant, member: Member, gift_id: int)
     return _reward_post(
         request, merchant, work, _("Your gift request no. %(code)s is registered; collect it in store.")
     )
+
+
+# --- points sent to another member (issue 15 §6) --------------------------------------------------------
+
+
+class Sent(BaseModel):
+    points: str
+    name: str
+
+
+@require_POST
+@merchant_page
+@member_required
+def send_points(request: HttpRequest, merchant: Merchant, member: Member) -> HttpResponse:
+    """Send points to another member by phone: checked, then a page names the recipient and asks,
+    then sent once per form (its idempotency key)."""
+    phone = request.POST.get("phone", "").strip()[:40]
+    message = request.POST.get("message", "")[:200]
+    points = parse_id(request.POST.get("points")) or 0
+    try:
+        target = services.transfer_recipient(member=member, phone=phone, points=points)
+    except DomainError as exc:
+        messages.error(request, str(exc))
+        return redirect("portal:home", slug=merchant.slug)
+    if request.POST.get("confirmed") != "1":
+        return _render(
+            request,
+            merchant,
+            "confirm.html",
+            {
+                "question": _("Send %(points)s points to %(name)s?")
+                % {"points": format_points(points), "name": public_name(target)},
+                "yes": _("Yes, send"),
+                "action": request.path,
+                "idempotency_key": request.POST.get("idempotency_key", ""),
+                "fields": {"phone": phone, "points": points, "message": message},
+            },
+        )
+
+    def work() -> tuple[int, BaseModel]:
+        services.send_points(member=member, phone=phone, points=points, message=message)
+        return 200, Sent(points=format_points(points), name=public_name(target))
+
+    return _reward_post(request, merchant, work, _("Sent %(points)s points to %(name)s."))

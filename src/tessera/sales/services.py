@@ -49,6 +49,7 @@ from tessera.ledger.selectors import with_live_balances
 from tessera.ledger.services import InsufficientBalance
 from tessera.members import services as members
 from tessera.members.models import Member
+from tessera.members.selectors import public_name
 from tessera.points.policy import from_settings, lot_dates, policy_of
 from tessera.rules.simulator import Part
 from tessera.sales import selectors, signals
@@ -1291,13 +1292,8 @@ def _member_label(member: Member) -> str:
     return name or phone or f"#{member.pk}"
 
 
-def _member_public_label(member: Member) -> str:
-    """How a member's own history names the other member: the name, else the phone's last digits."""
-    name = member.full_name.strip()
-    if name:
-        return name
-    phone = str(member.phone) if member.phone else ""
-    return f"•••{phone[-4:]}" if phone else f"#{member.pk}"
+#: The source of the entries of a transfer a member made in the portal: `portal_transfer:<from>:<to>`.
+PORTAL_TRANSFER = "portal_transfer"
 
 
 @dataclass(frozen=True)
@@ -1319,12 +1315,15 @@ def transfer_points(
     reason: str,
     actor: Any,
     store: Store | None = None,
+    by_member: bool = False,
     now: datetime | None = None,
 ) -> PointsTransfer:
     """Move `points` of one member's spendable points to another member of the same merchant (issue 15).
 
     The lots move with their expiry dates, first-expiring first; both histories show the movement with
-    the other member named as at the time, and the staff's reason as the note."""
+    the other member named as at the time, and the staff's reason as the note. `by_member`: the source
+    member sent them from the portal (`tessera.portal.services.send_points`, which checks the merchant
+    allows it); a message is optional then, and the entries' source says so."""
     merchant = source.merchant
     _same_merchant(merchant, target, store)
     authorise(actor, "sales.transfer_points", merchant=merchant.pk, store=store)
@@ -1333,7 +1332,7 @@ def transfer_points(
     if isinstance(points, bool) or not isinstance(points, int) or not 0 < points <= limits.MAX_POINTS:
         raise ValidationFailed(_("Enter a positive number of points."), code="no_points")
     reason = (reason or "").strip()
-    if not reason:
+    if not reason and not by_member:
         raise ValidationFailed(_("Give a reason for moving points."), code="reason_required")
     members.ensure_can_transact(source)
     members.ensure_can_transact(target)
@@ -1342,12 +1341,12 @@ def transfer_points(
         tgt = ledger.open_account(merchant=merchant, kind=AccountKind.POINTS, member=target)
         source_args = {
             "member": _member_label(target),
-            "member_public": _member_public_label(target),
+            "member_public": public_name(target),
             "member_id": target.pk,
         }
         target_args = {
             "member": _member_label(source),
-            "member_public": _member_public_label(source),
+            "member_public": public_name(source),
             "member_id": source.pk,
         }
         out, into = ledger.transfer_amount(
@@ -1357,7 +1356,7 @@ def transfer_points(
             actor=actor,
             source_reason=Reason("points_transfer_out", source_args, reason),
             target_reason=Reason("points_transfer_in", target_args, reason),
-            source=f"points_transfer:{source.pk}:{target.pk}",
+            source=f"{PORTAL_TRANSFER if by_member else 'points_transfer'}:{source.pk}:{target.pk}",
             now=now,
         )
         accounts = {
