@@ -47,6 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--send", type=int, default=6000, help="messages sent in the timed drain")
+    parser.add_argument("--profile", action="store_true", help="print cProfile's top functions of queueing")
     args = parser.parse_args()
 
     reset_database()
@@ -93,7 +94,15 @@ def main() -> None:
 
     t0 = time.monotonic()
     services.launch_campaign(campaign=campaign)
-    queued = services.queue_campaign(campaign_id=campaign.pk)
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        queued = profiler.runcall(services.queue_campaign, campaign_id=campaign.pk)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+    else:
+        queued = services.queue_campaign(campaign_id=campaign.pk)
     app_s = time.monotonic() - t0
     campaign = Campaign.objects.get(pk=campaign.pk)
     consenting = Message.objects.filter(campaign=campaign, status=MessageStatus.QUEUED).count()

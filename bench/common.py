@@ -113,8 +113,8 @@ def seed_members(*, merchant_id: int, count: int, balance: int, expires: str | N
         SELECT now(), now(), 'points', {balance}, 0, 0, id, merchant_id FROM members_member
         WHERE merchant_id = {merchant_id} AND id > {start_id};
         INSERT INTO ledger_entry (created_at, updated_at, kind, amount, balance_after, source, reason,
-          occurred_at, account_id, merchant_id)
-        SELECT now() - interval '400 days', now(), 'earn', {balance}, {balance}, 'bench', '',
+          reason_code, reason_args, occurred_at, account_id, merchant_id)
+        SELECT now() - interval '400 days', now(), 'earn', {balance}, {balance}, 'bench', '', '', '{{}}',
           now() - interval '400 days', a.id, a.merchant_id
         FROM ledger_account a WHERE a.merchant_id = {merchant_id} AND a.member_id > {start_id};
         INSERT INTO ledger_lot (created_at, updated_at, amount, remaining, earned_at, available_at,

@@ -35,9 +35,10 @@ WITH due AS (
   FROM due d WHERE a.id = d.account_id
   RETURNING a.id, a.balance, a.merchant_id, d.remaining, d.id AS lot_id
 ), ent AS (
-  INSERT INTO ledger_entry (created_at, updated_at, kind, amount, balance_after, source, reason, occurred_at,
+  INSERT INTO ledger_entry (created_at, updated_at, kind, amount, balance_after, source, reason,
+    reason_code, reason_args, occurred_at,
     account_id, merchant_id)
-  SELECT now(), now(), 'expire', -remaining, balance, '', '', now(), id, merchant_id FROM acc
+  SELECT now(), now(), 'expire', -remaining, balance, '', '', '', '{}', now(), id, merchant_id FROM acc
   RETURNING id, account_id, amount, merchant_id
 ), uses AS (
   INSERT INTO ledger_lotuse (amount, entry_id, lot_id, merchant_id)

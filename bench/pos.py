@@ -53,8 +53,10 @@ PGBENCH = {
 \\set aid random(:lo, :hi)
 BEGIN;
 UPDATE ledger_account SET balance = balance + 10, updated_at = now() WHERE id = :aid;
-INSERT INTO ledger_entry (created_at, updated_at, kind, amount, balance_after, source, reason, occurred_at,
-  account_id, merchant_id) SELECT now(), now(), 'earn', 10, balance, 'pgbench', '', now(), id, merchant_id
+INSERT INTO ledger_entry (created_at, updated_at, kind, amount, balance_after, source, reason,
+  reason_code, reason_args, occurred_at,
+  account_id, merchant_id) SELECT now(), now(), 'earn', 10, balance, 'pgbench', '', '', '{}',
+    now(), id, merchant_id
   FROM ledger_account WHERE id = :aid;
 END;
 """,
@@ -63,8 +65,10 @@ END;
 BEGIN;
 SELECT balance, pending, held FROM ledger_account WHERE id = :aid FOR UPDATE;
 UPDATE ledger_account SET balance = balance - 10, updated_at = now() WHERE id = :aid;
-INSERT INTO ledger_entry (created_at, updated_at, kind, amount, balance_after, source, reason, occurred_at,
-  account_id, merchant_id) SELECT now(), now(), 'spend', -10, balance, 'pgbench', '', now(), id, merchant_id
+INSERT INTO ledger_entry (created_at, updated_at, kind, amount, balance_after, source, reason,
+  reason_code, reason_args, occurred_at,
+  account_id, merchant_id) SELECT now(), now(), 'spend', -10, balance, 'pgbench', '', '', '{}',
+    now(), id, merchant_id
   FROM ledger_account WHERE id = :aid;
 END;
 """,

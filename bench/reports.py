@@ -129,9 +129,11 @@ def seed(*, transactions: int, members: int, stores: int) -> dict[str, Any]:
         psql(
             f"""WITH earn AS (
                   INSERT INTO ledger_entry (created_at, updated_at, kind, amount, balance_after, source,
-                    reason, occurred_at, account_id, merchant_id, store_id, sale_amount, created_by_id)
+                    reason, reason_code, reason_args, occurred_at, account_id, merchant_id, store_id,
+                    sale_amount, created_by_id)
                   SELECT x.occurred_at, x.occurred_at, 'earn', x.points_earned, x.points_earned,
-                    'sale:' || x.id, '', x.occurred_at, a.id, x.merchant_id, x.store_id, x.total_amount,
+                    'sale:' || x.id, '', '', '{{}}',
+                      x.occurred_at, a.id, x.merchant_id, x.store_id, x.total_amount,
                     CASE WHEN x.id % 10 < 3 THEN {first_user} + x.id % {len(users)} END
                   FROM sales_transaction x
                   JOIN ledger_account a ON a.member_id = x.member_id AND a.kind = 'points'
@@ -146,8 +148,10 @@ def seed(*, transactions: int, members: int, stores: int) -> dict[str, Any]:
                   RETURNING id, entry_id, amount, remaining, account_id, merchant_id
                 ), spends AS (
                   INSERT INTO ledger_entry (created_at, updated_at, kind, amount, balance_after, source,
-                    reason, occurred_at, account_id, merchant_id, store_id, created_by_id)
-                  SELECT t, t, 'spend', -l.amount, 0, 'lot:' || l.id, '', t, l.account_id, l.merchant_id,
+                    reason,
+                      reason_code, reason_args, occurred_at, account_id, merchant_id, store_id, created_by_id)
+                  SELECT t, t, 'spend', -l.amount, 0, 'lot:' || l.id, '', '', '{{}}',
+                    t, l.account_id, l.merchant_id,
                     {first_store} + (e.store_id - {first_store} + 3) % {stores}, e.created_by_id
                   FROM lots l JOIN earn e ON e.id = l.entry_id
                   CROSS JOIN LATERAL (SELECT LEAST(e.occurred_at + interval '3 days', now()) AS t) s

@@ -83,19 +83,24 @@ FROM seeded;
 CREATE TEMP TABLE acc ON COMMIT DROP AS
 SELECT s.*, a.id AS account_id FROM seeded s JOIN ledger_account a ON a.member_id = s.member_id;
 
-INSERT INTO ledger_entry (created_at, updated_at, kind, amount, balance_after, source, reason, sale_amount,
+INSERT INTO ledger_entry (created_at, updated_at, kind, amount, balance_after, source, reason,
+  reason_code, reason_args, sale_amount,
   occurred_at, account_id, merchant_id)
-SELECT old_at, now(), 'earn', old_points, old_points, 'bench:old', '', old_sale, old_at, account_id,
+SELECT old_at, now(), 'earn', old_points, old_points, 'bench:old', '', '', '{{}}',
+  old_sale, old_at, account_id,
   {merchant}
 FROM acc
 UNION ALL
-SELECT new_at, now(), 'earn', new_points, old_points + new_points, 'bench:new', '', new_sale, new_at,
+SELECT new_at, now(), 'earn', new_points, old_points + new_points, 'bench:new', '', '', '{{}}',
+  new_sale, new_at,
   account_id, {merchant}
 FROM acc;
-INSERT INTO ledger_entry (created_at, updated_at, kind, amount, balance_after, source, reason, occurred_at,
+INSERT INTO ledger_entry (created_at, updated_at, kind, amount, balance_after, source, reason,
+  reason_code, reason_args, occurred_at,
   account_id, merchant_id, reverses_id)
 SELECT new_at + interval '1 day', now(), 'reversal', -returned_points,
-  old_points + new_points - returned_points, 'bench:return', '', new_at + interval '1 day', acc.account_id,
+  old_points + new_points - returned_points, 'bench:return', '', '', '{{}}',
+    new_at + interval '1 day', acc.account_id,
   {merchant}, e.id
 FROM acc JOIN ledger_entry e ON e.account_id = acc.account_id AND e.source = 'bench:new'
 WHERE acc.returned;

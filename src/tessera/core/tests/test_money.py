@@ -6,8 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from babel.numbers import format_decimal
 from django import forms
 from django.utils import translation
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tessera.core.formatting import (
     currency_symbol,
@@ -16,6 +19,7 @@ from tessera.core.formatting import (
     format_money,
     format_points,
     format_quantity,
+    locale_for,
 )
 from tessera.core.limits import MAX_AMOUNT
 from tessera.core.money import AmountError, MoneyField, parse_money
@@ -227,3 +231,12 @@ def test_times_are_shown_in_the_zone_given_or_the_active_one():
     with translation.override("en"):
         assert "10:55" in format_datetime(moment, "Asia/Ho_Chi_Minh")
         assert "11:55" in format_datetime(moment, "Asia/Shanghai")
+
+
+@given(
+    points=st.integers(min_value=-(10**13), max_value=10**13),
+    language=st.sampled_from(["vi", "zh-hans", "en"]),
+)
+def test_points_are_written_exactly_as_babel_writes_them(points, language):
+    """`format_points` skips Babel for locales that group by threes; what it writes must not differ."""
+    assert format_points(points, language) == format_decimal(points, locale=locale_for(language))

@@ -308,3 +308,28 @@ def test_b1_a_cashier_cannot_launch_a_campaign(merchant, sms_template):
         services.launch_campaign(campaign=campaign, actor=cashier)
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.DRAFT
+
+
+def test_rows_inserted_twice_in_one_transaction_are_written_once_each(merchant):
+    """insert_rows stages rows (PostgreSQL: COPY into a temporary table); a second call in the same
+    outer transaction writes only its own rows, not the first call's again."""
+    from django.db import transaction
+
+    def row(phone):
+        return {
+            "merchant_id": merchant.pk,
+            "channel": "sms",
+            "to": phone,
+            "status": MessageStatus.SKIPPED_NO_CONSENT.value,
+            "trigger": Trigger.API.value,
+        }
+
+    with transaction.atomic():
+        assert services.insert_rows([row("+84900000001")]) == 1
+        assert services.insert_rows([row("+84900000002"), row("+84900000003")]) == 2
+
+    assert sorted(Message.objects.values_list("to", flat=True)) == [
+        "+84900000001",
+        "+84900000002",
+        "+84900000003",
+    ]

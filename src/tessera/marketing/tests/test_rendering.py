@@ -107,3 +107,18 @@ def test_i1_saving_a_template_with_an_unknown_variable_changes_nothing(merchant)
         services.save_template(template=template)
     assert refused.value.code == "unknown_variable"
     assert not MessageTemplate.objects.exists()
+
+
+_SMS_ALPHABET = sorted(rendering.GSM_BASIC | rendering.GSM_EXTENDED) + list("àéđươ中文😀")
+
+
+@given(st.text(alphabet=st.sampled_from(_SMS_ALPHABET), max_size=400))
+def test_sms_length_counts_septets_or_utf16_units_character_by_character(text):
+    """I1: the regular-expression count equals the definition: GSM-7 when every character is in the
+    GSM alphabet (escaped ones count two septets), else UTF-16 code units."""
+    info = rendering.sms_info(text)
+    if all(ch in rendering.GSM_BASIC or ch in rendering.GSM_EXTENDED for ch in text):
+        expected = ("GSM-7", sum(2 if ch in rendering.GSM_EXTENDED else 1 for ch in text))
+    else:
+        expected = ("UCS-2", len(text.encode("utf-16-le")) // 2)
+    assert (info.encoding, info.length) == expected
