@@ -125,7 +125,7 @@ class TierAdmin(ServiceSaveMixin, TenantHistoryAdmin):
 class MemberTierAdmin(ReadOnlyAdminMixin, TenantAdmin):
     """Read-only: tiers change only by ranking, reviews and adjustment vouchers."""
 
-    list_display = ["member", "tier", "since", "hold", "why_link"]
+    list_display = ["member", "tier", "since", "held_until", "hold", "why_link"]
     list_filter = ["tier", "hold"]
     search_fields = ["member__search_text"]
     list_select_related = ["member", "tier"]
