@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import CharField, Exists, OuterRef, Q, QuerySet
+from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
 from django.utils import timezone, translation
 from django.utils.translation import gettext
@@ -190,7 +190,8 @@ def send_downgrade_notices(*, now: datetime | None = None) -> int:
             )
             due = (
                 DowngradeNotice.objects.of(merchant_id)
-                .filter(review_at__gt=now)
+                # A member whose tier changed since the forecast is not told about the old one.
+                .filter(review_at__gt=now, member__tier_state__tier=F("tier"))
                 .exclude(Exists(messaged))
                 .values_list("pk", "member_id", "to_tier__name", "review_at")
                 .order_by("pk")
