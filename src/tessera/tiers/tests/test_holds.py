@@ -477,3 +477,48 @@ def test_points_added_by_hand_for_an_amount_spent_upgrade_at_once(merchant):
     state = MemberTier.objects.get(member=member)
     assert state.tier.code == "gold"
     assert state.held_until is not None and state.held_until > timezone.now()
+
+
+# --- the "why": API, back office and portal ------------------------------------------------------------
+
+
+def test_why_shows_the_ranking_window_hold_and_the_review_that_would_lower_the_tier(client, monkeypatch):
+    """At 22 February 2025 (local), Gold reached on 29 February 2024 is held until 28 February 10:00;
+    the 1 March review's window no longer holds the sale, so the tier would drop then."""
+    from tests.factories import staff_user
+
+    from tessera.portal.tests.test_portal import sign_in, url
+
+    merchant = shop(HCM)
+    program(merchant, window_months=12, hold_months=12)
+    member = MemberFactory(merchant=merchant)
+    reach(member, GOLD, local(HCM, "2024-02-29 10:00"))
+    now = local(HCM, "2025-02-22 12:00")
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    till = Pos(create_api_key(merchant=merchant, name="POS", store=StoreFactory(merchant=merchant)).raw_key)
+
+    body = till.get(f"/tiers/members/{member.pk}").json()
+
+    assert (body["ranking"], body["hold_months"], body["review"], body["downgrade"]) == (
+        GOLD,
+        12,
+        "monthly",
+        "earned",
+    )
+    assert datetime.fromisoformat(body["window_start"]) == local(HCM, "2024-02-22 12:00")
+    assert datetime.fromisoformat(body["held_until"]) == local(HCM, "2025-02-28 10:00")
+    assert datetime.fromisoformat(body["drop_review_at"]) == local(HCM, "2025-03-01 00:00")
+    assert (body["drop_ranking"], body["will_drop"], body["drops_to"]) == (0, True, None)
+
+    client.force_login(staff_user(merchant, "store_manager").user)
+    html = client.get(f"/admin/tiers/membertier/{member.pk}/why/").content.decode()
+    assert 'data-field="held_until"' in html and 'data-will-drop="true"' in html
+    client.logout()
+
+    sign_in(client, member)
+    shown = client.get(url("home", merchant)).context["tier"]
+    assert (shown.kept_until, shown.drops_on, shown.drops_to) == (
+        "28-02-2025",
+        "01-03-2025",
+        "không còn hạng",
+    )  # in Vietnamese
