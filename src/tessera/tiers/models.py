@@ -227,7 +227,16 @@ class MemberTier(TenantOwned):
                 name="member_tier_hold_has_reference",
             ),
         ]
-        indexes = [models.Index(fields=["merchant", "tier"]), models.Index(fields=["merchant", "member"])]
+        indexes = [
+            models.Index(fields=["merchant", "tier"]),
+            models.Index(fields=["merchant", "member"]),
+            # The hourly downgrade notices of a continuous review look for holds ending soon.
+            models.Index(
+                fields=["merchant", "held_until"],
+                condition=Q(held_until__isnull=False),
+                name="member_tier_held_until",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.member_id}: {self.tier_id}"
