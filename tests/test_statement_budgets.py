@@ -48,6 +48,7 @@ BUDGETS: dict[str, tuple[int, int]] = {
     "quote": (3, 4),
     "points/add": (11, 13),
     "sale": (24, 26),
+    "sale without points": (15, 18),
     "sale spending points": (32, 34),
     "void": (14, 16),
     "refund by line": (14, 16),
@@ -179,6 +180,24 @@ def test_sale_within_budget(tiered):
     confirmed, confirming = counted(lambda: till.post(f"/transactions/{sale}/confirm", {"method": "none"}))
     assert confirmed.status_code == 200, confirmed.content
     within("sale", two_writes(creating, confirming), write=True, tiered=tiered)
+
+
+@pytest.mark.parametrize("tiered", [False, True], ids=["posprobe", "tiered"])
+def test_sale_without_points_within_budget(tiered):
+    """A sale below the amount that earns a point: no EARN entry; with a tier program its spend is
+    written for the ranking instead (issue 15 §2), one INSERT."""
+    till = a_till(tiered=tiered)
+    small = [{"sku": "TRA", "name": "Tra da", "quantity": 1, "unit_price": 5000}]
+    a_sale(till, till.phones[0], lines=small)  # the configuration is read once, then cached
+    a_sale(till, till.phones[1], lines=small)
+
+    created, creating = counted(lambda: till.post("/transactions", {"phone": till.phones[1], "lines": small}))
+    assert created.status_code == 201, created.content
+    sale = created.json()["id"]
+    confirmed, confirming = counted(lambda: till.post(f"/transactions/{sale}/confirm", {"method": "none"}))
+    assert confirmed.status_code == 200, confirmed.content
+    assert confirmed.json()["points_earned"] == 0
+    within("sale without points", two_writes(creating, confirming), write=True, tiered=tiered)
 
 
 @pytest.mark.parametrize("tiered", [False, True], ids=["posprobe", "tiered"])

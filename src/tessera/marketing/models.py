@@ -207,6 +207,7 @@ class NoticeKind(models.TextChoices):
     AFTER_REFUND = "after_refund", _("After a refund or void")
     POINTS_EXPIRING = "points_expiring", _("Points about to expire")
     TIER_CHANGED = "tier_changed", _("Tier changed")
+    TIER_DROPPING = "tier_dropping", _("Tier about to drop")
     BIRTHDAY = "birthday", _("Birthday")
     ANNIVERSARY = "anniversary", _("Anniversary")
 
@@ -214,7 +215,13 @@ class NoticeKind(models.TextChoices):
 #: Notices about the member's own account: sent when the merchant switches them on, whatever the
 #: marketing consent. Greetings are marketing and need the channel's consent (I4).
 SERVICE_NOTICES = frozenset(
-    {NoticeKind.AFTER_SALE, NoticeKind.AFTER_REFUND, NoticeKind.POINTS_EXPIRING, NoticeKind.TIER_CHANGED}
+    {
+        NoticeKind.AFTER_SALE,
+        NoticeKind.AFTER_REFUND,
+        NoticeKind.POINTS_EXPIRING,
+        NoticeKind.TIER_CHANGED,
+        NoticeKind.TIER_DROPPING,
+    }
 )
 
 
@@ -303,6 +310,7 @@ class Trigger(models.TextChoices):
     AFTER_REFUND = "after_refund", _("After a refund or void")
     POINTS_EXPIRING = "points_expiring", _("Points about to expire")
     TIER_CHANGED = "tier_changed", _("Tier changed")
+    TIER_DROPPING = "tier_dropping", _("Tier about to drop")
     BIRTHDAY = "birthday", _("Birthday")
     ANNIVERSARY = "anniversary", _("Anniversary")
     HOLIDAY = "holiday", _("Holiday")

@@ -1,5 +1,5 @@
-"""Automatic notices (I3): after a purchase or refund, points about to expire, a tier change (service
-notices), and birthday, anniversary and holiday greetings (marketing).
+"""Automatic notices (I3): after a purchase or refund, points about to expire, a tier change, a tier
+about to drop (service notices), and birthday, anniversary and holiday greetings (marketing).
 
 Every notice is a `Message` with its trigger and reference — the sale, the ledger's expiry notice, the
 tier change, the year of the birthday, the anniversary and year, the holiday and (lunar) year — and a
@@ -14,9 +14,10 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import CharField, Exists, OuterRef, Q, QuerySet
+from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from tessera.ledger.models import AccountKind, ExpiryNotice
 from tessera.marketing import lunar, services
@@ -31,7 +32,7 @@ from tessera.marketing.models import (
 )
 from tessera.members.models import Anniversary, Member
 from tessera.tenancy.models import Merchant
-from tessera.tiers.models import Tier
+from tessera.tiers.models import DowngradeNotice, Tier
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +168,48 @@ def send_expiry_notices(*, now: datetime | None = None) -> int:
                     extra = {
                         "expiring_points": amount,
                         "expiry_date": services.local_date_text(expires_at, rule.merchant),
+                    }
+                    messages.append(batch.values(row, trigger_ref=str(pk), extra=extra))
+            count += services.insert_rows(messages)
+    return count
+
+
+def send_downgrade_notices(*, now: datetime | None = None) -> int:
+    """A message for each downgrade notice the tiers' review recorded (issue 15 §2: "your tier will drop
+    on …") that has not been messaged yet and whose review is still ahead, for merchants with the
+    notice switched on; as for expiry notices, a message with the notice's id as its reference."""
+    now = now or timezone.now()
+    count = 0
+    for merchant_id in _merchants_with(NoticeKind.TIER_DROPPING):
+        for rule in _rules(merchant_id, NoticeKind.TIER_DROPPING):
+            messaged = Message.objects.filter(
+                merchant_id=merchant_id,
+                channel=rule.template.channel,
+                trigger=Trigger.TIER_DROPPING,
+                trigger_ref=Cast(OuterRef("pk"), output_field=CharField()),
+            )
+            due = (
+                DowngradeNotice.objects.of(merchant_id)
+                # A member whose tier changed since the forecast is not told about the old one.
+                .filter(review_at__gt=now, member__tier_state__tier=F("tier"))
+                .exclude(Exists(messaged))
+                .values_list("pk", "member_id", "to_tier__name", "review_at")
+                .order_by("pk")
+            )
+            batch = services.Batch(
+                merchant=rule.merchant, template=rule.template, trigger=Trigger.TIER_DROPPING, marketing=False
+            )
+            by_member = {member_id: (pk, to_tier, review_at) for pk, member_id, to_tier, review_at in due}
+            rows = services.recipient_values(
+                Member.objects.filter(pk__in=list(by_member)), batch.used, now
+            ).order_by("pk")
+            messages = []
+            with translation.override(batch.language):
+                for row in rows:
+                    pk, to_tier, review_at = by_member[row["pk"]]
+                    extra = {
+                        "downgrade_date": services.local_date_text(review_at, rule.merchant),
+                        "downgrade_tier": to_tier or gettext("no tier"),
                     }
                     messages.append(batch.values(row, trigger_ref=str(pk), extra=extra))
             count += services.insert_rows(messages)

@@ -27,6 +27,8 @@ VARIABLES: dict[str, str | Promise] = {
     "tier": _("the member's tier"),
     "expiring_points": _("points about to expire"),
     "expiry_date": _("the date they expire"),
+    "downgrade_date": _("the date the member's tier will drop"),
+    "downgrade_tier": _("the tier it will drop to"),
     "points_earned": _("points earned by the purchase"),
     "points_spent": _("points spent on the purchase"),
     "amount": _("the purchase amount"),

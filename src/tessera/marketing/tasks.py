@@ -39,5 +39,6 @@ def send_messages_every_minute() -> int:
 
 @db_periodic_task(crontab(minute="10"))
 def send_notices_hourly() -> int:
-    """Expiry notices recorded by the ledger's nightly job, and the greetings due in each time zone."""
-    return notices.send_expiry_notices() + notices.send_greetings()
+    """Expiry notices recorded by the ledger's nightly job, downgrade notices recorded by the tiers'
+    review, and the greetings due in each time zone."""
+    return notices.send_expiry_notices() + notices.send_downgrade_notices() + notices.send_greetings()

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from django.core.paginator import Page
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from tessera.cards.models import Card, CardStatus
@@ -104,6 +105,15 @@ class TierProgress:
     #: What the ranking still lacks, formatted: money for a spend-based program, else points.
     missing: str
     percent: int
+    #: Issue 15 §2: the hold after reaching the tier (local date, "" for none) and, when the next review
+    #: that may lower the tier would, as the ranking stands, its date and the tier it drops to.
+    kept_until: str = ""
+    drops_on: str = ""
+    drops_to: str = ""
+
+
+def _local_date(moment: datetime, member: Member) -> str:
+    return date_format(moment.astimezone(member.merchant.tz).date(), "SHORT_DATE_FORMAT")
 
 
 def tier_of(member: Member) -> TierProgress | None:
@@ -120,11 +130,15 @@ def tier_of(member: Member) -> TierProgress | None:
             missing = format_money(status.missing, member.merchant.currency)
         else:
             missing = str(_("%(points)s points") % {"points": format_points(status.missing)})
+    dropping = status.will_drop and status.drop_review_at is not None
     return TierProgress(
         name=status.tier.name if status.tier else None,
         next_name=status.next_tier.name if status.next_tier else None,
         missing=missing,
         percent=percent,
+        kept_until=_local_date(status.held_until, member) if status.held_until else "",
+        drops_on=_local_date(status.drop_review_at, member) if dropping and status.drop_review_at else "",
+        drops_to=(status.drops_to.name if status.drops_to else str(_("no tier"))) if dropping else "",
     )
 
 

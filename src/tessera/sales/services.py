@@ -872,6 +872,9 @@ def _settle(
             sale.points_spend_entry = spent
         if earned is not None:
             sale.earn_entry = earned
+    if earning is None:
+        # A sale without points writes no EARN entry; its spend still counts toward the tier ranking.
+        tiers.record_spend(member=sale.member, amount=sale.amount_due, source=sale.source, now=now)
     sale.status = TransactionStatus.CONFIRMED
     sale.confirm_method = method
     sale.confirmed_by = confirmed_by
@@ -952,6 +955,10 @@ def void_transaction(
                     continue
                 ledger.reverse(
                     entry=entry, store=sale.store, actor=actor, source=sale.source, reason=note, now=now
+                )
+            if sale.earn_entry is None:
+                tiers.return_spend(
+                    member=sale.member, source=sale.source, cause=f"void:{sale.pk}", amount=None
                 )
         sale.status = TransactionStatus.VOIDED
         sale.voided_at = now
@@ -1150,6 +1157,13 @@ def refund_transaction(
                 refund.points_shortfall = amount - (-taken.amount if taken is not None else 0)
                 if refund.points_shortfall:
                     refund.save(update_fields=["points_shortfall"])
+        if sale.earn_entry is None:
+            share = (
+                None
+                if plan.completes_return
+                else _floor_share(sale.amount_due, plan.amount, sale.total_amount)
+            )
+            tiers.return_spend(member=sale.member, source=sale.source, cause=refund.source, amount=share)
         signals.refund_recorded.send(sender=Refund, refund=refund)
         events.publish(merchant_id=sale.merchant_id, type="sale.refunded", payload=_refund_event(refund))
     return refund

@@ -42,8 +42,16 @@ class ServiceSaveMixin:
 
 @admin.register(TierProgram)
 class TierProgramAdmin(ServiceSaveMixin, TenantHistoryAdmin):
-    list_display = ["__str__", "window_months", "review", "is_active", "last_reviewed_at"]
-    readonly_fields = ["last_reviewed_at"]
+    list_display = [
+        "__str__",
+        "window_months",
+        "hold_months",
+        "review",
+        "downgrade",
+        "is_active",
+        "last_reviewed_at",
+    ]
+    readonly_fields = ["last_reviewed_at", "notices_recorded_for"]
     service = staticmethod(lambda obj, user: services.save_program(program=obj, actor=user))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -117,7 +125,7 @@ class TierAdmin(ServiceSaveMixin, TenantHistoryAdmin):
 class MemberTierAdmin(ReadOnlyAdminMixin, TenantAdmin):
     """Read-only: tiers change only by ranking, reviews and adjustment vouchers."""
 
-    list_display = ["member", "tier", "since", "hold", "why_link"]
+    list_display = ["member", "tier", "since", "held_until", "hold", "why_link"]
     list_filter = ["tier", "hold"]
     search_fields = ["member__search_text"]
     list_select_related = ["member", "tier"]
@@ -157,6 +165,8 @@ class MemberTierAdmin(ReadOnlyAdminMixin, TenantAdmin):
             "ranking": amount(status.ranking),
             "missing": amount(status.missing),
             "next_threshold": amount(status.next_tier.threshold) if status.next_tier else "",
+            "drop_ranking": amount(status.drop_ranking),
+            "tier_threshold": amount(status.tier.threshold) if status.tier else "",
             "history": TierChange.objects.filter(member=member).select_related(
                 "from_tier", "to_tier", "created_by"
             ),

@@ -13,7 +13,7 @@ from tessera.core.problem import ERRORS
 from tessera.members.models import Member
 from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
 from tessera.tenancy.models import Scope
-from tessera.tiers.models import Basis, Hold, Window
+from tessera.tiers.models import Basis, Downgrade, Hold, Review, Window
 from tessera.tiers.selectors import TierInfo, tier_status, tiers_of
 
 router = Router(tags=["tiers"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
@@ -59,6 +59,18 @@ class TierStatusOut(Schema):
     hold_reference: TierOut | None
     next_tier: TierOut | None
     missing: int = Field(description="What the ranking lacks to reach `next_tier`.")
+    review: Review | None = Field(description="When reviews may lower tiers.")
+    downgrade: Downgrade | None = Field(description="How far a review lowers a tier.")
+    hold_months: int = Field(description="How long a tier reached is kept whatever the ranking (0: no hold).")
+    held_until: datetime | None = Field(
+        description="The hold after reaching the tier ends here (null: none)."
+    )
+    drop_review_at: datetime | None = Field(
+        description="The first review that may lower the tier (null: no tier, or a manual hold keeps it)."
+    )
+    drop_ranking: int = Field(description="What that review would count of the ranking as it stands now.")
+    will_drop: bool = Field(description="Whether that review would lower the tier, if nothing more is spent.")
+    drops_to: TierOut | None = Field(description="The tier it would lower the member to (null: no tier).")
 
 
 @router.get("", response={200: list[TierOut], **ERRORS}, summary="List the merchant's tiers")
@@ -93,4 +105,12 @@ def member_tier(request: ApiRequest, member_id: int) -> TierStatusOut:
         hold_reference=TierOut.of(status.hold_reference),
         next_tier=TierOut.of(status.next_tier),
         missing=status.missing,
+        review=status.review,
+        downgrade=status.downgrade,
+        hold_months=status.hold_months,
+        held_until=status.held_until,
+        drop_review_at=status.drop_review_at,
+        drop_ranking=status.drop_ranking,
+        will_drop=status.will_drop,
+        drops_to=TierOut.of(status.drops_to),
     )

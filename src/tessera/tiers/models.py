@@ -1,7 +1,13 @@
 """Tiers (F1): a merchant's ranks, each member's current tier, and the history of every change.
 
-Ranking is computed from the ledger, never stored: `selectors.ranking` says how. `MemberTier` is the
-member's current state (one row per member that ever had a tier); `TierChange` is append-only history.
+Ranking is computed from the ledger, never stored: `selectors.ranking` says how (`RankingSpend` adds
+the spend of sales that earned no points, which have no ledger entry). `MemberTier` is the member's
+current state (one row per member that ever had a tier); `TierChange` is append-only history.
+
+Qualification and holds (issue 15 §2): the ranking window says what counts; the hold (`hold_months`)
+says how long a tier reached cannot drop, whatever the ranking; the downgrade policy says how far a
+review lowers a tier, and the review schedule when. `DowngradeNotice` records the "will drop on …"
+forecasts the marketing app turns into messages.
 """
 
 from __future__ import annotations
@@ -31,7 +37,13 @@ class Window(models.TextChoices):
 class Review(models.TextChoices):
     DAILY = "daily", _("Every day")
     MONTHLY = "monthly", _("On the first day of each month")
-    YEARLY = "yearly", _("On the first day of each year")
+    YEARLY = "yearly", _("Once a year, on the review date")
+    CONTINUOUS = "continuous", _("Continuously (at every hourly run)")
+
+
+class Downgrade(models.TextChoices):
+    EARNED = "earned", _("To the tier the ranking supports")
+    ONE_TIER = "one_tier", _("One tier at a time")
 
 
 class TierProgram(TenantOwned):
@@ -51,6 +63,42 @@ class TierProgram(TenantOwned):
     review = models.CharField(
         _("review for downgrades"), max_length=10, choices=Review.choices, default=Review.MONTHLY
     )
+    review_month = models.PositiveSmallIntegerField(
+        _("review month"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(12)],
+        help_text=_("Yearly review: the month of the review date."),
+    )
+    review_day = models.PositiveSmallIntegerField(
+        _("review day"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(31)],
+        help_text=_("Yearly review: the day of the review date (29 February is the 28th in other years)."),
+    )
+    hold_months = models.PositiveSmallIntegerField(
+        _("hold (months)"),
+        default=0,
+        validators=[MaxValueValidator(120)],
+        help_text=_(
+            "After a member reaches a higher tier, no review lowers it for this many months, whatever "
+            "the ranking (0: no hold). Independent of the ranking window."
+        ),
+    )
+    downgrade = models.CharField(
+        _("a review lowers a tier"), max_length=10, choices=Downgrade.choices, default=Downgrade.EARNED
+    )
+    downgrade_notice_days = models.PositiveSmallIntegerField(
+        _("downgrade notice (days before)"),
+        default=0,
+        validators=[MaxValueValidator(366)],
+        help_text=_(
+            "Record a “your tier will drop on …” notice this many days before the review that will lower "
+            "a member's tier, for the marketing notice of that kind (0: none)."
+        ),
+    )
+    notices_recorded_for = models.DateTimeField(
+        _("downgrade notices recorded for the review of"), null=True, blank=True, editable=False
+    )
     is_active = models.BooleanField(_("active"), default=True)
     last_reviewed_at = models.DateTimeField(_("last reviewed at"), null=True, blank=True, editable=False)
 
@@ -63,6 +111,14 @@ class TierProgram(TenantOwned):
             models.UniqueConstraint(fields=["merchant"], name="tier_program_one_per_merchant"),
             models.CheckConstraint(
                 condition=Q(window_months__gte=1, window_months__lte=120), name="tier_program_window_months"
+            ),
+            models.CheckConstraint(
+                condition=Q(hold_months__lte=120, downgrade_notice_days__lte=366),
+                name="tier_program_hold_and_notice",
+            ),
+            models.CheckConstraint(
+                condition=Q(review_month__gte=1, review_month__lte=12, review_day__gte=1, review_day__lte=31),
+                name="tier_program_review_date",
             ),
         ]
 
@@ -129,6 +185,7 @@ class Hold(models.TextChoices):
 class MemberTier(TenantOwned):
     """A member's current tier.
 
+    `held_until`: the program's hold after the member reached this tier; no review lowers it before.
     `window_start` starts the "since the last change" window: the last change, or the last review at
     which the member qualified again. A hold freezes the tier (no automatic change either way) until the
     tier the member earns ranks above `hold_reference`: the tier given by a manual upgrade, or the tier
@@ -149,6 +206,7 @@ class MemberTier(TenantOwned):
     )
     since = models.DateTimeField(_("since"))
     window_start = models.DateTimeField(_("ranking counted from"))
+    held_until = models.DateTimeField(_("tier kept at least until"), null=True, blank=True)
     hold = models.CharField(_("hold"), max_length=20, choices=Hold.choices, blank=True, default=Hold.NONE)
     hold_reference = models.ForeignKey(
         Tier,
@@ -169,7 +227,16 @@ class MemberTier(TenantOwned):
                 name="member_tier_hold_has_reference",
             ),
         ]
-        indexes = [models.Index(fields=["merchant", "tier"]), models.Index(fields=["merchant", "member"])]
+        indexes = [
+            models.Index(fields=["merchant", "tier"]),
+            models.Index(fields=["merchant", "member"]),
+            # The hourly downgrade notices of a continuous review look for holds ending soon.
+            models.Index(
+                fields=["merchant", "held_until"],
+                condition=Q(held_until__isnull=False),
+                name="member_tier_held_until",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.member_id}: {self.tier_id}"
@@ -234,3 +301,63 @@ class TierReward(TenantOwned):
 
     def __str__(self) -> str:
         return f"+{self.points}"
+
+
+class RankingSpend(TenantOwned):
+    """Spend that counts toward the ranking but is on no ledger entry: a confirmed sale that earned no
+    points writes no EARN entry, so its amount is kept here (positive), and what its void or returns
+    took back (negative). Written only while the merchant has a tier program.
+
+    `occurred_at` is the sale's time on every row of the sale, so a return never lowers a later
+    window (the ledger's reversals count the same way). `source` names the sale (`sale:42`); `cause`
+    what wrote the row (the sale, `refund:7`, `void:42`).
+    """
+
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="+"
+    )
+    amount = models.BigIntegerField(_("amount"))
+    occurred_at = models.DateTimeField(_("sale made at"))
+    source = models.CharField(_("sale"), max_length=40)
+    cause = models.CharField(_("written by"), max_length=40)
+
+    class Meta:
+        verbose_name = _("ranking spend without points")
+        verbose_name_plural = _("ranking spend without points")
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="ranking_spend_amount_not_zero"),
+            models.UniqueConstraint(fields=["merchant", "cause"], name="ranking_spend_once_per_cause"),
+        ]
+        indexes = [
+            models.Index(fields=["member", "occurred_at"]),
+            models.Index(fields=["merchant", "source"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.amount}"
+
+
+class DowngradeNotice(TenantOwned):
+    """A forecast recorded `downgrade_notice_days` before a review: at `review_at`, the ranking as it
+    stands would lower the member from `tier` to `to_tier`. The marketing app messages each once."""
+
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="+"
+    )
+    tier = models.ForeignKey(Tier, verbose_name=_("tier"), on_delete=models.PROTECT, related_name="+")
+    to_tier = models.ForeignKey(
+        Tier, verbose_name=_("to"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    review_at = models.DateTimeField(_("drops at"))
+    ranking = models.BigIntegerField(_("ranking at the time"))
+
+    class Meta:
+        verbose_name = _("downgrade notice")
+        verbose_name_plural = _("downgrade notices")
+        constraints = [
+            models.UniqueConstraint(fields=["member", "review_at"], name="downgrade_notice_once_per_review")
+        ]
+        indexes = [models.Index(fields=["merchant", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.review_at:%Y-%m-%d}: {self.ranking}"

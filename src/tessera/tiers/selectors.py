@@ -5,13 +5,20 @@ Ranking is read from the ledger, the source of truth, in the member's points acc
 - **Ranking spend** = the `sale_amount` of EARN entries that occurred in the window, less what was
   returned of them: a reversal of such an entry takes back `sale_amount × points reversed ÷ points
   earned` (rounded toward zero), whenever it happens. A sale belongs to the window it was made in, so a
-  return never lowers a later window. Sales that earned no points have no EARN entry and do not count.
+  return never lowers a later window. Sales that earned no points have no EARN entry: their spend, and
+  what returns took back of it, is in `RankingSpend` (written while the merchant has a tier program).
 - **Ranking points** = points earned in the window: EARN entries, BONUS entries except tier rewards
   (a reward must not earn the next tier), and adjustment-voucher entries (both signs: a voucher may
   bring over points from another system or correct them), less the reversals of those entries.
 
-Windows: the last N months; the calendar year (merchant's time zone); or since the member's last tier
-change (`MemberTier.window_start`, renewed when a review finds the member qualified again).
+Windows: the last N months (on the merchant's local calendar: 31 March less one month is 28 or 29
+February); the calendar year (merchant's time zone); or since the member's last tier change
+(`MemberTier.window_start`, renewed when a review finds the member qualified again).
+
+Reviews (`next_review`, `last_review`) fall at local midnight: every day, on the first of each month,
+or yearly on the program's date (29 February: the 28th in other years); a continuous review is every
+run of the hourly task. A hold (`MemberTier.held_until`) ends on the same local date and time
+`hold_months` after the member reached the tier.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
@@ -33,7 +40,19 @@ from tessera.ledger.models import AccountKind, Entry, EntryKind
 from tessera.members.models import Member
 from tessera.tenancy import config
 from tessera.tenancy.models import Merchant
-from tessera.tiers.models import Basis, ChangeReason, Hold, MemberTier, Tier, TierChange, TierProgram, Window
+from tessera.tiers.models import (
+    Basis,
+    ChangeReason,
+    Downgrade,
+    Hold,
+    MemberTier,
+    RankingSpend,
+    Review,
+    Tier,
+    TierChange,
+    TierProgram,
+    Window,
+)
 
 #: Ledger `source` prefix of tier rewards ("tier:<tier id>"); they are not ranking points.
 REWARD_SOURCE_PREFIX = "tier:"
@@ -74,12 +93,18 @@ def _year_start(moment: datetime, tz: ZoneInfo, years_back: int = 0) -> datetime
     return datetime(moment.astimezone(tz).year - years_back, 1, 1, tzinfo=tz)
 
 
+def months_later(moment: datetime, months: int, tz: ZoneInfo) -> datetime:
+    """`moment` plus (or, negative, less) whole months on the local calendar of `tz`: 31 January + 1
+    month is 28 or 29 February, 29 February + 12 months is 28 February."""
+    return moment.astimezone(tz) + relativedelta(months=months)
+
+
 def upgrade_window_start(
     program: TierProgram, state: MemberTier | None, now: datetime, tz: ZoneInfo
 ) -> datetime | None:
     """Where the ranking that can raise the tier starts (None: from the beginning)."""
     if program.window == Window.ROLLING_MONTHS:
-        return now - relativedelta(months=program.window_months)
+        return months_later(now, -program.window_months, tz)
     if program.window == Window.CALENDAR_YEAR:
         return _year_start(now, tz)
     return state.window_start if state is not None else None
@@ -89,10 +114,71 @@ def review_window_start(program: TierProgram, now: datetime, tz: ZoneInfo) -> da
     """Where the ranking that keeps the tier starts, at a review. A calendar-year tier is kept through
     the next year, so the review counts last year too. None: each member's own `window_start`."""
     if program.window == Window.ROLLING_MONTHS:
-        return now - relativedelta(months=program.window_months)
+        return months_later(now, -program.window_months, tz)
     if program.window == Window.CALENDAR_YEAR:
         return _year_start(now, tz, years_back=1)
     return None
+
+
+def _local_midnight(year: int, month: int, day: int, tz: ZoneInfo) -> datetime:
+    """Midnight of the local date; a day past the month's end (29 February) is its last day."""
+    last = (datetime(year, month, 1) + relativedelta(months=1, days=-1)).day
+    return datetime(year, month, min(day, last), tzinfo=tz)
+
+
+def last_review(program: TierProgram, now: datetime) -> datetime:
+    """The start of the review period `now` is in, in the merchant's zone: today's midnight, the first of
+    this month, or the latest yearly review date; for a continuous review, `now`."""
+    tz = program.merchant.tz
+    local = now.astimezone(tz)
+    if program.review == Review.CONTINUOUS:
+        return now
+    if program.review == Review.DAILY:
+        return _local_midnight(local.year, local.month, local.day, tz)
+    if program.review == Review.MONTHLY:
+        return _local_midnight(local.year, local.month, 1, tz)
+    this_year = _local_midnight(local.year, program.review_month, program.review_day, tz)
+    if this_year <= local:
+        return this_year
+    return _local_midnight(local.year - 1, program.review_month, program.review_day, tz)
+
+
+def next_review(program: TierProgram, now: datetime) -> datetime:
+    """The first scheduled review after `now` (continuous: `now`)."""
+    if program.review == Review.CONTINUOUS:
+        return now
+    tz = program.merchant.tz
+    start = last_review(program, now).astimezone(tz)
+    if program.review == Review.DAILY:
+        following = start.date() + relativedelta(days=1)
+        return _local_midnight(following.year, following.month, following.day, tz)
+    if program.review == Review.MONTHLY:
+        following = start.date() + relativedelta(months=1)
+        return _local_midnight(following.year, following.month, 1, tz)
+    return _local_midnight(start.year + 1, program.review_month, program.review_day, tz)
+
+
+def may_drop_at(program: TierProgram, not_before: datetime | None, now: datetime) -> datetime:
+    """The first review after `now` at which a tier may drop: the next one, or the first at or after
+    `not_before` (a hold's end; continuous review: that instant itself)."""
+    if not_before is None or not_before <= now:
+        return next_review(program, now)
+    if program.review == Review.CONTINUOUS:
+        return not_before
+    previous = last_review(program, not_before)
+    return previous if previous == not_before else next_review(program, not_before)
+
+
+def lowered_tier(
+    tiers: Sequence[Tier], current: Tier | None, earned: Tier | None, policy: str
+) -> Tier | None:
+    """Where a review takes a member at `current` whose ranking earns `earned` (lower): that tier, or
+    with one tier at a time the tier just below `current` (never below `earned`)."""
+    if policy != Downgrade.ONE_TIER:
+        return earned
+    below = [t for t in tiers if t.rank < rank_of(current)]
+    step = below[-1] if below else None
+    return step if rank_of(step) > rank_of(earned) else earned
 
 
 def _points_entries(merchant_id: int) -> QuerySet[Entry]:
@@ -122,31 +208,48 @@ def rankings(
     Counts entries with `start <= occurred_at <= end`; with `from_window_start`, each member's own
     `MemberTier.window_start` is the start instead. One statement (two sums), whatever the member count.
     """
-    (made, made_total), (returned, returned_total) = ranking_parts(
-        merchant_id=merchant_id,
-        basis=basis,
-        end=end,
-        start=start,
-        members=members,
-        from_window_start=from_window_start,
-    )
-
-    def per_member(queryset: QuerySet[Entry], total: Any) -> QuerySet[Entry, tuple[int, Any]]:
-        return (
-            queryset.order_by()
-            .values("account__member_id")
-            .annotate(total=total)
-            .values_list("account__member_id", "total")
+    parts = [
+        part.queryset.order_by()
+        .values(part.member_field)
+        .annotate(total=part.total)
+        .values_list(part.member_field, "total")
+        for part in ranking_parts(
+            merchant_id=merchant_id,
+            basis=basis,
+            end=end,
+            start=start,
+            members=members,
+            from_window_start=from_window_start,
         )
-
+    ]
     totals: dict[int, int] = {}
-    # Both sums in one statement (UNION ALL): a member may appear in each.
-    for member_id, value in per_member(made, made_total).union(
-        per_member(returned, returned_total), all=True
-    ):
+    # Every sum in one statement (UNION ALL): a member may appear in each.
+    for member_id, value in parts[0].union(*parts[1:], all=True):
         totals[member_id] = totals.get(member_id, 0) + int(value or 0)
     # Sums are numeric (core.sums); a ranking past what the API can send is past every threshold anyway.
     return {member_id: min(total, MAX_SAFE_INTEGER) for member_id, total in totals.items()}
+
+
+@dataclass(frozen=True)
+class RankingPart:
+    """Rows a ranking adds up: `total` summed per `member_field`."""
+
+    queryset: QuerySet[Any]
+    member_field: str
+    total: Any
+
+
+def _on_member(q: Q) -> Q:
+    """`q`, written on an entry's `account__member`, rewritten on a `member` field."""
+    rebased = Q()
+    rebased.connector, rebased.negated = q.connector, q.negated
+    for child in q.children:
+        if isinstance(child, Q):
+            rebased.children.append(_on_member(child))
+        else:
+            key, value = cast(tuple[str, Any], child)
+            rebased.children.append((key.replace("account__member", "member", 1), value))
+    return rebased
 
 
 def ranking_parts(
@@ -157,15 +260,15 @@ def ranking_parts(
     start: datetime | None,
     members: Q,
     from_window_start: bool = False,
-) -> list[tuple[QuerySet[Entry], Any]]:
-    """The entries a ranking adds up and the sum of each (what was made, what reversals took back), to
-    aggregate per member (`rankings`) or as subqueries of a query on members (`members` may then hold
-    an OuterRef to the member)."""
+) -> list[RankingPart]:
+    """The rows a ranking adds up and the sum of each (what was made, what reversals took back, and for
+    spend the sales without points), to aggregate per member (`rankings`) or as subqueries of a query on
+    members (`members`, a Q on `account__member`, may then hold an OuterRef to the member)."""
 
-    def window(prefix: str) -> Q:
+    def window(prefix: str, member: str = "account__member") -> Q:
         q = Q(**{f"{prefix}occurred_at__lte": end})
         if from_window_start:
-            q &= Q(**{f"{prefix}occurred_at__gte": F("account__member__tier_state__window_start")})
+            q &= Q(**{f"{prefix}occurred_at__gte": F(f"{member}__tier_state__window_start")})
         elif start is not None:
             q &= Q(**{f"{prefix}occurred_at__gte": start})
         return q
@@ -182,12 +285,20 @@ def ranking_parts(
         )
         # amount is negative: the share is negative, and the division rounds toward zero.
         returned_total = WideSum(ShareOf(F("reverses__sale_amount"), F("amount"), F("reverses__amount")))
-    else:
-        made = base.filter(window(""), _ranked_points())
-        made_total = WideSum("amount")
-        returned = base.filter(window("reverses__"), _ranked_points("reverses__"), kind=EntryKind.REVERSAL)
-        returned_total = WideSum("amount")
-    return [(made, made_total), (returned, returned_total)]
+        without_points = RankingSpend.objects.filter(
+            window("", member="member"), _on_member(members), merchant_id=merchant_id
+        )
+        return [
+            RankingPart(made, "account__member_id", made_total),
+            RankingPart(returned, "account__member_id", returned_total),
+            RankingPart(without_points, "member_id", WideSum("amount")),
+        ]
+    made = base.filter(window(""), _ranked_points())
+    returned = base.filter(window("reverses__"), _ranked_points("reverses__"), kind=EntryKind.REVERSAL)
+    return [
+        RankingPart(made, "account__member_id", WideSum("amount")),
+        RankingPart(returned, "account__member_id", WideSum("amount")),
+    ]
 
 
 def ranking_spends(*, merchant: Merchant, member_ids: Sequence[int], now: datetime) -> dict[int, int]:
@@ -314,6 +425,17 @@ class TierStatus:
     next_tier: TierInfo | None
     missing: int
     last_change: LastChange | None
+    #: Issue 15 §2: how reviews treat the tier. `held_until`: the hold after reaching it, while it lasts.
+    review: Review | None = None
+    downgrade: Downgrade | None = None
+    hold_months: int = 0
+    held_until: datetime | None = None
+    #: The first review that may lower the tier (None: no tier, or a manual hold keeps it), what it
+    #: would count of the ranking as it stands, and where it would take the member (`will_drop`).
+    drop_review_at: datetime | None = None
+    drop_ranking: int = 0
+    will_drop: bool = False
+    drops_to: TierInfo | None = None
 
 
 def tier_status(member: Member, *, now: datetime | None = None) -> TierStatus:
@@ -364,6 +486,10 @@ def tier_status(member: Member, *, now: datetime | None = None) -> TierStatus:
     ranking = ranking_of(member=member, program=program, start=start, end=now)
     floor = rank_of(reference) if hold == Hold.MANUAL_DOWNGRADE else rank_of(tier)
     next_tier = next((t for t in tiers if t.rank > floor), None)
+    held_until = (
+        state.held_until if state is not None and state.held_until and state.held_until > now else None
+    )
+    outlook = _drop_outlook(member, program, state, tiers, now) if state is not None and state.tier else None
     return TierStatus(
         member_id=member.pk,
         has_program=True,
@@ -381,4 +507,46 @@ def tier_status(member: Member, *, now: datetime | None = None) -> TierStatus:
         next_tier=TierInfo.of(next_tier),
         missing=max(next_tier.threshold - ranking, 0) if next_tier is not None else 0,
         last_change=last_change,
+        review=Review(program.review),
+        downgrade=Downgrade(program.downgrade),
+        hold_months=program.hold_months,
+        held_until=held_until,
+        drop_review_at=outlook.at if outlook else None,
+        drop_ranking=outlook.ranking if outlook else 0,
+        will_drop=outlook is not None and outlook.drops,
+        drops_to=TierInfo.of(outlook.to_tier) if outlook else None,
+    )
+
+
+@dataclass(frozen=True)
+class _Outlook:
+    at: datetime
+    ranking: int
+    drops: bool
+    to_tier: Tier | None
+
+
+def _drop_outlook(
+    member: Member, program: TierProgram, state: MemberTier, tiers: Sequence[Tier], now: datetime
+) -> _Outlook | None:
+    """The first review that may lower the member's tier, what it would count of the ranking as it
+    stands, and whether and where it would lower the tier; None while a manual change holds the tier.
+    As `services.review_program` decides: after the hold, with the review's window."""
+    if state.hold or state.tier is None:
+        return None
+    tz = member.merchant.tz
+    not_before = state.held_until
+    if program.window == Window.SINCE_LAST_CHANGE:
+        eligible = months_later(state.window_start, program.window_months, tz)
+        not_before = max(not_before, eligible) if not_before is not None else eligible
+    at = may_drop_at(program, not_before, now)
+    start = review_window_start(program, at, tz)
+    if program.window == Window.SINCE_LAST_CHANGE:
+        start = state.window_start
+    ranking = ranking_of(member=member, program=program, start=start, end=now)
+    earned = tier_for(tiers, ranking)
+    if rank_of(earned) >= rank_of(state.tier):
+        return _Outlook(at=at, ranking=ranking, drops=False, to_tier=None)
+    return _Outlook(
+        at=at, ranking=ranking, drops=True, to_tier=lowered_tier(tiers, state.tier, earned, program.downgrade)
     )

@@ -5,6 +5,15 @@
 - `review_program` lowers tiers on the program's schedule (the `reevaluate_tiers` task), a chunk of
   members per transaction, with set-based ranking queries, so it scales to millions of members.
 - `set_tier_manually` is the adjustment voucher's tier step; it sets a hold (see `MemberTier`).
+- `record_spend` / `return_spend`: sales call them for a sale that earned no points, so its spend
+  still counts toward the ranking (`RankingSpend`).
+- `record_downgrade_notices` forecasts, `downgrade_notice_days` before a review, who that review will
+  lower, for the "your tier will drop on …" notice (issue 15 §2).
+
+Holds and downgrades (issue 15 §2): reaching a higher tier (by ranking or by hand) starts the program's
+hold, `held_until` = `hold_months` later on the local calendar; no review lowers the tier before then,
+whatever the ranking window says. A review lowers a tier to the one the ranking supports, or one tier
+at a time (`Downgrade`); a tier reached by a downgrade has no hold.
 
 Tier rewards: the tier's `reward_points` are credited (ledger BONUS) the first time a member reaches
 the tier, by ranking or by hand; never again for that member and tier, nor for the new account after
@@ -16,11 +25,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from dateutil.relativedelta import relativedelta
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Exists, Max, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -36,8 +44,10 @@ from tessera.points.policy import lot_dates, policy_of
 from tessera.tenancy.permissions import as_user, authorise
 from tessera.tiers.models import (
     ChangeReason,
+    DowngradeNotice,
     Hold,
     MemberTier,
+    RankingSpend,
     Review,
     Tier,
     TierChange,
@@ -47,6 +57,11 @@ from tessera.tiers.models import (
 )
 from tessera.tiers.selectors import (
     REWARD_SOURCE_PREFIX,
+    last_review,
+    lowered_tier,
+    may_drop_at,
+    months_later,
+    next_review,
     program_of,
     rank_of,
     ranking_parts,
@@ -73,6 +88,11 @@ def save_program(*, program: TierProgram, actor: Any = None) -> TierProgram:
         raise ValidationFailed(_("The window needs at least one month."), code="invalid_window")
     if TierProgram.objects.of(program.merchant_id).exclude(pk=program.pk).exists():
         raise ValidationFailed(_("This merchant already has a tier program."), code="program_exists")
+    if program.review == Review.YEARLY:
+        try:
+            datetime(2024, program.review_month, program.review_day)  # a leap year: 29 February is valid
+        except ValueError:
+            raise ValidationFailed(_("The review date does not exist."), code="invalid_review_date") from None
     program.stamp(actor)
     program.save()
     return program
@@ -130,10 +150,18 @@ def _record(
     voucher_code: str = "",
     note: str = "",
 ) -> TierChange:
-    """Move the member to `to_tier`: state, history row, reward, event."""
+    """Move the member to `to_tier`: state, history row, reward, event. Moving up starts the program's
+    hold (`held_until`); moving down ends any."""
     from_tier = state.tier if state is not None else None
     if state is None:
         state = MemberTier(merchant_id=member.merchant_id, member=member)
+    up = to_tier is not None and rank_of(to_tier) > rank_of(from_tier)
+    program = program_of(member.merchant_id)
+    state.held_until = (
+        months_later(now, program.hold_months, member.merchant.tz)
+        if up and program is not None and program.hold_months
+        else None
+    )
     state.tier = to_tier
     state.since = now
     state.window_start = now
@@ -154,7 +182,7 @@ def _record(
     )
     change.stamp(actor)
     change.save()
-    if to_tier is not None and rank_of(to_tier) > rank_of(from_tier):
+    if up and to_tier is not None:
         _reward(member=member, tier=to_tier, change=change, actor=actor, now=now)
     _announce(change)
     return change
@@ -272,9 +300,9 @@ def _may_rise(member: Member, program: TierProgram, now: datetime) -> bool:
     start = upgrade_window_start(program, None, now, member.merchant.tz)
     sums = {
         f"part_{index}": Subquery(
-            entries.order_by().values("account__member_id").annotate(total=total).values("total")[:1]
+            part.queryset.order_by().values(part.member_field).annotate(total=part.total).values("total")[:1]
         )
-        for index, (entries, total) in enumerate(
+        for index, part in enumerate(
             ranking_parts(
                 merchant_id=member.merchant_id,
                 basis=program.basis,
@@ -362,26 +390,22 @@ class ReviewResult:
 
 def review_due(program: TierProgram, now: datetime) -> bool:
     """True when the program has not been reviewed since the start of the current period (merchant's
-    time zone): today, this month or this year."""
+    time zone): today, this month or this year since its review date; a continuous review, always."""
     if not program.is_active:
         return False
     if program.last_reviewed_at is None:
         return True
-    local = now.astimezone(program.merchant.tz)
-    period_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    if program.review in (Review.MONTHLY, Review.YEARLY):
-        period_start = period_start.replace(day=1)
-    if program.review == Review.YEARLY:
-        period_start = period_start.replace(month=1)
-    return program.last_reviewed_at < period_start
+    return program.last_reviewed_at < last_review(program, now)
 
 
 def review_program(
     *, program: TierProgram, now: datetime | None = None, chunk_size: int = REVIEW_CHUNK
 ) -> ReviewResult:
-    """Lower the tier of every member whose ranking no longer holds it (F1).
+    """Lower the tier of every member whose ranking no longer holds it (F1), to the tier the ranking
+    supports or one tier at a time (the program's `downgrade`).
 
-    Held members (F2) are left alone. "Since the last change": a member is reviewed once their window
+    Held members are left alone: by a manual change (F2), or within the hold after reaching their tier
+    (`held_until` after `now`). "Since the last change": a member is reviewed once their window
     is `window_months` old; qualified again, the window restarts (renewed), else the tier is lowered
     to what the ranking earns. Rolling window and calendar year: the tier becomes the one the review
     window earns, if lower. Each chunk of members is one transaction: its rows are locked, rankings are
@@ -396,10 +420,14 @@ def review_program(
     # The chunk query filters MemberTier alone and asks for current members through a semi-join: joining
     # members_member made PostgreSQL scan members from the first one for every chunk (540 ms per chunk
     # half-way through 10^6 members, against 1.3 ms now) and lock the member rows as well.
-    candidates = MemberTier.objects.of(merchant).filter(hold="", tier__isnull=False)
+    candidates = MemberTier.objects.of(merchant).filter(
+        Q(held_until__isnull=True) | Q(held_until__lte=now), hold="", tier__isnull=False
+    )
     live = Member.objects.of(merchant).filter(superseded_by__isnull=True, erased_at__isnull=True)
     if since_change:
-        candidates = candidates.filter(window_start__lte=now - relativedelta(months=program.window_months))
+        candidates = candidates.filter(
+            window_start__lte=months_later(now, -program.window_months, merchant.tz)
+        )
     reviewed = downgraded = renewed = 0
     last_member = 0
     while True:
@@ -431,25 +459,26 @@ def review_program(
                 earned = tier_for(tiers, ranking)
                 current = by_id[state.tier_id] if state.tier_id else None
                 if rank_of(earned) < rank_of(current):
+                    target = lowered_tier(tiers, current, earned, program.downgrade)
                     changes.append(
                         TierChange(
                             merchant_id=merchant.pk,
                             member_id=state.member_id,
                             from_tier=current,
-                            to_tier=earned,
+                            to_tier=target,
                             reason=ChangeReason.DOWNGRADE,
                             ranking=ranking,
                             at=now,
                         )
                     )
-                    lowered[earned.pk if earned else None].append(state.pk)
+                    lowered[target.pk if target else None].append(state.pk)
                 elif since_change:
                     windows_renewed.append(state.pk)
                     renewed += 1
             # One UPDATE per target tier, not bulk_update's CASE over every row of the chunk.
             for tier_id, pks in lowered.items():
                 MemberTier.objects.filter(pk__in=pks).update(
-                    tier_id=tier_id, since=now, window_start=now, updated_at=now
+                    tier_id=tier_id, since=now, window_start=now, held_until=None, updated_at=now
                 )
             if windows_renewed:
                 MemberTier.objects.filter(pk__in=windows_renewed).update(window_start=now, updated_at=now)
@@ -461,3 +490,150 @@ def review_program(
     TierProgram.objects.filter(pk=program.pk).update(last_reviewed_at=now)
     program.last_reviewed_at = now
     return ReviewResult(reviewed=reviewed, downgraded=downgraded, renewed=renewed)
+
+
+# --- downgrade notices --------------------------------------------------------------------------------
+
+
+def record_downgrade_notices(
+    *, program: TierProgram, now: datetime | None = None, chunk_size: int = REVIEW_CHUNK
+) -> int:
+    """Forecast, `downgrade_notice_days` before a review, whom it will lower, and record a
+    `DowngradeNotice` for each (the marketing app messages them). Returns how many were recorded.
+
+    The forecast is the review's own decision on the ranking as it stands now: what the window of the
+    review holds of it (entries that will have left the window by then no longer count), nothing
+    spent meanwhile. A scheduled review is forecast once (`notices_recorded_for`). A continuous review
+    lowers a tier when its hold ends, so the members whose hold ends within the notice days are
+    forecast at that instant, each once (the notice's unique constraint). Members whose tier is held
+    past the review get their notice before the review that follows their hold.
+    """
+    now = now or timezone.now()
+    if not program.is_active or program.downgrade_notice_days <= 0:
+        return 0
+    merchant = program.merchant
+    horizon = now + timedelta(days=program.downgrade_notice_days)
+    continuous = program.review == Review.CONTINUOUS
+    candidates = MemberTier.objects.of(merchant).filter(hold="", tier__isnull=False)
+    review_at = next_review(program, now)
+    if continuous:
+        candidates = candidates.filter(held_until__gt=now, held_until__lte=horizon).exclude(
+            Exists(
+                DowngradeNotice.objects.filter(
+                    member_id=OuterRef("member_id"), review_at=OuterRef("held_until")
+                )
+            )
+        )
+    else:
+        if review_at > horizon or program.notices_recorded_for == review_at:
+            return 0
+        candidates = candidates.filter(Q(held_until__isnull=True) | Q(held_until__lte=review_at))
+    since_change = program.window == Window.SINCE_LAST_CHANGE
+    if since_change and not continuous:
+        candidates = candidates.filter(
+            window_start__lte=months_later(review_at, -program.window_months, merchant.tz)
+        )
+    live = Member.objects.of(merchant).filter(superseded_by__isnull=True, erased_at__isnull=True)
+    tiers = tiers_of(merchant.pk)
+    by_id = {t.pk: t for t in tiers}
+    recorded = 0
+    last_member = 0
+    while True:
+        chunk = list(
+            candidates.filter(
+                member_id__gt=last_member, member__in=live.filter(pk__gt=last_member).values("pk")
+            )
+            .order_by("member_id")
+            .values_list("member_id", "tier_id", "held_until", "window_start")[:chunk_size]
+        )
+        if not chunk:
+            break
+        last_member = chunk[-1][0]
+        by_review: dict[datetime, list[int]] = defaultdict(list)
+        for member_id, _tier, held_until, window_start in chunk:
+            at = may_drop_at(program, held_until, now) if continuous else review_at
+            if (
+                since_change
+                and continuous
+                and window_start > months_later(at, -program.window_months, merchant.tz)
+            ):
+                continue  # qualified again at that instant: the window renews, nothing drops
+            by_review[at].append(member_id)
+        found: dict[tuple[int, datetime], int] = {}
+        for at, member_ids in by_review.items():
+            for member_id, ranking in rankings(
+                merchant_id=merchant.pk,
+                basis=program.basis,
+                start=review_window_start(program, at, merchant.tz),
+                end=now,
+                members=Q(account__member_id__in=member_ids),
+                from_window_start=since_change,
+            ).items():
+                found[member_id, at] = ranking
+        notices = []
+        for at, member_ids in by_review.items():
+            tier_ids = {member_id: tier_id for member_id, tier_id, _held, _start in chunk}
+            for member_id in member_ids:
+                ranking = found.get((member_id, at), 0)
+                current = by_id[tier_ids[member_id]]
+                earned = tier_for(tiers, ranking)
+                if rank_of(earned) >= rank_of(current):
+                    continue
+                target = lowered_tier(tiers, current, earned, program.downgrade)
+                notices.append(
+                    DowngradeNotice(
+                        merchant_id=merchant.pk,
+                        member_id=member_id,
+                        tier=current,
+                        to_tier=target,
+                        review_at=at,
+                        ranking=ranking,
+                    )
+                )
+        recorded += len(DowngradeNotice.objects.bulk_create(notices, ignore_conflicts=True))
+    if not continuous:
+        TierProgram.objects.filter(pk=program.pk).update(notices_recorded_for=review_at)
+        program.notices_recorded_for = review_at
+    return recorded
+
+
+# --- spend of sales that earned no points -------------------------------------------------------------
+
+
+def record_spend(*, member: Member, amount: int, source: str, now: datetime) -> None:
+    """A confirmed sale that earned no points (so no EARN entry): its spend still counts toward the
+    ranking. Sales call it in the confirming transaction; one INSERT while the merchant has a tier
+    program, nothing otherwise."""
+    if amount <= 0 or program_of(member.merchant_id) is None:
+        return
+    RankingSpend.objects.create(
+        merchant_id=member.merchant_id,
+        member=member,
+        amount=amount,
+        occurred_at=now,
+        source=source,
+        cause=source,
+    )
+
+
+def return_spend(*, member: Member, source: str, cause: str, amount: int | None) -> None:
+    """A void or return of a sale `record_spend` counted takes back `amount` of its spend (None: all
+    that is left), dated like the sale so a return never lowers a later window. Two statements, only
+    while the merchant has a tier program."""
+    if program_of(member.merchant_id) is None:
+        return
+    counted = RankingSpend.objects.filter(merchant_id=member.merchant_id, source=source).aggregate(
+        left=Sum("amount"), at=Max("occurred_at")
+    )
+    left = int(counted["left"] or 0)
+    taken = left if amount is None else min(amount, left)
+    if taken <= 0:
+        return
+    RankingSpend.objects.create(
+        merchant_id=member.merchant_id,
+        member=member,
+        amount=-taken,
+        occurred_at=counted["at"],
+        source=source,
+        cause=cause,
+    )

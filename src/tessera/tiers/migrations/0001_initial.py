@@ -9,237 +9,811 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('ledger', '0002_entry_append_only_trigger'),
-        ('members', '0001_initial'),
-        ('tenancy', '0001_initial'),
+        ("ledger", "0002_entry_append_only_trigger"),
+        ("members", "0001_initial"),
+        ("tenancy", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='HistoricalTier',
+            name="HistoricalTier",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('created_at', models.DateTimeField(blank=True, editable=False, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(blank=True, editable=False, verbose_name='updated at')),
-                ('code', models.SlugField(max_length=30, verbose_name='code')),
-                ('name', models.CharField(max_length=100, verbose_name='name')),
-                ('rank', models.PositiveSmallIntegerField(help_text='1 is the lowest tier.', verbose_name='rank')),
-                ('threshold', models.BigIntegerField(help_text="Ranking spend (in the currency's smallest unit) or ranking points needed to reach it.", verbose_name='threshold')),
-                ('discount_percent', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=5, validators=[django.core.validators.MinValueValidator(Decimal('0')), django.core.validators.MaxValueValidator(Decimal('100'))], verbose_name='discount %')),
-                ('earning_multiplier', models.DecimalField(decimal_places=3, default=Decimal('1'), help_text='Points earned are multiplied by this (1 = no change).', max_digits=6, validators=[django.core.validators.MinValueValidator(Decimal('0'))], verbose_name='earning multiplier')),
-                ('reward_points', models.PositiveIntegerField(default=0, help_text='Given once when a member first reaches the tier.', verbose_name='reward points')),
-                ('description', models.TextField(blank=True, verbose_name='description')),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('created_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('merchant', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tenancy.merchant', verbose_name='merchant')),
-                ('updated_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by')),
+                (
+                    "id",
+                    models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID"),
+                ),
+                ("created_at", models.DateTimeField(blank=True, editable=False, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(blank=True, editable=False, verbose_name="updated at")),
+                ("code", models.SlugField(max_length=30, verbose_name="code")),
+                ("name", models.CharField(max_length=100, verbose_name="name")),
+                (
+                    "rank",
+                    models.PositiveSmallIntegerField(help_text="1 is the lowest tier.", verbose_name="rank"),
+                ),
+                (
+                    "threshold",
+                    models.BigIntegerField(
+                        help_text="Ranking spend (in the currency's smallest unit) or ranking points needed to reach it.",
+                        verbose_name="threshold",
+                    ),
+                ),
+                (
+                    "discount_percent",
+                    models.DecimalField(
+                        decimal_places=2,
+                        default=Decimal("0"),
+                        max_digits=5,
+                        validators=[
+                            django.core.validators.MinValueValidator(Decimal("0")),
+                            django.core.validators.MaxValueValidator(Decimal("100")),
+                        ],
+                        verbose_name="discount %",
+                    ),
+                ),
+                (
+                    "earning_multiplier",
+                    models.DecimalField(
+                        decimal_places=3,
+                        default=Decimal("1"),
+                        help_text="Points earned are multiplied by this (1 = no change).",
+                        max_digits=6,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                        verbose_name="earning multiplier",
+                    ),
+                ),
+                (
+                    "reward_points",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="Given once when a member first reaches the tier.",
+                        verbose_name="reward points",
+                    ),
+                ),
+                ("description", models.TextField(blank=True, verbose_name="description")),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(
+                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="created by",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="tenancy.merchant",
+                        verbose_name="merchant",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="updated by",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical tier',
-                'verbose_name_plural': 'historical tiers',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical tier",
+                "verbose_name_plural": "historical tiers",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalTierProgram',
+            name="HistoricalTierProgram",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('created_at', models.DateTimeField(blank=True, editable=False, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(blank=True, editable=False, verbose_name='updated at')),
-                ('basis', models.CharField(choices=[('spend', 'Ranking spend'), ('points', 'Ranking points')], default='spend', max_length=10, verbose_name='rank by')),
-                ('window', models.CharField(choices=[('rolling_months', 'The last N months (rolling)'), ('calendar_year', 'The calendar year'), ('since_last_change', 'Since the last tier change')], default='rolling_months', max_length=20, verbose_name='over')),
-                ('window_months', models.PositiveSmallIntegerField(default=12, help_text='Rolling window: its length. Since the last change: how long a member has to qualify again for their tier before a review may lower it.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(120)], verbose_name='months')),
-                ('review', models.CharField(choices=[('daily', 'Every day'), ('monthly', 'On the first day of each month'), ('yearly', 'On the first day of each year')], default='monthly', max_length=10, verbose_name='review for downgrades')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('last_reviewed_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='last reviewed at')),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('created_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('merchant', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tenancy.merchant', verbose_name='merchant')),
-                ('updated_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by')),
+                (
+                    "id",
+                    models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID"),
+                ),
+                ("created_at", models.DateTimeField(blank=True, editable=False, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(blank=True, editable=False, verbose_name="updated at")),
+                (
+                    "basis",
+                    models.CharField(
+                        choices=[("spend", "Ranking spend"), ("points", "Ranking points")],
+                        default="spend",
+                        max_length=10,
+                        verbose_name="rank by",
+                    ),
+                ),
+                (
+                    "window",
+                    models.CharField(
+                        choices=[
+                            ("rolling_months", "The last N months (rolling)"),
+                            ("calendar_year", "The calendar year"),
+                            ("since_last_change", "Since the last tier change"),
+                        ],
+                        default="rolling_months",
+                        max_length=20,
+                        verbose_name="over",
+                    ),
+                ),
+                (
+                    "window_months",
+                    models.PositiveSmallIntegerField(
+                        default=12,
+                        help_text="Rolling window: its length. Since the last change: how long a member has to qualify again for their tier before a review may lower it.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(120),
+                        ],
+                        verbose_name="months",
+                    ),
+                ),
+                (
+                    "review",
+                    models.CharField(
+                        choices=[
+                            ("daily", "Every day"),
+                            ("monthly", "On the first day of each month"),
+                            ("yearly", "On the first day of each year"),
+                        ],
+                        default="monthly",
+                        max_length=10,
+                        verbose_name="review for downgrades",
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                (
+                    "last_reviewed_at",
+                    models.DateTimeField(
+                        blank=True, editable=False, null=True, verbose_name="last reviewed at"
+                    ),
+                ),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(
+                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="created by",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="tenancy.merchant",
+                        verbose_name="merchant",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="updated by",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical tier program',
-                'verbose_name_plural': 'historical tier programs',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical tier program",
+                "verbose_name_plural": "historical tier programs",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='Tier',
+            name="Tier",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('code', models.SlugField(max_length=30, verbose_name='code')),
-                ('name', models.CharField(max_length=100, verbose_name='name')),
-                ('rank', models.PositiveSmallIntegerField(help_text='1 is the lowest tier.', verbose_name='rank')),
-                ('threshold', models.BigIntegerField(help_text="Ranking spend (in the currency's smallest unit) or ranking points needed to reach it.", verbose_name='threshold')),
-                ('discount_percent', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=5, validators=[django.core.validators.MinValueValidator(Decimal('0')), django.core.validators.MaxValueValidator(Decimal('100'))], verbose_name='discount %')),
-                ('earning_multiplier', models.DecimalField(decimal_places=3, default=Decimal('1'), help_text='Points earned are multiplied by this (1 = no change).', max_digits=6, validators=[django.core.validators.MinValueValidator(Decimal('0'))], verbose_name='earning multiplier')),
-                ('reward_points', models.PositiveIntegerField(default=0, help_text='Given once when a member first reaches the tier.', verbose_name='reward points')),
-                ('description', models.TextField(blank=True, verbose_name='description')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by')),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant')),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                ("code", models.SlugField(max_length=30, verbose_name="code")),
+                ("name", models.CharField(max_length=100, verbose_name="name")),
+                (
+                    "rank",
+                    models.PositiveSmallIntegerField(help_text="1 is the lowest tier.", verbose_name="rank"),
+                ),
+                (
+                    "threshold",
+                    models.BigIntegerField(
+                        help_text="Ranking spend (in the currency's smallest unit) or ranking points needed to reach it.",
+                        verbose_name="threshold",
+                    ),
+                ),
+                (
+                    "discount_percent",
+                    models.DecimalField(
+                        decimal_places=2,
+                        default=Decimal("0"),
+                        max_digits=5,
+                        validators=[
+                            django.core.validators.MinValueValidator(Decimal("0")),
+                            django.core.validators.MaxValueValidator(Decimal("100")),
+                        ],
+                        verbose_name="discount %",
+                    ),
+                ),
+                (
+                    "earning_multiplier",
+                    models.DecimalField(
+                        decimal_places=3,
+                        default=Decimal("1"),
+                        help_text="Points earned are multiplied by this (1 = no change).",
+                        max_digits=6,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                        verbose_name="earning multiplier",
+                    ),
+                ),
+                (
+                    "reward_points",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="Given once when a member first reaches the tier.",
+                        verbose_name="reward points",
+                    ),
+                ),
+                ("description", models.TextField(blank=True, verbose_name="description")),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="created by",
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.merchant",
+                        verbose_name="merchant",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="updated by",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'tier',
-                'verbose_name_plural': 'tiers',
-                'ordering': ['merchant', 'rank'],
+                "verbose_name": "tier",
+                "verbose_name_plural": "tiers",
+                "ordering": ["merchant", "rank"],
             },
         ),
         migrations.CreateModel(
-            name='MemberTier',
+            name="MemberTier",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('since', models.DateTimeField(verbose_name='since')),
-                ('window_start', models.DateTimeField(verbose_name='ranking counted from')),
-                ('hold', models.CharField(blank=True, choices=[('', 'None'), ('manual_upgrade', 'Kept after a manual upgrade'), ('manual_downgrade', 'Kept after a manual downgrade')], default='', max_length=20, verbose_name='hold')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by')),
-                ('member', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='tier_state', to='members.member', verbose_name='member')),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant')),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by')),
-                ('hold_reference', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tiers.tier', verbose_name='held until a tier above')),
-                ('tier', models.ForeignKey(blank=True, help_text='Empty: below the lowest tier.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tiers.tier', verbose_name='tier')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                ("since", models.DateTimeField(verbose_name="since")),
+                ("window_start", models.DateTimeField(verbose_name="ranking counted from")),
+                (
+                    "hold",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "None"),
+                            ("manual_upgrade", "Kept after a manual upgrade"),
+                            ("manual_downgrade", "Kept after a manual downgrade"),
+                        ],
+                        default="",
+                        max_length=20,
+                        verbose_name="hold",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="created by",
+                    ),
+                ),
+                (
+                    "member",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tier_state",
+                        to="members.member",
+                        verbose_name="member",
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.merchant",
+                        verbose_name="merchant",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="updated by",
+                    ),
+                ),
+                (
+                    "hold_reference",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tiers.tier",
+                        verbose_name="held until a tier above",
+                    ),
+                ),
+                (
+                    "tier",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty: below the lowest tier.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tiers.tier",
+                        verbose_name="tier",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'member tier',
-                'verbose_name_plural': 'member tiers',
+                "verbose_name": "member tier",
+                "verbose_name_plural": "member tiers",
             },
         ),
         migrations.CreateModel(
-            name='TierChange',
+            name="TierChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('reason', models.CharField(choices=[('upgrade', 'Upgrade: ranking reached the tier'), ('downgrade', 'Downgrade: review found the ranking below the tier'), ('manual_upgrade', 'Manual upgrade (adjustment voucher)'), ('manual_downgrade', 'Manual downgrade (adjustment voucher)')], max_length=20, verbose_name='reason')),
-                ('ranking', models.BigIntegerField(verbose_name='ranking at the time')),
-                ('voucher_code', models.CharField(blank=True, max_length=40, verbose_name='adjustment voucher')),
-                ('note', models.CharField(blank=True, max_length=300, verbose_name='note')),
-                ('at', models.DateTimeField(verbose_name='at')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by')),
-                ('from_tier', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tiers.tier', verbose_name='from')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='tier_changes', to='members.member', verbose_name='member')),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant')),
-                ('to_tier', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tiers.tier', verbose_name='to')),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                (
+                    "reason",
+                    models.CharField(
+                        choices=[
+                            ("upgrade", "Upgrade: ranking reached the tier"),
+                            ("downgrade", "Downgrade: review found the ranking below the tier"),
+                            ("manual_upgrade", "Manual upgrade (adjustment voucher)"),
+                            ("manual_downgrade", "Manual downgrade (adjustment voucher)"),
+                        ],
+                        max_length=20,
+                        verbose_name="reason",
+                    ),
+                ),
+                ("ranking", models.BigIntegerField(verbose_name="ranking at the time")),
+                (
+                    "voucher_code",
+                    models.CharField(blank=True, max_length=40, verbose_name="adjustment voucher"),
+                ),
+                ("note", models.CharField(blank=True, max_length=300, verbose_name="note")),
+                ("at", models.DateTimeField(verbose_name="at")),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="created by",
+                    ),
+                ),
+                (
+                    "from_tier",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tiers.tier",
+                        verbose_name="from",
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tier_changes",
+                        to="members.member",
+                        verbose_name="member",
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.merchant",
+                        verbose_name="merchant",
+                    ),
+                ),
+                (
+                    "to_tier",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tiers.tier",
+                        verbose_name="to",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="updated by",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'tier change',
-                'verbose_name_plural': 'tier changes',
-                'ordering': ['-at', '-pk'],
+                "verbose_name": "tier change",
+                "verbose_name_plural": "tier changes",
+                "ordering": ["-at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='TierProgram',
+            name="TierProgram",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('basis', models.CharField(choices=[('spend', 'Ranking spend'), ('points', 'Ranking points')], default='spend', max_length=10, verbose_name='rank by')),
-                ('window', models.CharField(choices=[('rolling_months', 'The last N months (rolling)'), ('calendar_year', 'The calendar year'), ('since_last_change', 'Since the last tier change')], default='rolling_months', max_length=20, verbose_name='over')),
-                ('window_months', models.PositiveSmallIntegerField(default=12, help_text='Rolling window: its length. Since the last change: how long a member has to qualify again for their tier before a review may lower it.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(120)], verbose_name='months')),
-                ('review', models.CharField(choices=[('daily', 'Every day'), ('monthly', 'On the first day of each month'), ('yearly', 'On the first day of each year')], default='monthly', max_length=10, verbose_name='review for downgrades')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('last_reviewed_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='last reviewed at')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by')),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant')),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                (
+                    "basis",
+                    models.CharField(
+                        choices=[("spend", "Ranking spend"), ("points", "Ranking points")],
+                        default="spend",
+                        max_length=10,
+                        verbose_name="rank by",
+                    ),
+                ),
+                (
+                    "window",
+                    models.CharField(
+                        choices=[
+                            ("rolling_months", "The last N months (rolling)"),
+                            ("calendar_year", "The calendar year"),
+                            ("since_last_change", "Since the last tier change"),
+                        ],
+                        default="rolling_months",
+                        max_length=20,
+                        verbose_name="over",
+                    ),
+                ),
+                (
+                    "window_months",
+                    models.PositiveSmallIntegerField(
+                        default=12,
+                        help_text="Rolling window: its length. Since the last change: how long a member has to qualify again for their tier before a review may lower it.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(120),
+                        ],
+                        verbose_name="months",
+                    ),
+                ),
+                (
+                    "review",
+                    models.CharField(
+                        choices=[
+                            ("daily", "Every day"),
+                            ("monthly", "On the first day of each month"),
+                            ("yearly", "On the first day of each year"),
+                        ],
+                        default="monthly",
+                        max_length=10,
+                        verbose_name="review for downgrades",
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                (
+                    "last_reviewed_at",
+                    models.DateTimeField(
+                        blank=True, editable=False, null=True, verbose_name="last reviewed at"
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="created by",
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.merchant",
+                        verbose_name="merchant",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="updated by",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'tier program',
-                'verbose_name_plural': 'tier programs',
+                "verbose_name": "tier program",
+                "verbose_name_plural": "tier programs",
             },
         ),
         migrations.CreateModel(
-            name='TierReward',
+            name="TierReward",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('points', models.PositiveIntegerField(verbose_name='points')),
-                ('change', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='rewards', to='tiers.tierchange', verbose_name='tier change')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by')),
-                ('entry', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='ledger.entry', verbose_name='ledger entry')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='members.member', verbose_name='member')),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant')),
-                ('tier', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tiers.tier', verbose_name='tier')),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                ("points", models.PositiveIntegerField(verbose_name="points")),
+                (
+                    "change",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="rewards",
+                        to="tiers.tierchange",
+                        verbose_name="tier change",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="created by",
+                    ),
+                ),
+                (
+                    "entry",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="ledger.entry",
+                        verbose_name="ledger entry",
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="members.member",
+                        verbose_name="member",
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.merchant",
+                        verbose_name="merchant",
+                    ),
+                ),
+                (
+                    "tier",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tiers.tier",
+                        verbose_name="tier",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="updated by",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'tier reward',
-                'verbose_name_plural': 'tier rewards',
+                "verbose_name": "tier reward",
+                "verbose_name_plural": "tier rewards",
             },
         ),
         migrations.AddConstraint(
-            model_name='tier',
-            constraint=models.UniqueConstraint(fields=('merchant', 'code'), name='tier_code_unique_per_merchant'),
+            model_name="tier",
+            constraint=models.UniqueConstraint(
+                fields=("merchant", "code"), name="tier_code_unique_per_merchant"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='tier',
-            constraint=models.UniqueConstraint(fields=('merchant', 'rank'), name='tier_rank_unique_per_merchant'),
+            model_name="tier",
+            constraint=models.UniqueConstraint(
+                fields=("merchant", "rank"), name="tier_rank_unique_per_merchant"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='tier',
-            constraint=models.CheckConstraint(condition=models.Q(('threshold__gte', 0)), name='tier_threshold_not_negative'),
+            model_name="tier",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("threshold__gte", 0)), name="tier_threshold_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='tier',
-            constraint=models.CheckConstraint(condition=models.Q(('discount_percent__gte', 0), ('discount_percent__lte', 100)), name='tier_discount_percent'),
+            model_name="tier",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("discount_percent__gte", 0), ("discount_percent__lte", 100)),
+                name="tier_discount_percent",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='tier',
-            constraint=models.CheckConstraint(condition=models.Q(('earning_multiplier__gte', 0)), name='tier_multiplier'),
+            model_name="tier",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("earning_multiplier__gte", 0)), name="tier_multiplier"
+            ),
         ),
         migrations.AddIndex(
-            model_name='membertier',
-            index=models.Index(fields=['merchant', 'tier'], name='tiers_membe_merchan_b73fc0_idx'),
+            model_name="membertier",
+            index=models.Index(fields=["merchant", "tier"], name="tiers_membe_merchan_b73fc0_idx"),
         ),
         migrations.AddIndex(
-            model_name='membertier',
-            index=models.Index(fields=['merchant', 'member'], name='tiers_membe_merchan_89a4a6_idx'),
+            model_name="membertier",
+            index=models.Index(fields=["merchant", "member"], name="tiers_membe_merchan_89a4a6_idx"),
         ),
         migrations.AddConstraint(
-            model_name='membertier',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('hold', ''), ('hold_reference__isnull', True)), models.Q(models.Q(('hold', ''), _negated=True), ('hold_reference__isnull', False)), _connector='OR'), name='member_tier_hold_has_reference'),
+            model_name="membertier",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("hold", ""), ("hold_reference__isnull", True)),
+                    models.Q(models.Q(("hold", ""), _negated=True), ("hold_reference__isnull", False)),
+                    _connector="OR",
+                ),
+                name="member_tier_hold_has_reference",
+            ),
         ),
         migrations.AddIndex(
-            model_name='tierchange',
-            index=models.Index(fields=['merchant', 'at'], name='tiers_tierc_merchan_a1ffa7_idx'),
+            model_name="tierchange",
+            index=models.Index(fields=["merchant", "at"], name="tiers_tierc_merchan_a1ffa7_idx"),
         ),
         migrations.AddIndex(
-            model_name='tierchange',
-            index=models.Index(fields=['member', 'at'], name='tiers_tierc_member__bb1cb9_idx'),
+            model_name="tierchange",
+            index=models.Index(fields=["member", "at"], name="tiers_tierc_member__bb1cb9_idx"),
         ),
         migrations.AddConstraint(
-            model_name='tierprogram',
-            constraint=models.UniqueConstraint(fields=('merchant',), name='tier_program_one_per_merchant'),
+            model_name="tierprogram",
+            constraint=models.UniqueConstraint(fields=("merchant",), name="tier_program_one_per_merchant"),
         ),
         migrations.AddConstraint(
-            model_name='tierprogram',
-            constraint=models.CheckConstraint(condition=models.Q(('window_months__gte', 1), ('window_months__lte', 120)), name='tier_program_window_months'),
+            model_name="tierprogram",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("window_months__gte", 1), ("window_months__lte", 120)),
+                name="tier_program_window_months",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='tierreward',
-            constraint=models.UniqueConstraint(fields=('member', 'tier'), name='tier_reward_once_per_member_and_tier'),
+            model_name="tierreward",
+            constraint=models.UniqueConstraint(
+                fields=("member", "tier"), name="tier_reward_once_per_member_and_tier"
+            ),
         ),
     ]
