@@ -20,18 +20,11 @@ from tessera.tenancy.admin_base import TenantHistoryAdmin, request_staff
 class PolicyAdmin(TenantHistoryAdmin):
     list_display = ("merchant", "earn_points", "earn_per_amount", "point_value", "pending_days", "expiry")
     fieldsets = (
-        (_("Earning"), {"fields": ("earn_points", "earn_per_amount", "point_value", "pending_days")}),
+        (_("Earning"), {"fields": services.EARNING_FIELDS}),
         (
             _("Expiry"),
             {
-                "fields": (
-                    "expiry",
-                    "expiry_period",
-                    "round_to_month_end",
-                    "reset_month",
-                    "reset_day",
-                    "notice_days",
-                ),
+                "fields": services.EXPIRY_FIELDS,
                 "description": _(
                     "A change applies to points earned after it is saved; points already earned keep "
                     "the expiry date they were given."

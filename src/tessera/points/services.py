@@ -12,19 +12,10 @@ from tessera.points.models import Policy
 from tessera.tenancy.models import Merchant
 from tessera.tenancy.permissions import authorise, is_user
 
-#: What `save_policy` may change.
-FIELDS = (
-    "earn_points",
-    "earn_per_amount",
-    "point_value",
-    "pending_days",
-    "expiry",
-    "expiry_period",
-    "round_to_month_end",
-    "reset_month",
-    "reset_day",
-    "notice_days",
-)
+#: What `save_policy` may change: how points are earned and valued, and when they expire.
+EARNING_FIELDS = ("earn_points", "earn_per_amount", "point_value", "pending_days")
+EXPIRY_FIELDS = ("expiry", "expiry_period", "round_to_month_end", "reset_month", "reset_day", "notice_days")
+FIELDS = EARNING_FIELDS + EXPIRY_FIELDS
 
 
 @transaction.atomic
