@@ -85,6 +85,7 @@ SELECT a.balance, a.pending, a.held FROM members_member m JOIN ledger_account a
 def setup() -> dict[str, Any]:
     reset_database()
     django_setup()
+    from tessera.points.services import save_policy
     from tessera.sales.models import SalesSettings
     from tessera.tenancy import services as tenancy
     from tessera.tenancy.models import Store
@@ -93,8 +94,8 @@ def setup() -> dict[str, Any]:
         name="Bench Café", slug="bench", currency="VND", time_zone="Asia/Ho_Chi_Minh", default_language="en"
     )
     store = Store.objects.create(merchant=merchant, code="q1", name="Quận 1")
+    save_policy(merchant=merchant, pending_days=0)
     rules = SalesSettings.for_merchant(merchant)
-    rules.pending_days = 0
     rules.confirm_attempt_limit = 5
     rules.save()
     key = tenancy.create_api_key(merchant=merchant, name="Bench till", store=store).raw_key

@@ -719,7 +719,7 @@ def main() -> None:
     reset_database()
     django_setup()
     from tessera.integrations.models import WebhookEndpoint
-    from tessera.sales.models import SalesSettings
+    from tessera.points.services import save_policy
     from tessera.tenancy import services as tenancy
     from tessera.tenancy.models import Store
     from tessera.tiers.models import Tier, TierProgram
@@ -728,9 +728,7 @@ def main() -> None:
         name="Soak Café", slug="soak", currency="VND", time_zone="Asia/Ho_Chi_Minh", default_language="en"
     )
     store = Store.objects.create(merchant=merchant, code="q1", name="Quận 1")
-    rules = SalesSettings.for_merchant(merchant)
-    rules.pending_days = 0
-    rules.save()
+    save_policy(merchant=merchant, pending_days=0)
     TierProgram.objects.create(merchant=merchant)
     Tier.objects.create(merchant=merchant, code="silver", name="Silver", rank=1, threshold=2_000_000)
     Tier.objects.create(merchant=merchant, code="gold", name="Gold", rank=2, threshold=6_000_000)

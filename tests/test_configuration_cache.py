@@ -1,7 +1,7 @@
 """A merchant's configuration is read from memory, and a change is seen on the very next request
 (issue 13 item 4, `tenancy.config`).
 
-The point-of-sale path reads the sales settings and points policy, the earning rules, the tier program,
+The point-of-sale path reads the sales settings and the points policy, the earning rules, the tier program,
 the webhook endpoints and the stores from the cache, under the merchant's `config_version`, which every
 change renews in its own transaction. Single process on both backends; several worker processes, each
 with its own local-memory cache, on PostgreSQL.
@@ -19,9 +19,10 @@ from django.db import connection, connections
 from django.test import Client
 
 from tessera.members.services import register_member
+from tessera.points.models import Policy
+from tessera.points.services import save_policy
 from tessera.rules.models import EarningRule
 from tessera.rules.services import save_rule
-from tessera.sales.models import SalesSettings
 from tessera.tenancy.models import ApiKey, Merchant, Store
 from tessera.tenancy.services import create_api_key, create_merchant, create_store, revoke_api_key
 
@@ -34,7 +35,7 @@ WORKERS = 3
 def a_merchant() -> tuple[Merchant, str]:
     merchant = create_merchant(name="Cache", slug=f"cache-{uuid.uuid4().hex[:8]}", currency="VND")
     create_store(merchant=merchant, code="main", name="Main")
-    SalesSettings.for_merchant(merchant)  # 1 point per 10,000 đồng
+    Policy.for_merchant(merchant)  # 1 point per 10,000 đồng
     register_member(merchant=merchant, full_name="Cache", phone=PHONE)
     return merchant, create_api_key(merchant=merchant, name="till").raw_key
 
@@ -54,9 +55,7 @@ def points(client: Client) -> int:
 
 
 def set_rate(merchant: Merchant, per_amount: int) -> None:
-    settings = SalesSettings.objects.get(merchant=merchant)  # as the back office's form saves it
-    settings.earn_per_amount = per_amount
-    settings.save()
+    save_policy(merchant=merchant, earn_per_amount=per_amount)  # as the back office's page saves it
 
 
 def test_every_change_is_seen_on_the_next_request():

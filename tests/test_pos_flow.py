@@ -13,7 +13,7 @@ from tessera.cards import services as cards
 from tessera.cards.models import Card
 from tessera.cards.tests.factories import CardTypeFactory
 from tessera.members.services import set_member_pin
-from tessera.sales.models import SalesSettings
+from tessera.points.services import save_policy
 from tessera.tenancy.services import create_api_key
 from tests.factories import MemberFactory, StoreFactory
 
@@ -23,9 +23,7 @@ pytestmark = pytest.mark.django_db
 def test_a_pos_sale_from_scan_to_refund(merchant, settings, tmp_path):
     settings.SMS_BACKEND, settings.VAR_DIR = "file", tmp_path
     store = StoreFactory(merchant=merchant, code="q1", name="Quận 1")
-    rules = SalesSettings.for_merchant(merchant)
-    rules.pending_days = 0
-    rules.save()
+    save_policy(merchant=merchant, pending_days=0)
     member = MemberFactory(merchant=merchant, phone="+84912345678", full_name="Trần Thị Bình")
     set_member_pin(member=member, pin="1357")
     batch = cards.generate_batch(merchant=merchant, card_type=CardTypeFactory(merchant=merchant), quantity=1)

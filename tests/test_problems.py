@@ -20,9 +20,9 @@ from tessera.core.errors import DomainError
 from tessera.core.problem import CONTENT_TYPE
 from tessera.members.models import MemberStatus
 from tessera.members.services import set_member_pin
+from tessera.points.services import save_policy
 from tessera.sales import selectors as sales_selectors
 from tessera.sales import services as sales_services
-from tessera.sales.models import SalesSettings
 from tessera.tenancy.services import create_api_key
 from tests.factories import MemberFactory, StoreFactory, staff_user
 
@@ -52,9 +52,7 @@ class Pos:
 
 @pytest.fixture
 def store(merchant):
-    rules = SalesSettings.for_merchant(merchant)
-    rules.pending_days = 0
-    rules.save()
+    save_policy(merchant=merchant, pending_days=0)
     return StoreFactory(merchant=merchant, code="hoan-kiem", name="Hoàn Kiếm")
 
 

@@ -32,11 +32,11 @@ from tessera.ledger import services as ledger
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
 from tessera.ledger.selectors import verify_ledger
 from tessera.ledger.tasks import expire_points
+from tessera.points.services import save_policy
 from tessera.portal import services as portal
 from tessera.portal.session import session_key
 from tessera.portal.tests.helpers import member_session
 from tessera.portal.widget import sign
-from tessera.sales.models import SalesSettings
 from tessera.tenancy.services import create_api_key
 from tests.factories import staff_user
 
@@ -102,9 +102,7 @@ def a_lapsed_lot(account: Account, amount: int) -> Entry:
 
 def _long_ago(till: Shop) -> tuple[str, str]:
     """An `occurred_on` 45 days back with a one-month validity, and the day those points expired."""
-    rules = SalesSettings.for_merchant(till.merchant)
-    rules.points_validity_months = 1
-    rules.save()
+    save_policy(merchant=till.merchant, expiry_period=1)
     day = timezone.localdate(timezone=till.store_a.tz) - timedelta(days=45)
     expired = day + relativedelta(months=1)
     return day.isoformat(), expired.isoformat()

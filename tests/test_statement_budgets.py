@@ -31,6 +31,7 @@ from django.test.utils import CaptureQueriesContext
 
 from tessera.members.models import Member
 from tessera.members.services import register_member, set_member_pin
+from tessera.points.models import Policy
 from tessera.sales.models import SalesSettings
 from tessera.tenancy.services import create_api_key, create_merchant, create_store
 from tessera.tiers.models import Tier, TierProgram
@@ -85,6 +86,7 @@ def a_till(*, tiered: bool) -> Till:
         merchant=merchant,
         defaults={"confirm_with_pin": False, "confirm_with_otp": False, "confirm_with_staff": False},
     )
+    Policy.for_merchant(merchant)  # the points policy with its defaults, as the sales settings
     if tiered:
         save_program(
             program=TierProgram(merchant=merchant, basis="spend", window="rolling_months", window_months=12),

@@ -175,6 +175,12 @@ UNFOLD = {
                     "rewards.view_topupbonusrule",
                 ),
                 _item(
+                    _("Points policy"),
+                    "hourglass_bottom",
+                    "admin:points_policy_changelist",
+                    "points.view_policy",
+                ),
+                _item(
                     _("Sales settings"),
                     "tune",
                     "admin:sales_salessettings_changelist",

@@ -25,8 +25,8 @@ from tessera.cards.models import Card
 from tessera.cards.tests.factories import CardTypeFactory
 from tessera.ledger.models import Account
 from tessera.members.services import set_member_pin
+from tessera.points.services import save_policy
 from tessera.sales import services as sales
-from tessera.sales.models import SalesSettings
 from tessera.tenancy import services as tenancy
 from tessera.tenancy.management.commands.backup_merchant import selections
 from tessera.tenancy.models import Merchant
@@ -47,9 +47,7 @@ PIN = "1357"
 def build(merchant: Merchant, phones: list[str]) -> None:
     """A merchant in use: staff, a store, members with PINs and cards, points added by hand, sales
     confirmed by PIN (spending points), a partial refund, a void, and a pending sale holding points."""
-    rules = SalesSettings.for_merchant(merchant)
-    rules.pending_days = 0
-    rules.save()
+    save_policy(merchant=merchant, pending_days=0)
     store = StoreFactory(merchant=merchant)
     admin = role(merchant, "merchant_admin")
     tenancy.add_staff(merchant=merchant, username=f"{merchant.slug}-owner", password="pw", roles=[admin])

@@ -13,6 +13,7 @@ from django.test import Client
 
 from tessera.members.models import Member
 from tessera.members.services import set_member_pin
+from tessera.points.services import save_policy
 from tessera.sales.models import SalesSettings, Transaction
 from tessera.tenancy.models import ApiKey
 from tessera.tenancy.services import create_api_key
@@ -26,9 +27,7 @@ PHONE, LOCAL_PHONE, NAME, PIN = "+84912345678", "0912345678", "Trần Thị Bìn
 @pytest.fixture
 def till(merchant):  # type: ignore[no-untyped-def]
     store = StoreFactory(merchant=merchant, code="q1")
-    rules = SalesSettings.for_merchant(merchant)
-    rules.pending_days = 0
-    rules.save()
+    save_policy(merchant=merchant, pending_days=0)
     member = MemberFactory(merchant=merchant, phone=PHONE, full_name=NAME)
     set_member_pin(member=member, pin=PIN)
     issued = create_api_key(merchant=merchant, name="Till", store=store)
@@ -44,6 +43,7 @@ def till(merchant):  # type: ignore[no-untyped-def]
         return {**response.json(), "http": response.status_code}
 
     post("/points/add", {"phone": PHONE, "points": 100})
+    rules = SalesSettings.for_merchant(merchant)
     return {"post": post, "client": client, "member": member, "issued": issued, "rules": rules}
 
 

@@ -25,9 +25,9 @@ from tessera.cards.tests.helpers import active_card
 from tessera.core.problem import CONTENT_TYPE
 from tessera.ledger.selectors import verify_ledger
 from tessera.members.services import set_member_pin
+from tessera.points.services import save_policy
 from tessera.sales import services as sales
 from tessera.sales import stored_value
-from tessera.sales.models import SalesSettings
 from tessera.sales.services import SaleLine
 from tessera.tenancy.services import create_api_key
 from tests.factories import MemberFactory, StoreFactory
@@ -191,9 +191,7 @@ def with_value(body: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[
 def world(merchant) -> dict[str, Any]:
     """A till's key in the documented example store, a member with a PIN, points and a stored-value card
     with money on it, and a pending sale."""
-    rules = SalesSettings.for_merchant(merchant)
-    rules.pending_days = 0
-    rules.save()
+    save_policy(merchant=merchant, pending_days=0)
     store = StoreFactory(merchant=merchant, code="hanoi-1", name="Hà Nội 1")
     member = MemberFactory(merchant=merchant, phone="+84903123456", full_name="Nguyễn Văn An")
     set_member_pin(member=member, pin="2468")

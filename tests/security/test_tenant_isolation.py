@@ -24,8 +24,9 @@ from tessera.cards.tests.factories import CardTypeFactory
 from tessera.ledger.models import Entry, Hold
 from tessera.members.models import Member
 from tessera.members.services import set_member_pin
+from tessera.points.services import save_policy
 from tessera.sales import services as sales
-from tessera.sales.models import SalesSettings, Transaction
+from tessera.sales.models import Transaction
 from tessera.tenancy.services import create_api_key
 from tests.factories import MemberFactory, StoreFactory
 
@@ -41,9 +42,7 @@ A_ADDRESS = "12 Phố Huế, only in A"
 def world(merchant, other_merchant, settings, tmp_path):  # type: ignore[no-untyped-def]
     settings.SMS_BACKEND, settings.VAR_DIR = "file", tmp_path
     store = StoreFactory(merchant=merchant, code="a1")
-    rules = SalesSettings.for_merchant(merchant)
-    rules.pending_days = 0
-    rules.save()
+    save_policy(merchant=merchant, pending_days=0)
     member = MemberFactory(merchant=merchant, phone=A_PHONE, full_name=A_NAME)
     Member.objects.filter(pk=member.pk).update(email=A_EMAIL, address=A_ADDRESS)
     set_member_pin(member=member, pin="1357")

@@ -22,6 +22,7 @@ from tessera.ledger.models import Account, AccountKind, Entry, EntryKind, Lot
 from tessera.ledger.selectors import AccountSummary, account_summary, entries_of, lots_of
 from tessera.members.models import Member
 from tessera.members.selectors import find_member_by_phone, search_members
+from tessera.points.policy import policy_of
 from tessera.reports import aggregates
 from tessera.reports import selectors as report_selectors
 from tessera.reports.selectors import Filters, ReportScope
@@ -286,7 +287,11 @@ def member_360(*, scope: Scope, member: Member, entries_page: int = 1) -> Member
     return Member360(
         member=member,
         cards=cards,
-        points=account_summary(account=points_account) if points_account else None,
+        points=(
+            account_summary(account=points_account, days=policy_of(merchant).notice_days)
+            if points_account
+            else None
+        ),
         lots=list(lots_of(account=points_account)[:50]) if points_account else [],
         stored_value=value_accounts,
         transactions=list(

@@ -42,7 +42,10 @@ class MappingForm(forms.Form):
         label=_("Opening points expire on"),
         required=False,
         widget=UnfoldAdminDateWidget(),
-        help_text=_("For rows without an expiry date. Leave empty: such points never expire."),
+        help_text=_(
+            "For rows without an expiry date. Leave empty: such points expire as the points policy "
+            "says, counted from the day they were earned."
+        ),
     )
 
     def __init__(self, *args: Any, job: ImportJob, samples: dict[str, list[str]], **kwargs: Any) -> None:

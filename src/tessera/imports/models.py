@@ -77,7 +77,10 @@ class ImportJob(TenantOwned):
         _("opening balances expire on"),
         null=True,
         blank=True,
-        help_text=_("For rows without an expiry date. Empty: such points never expire."),
+        help_text=_(
+            "For rows without an expiry date. Empty: such points expire as the points policy says, "
+            "counted from the day they were earned."
+        ),
     )
     state = models.CharField(
         _("state"), max_length=20, choices=ImportState.choices, default=ImportState.UPLOADED

@@ -25,6 +25,7 @@ from tessera.imports import fields as parse
 from tessera.imports.fields import FIELDS_BY_NAME, CellError
 from tessera.imports.models import DuplicatePolicy
 from tessera.members.models import Member, Tag
+from tessera.points.policy import lot_dates, policy_of
 from tessera.tenancy.models import Merchant, Store
 
 #: Profile fields an "update the empty fields" row may fill. Consent flags are never filled in: a
@@ -117,6 +118,8 @@ class RowChecker:
         self.today = timezone.localtime(self.now, self.tz).date()
         self.duplicate_policy = duplicate_policy
         self.default_expiry = self._end_of(default_expiry) if default_expiry else None
+        self.policy = policy_of(merchant)
+        self.policy_expiry: dict[datetime, datetime | None] = {}
         index = {header: i for i, header in enumerate(headers)}
         self.columns = [(index[h], h, name) for h, name in mapping.items() if h in index]
         self.phone_header = next((h for _i, h, name in self.columns if name == "phone"), "")
@@ -213,7 +216,7 @@ class RowChecker:
         if not row.points:
             return
         row.earned_at = row.earned_at or self.now
-        row.expires_at = row.expires_at or self.default_expiry
+        row.expires_at = row.expires_at or self.default_expiry or self._by_policy(row.earned_at)
         if row.expires_at is None:
             return
         if row.expires_at <= row.earned_at:
@@ -228,6 +231,13 @@ class RowChecker:
                 "expiry_in_past",
                 _("These points have already expired; leave the row's points out or give a later date."),
             )
+
+    def _by_policy(self, earned_at: datetime) -> datetime | None:
+        """A row without an expiry date of its own (nor the job's): the points policy's, computed once
+        per distinct earning date."""
+        if earned_at not in self.policy_expiry:
+            self.policy_expiry[earned_at] = lot_dates(self.policy, earned_at=earned_at, tz=self.tz).expires_at
+        return self.policy_expiry[earned_at]
 
     # --- a chunk of rows against the members ----------------------------------------------------------
 

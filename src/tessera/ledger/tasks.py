@@ -1,5 +1,8 @@
 """Scheduled ledger work (E10): release pending points, expire points, note expiries to announce.
 
+The nightly run of the last two is `tessera.points.tasks.nightly_expiry` (the notice's lead time is
+each merchant's points policy); the hourly release is here.
+
 Each job walks the accounts that have something to do in primary-key order, a chunk at a time; a
 chunk is one transaction that locks its accounts (in key order, like every service) so a spend at the
 till waits a moment rather than racing the job. Nothing is loaded beyond one chunk, and every job can
@@ -122,15 +125,23 @@ def expire_points(now: datetime | None = None, *, chunk_size: int = CHUNK) -> in
 
 
 def record_expiry_notices(
-    now: datetime | None = None, days: int | None = None, *, chunk_size: int = CHUNK
+    now: datetime | None = None,
+    days: int | None = None,
+    *,
+    merchant_ids: list[int] | None = None,
+    chunk_size: int = CHUNK,
 ) -> int:
-    """Note, once per account and expiry day (merchant's calendar), the points expiring within `days`.
+    """Note, once per account and expiry day (merchant's calendar), the points expiring within `days`
+    (of the merchants `merchant_ids`, or all). Each merchant's lead time is its points policy's: the
+    nightly job (`tessera.points.tasks`) calls this once per lead time.
 
     The marketing app sends the notices and sets `sent_at`. Returns how many notices were created."""
     now = now or timezone.now()
     days = expiry_notice_days() if days is None else days
     horizon = now + timedelta(days=days)
     expiring = Lot.objects.filter(remaining__gt=0, expires_at__gt=now, expires_at__lte=horizon)
+    if merchant_ids is not None:
+        expiring = expiring.filter(merchant_id__in=merchant_ids)
     zones: dict[int, ZoneInfo] = {}
     created = 0
     for ids in _account_chunks(expiring, chunk_size):
@@ -178,12 +189,3 @@ def _local_day(moment: datetime, merchant_id: int, zones: dict[int, ZoneInfo]) -
 def release_pending_hourly() -> None:
     """Return windows end at any hour; spends release due lots themselves, summaries wait for this."""
     release_pending()
-
-
-@db_periodic_task(crontab(hour="1", minute="0"))
-def nightly_expiry() -> None:
-    """01:00 UTC: release what is due, expire what is past, note what expires soon."""
-    now = timezone.now()
-    release_pending(now)
-    expire_points(now)
-    record_expiry_notices(now)

@@ -1,76 +1,62 @@
 """The points policy: what a point is worth, how fast it is earned, when a lot opens and when it expires.
 
-This package sits below `ledger`'s callers (`sales`, `rules`, `tiers`, `adjustments`, `reports`) and
-imports none of them: they read the policy through `policy_of` (or `from_settings` when they already
-hold the settings row) and date every lot they write through `lot_dates`.
-
-The values are still stored on `sales.SalesSettings`, one row per merchant, edited in the back office
-there. So that nothing below `sales` imports it, `sales` hands this module its loader when the app is
-ready (`provide`); moving the columns into a table of their own later changes `policy_of` alone.
+This package sits below `ledger`'s callers (`sales`, `rules`, `tiers`, `adjustments`, `imports`,
+`reports`) and imports none of them: they read the policy through `policy_of` and date every lot they
+write through `lot_dates`. The values are stored in `points.Policy`, one row per merchant, edited on the
+back office's "Points policy" page; `policy_of` reads it through the configuration cache
+(`tenancy.config`), which every change to the row renews.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
-from django.core.exceptions import ImproperlyConfigured
 
-if TYPE_CHECKING:
-    from tessera.tenancy.models import Merchant
+from tessera.points.models import ExpiryKind, Policy
+from tessera.tenancy import config
+from tessera.tenancy.models import Merchant
 
 
 @dataclass(frozen=True)
 class PointsPolicy:
-    """A merchant's points policy, read-only. `validity_months` 0: earned points never expire."""
+    """A merchant's points policy, read-only (the fields are `points.Policy`'s)."""
 
     earn_points: Decimal
     earn_per_amount: int
     point_value: Decimal
     pending_days: int
-    validity_months: int
+    expiry: str = ExpiryKind.MONTHS.value
+    expiry_period: int = 12
+    round_to_month_end: bool = False
+    reset_month: int = 1
+    reset_day: int = 1
+    notice_days: int = 14
 
 
-class PolicySettings(Protocol):
-    """The stored row the policy is read from (today `sales.SalesSettings`)."""
-
-    earn_points: Decimal
-    earn_per_amount: int
-    point_value: Decimal
-    pending_days: int
-    points_validity_months: int
-
-
-def from_settings(row: PolicySettings) -> PointsPolicy:
+def from_row(row: Policy) -> PointsPolicy:
     """The one place the policy is built from its stored row."""
     return PointsPolicy(
         earn_points=row.earn_points,
         earn_per_amount=row.earn_per_amount,
         point_value=row.point_value,
         pending_days=row.pending_days,
-        validity_months=row.points_validity_months,
+        expiry=str(row.expiry),
+        expiry_period=row.expiry_period,
+        round_to_month_end=row.round_to_month_end,
+        reset_month=row.reset_month,
+        reset_day=row.reset_day,
+        notice_days=row.notice_days,
     )
 
 
-_loader: Callable[[Merchant], PolicySettings] | None = None
-
-
-def provide(loader: Callable[[Merchant], PolicySettings]) -> None:
-    """Called once by the app that stores the policy (`sales`, in its `ready`)."""
-    global _loader
-    _loader = loader
-
-
 def policy_of(merchant: Merchant) -> PointsPolicy:
-    """The merchant's points policy (its settings row is created with defaults on first use)."""
-    if _loader is None:
-        raise ImproperlyConfigured("No app provides the points policy; is tessera.sales installed?")
-    return from_settings(_loader(merchant))
+    """The merchant's points policy (its row is created with defaults on first use); from the
+    configuration cache on the point-of-sale path."""
+    return config.cached(merchant.pk, "points.policy", lambda: from_row(Policy.for_merchant(merchant)))
 
 
 @dataclass(frozen=True)
@@ -87,10 +73,9 @@ def lot_dates(
     """The dates of a lot earned at `earned_at`, counted on the calendar of the merchant's zone `tz`.
 
     Every writer of points lots calls this (sales, manual points, top-up bonuses, adjustment vouchers,
-    tier rewards): the pending period applies only to points that a sale's return can take back
-    (`return_window`); the others are available at once. Validity is whole months from the local
-    earning date and time; a day the target month lacks becomes its last day (31 January + 1 month =
-    28 or 29 February).
+    tier rewards, imported opening balances without an expiry date of their own): the pending period
+    applies only to points that a sale's return can take back (`return_window`); the others are
+    available at once.
     """
     local = earned_at.astimezone(tz)
     available = local + timedelta(days=policy.pending_days) if return_window else local
@@ -98,8 +83,37 @@ def lot_dates(
 
 
 def _expiry(policy: PointsPolicy, local: datetime) -> datetime | None:
-    # The one place an expiry rule is applied: further kinds of expiry (after N days, at the end of the
-    # month or year of earning, a yearly reset) are added here, chosen by a field of PointsPolicy.
-    if not policy.validity_months:
+    """The one place an expiry rule is applied, on the local earning date and time (`local`).
+
+    - days, months: the same local time N days or months later; a day the target month lacks becomes
+      its last day (31 January + 1 month = 28 or 29 February);
+    - months rounded up to the month's end: when the month N months after earning ends (local midnight
+      starting the next month), so points earned early and late in a month expire together;
+    - calendar years: when the Nth calendar year after the year of earning ends (N = 0: that year);
+    - yearly reset: when the first reset day after the earning date begins. Points earned on the reset
+      day itself (it began before they were earned) last until the next year's reset day; a reset on 29
+      February falls on 28 February in the years without one.
+    """
+    kind, n = policy.expiry, policy.expiry_period
+    day = local.date()
+    if kind == ExpiryKind.NEVER:
         return None
-    return (local + relativedelta(months=policy.validity_months)).astimezone(UTC)
+    if kind == ExpiryKind.DAYS:
+        return (local + relativedelta(days=n)).astimezone(UTC)
+    if kind == ExpiryKind.MONTHS and not policy.round_to_month_end:
+        return (local + relativedelta(months=n)).astimezone(UTC)
+    if kind == ExpiryKind.MONTHS:
+        return _midnight(day + relativedelta(months=n + 1, day=1), local.tzinfo)
+    if kind == ExpiryKind.CALENDAR_YEARS:
+        return _midnight(day + relativedelta(years=n + 1, month=1, day=1), local.tzinfo)
+    if kind == ExpiryKind.YEARLY_RESET:
+        reset = day + relativedelta(month=policy.reset_month, day=policy.reset_day)
+        if reset <= day:
+            reset = day + relativedelta(years=1, month=policy.reset_month, day=policy.reset_day)
+        return _midnight(reset, local.tzinfo)
+    raise ValueError(f"unknown expiry kind {kind!r}")
+
+
+def _midnight(day: date, tz: tzinfo | None) -> datetime:
+    """The instant `day` begins in the zone (as UTC)."""
+    return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)

@@ -17,6 +17,7 @@ from tessera.core.formatting import format_money, format_points
 from tessera.ledger.models import Account, AccountKind, Entry
 from tessera.ledger.selectors import AccountSummary, account_summary, entries_of
 from tessera.members.models import Member
+from tessera.points.policy import policy_of
 from tessera.rewards import selectors as rewards
 from tessera.rewards.models import CodeStatus, CodeValueKind, PromoCode, PromoCodeOffer
 from tessera.sales.models import Transaction, TransactionStatus
@@ -93,7 +94,9 @@ def points_of(member: Member, *, now: datetime | None = None) -> AccountSummary 
     account = Account.objects.of(member.merchant_id).filter(member=member, kind=AccountKind.POINTS).first()
     if account is None:
         return None
-    return account_summary(account=account, now=now or timezone.now())
+    # "Expiring" lists what expires within the merchant's notice period (its points policy).
+    days = policy_of(member.merchant).notice_days
+    return account_summary(account=account, now=now or timezone.now(), days=days)
 
 
 @dataclass(frozen=True)

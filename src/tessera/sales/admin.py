@@ -676,7 +676,7 @@ class RefundLinesForm(forms.Form):
 
 @admin.register(SalesSettings)
 class SalesSettingsAdmin(TenantAdmin):
-    list_display = ("merchant", "earn_points", "earn_per_amount", "pending_days", "points_validity_months")
+    list_display = ("merchant", "cashiers_may_refund")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -12,44 +10,16 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from tessera.core.models import TenantOwned
-from tessera.core.money import minor_digits
 from tessera.tenancy import config
 from tessera.tenancy.models import Merchant
 
 
 class SalesSettings(TenantOwned):
-    """How a merchant's sales earn and are confirmed. Created with defaults on first use."""
+    """How a merchant's sales are confirmed and refunded. Created with defaults on first use. (What they
+    earn is the points policy's: `points.Policy`.)"""
 
     merchant = models.OneToOneField(
         Merchant, verbose_name=_("merchant"), on_delete=models.CASCADE, related_name="sales_settings"
-    )
-    earn_points = models.DecimalField(
-        _("points earned"),
-        max_digits=12,
-        decimal_places=4,
-        default=Decimal(1),
-        validators=[MinValueValidator(Decimal(0))],
-        help_text=_("Points earned for every 'amount per points' spent; the result is rounded down."),
-    )
-    earn_per_amount = models.PositiveBigIntegerField(
-        _("amount per points"),
-        default=10000,
-        validators=[MinValueValidator(1)],
-        help_text=_("In the currency's minor unit (VND: đồng; CNY: fen)."),
-    )
-    pending_days = models.PositiveSmallIntegerField(
-        _("pending days"), default=0, help_text=_("Earned points can be spent only after this return window.")
-    )
-    points_validity_months = models.PositiveSmallIntegerField(
-        _("points validity (months)"), default=12, help_text=_("0 means earned points never expire.")
-    )
-    point_value = models.DecimalField(
-        _("value of one point"),
-        max_digits=12,
-        decimal_places=4,
-        default=Decimal(100),
-        validators=[MinValueValidator(Decimal(0))],
-        help_text=_("In the currency's minor unit, when points pay for a purchase (rounded down)."),
     )
     confirm_with_pin = models.BooleanField(_("confirm with the member's PIN"), default=True)
     confirm_with_otp = models.BooleanField(_("confirm with a one-time code by SMS"), default=True)
@@ -85,25 +55,14 @@ class SalesSettings(TenantOwned):
 
     @classmethod
     def for_merchant(cls, merchant: Merchant) -> SalesSettings:
-        """The merchant's settings, created on first use with defaults that suit its currency; from the
-        configuration cache (`tenancy.config`) on the point-of-sale path."""
+        """The merchant's settings, created on first use with the defaults; from the configuration cache
+        (`tenancy.config`) on the point-of-sale path."""
         return config.cached(merchant.pk, "sales.settings", lambda: cls._load(merchant))
 
     @classmethod
     def _load(cls, merchant: Merchant) -> SalesSettings:
         found = cls.objects.filter(merchant=merchant).first()
-        if found is not None:
-            return found
-        # VND: 1 point per 10,000 đồng, a point worth 100 đồng; two-digit currencies: per 1.00, worth 0.01.
-        two_digits = minor_digits(merchant.currency) > 0
-        created, _created = cls.objects.get_or_create(
-            merchant=merchant,
-            defaults={
-                "earn_per_amount": 100 if two_digits else 10000,
-                "point_value": Decimal(1) if two_digits else Decimal(100),
-            },
-        )
-        return created
+        return found or cls.objects.get_or_create(merchant=merchant)[0]
 
 
 class Channel(models.TextChoices):

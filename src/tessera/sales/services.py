@@ -50,7 +50,7 @@ from tessera.ledger.services import InsufficientBalance
 from tessera.members import services as members
 from tessera.members.models import Member
 from tessera.members.selectors import public_name
-from tessera.points.policy import from_settings, lot_dates, policy_of
+from tessera.points.policy import lot_dates, policy_of
 from tessera.rules.simulator import Part
 from tessera.sales import selectors, signals
 from tessera.sales.earning import EarnQuote, points_for
@@ -847,7 +847,7 @@ def _settle(
         )
     earning = None
     if sale.points_earned > 0:
-        dates = lot_dates(from_settings(rules), earned_at=now, tz=sale.merchant.tz, return_window=True)
+        dates = lot_dates(policy_of(sale.merchant), earned_at=now, tz=sale.merchant.tz, return_window=True)
         earning = ledger.Earning(
             amount=sale.points_earned,
             kind=EntryKind.EARN,

@@ -39,6 +39,7 @@ PRIVILEGED_PERMISSIONS = frozenset(
         # The merchant's settings and the settings pages of the apps.
         "tenancy.change_merchant",
         "sales.change_salessettings",
+        "points.change_policy",
         "adjustments.change_adjustmentsettings",
         "marketing.change_channelsettings",
         "portal.change_widgetsettings",

@@ -18,8 +18,9 @@ from tessera.cards.models import Card
 from tessera.cards.tests.factories import CardTypeFactory
 from tessera.members.models import Member
 from tessera.members.services import set_member_pin
+from tessera.points.services import save_policy
 from tessera.sales import services as sales
-from tessera.sales.models import SalesSettings, Transaction
+from tessera.sales.models import Transaction
 from tessera.sales.services import SaleLine
 from tessera.tenancy.models import Merchant, Store
 
@@ -39,9 +40,7 @@ def shop(
     merchant: Merchant, *, phone: str = "+84912345678", name: str = "Trần Thị Bình", prefix: str = "8868"
 ) -> Shop:
     """Two stores; a member with a PIN and an active points card. Earned points are available at once."""
-    rules = SalesSettings.for_merchant(merchant)
-    rules.pending_days = 0
-    rules.save()
+    save_policy(merchant=merchant, pending_days=0)
     store_a = StoreFactory(merchant=merchant, code=f"a-{merchant.slug}", name="Hoàn Kiếm")
     store_b = StoreFactory(merchant=merchant, code=f"b-{merchant.slug}", name="Quận 1")
     member = MemberFactory(

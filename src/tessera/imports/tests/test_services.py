@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from dateutil.relativedelta import relativedelta
 from django.core.management import call_command
 from django.db import IntegrityError
 from django.utils import timezone
@@ -19,6 +20,8 @@ from tessera.ledger.models import Account, Entry, EntryKind, Lot
 from tessera.ledger.selectors import verify_ledger
 from tessera.members.models import Member, MemberStatus
 from tessera.members.services import save_tag
+from tessera.points.models import ExpiryKind
+from tessera.points.services import save_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -140,7 +143,9 @@ def test_c4_dry_run_then_apply_imports_members_and_dated_opening_balances(mercha
     entry = Entry.objects.get(account__member=hong)
     assert (entry.kind, entry.amount, entry.source) == (EntryKind.ADJUST, 1500, f"import:{job.pk}")
     assert Account.objects.get(member=ming).balance == 200
-    assert Lot.objects.get(account__member=ming).expires_at is None
+    # No expiry date on the row: the points policy's (12 months from the earning date by default).
+    ming_lot = Lot.objects.get(account__member=ming)
+    assert ming_lot.expires_at == ming_lot.earned_at.astimezone(tz) + relativedelta(months=12)
     assert verify_ledger() == []
     call_command("verify_ledger")
 
@@ -253,6 +258,7 @@ def test_c4_opening_points_for_an_existing_member_are_refused(merchant, admin, r
 
 
 def test_c4_xlsx_with_excel_types_serial_dates_float_phones_and_chinese_names(merchant, admin, run):
+    save_policy(merchant=merchant, expiry=ExpiryKind.NEVER)  # points earned in 2024 are still good
     rows = [
         ["手机", "姓名", "生日", "积分", "Ngày tích điểm"],
         [912345678.0, "张伟", 32996, 300.0, datetime(2024, 3, 1)],  # 32996 = 1990-05-03

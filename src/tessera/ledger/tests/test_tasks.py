@@ -9,7 +9,7 @@ import pytest
 from tessera.ledger import services as ledger
 from tessera.ledger.models import Account, Entry, EntryKind, ExpiryNotice, LotUse
 from tessera.ledger.selectors import verify_ledger
-from tessera.ledger.tasks import expire_points, nightly_expiry, record_expiry_notices, release_pending
+from tessera.ledger.tasks import expire_points, record_expiry_notices, release_pending
 from tessera.ledger.tests.factories import T0, days, earn, points_account, remaining_by_lot
 
 pytestmark = pytest.mark.django_db
@@ -95,12 +95,3 @@ def test_e10_the_notice_window_defaults_to_the_setting(merchant, settings):
     earn(account, 10, expires_in=5)
     assert record_expiry_notices(T0) == 0
     assert record_expiry_notices(T0 + days(2)) == 1
-
-
-def test_the_nightly_task_runs_all_three_jobs(merchant):
-    account = points_account(merchant)
-    earn(account, 20, at=T0 - days(400), expires_in=1)
-    earn(account, 30, at=T0 - days(400), pending_for=1)
-    nightly_expiry.call_local()
-    assert balances(account) == (30, 0, 0)
-    assert verify_ledger(merchant) == []

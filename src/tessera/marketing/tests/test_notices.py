@@ -24,6 +24,7 @@ from tessera.marketing.models import (
 )
 from tessera.marketing.tests.factories import TemplateFactory
 from tessera.members.models import Anniversary
+from tessera.points.services import save_policy
 from tessera.sales import services as sales
 from tessera.sales.models import SalesSettings
 
@@ -40,8 +41,9 @@ def _rule(merchant, kind, body, channel=ChannelKind.SMS, **template):
 def _sale(merchant, member, capture):
     SalesSettings.for_merchant(merchant)
     SalesSettings.objects.filter(merchant=merchant).update(
-        confirm_with_pin=False, confirm_with_otp=False, confirm_with_staff=False, pending_days=0
+        confirm_with_pin=False, confirm_with_otp=False, confirm_with_staff=False
     )
+    save_policy(merchant=merchant, pending_days=0)
     store = StoreFactory(merchant=merchant)
     sale = sales.create_transaction(
         merchant=merchant, store=store, member=member, lines=[sales.SaleLine("Phở bò", 2, 65000)]

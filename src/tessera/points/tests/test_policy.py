@@ -5,23 +5,27 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from tessera.points.policy import LotDates, PointsPolicy, from_settings, lot_dates, policy_of
+from tessera.points.models import ExpiryKind, Policy
+from tessera.points.policy import LotDates, PointsPolicy, from_row, lot_dates, policy_of
+from tessera.points.services import save_policy
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")  # UTC+7
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # UTC+8
 
 
-def policy(*, validity_months: int = 1, pending_days: int = 0) -> PointsPolicy:
+def policy(*, months: int = 1, pending_days: int = 0, **expiry: Any) -> PointsPolicy:
     return PointsPolicy(
         earn_points=Decimal(1),
         earn_per_amount=10000,
         point_value=Decimal(100),
         pending_days=pending_days,
-        validity_months=validity_months,
+        expiry_period=months,
+        **expiry,
     )
 
 
@@ -61,14 +65,14 @@ EXPIRY_CASES = [
 
 @pytest.mark.parametrize(("tz", "earned_at", "months", "expires_at"), EXPIRY_CASES)
 def test_points_expire_whole_months_after_the_local_earning_date(tz, earned_at, months, expires_at):
-    dates = lot_dates(policy(validity_months=months), earned_at=earned_at, tz=tz)
+    dates = lot_dates(policy(months=months), earned_at=earned_at, tz=tz)
 
     assert dates == LotDates(available_at=earned_at, expires_at=expires_at)
     assert dates.expires_at is not None and dates.expires_at.utcoffset().total_seconds() == 0
 
 
-def test_points_never_expire_when_the_validity_is_zero():
-    dates = lot_dates(policy(validity_months=0), earned_at=utc(2027, 1, 31, 3), tz=HCM)
+def test_points_never_expire_when_the_policy_says_never():
+    dates = lot_dates(policy(expiry=ExpiryKind.NEVER), earned_at=utc(2027, 1, 31, 3), tz=HCM)
 
     assert dates.expires_at is None
 
@@ -92,24 +96,21 @@ def test_points_from_a_sale_wait_out_the_return_window(tz, earned_at, days, avai
 def test_points_given_outside_a_sale_are_available_at_once():
     earned_at = utc(2027, 1, 31, 3)
 
-    dates = lot_dates(policy(pending_days=7, validity_months=1), earned_at=earned_at, tz=HCM)
+    dates = lot_dates(policy(pending_days=7, months=1), earned_at=earned_at, tz=HCM)
 
     assert dates == LotDates(available_at=earned_at, expires_at=utc(2027, 2, 28, 3))
 
 
 @pytest.mark.django_db
-def test_the_policy_is_read_from_the_merchants_settings(merchant):
-    from tessera.sales.models import SalesSettings
+def test_the_policy_is_read_from_the_merchants_policy_row(merchant):
+    save_policy(merchant=merchant, pending_days=3, expiry_period=6, point_value=Decimal("50"))
 
-    row = SalesSettings.for_merchant(merchant)
-    row.pending_days, row.points_validity_months, row.point_value = 3, 6, Decimal("50")
-    row.save()
-
-    assert policy_of(merchant) == from_settings(row)
+    assert policy_of(merchant) == from_row(Policy.objects.get(merchant=merchant))
     assert policy_of(merchant) == PointsPolicy(
-        earn_points=row.earn_points,
-        earn_per_amount=row.earn_per_amount,
+        earn_points=Decimal(1),
+        earn_per_amount=10000,
         point_value=Decimal("50"),
         pending_days=3,
-        validity_months=6,
+        expiry=ExpiryKind.MONTHS,
+        expiry_period=6,
     )

@@ -13,6 +13,7 @@ from tessera.cards import services as cards
 from tessera.cards.models import Card
 from tessera.cards.tests.factories import CardTypeFactory
 from tessera.members.services import set_member_pin
+from tessera.points.policy import policy_of
 from tessera.sales.models import SalesSettings
 from tessera.tenancy.services import create_api_key
 
@@ -48,7 +49,8 @@ def active_card(member, *, kind: str = "points") -> Card:
 def rules(merchant):
     """VND: 1 point per 10,000 đồng, a point worth 100 đồng, no pending window, 12 months validity."""
     rules = SalesSettings.for_merchant(merchant)
-    assert (rules.earn_per_amount, rules.point_value, rules.pending_days) == (10000, 100, 0)
+    policy = policy_of(merchant)
+    assert (policy.earn_per_amount, policy.point_value, policy.pending_days) == (10000, 100, 0)
     return rules
 
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from tessera.core.models import IdempotencyRecord
 from tessera.ledger.models import Account, AccountKind, Entry
+from tessera.points.services import save_policy
 from tessera.sales import services
 from tessera.sales.models import ConfirmationAttempt, Transaction, TransactionStatus
 from tessera.sales.tasks import purge_old_idempotency_records
@@ -108,8 +109,7 @@ def test_e2_create_then_confirm_with_pin_changes_balances_only_on_confirm(pos, m
 def test_e10_spending_through_the_api_uses_the_first_expiring_lot_first(pos, member, store, rules):
     now = timezone.now()
     late = services.add_points(member=member, store=store, actor=None, points=100, now=now)
-    rules.points_validity_months = 1
-    rules.save()
+    save_policy(merchant=member.merchant, expiry_period=1)
     early = services.add_points(member=member, store=store, actor=None, points=30, now=now)
 
     sale = pos.post("/transactions", {"member_id": member.pk, "lines": LINES, "points_to_spend": 50}).json()

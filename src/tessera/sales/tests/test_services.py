@@ -15,6 +15,7 @@ from tessera.ledger import services as ledger
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind, HoldStatus, Lot
 from tessera.ledger.selectors import with_live_balances
 from tessera.members.models import MemberStatus
+from tessera.points.services import save_policy
 from tessera.sales import services
 from tessera.sales.models import ConfirmMethod, Transaction, TransactionStatus
 from tessera.sales.services import SaleLine
@@ -99,8 +100,7 @@ def test_e2_balances_unchanged_until_confirm_then_spend_and_earn(merchant, store
 def test_e10_earned_points_are_a_lot_pending_for_the_return_window_and_expiring(
     merchant, store, member, rules
 ):
-    rules.pending_days, rules.points_validity_months = 7, 12
-    rules.save()
+    save_policy(merchant=merchant, pending_days=7, expiry_period=12)
     now = timezone.now().replace(year=2026, month=1, day=31)
     pending = sale(merchant, store, member)
 
@@ -120,8 +120,7 @@ def test_e10_earned_points_are_a_lot_pending_for_the_return_window_and_expiring(
 
 
 def test_issue_13_sales_and_manual_points_expire_on_the_merchants_calendar(merchant, store, member, rules):
-    rules.pending_days, rules.points_validity_months = 0, 1
-    rules.save()
+    save_policy(merchant=merchant, pending_days=0, expiry_period=1)
     # 00:30 on 31 January in Ho Chi Minh City, still the 30th in UTC: the points expire at 00:30 on
     # 28 February there (31 January + 1 month), not a day later as counting on the UTC calendar would.
     now = datetime(2027, 1, 30, 17, 30, tzinfo=UTC)

@@ -13,9 +13,10 @@ from tests.factories import MemberFactory, StoreFactory, staff_user
 from tessera.core.errors import DomainError
 from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
 from tessera.members.models import MemberStatus
+from tessera.points.services import save_policy
 from tessera.rewards.tests.factories import TopUpBonusRuleFactory
 from tessera.sales import services, stored_value
-from tessera.sales.models import SalesSettings, TopUp
+from tessera.sales.models import TopUp
 from tessera.sales.services import SaleLine
 from tessera.sales.tests.conftest import PIN, active_card
 
@@ -277,9 +278,7 @@ def test_e7_the_most_points_a_vnd_basket_takes_is_rounded_down(merchant, store, 
 
 
 def test_e7_cny_points_pay_in_fen_rounded_down(other_merchant):
-    rules = SalesSettings.for_merchant(other_merchant)
-    rules.point_value = Decimal("0.5")  # two points pay one fen
-    rules.save()
+    save_policy(merchant=other_merchant, point_value=Decimal("0.5"))  # two points pay one fen
     store = StoreFactory(merchant=other_merchant)
     member = MemberFactory(merchant=other_merchant, phone="+8613800138000")
     services.add_points(member=member, store=store, actor=None, points=1001)
