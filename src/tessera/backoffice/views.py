@@ -44,6 +44,7 @@ from tessera.core.money import minor_digits, to_major
 from tessera.core.periods import Period
 from tessera.members.models import Member
 from tessera.members.selectors import phone_e164
+from tessera.rewards.occasions import stored_discounts
 from tessera.sales import selectors as sales_selectors
 from tessera.sales import services as sales
 from tessera.sales.models import Channel, ConfirmMethod, SalesSettings, Transaction, TransactionStatus
@@ -663,5 +664,6 @@ def cashier_receipt(request: HttpRequest, pk: int) -> HttpResponse:
         sale=sale,
         currency=sale.currency,
         balances=balances_of(sale.member, sale.card),
+        discounts=stored_discounts(sale.discount_parts or []),
         refund_url=reverse("admin:sales_transaction_refund_lines", args=[sale.pk]) if refundable else "",
     )

@@ -164,6 +164,7 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
         "occurred_at",
         "total_display",
         "discount_display",
+        "discounts_explained",
         "points_earned",
         "earning_explained",
         "points_to_spend",
@@ -225,6 +226,11 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
     @admin.display(description=_("discount"))
     def discount_display(self, obj: Transaction) -> str:
         return format_money(obj.discount_amount, obj.currency)
+
+    @admin.display(description=_("discounts given"))
+    def discounts_explained(self, obj: Transaction) -> str:
+        """The tier's and an occasion's part, in the reader's language (issue 15 §3)."""
+        return describe_parts(obj.discount_parts or [])
 
     @admin.display(description=_("stored value spent"))
     def stored_value_display(self, obj: Transaction) -> str:

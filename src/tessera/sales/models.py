@@ -159,6 +159,14 @@ class Transaction(TenantOwned):
     currency = models.CharField(_("currency"), max_length=3)
     total_amount = models.BigIntegerField(_("total"), help_text=_("Sum of the lines, in minor units."))
     discount_amount = models.BigIntegerField(_("discount"), default=0)
+    #: Null without a discount (and for sales made before): a nullable column is added to the table
+    #: without rebuilding it, which SQLite could not do under the reports' triggers.
+    discount_parts = models.JSONField(
+        _("discounts given"),
+        null=True,
+        blank=True,
+        help_text=_("Each part of the discount: the tier's or an occasion's, its amount and why."),
+    )
     points_earned = models.BigIntegerField(_("points earned"), default=0)
     earn_explanation = models.CharField(_("how the points were computed"), max_length=300, blank=True)
     earning_parts = models.JSONField(
