@@ -187,6 +187,12 @@ UNFOLD = {
                     "sales.view_salessettings",
                 ),
                 _item(
+                    _("Confirmation by store"),
+                    "verified_user",
+                    "admin:sales_storeconfirmation_changelist",
+                    "sales.view_storeconfirmation",
+                ),
+                _item(
                     _("Adjustment settings"),
                     "rule",
                     "admin:adjustments_adjustmentsettings_changelist",

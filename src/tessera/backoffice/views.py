@@ -569,19 +569,6 @@ def _submit(request: HttpRequest, merchant: Merchant, token: str, work: Any) -> 
         return Outcome(error=str(exc.message))
 
 
-def _methods(rules: SalesSettings) -> list[str]:
-    methods = [
-        method
-        for method, on in (
-            (ConfirmMethod.PIN, rules.confirm_with_pin),
-            (ConfirmMethod.OTP, rules.confirm_with_otp),
-            (ConfirmMethod.STAFF, rules.confirm_with_staff),
-        )
-        if on
-    ]
-    return [str(m) for m in methods] or [str(ConfirmMethod.NONE)]
-
-
 def cashier_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     """The second step (E2): the member's PIN or texted code, or a second staff member, as the merchant
     allows. Every button posts a one-time token, so a double click confirms (or texts) once."""
@@ -591,7 +578,8 @@ def cashier_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     here = reverse("backoffice:cashier_confirm", args=[sale.pk])
     if sale.status == TransactionStatus.CONFIRMED and request.method == "GET":
         return HttpResponseRedirect(reverse("backoffice:cashier_receipt", args=[sale.pk]))
-    methods = _methods(SalesSettings.for_merchant(staff.merchant))
+    # Only what the sale's store accepts for a sale of this amount (issue 15 §7).
+    methods = sales_selectors.confirm_methods(sale, SalesSettings.for_merchant(staff.merchant))
     if request.method == "POST":
         form = ConfirmForm(request.POST)
         if not form.is_valid():

@@ -36,6 +36,7 @@ from tessera.sales.models import (
     Channel,
     Refund,
     SalesSettings,
+    StoreConfirmation,
     TopUp,
     Transaction,
     TransactionLine,
@@ -686,6 +687,22 @@ class SalesSettingsAdmin(TenantAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(StoreConfirmation)
+class StoreConfirmationAdmin(TenantHistoryAdmin):
+    """A store's own confirmation rules (issue 15 §7), replacing the sales settings' for its sales."""
+
+    list_display = (
+        "store",
+        "confirm_with_pin",
+        "confirm_with_otp",
+        "confirm_with_staff",
+        "verify_from_amount",
+        "verify_from_points",
+    )
+    list_select_related = ("store",)
+    fields = list_display
 
 
 # --- top-ups: stored value put on a card at the counter (E6) --------------------------------------

@@ -26,7 +26,7 @@ from tessera.ledger.models import Entry
 from tessera.members.models import Member
 from tessera.rewards.occasions import Discount, StoredDiscount, stored_discounts
 from tessera.sales import selectors, services, stored_value
-from tessera.sales.models import Refund, Transaction
+from tessera.sales.models import Refund, SalesSettings, Transaction, TransactionStatus
 from tessera.sales.schemas import (
     BalancesOut,
     CardRefundIn,
@@ -167,6 +167,9 @@ def _sale_out(sale: Transaction) -> TransactionOut:
         stored_value_to_spend=sale.stored_value_to_spend,
         external_ref=sale.external_ref,
         confirm_method=sale.confirm_method,
+        confirm_methods=selectors.confirm_methods(sale, SalesSettings.for_merchant(sale.merchant))
+        if sale.status == TransactionStatus.PENDING
+        else [],
         confirmed_at=sale.confirmed_at,
         locked=sale.locked_at is not None,
         occurred_at=sale.occurred_at,

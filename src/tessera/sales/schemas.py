@@ -186,6 +186,10 @@ class TransactionOut(Schema):
     stored_value_to_spend: int
     external_ref: str
     confirm_method: str
+    confirm_methods: list[str] = Field(
+        description="While pending: the methods that may confirm this sale in its store, for its amount "
+        "(`none` when it needs no verification). Empty once confirmed or voided."
+    )
     confirmed_at: datetime | None
     locked: bool = Field(description="True after too many wrong PINs or codes: void and start again.")
     occurred_at: datetime

@@ -609,22 +609,23 @@ def _ensure_pending(sale: Transaction) -> None:
         )
 
 
-def _ensure_method_allowed(rules: SalesSettings, method: str, sale: Transaction | None = None) -> None:
-    allowed = {
-        ConfirmMethod.PIN.value: rules.confirm_with_pin,
-        ConfirmMethod.OTP.value: rules.confirm_with_otp,
-        ConfirmMethod.STAFF.value: rules.confirm_with_staff,
-    }
-    # Without any verification method switched on, the second step is a plain confirmation.
-    allowed[ConfirmMethod.NONE.value] = not any(allowed.values())
-    # K1: an order paid in a connected shop was verified there; only integrations record such sales.
-    allowed[ConfirmMethod.EXTERNAL.value] = sale is not None and sale.channel == Channel.INTEGRATION
-    if not allowed.get(str(method), False):
+def _ensure_method_allowed(rules: SalesSettings, method: str, sale: Transaction) -> None:
+    """The method is one the sale's store accepts for a sale of its amount (issue 15 §7); `none`, for a
+    sale that needs verification, is refused as `verification_required`."""
+    allowed = selectors.confirm_methods(sale, rules)
+    if str(method) in allowed:
+        return
+    if method == ConfirmMethod.NONE and any(m in allowed for m in ConfirmMethod.verifying()):
         raise ValidationFailed(
-            _("This merchant does not accept confirmation by “%(method)s”.") % {"method": method},
-            code="method_not_allowed",
-            allowed=[m for m, on in allowed.items() if on],
+            _("This sale must be confirmed by the member's PIN, a one-time code or a second staff member."),
+            code="verification_required",
+            allowed=allowed,
         )
+    raise ValidationFailed(
+        _("This merchant does not accept confirmation by “%(method)s”.") % {"method": method},
+        code="method_not_allowed",
+        allowed=allowed,
+    )
 
 
 def _member_failures(sale: Transaction, rules: SalesSettings, now: datetime) -> int:
@@ -915,7 +916,7 @@ def request_otp(
         authorise(actor, "sales.confirm_transaction", merchant=sale.merchant_id, store=sale.store)
         _ensure_pending(sale)
         rules = SalesSettings.for_merchant(sale.merchant)
-        _ensure_method_allowed(rules, ConfirmMethod.OTP)
+        _ensure_method_allowed(rules, ConfirmMethod.OTP, sale)
         _ensure_not_locked(sale, rules, now)
         if not sale.member.phone:
             raise ValidationFailed(_("This member has no phone number."), code="no_phone")
