@@ -419,3 +419,38 @@ def test_the_receipt_shows_each_discount_and_why(
     assert row is not None
     assert "Birthday" in row.group(1) and "−15.000\xa0₫" in row.group(1)
     assert "(15/03)" in row.group(1) and "150.000\xa0₫" in row.group(1)
+
+
+# --- back office --------------------------------------------------------------------------------------
+
+
+def test_the_back_office_saves_an_occasion_and_the_tills_see_it_next(
+    client, merchant, other_merchant, pos, member
+):
+    theirs = occasion(other_merchant, name="Their birthday")
+    client.force_login(staff_user(merchant, "merchant_admin").user)
+    version = Merchant.objects.get(pk=merchant.pk).config_version
+    Member.objects.filter(pk=member.pk).update(birthday=date(1990, 3, 15))
+
+    added = client.post(
+        reverse("admin:rewards_occasiondiscount_add"),
+        {
+            "name": "Weekend",
+            "kind": "weekday",
+            "period": "day",
+            "weekdays": ["7", "6"],
+            "percent": "15",
+            "max_discount": "20.000",
+            "stacking": "add",
+            "is_active": "on",
+        },
+    )
+
+    assert added.status_code == 302, added.content.decode()[-3000:]
+    saved = OccasionDiscount.objects.get(merchant=merchant)
+    assert (saved.weekdays, saved.max_discount, saved.stacking) == ("67", 20000, "add")
+    assert Merchant.objects.get(pk=merchant.pk).config_version != version
+    listing = client.get(reverse("admin:rewards_occasiondiscount_changelist")).content.decode()
+    assert "Weekend" in listing and "Their birthday" not in listing
+    foreign = client.get(reverse("admin:rewards_occasiondiscount_change", args=[theirs.pk]))
+    assert foreign.status_code in (302, 404)
