@@ -13,7 +13,9 @@ usual test transaction every atomic block would be a savepoint and count twice. 
 SQLite issues the same statements (BEGIN IMMEDIATE instead of BEGIN).
 
 Two configurations, as in the issue: posprobe's (no tier program, no webhook endpoints, sales confirmed
-with method `none`, no points spent), and with a tier program of three tiers (`tiered`).
+with method `none`, no points spent), and with a tier program of three tiers (`tiered`). An occasion
+discount (issue 15 §3) that applies, with a limit of uses, adds `OCCASION_ALLOWANCE`; one configured
+that does not apply to the member adds nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import itertools
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -32,6 +35,7 @@ from django.test.utils import CaptureQueriesContext
 from tessera.members.models import Member
 from tessera.members.services import register_member, set_member_pin
 from tessera.points.models import Policy
+from tessera.rewards.models import OccasionDiscount
 from tessera.sales.models import SalesSettings
 from tessera.tenancy.services import create_api_key, create_merchant, create_store
 from tessera.tiers.models import Tier, TierProgram
@@ -54,6 +58,10 @@ BUDGETS: dict[str, tuple[int, int]] = {
     "void": (14, 16),
     "refund by line": (14, 16),
 }
+#: What a birthday discount limited to one use per member adds, when it applies (`rewards.occasions`):
+#: the quote reads the member's uses (+1); the sale's create quotes (+1) and its confirm counts the use
+#: in one upsert (+1); the void gives it back (+1). A refund that does not complete the return keeps it.
+OCCASION_ALLOWANCE: dict[str, int] = {"quote": 1, "sale": 2, "void": 1, "refund by line": 0}
 SALE_LINES = [
     {"sku": "PHO", "name": "Pho", "quantity": 2, "unit_price": 65000},
     {"sku": "TRA", "name": "Tra da", "quantity": 4, "unit_price": 5000},
@@ -112,8 +120,8 @@ def counted(call: Any) -> tuple[Any, list[str]]:
     return response, [query["sql"] for query in captured.captured_queries]
 
 
-def within(name: str, statements: list[str], *, write: bool, tiered: bool) -> None:
-    budget = BUDGETS[name][tiered]
+def within(name: str, statements: list[str], *, write: bool, tiered: bool, occasion: bool = False) -> None:
+    budget = BUDGETS[name][tiered] + (OCCASION_ALLOWANCE[name] if occasion else 0)
     # SQLite's backend sends BEGIN IMMEDIATE and COMMIT through the cursor Django watches; counted once.
     work = [sql for sql in statements if sql.split(" ", 1)[0].upper() not in ("BEGIN", "COMMIT")]
     logged = len(work) + (WRITE_OVERHEAD if write else READ_OVERHEAD)
@@ -256,3 +264,47 @@ def test_refund_by_line_within_budget(tiered):
     assert response.status_code == 201, response.content
     assert response.json()["lines"] == [{**refund["lines"][0], "amount": 65000}]
     within("refund by line", statements, write=True, tiered=tiered)
+
+
+@pytest.mark.parametrize("applies", [False, True], ids=["not-their-birthday", "birthday"])
+def test_occasion_discount_within_its_allowance(applies):
+    """A birthday discount, once per birthday month: for members whose birthday month it is, the quote,
+    the sale, the void and a partial refund within budget plus `OCCASION_ALLOWANCE`; for the others,
+    within posprobe's budget."""
+    till = a_till(tiered=False)
+    merchant = Member.objects.get(phone=till.phones[0]).merchant
+    today = datetime.now(merchant.tz).date()
+    birthday = date(1990, today.month, min(today.day, 28)) if applies else None
+    Member.objects.filter(phone__in=till.phones).update(birthday=birthday)
+    OccasionDiscount.objects.create(
+        merchant=merchant, name="Birthday", kind="birthday", period="month", percent=10, max_uses=1
+    )
+    a_sale(till, till.phones[0])  # the configuration is read once, then cached
+
+    response, statements = counted(
+        lambda: till.post("/quote", {"phone": till.phones[1], "lines": SALE_LINES})
+    )
+    assert response.status_code == 200, response.content
+    assert bool(response.json()["discounts"]) is applies
+    within("quote", statements, write=False, tiered=False, occasion=applies)
+
+    till.post("/points/add", {"phone": till.phones[2], "points": 10})  # the member's account exists now
+    created, creating = counted(
+        lambda: till.post("/transactions", {"phone": till.phones[2], "lines": SALE_LINES})
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["discount_amount"] == (15000 if applies else 0)
+    sale = created.json()["id"]
+    confirmed, confirming = counted(lambda: till.post(f"/transactions/{sale}/confirm", {"method": "none"}))
+    assert confirmed.status_code == 200, confirmed.content
+    within("sale", two_writes(creating, confirming), write=True, tiered=False, occasion=applies)
+
+    response, statements = counted(lambda: till.post(f"/transactions/{sale}/void", {"reason": "count"}))
+    assert response.status_code == 200, response.content
+    within("void", statements, write=True, tiered=False, occasion=applies)
+
+    sale = a_sale(till, till.phones[3])[1].json()
+    refund = {"lines": [{"line_id": sale["lines"][0]["id"], "quantity": 1}], "reason": "count"}
+    response, statements = counted(lambda: till.post(f"/transactions/{sale['id']}/refunds", refund))
+    assert response.status_code == 201, response.content
+    within("refund by line", statements, write=True, tiered=False, occasion=applies)

@@ -169,6 +169,12 @@ UNFOLD = {
                 ),
                 _item(_("Tiers"), "stars", "admin:tiers_tier_changelist", "tiers.view_tier"),
                 _item(
+                    _("Occasion discounts"),
+                    "cake",
+                    "admin:rewards_occasiondiscount_changelist",
+                    "rewards.view_occasiondiscount",
+                ),
+                _item(
                     _("Top-up bonuses"),
                     "card_giftcard",
                     "admin:rewards_topupbonusrule_changelist",
@@ -185,6 +191,12 @@ UNFOLD = {
                     "tune",
                     "admin:sales_salessettings_changelist",
                     "sales.view_salessettings",
+                ),
+                _item(
+                    _("Confirmation by store"),
+                    "verified_user",
+                    "admin:sales_storeconfirmation_changelist",
+                    "sales.view_storeconfirmation",
                 ),
                 _item(
                     _("Adjustment settings"),

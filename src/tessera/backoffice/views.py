@@ -44,6 +44,7 @@ from tessera.core.money import minor_digits, to_major
 from tessera.core.periods import Period
 from tessera.members.models import Member
 from tessera.members.selectors import phone_e164
+from tessera.rewards.occasions import stored_discounts
 from tessera.sales import selectors as sales_selectors
 from tessera.sales import services as sales
 from tessera.sales.models import Channel, ConfirmMethod, SalesSettings, Transaction, TransactionStatus
@@ -567,19 +568,6 @@ def _submit(request: HttpRequest, merchant: Merchant, token: str, work: Any) -> 
         return Outcome(error=str(exc.message))
 
 
-def _methods(rules: SalesSettings) -> list[str]:
-    methods = [
-        method
-        for method, on in (
-            (ConfirmMethod.PIN, rules.confirm_with_pin),
-            (ConfirmMethod.OTP, rules.confirm_with_otp),
-            (ConfirmMethod.STAFF, rules.confirm_with_staff),
-        )
-        if on
-    ]
-    return [str(m) for m in methods] or [str(ConfirmMethod.NONE)]
-
-
 def cashier_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     """The second step (E2): the member's PIN or texted code, or a second staff member, as the merchant
     allows. Every button posts a one-time token, so a double click confirms (or texts) once."""
@@ -589,7 +577,8 @@ def cashier_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     here = reverse("backoffice:cashier_confirm", args=[sale.pk])
     if sale.status == TransactionStatus.CONFIRMED and request.method == "GET":
         return HttpResponseRedirect(reverse("backoffice:cashier_receipt", args=[sale.pk]))
-    methods = _methods(SalesSettings.for_merchant(staff.merchant))
+    # Only what the sale's store accepts for a sale of this amount (issue 15 §7).
+    methods = sales_selectors.confirm_methods(sale, SalesSettings.for_merchant(staff.merchant))
     if request.method == "POST":
         form = ConfirmForm(request.POST)
         if not form.is_valid():
@@ -662,5 +651,6 @@ def cashier_receipt(request: HttpRequest, pk: int) -> HttpResponse:
         sale=sale,
         currency=sale.currency,
         balances=balances_of(sale.member, sale.card),
+        discounts=stored_discounts(sale.discount_parts or []),
         refund_url=reverse("admin:sales_transaction_refund_lines", args=[sale.pk]) if refundable else "",
     )

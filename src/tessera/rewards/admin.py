@@ -1,5 +1,6 @@
 """Back office for rewards (E6, E7, E8): top-up bonus rules, the gift catalogue and its redemptions
-(fulfil, cancel), promo-code offers and the codes issued (searchable by code). The "Top up a card"
+(fulfil, cancel), promo-code offers and the codes issued (searchable by code), occasion discounts
+(issue 15 §3). The "Top up a card"
 page is the sales' (a top-up is a sale of stored value). Every business write goes through the services."""
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from unfold.decorators import action
 
 from tessera.core.errors import DomainError
 from tessera.core.formatting import format_money
+from tessera.core.money import MoneyField
 from tessera.rewards import services
 from tessera.rewards.models import (
     Gift,
     GiftRedemption,
+    OccasionDiscount,
     PromoCode,
     PromoCodeOffer,
     PromoCodeUse,
@@ -263,3 +266,83 @@ class PromoCodeAdmin(ReadOnlyAdminMixin, TenantAdmin):
         if obj.amount is not None:
             return format_money(obj.amount, obj.merchant.currency)
         return f"{obj.percent}%"
+
+
+#: ISO weekday digit → its name, in Django's own catalogue.
+WEEKDAY_CHOICES = [
+    ("1", _("Monday")),
+    ("2", _("Tuesday")),
+    ("3", _("Wednesday")),
+    ("4", _("Thursday")),
+    ("5", _("Friday")),
+    ("6", _("Saturday")),
+    ("7", _("Sunday")),
+]
+
+
+OCCASION_FIELDS = (
+    "name",
+    "kind",
+    "period",
+    "weekdays",
+    "starts_on",
+    "ends_on",
+    "percent",
+    "max_discount",
+    "max_uses",
+    "stacking",
+    "is_active",
+)
+
+
+class OccasionDiscountForm(forms.ModelForm):
+    weekdays = forms.MultipleChoiceField(
+        label=_("weekdays"),
+        choices=WEEKDAY_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("For a weekday discount: the days it applies, in the store's time zone."),
+    )
+
+    class Meta:
+        model = OccasionDiscount
+        fields = OCCASION_FIELDS
+
+    def __init__(self, *args: Any, currency: str = "VND", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["max_discount"] = MoneyField(
+            currency=currency,
+            minimum=1,
+            required=False,
+            label=_("largest discount per sale"),
+            help_text=_("Empty for no cap."),
+        )
+        if self.instance.weekdays:
+            self.initial["weekdays"] = list(self.instance.weekdays)
+
+    def clean_weekdays(self) -> str:
+        return "".join(sorted(self.cleaned_data.get("weekdays") or []))
+
+
+@admin.register(OccasionDiscount)
+class OccasionDiscountAdmin(TenantHistoryAdmin):
+    """Configuration read by every quote: each save gives the merchant a new configuration version
+    (`tenancy.config`), so the tills see it on their next request."""
+
+    form = OccasionDiscountForm
+    list_display = ("name", "kind", "period", "percent", "max_discount", "max_uses", "stacking", "is_active")
+    list_filter = ("is_active", "kind", "stacking")
+    search_fields = ("name",)
+    fields = OCCASION_FIELDS
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        staff = request_staff(request)
+        merchant = staff.merchant if staff is not None else getattr(obj, "merchant", None)
+        currency = merchant.currency if merchant is not None else "VND"
+
+        class Form(form):  # type: ignore[misc,valid-type]
+            def __init__(self, *args: Any, **inner: Any) -> None:
+                super().__init__(*args, currency=currency, **inner)
+
+        return Form

@@ -6,16 +6,24 @@
   then fulfilled or cancelled (cancelled gives the points and the stock back).
 - `PromoCodeOffer` and `PromoCode`: points turned into a unique code that the POS or the online shop
   validates and consumes through the API, each use exactly once (`PromoCodeUse`).
+- `OccasionDiscount` and `OccasionUse`: a percentage off for an occasion — the member's birthday or
+  membership anniversary, a date range, a weekday — with its caps and its stacking against the tier
+  discount; `tessera.rewards.occasions` says how they apply, `sales` applies them (issue 15 §3).
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from tessera.core.models import TenantOwned
+from tessera.tenancy.models import Merchant
 
 
 class TopUpBonusRule(TenantOwned):
@@ -308,3 +316,136 @@ class PromoCodeUse(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.promo_code} → {self.order_ref}"
+
+
+class OccasionKind(models.TextChoices):
+    BIRTHDAY = "birthday", _("Birthday")
+    ANNIVERSARY = "anniversary", _("Membership anniversary")
+    DATE_RANGE = "date_range", _("Date range")
+    WEEKDAY = "weekday", _("Weekday")
+
+
+class OccasionPeriod(models.TextChoices):
+    DAY = "day", _("The day itself")
+    WEEK = "week", _("Its week (Monday to Sunday)")
+    MONTH = "month", _("Its month")
+
+
+class Stacking(models.TextChoices):
+    """How an occasion's discount meets the member's tier discount (see `tessera.rewards.occasions`)."""
+
+    BEST_OF = "best_of", _("Best of: the larger of the two")
+    ADD = "add", _("Add: both")
+    ONLY_ONE = "only_one", _("Only this one: replaces the tier discount")
+
+
+class OccasionDiscount(TenantOwned):
+    """A percentage off a sale on an occasion, in the sale's store's zone (issue 15 §3).
+
+    `starts_on`/`ends_on` bound every kind (a date range needs both); `period` is the birthday's or the
+    anniversary's window; `weekdays` holds ISO weekday digits ("67": Saturday and Sunday)."""
+
+    name = models.CharField(_("name"), max_length=120)
+    kind = models.CharField(_("occasion"), max_length=20, choices=OccasionKind.choices)
+    period = models.CharField(
+        _("window"),
+        max_length=10,
+        choices=OccasionPeriod.choices,
+        default=OccasionPeriod.DAY,
+        help_text=_("Birthday and anniversary: the day, its week or its month."),
+    )
+    weekdays = models.CharField(_("weekdays"), max_length=7, blank=True)
+    starts_on = models.DateField(_("from"), null=True, blank=True)
+    ends_on = models.DateField(_("until"), null=True, blank=True, help_text=_("Included."))
+    percent = models.DecimalField(
+        _("discount %"),
+        max_digits=5,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal(100))],
+    )
+    max_discount = models.BigIntegerField(
+        _("largest discount per sale"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("In the currency's minor unit; empty for no cap."),
+    )
+    max_uses = models.PositiveSmallIntegerField(
+        _("uses per member per occasion"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_(
+            "How many confirmed sales of a member may get it in one occasion (one birthday window, one "
+            "anniversary window, the date range, one weekday); empty for no limit."
+        ),
+    )
+    stacking = models.CharField(
+        _("with the tier discount"), max_length=10, choices=Stacking.choices, default=Stacking.BEST_OF
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("occasion discount")
+        verbose_name_plural = _("occasion discounts")
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(percent__gt=0, percent__lte=100), name="occasion_discount_percent"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_discount__isnull=True) | Q(max_discount__gt=0), name="occasion_discount_cap"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_uses__isnull=True) | Q(max_uses__gt=0), name="occasion_discount_uses"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="date_range") | Q(starts_on__isnull=False, ends_on__isnull=False),
+                name="occasion_date_range_has_dates",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.kind == OccasionKind.DATE_RANGE and (self.starts_on is None or self.ends_on is None):
+            raise ValidationError(_("A date range needs its first and last day."))
+        if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
+            raise ValidationError({"ends_on": _("The last day comes before the first.")})
+        if self.kind == OccasionKind.WEEKDAY and not self.weekdays:
+            raise ValidationError({"weekdays": _("Choose at least one weekday.")})
+        if self.weekdays and (
+            not set(self.weekdays) <= set("1234567") or len(set(self.weekdays)) != len(self.weekdays)
+        ):
+            raise ValidationError({"weekdays": _("Weekdays are the digits 1 (Monday) to 7 (Sunday).")})
+
+
+class OccasionUse(models.Model):
+    """How many confirmed sales of a member used an occasion discount in one occasion (`period_start`:
+    the first day of the birthday or anniversary window, the range's first day, the weekday's date).
+
+    Only for discounts with `max_uses`; one row per (discount, member, occasion), counted up by the
+    sale's confirmation in one upsert that refuses to pass the limit, and down by its void or by the
+    refund that completes its return (`tessera.rewards.occasions`)."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    occasion = models.ForeignKey(OccasionDiscount, on_delete=models.CASCADE, related_name="uses")
+    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+")
+    period_start = models.DateField()
+    uses = models.PositiveSmallIntegerField(default=0)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["occasion", "member", "period_start"], name="occasion_use_one_row_per_occasion"
+            ),
+            models.CheckConstraint(condition=Q(uses__gte=0), name="occasion_use_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.occasion} × {self.uses}"

@@ -18,6 +18,7 @@ GRANTS: dict[str, tuple[str, ...]] = {
         "rewards.cancel_promocode",
         "rewards.view_promocodeuse",
         "rewards.view_topupbonusrule",
+        "rewards.view_occasiondiscount",
         "sales.view_topup",
         "sales.add_topup",
     ),
@@ -37,6 +38,7 @@ GRANTS: dict[str, tuple[str, ...]] = {
         "rewards.*gift",
         "rewards.*promocodeoffer",
         "rewards.*topupbonusrule",
+        "rewards.*occasiondiscount",
         "rewards.view_giftredemption",
         "rewards.view_promocode",
         "rewards.view_promocodeuse",
@@ -48,6 +50,7 @@ GRANTS: dict[str, tuple[str, ...]] = {
         "rewards.view_promocode",
         "rewards.view_promocodeuse",
         "rewards.view_topupbonusrule",
+        "rewards.view_occasiondiscount",
         "sales.view_topup",
     ),
 }

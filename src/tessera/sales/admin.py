@@ -36,6 +36,7 @@ from tessera.sales.models import (
     Channel,
     Refund,
     SalesSettings,
+    StoreConfirmation,
     TopUp,
     Transaction,
     TransactionLine,
@@ -164,6 +165,7 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
         "occurred_at",
         "total_display",
         "discount_display",
+        "discounts_explained",
         "points_earned",
         "earning_explained",
         "points_to_spend",
@@ -225,6 +227,11 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
     @admin.display(description=_("discount"))
     def discount_display(self, obj: Transaction) -> str:
         return format_money(obj.discount_amount, obj.currency)
+
+    @admin.display(description=_("discounts given"))
+    def discounts_explained(self, obj: Transaction) -> str:
+        """The tier's and an occasion's part, in the reader's language (issue 15 §3)."""
+        return describe_parts(obj.discount_parts or [])
 
     @admin.display(description=_("stored value spent"))
     def stored_value_display(self, obj: Transaction) -> str:
@@ -680,6 +687,22 @@ class SalesSettingsAdmin(TenantAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(StoreConfirmation)
+class StoreConfirmationAdmin(TenantHistoryAdmin):
+    """A store's own confirmation rules (issue 15 §7), replacing the sales settings' for its sales."""
+
+    list_display = (
+        "store",
+        "confirm_with_pin",
+        "confirm_with_otp",
+        "confirm_with_staff",
+        "verify_from_amount",
+        "verify_from_points",
+    )
+    list_select_related = ("store",)
+    fields = list_display
 
 
 # --- top-ups: stored value put on a card at the counter (E6) --------------------------------------

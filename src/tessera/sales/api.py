@@ -24,13 +24,15 @@ from tessera.core.limits import occurred_on_window
 from tessera.core.problem import ERRORS
 from tessera.ledger.models import Entry
 from tessera.members.models import Member
+from tessera.rewards.occasions import Discount, StoredDiscount, stored_discounts
 from tessera.sales import selectors, services, stored_value
-from tessera.sales.models import Refund, Transaction
+from tessera.sales.models import Refund, SalesSettings, Transaction, TransactionStatus
 from tessera.sales.schemas import (
     BalancesOut,
     CardRefundIn,
     CardSummary,
     ConfirmIn,
+    DiscountOut,
     LineOut,
     LookupOut,
     MemberSummary,
@@ -157,6 +159,7 @@ def _sale_out(sale: Transaction) -> TransactionOut:
         currency=sale.currency,
         total_amount=sale.total_amount,
         discount_amount=sale.discount_amount,
+        discounts=[_discount_out(part) for part in stored_discounts(sale.discount_parts or [])],
         amount_due=sale.amount_due,
         points_earned=sale.points_earned,
         earn_explanation=sale.earn_explanation,
@@ -164,6 +167,9 @@ def _sale_out(sale: Transaction) -> TransactionOut:
         stored_value_to_spend=sale.stored_value_to_spend,
         external_ref=sale.external_ref,
         confirm_method=sale.confirm_method,
+        confirm_methods=selectors.confirm_methods(sale, SalesSettings.for_merchant(sale.merchant))
+        if sale.status == TransactionStatus.PENDING
+        else [],
         confirmed_at=sale.confirmed_at,
         locked=sale.locked_at is not None,
         occurred_at=sale.occurred_at,
@@ -250,7 +256,21 @@ def _quote(request: ApiRequest, data: SaleIn) -> QuoteOut:
         accounts=customer.accounts,
     )
     return QuoteOut(
-        **{**quote.__dict__, "benefits": [{"code": b.code, "label": b.label} for b in quote.benefits]}
+        **{
+            **quote.__dict__,
+            "benefits": [{"code": b.code, "label": b.label} for b in quote.benefits],
+            "discounts": [_discount_out(part) for part in quote.discounts],
+        }
+    )
+
+
+def _discount_out(part: Discount | StoredDiscount) -> DiscountOut:
+    return DiscountOut(
+        name=part.name,
+        occasion_id=part.occasion,
+        percent=part.percent,
+        amount=part.amount,
+        explanation=str(part.explanation),
     )
 
 

@@ -8,7 +8,7 @@ class SalesConfig(AppConfig):
     verbose_name = _("Sales")
 
     def ready(self) -> None:
-        from tessera.sales.models import SalesSettings
+        from tessera.sales.models import SalesSettings, StoreConfirmation
         from tessera.tenancy import config
 
-        config.bump_on_change(SalesSettings)
+        config.bump_on_change(SalesSettings, StoreConfirmation)

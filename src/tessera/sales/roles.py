@@ -14,6 +14,7 @@ GRANTS: dict[str, tuple[str, ...]] = {
         "sales.export_transaction",
         "sales.view_refund",
         "sales.view_salessettings",
+        "sales.view_storeconfirmation",
     ),
     "cashier": (
         "sales.view_transaction",
@@ -27,5 +28,6 @@ GRANTS: dict[str, tuple[str, ...]] = {
         "sales.export_transaction",
         "sales.view_refund",
         "sales.view_salessettings",
+        "sales.view_storeconfirmation",
     ),
 }

@@ -98,12 +98,25 @@ class BenefitOut(Schema):
     label: str
 
 
+class DiscountOut(Schema):
+    """One part of `discount_amount`: the tier discount or an occasion's (issue 15 §3)."""
+
+    name: str = Field(description="The tier's or the occasion discount's name.")
+    occasion_id: int | None = Field(description="Null for the tier discount.")
+    percent: Decimal
+    amount: int
+    explanation: str
+
+
 class QuoteOut(Schema):
     currency: str
     total_amount: int
     tier: str | None
-    discount_percent: Decimal
-    discount_amount: int
+    discount_percent: Decimal = Field(description="The tier discount's percent, when it applies.")
+    discount_amount: int = Field(description="The sum of `discounts`.")
+    discounts: list[DiscountOut] = Field(
+        description="The tier discount and at most one occasion discount, as their stacking says."
+    )
     amount_due: int
     benefits: list[BenefitOut]
     points_to_earn: int
@@ -165,6 +178,7 @@ class TransactionOut(Schema):
     currency: str
     total_amount: int
     discount_amount: int
+    discounts: list[DiscountOut]
     amount_due: int
     points_earned: int = Field(description="Earned on confirmation (credited then, pending for the window).")
     earn_explanation: str
@@ -172,6 +186,10 @@ class TransactionOut(Schema):
     stored_value_to_spend: int
     external_ref: str
     confirm_method: str
+    confirm_methods: list[str] = Field(
+        description="While pending: the methods that may confirm this sale in its store, for its amount "
+        "(`none` when it needs no verification). Empty once confirmed or voided."
+    )
     confirmed_at: datetime | None
     locked: bool = Field(description="True after too many wrong PINs or codes: void and start again.")
     occurred_at: datetime

@@ -10,7 +10,16 @@ from django.utils.translation import gettext_lazy as _
 
 from tessera.core.errors import NotFound
 from tessera.ledger.models import Entry
-from tessera.sales.models import Refund, SalesSettings, Transaction, TransactionLine
+from tessera.sales.models import (
+    Channel,
+    ConfirmMethod,
+    Refund,
+    SalesSettings,
+    StoreConfirmation,
+    Transaction,
+    TransactionLine,
+)
+from tessera.tenancy import config
 from tessera.tenancy.models import Merchant, Store
 from tessera.tenancy.permissions import is_user
 
@@ -84,3 +93,48 @@ def refund_permission(actor: Any, merchant: Merchant) -> str:
 def may_refund(user: Any, merchant: Merchant) -> bool:
     """Whether to offer `user` the refund pages; the service decides again with `refund_permission`."""
     return bool(user.has_perm(refund_permission(user, merchant)))
+
+
+def confirmation_rules(rules: SalesSettings, store_id: int) -> SalesSettings | StoreConfirmation:
+    """What confirms the sales of a store (issue 15 §7): the store's own rules when it has them, else
+    the merchant's sales settings. From the configuration cache (`tenancy.config`)."""
+    merchant_id = rules.merchant_id
+    stores = config.cached(
+        merchant_id,
+        "sales.store_confirmations",
+        lambda: {row.store_id: row for row in StoreConfirmation.objects.filter(merchant_id=merchant_id)},
+    )
+    return stores.get(store_id, rules)
+
+
+def needs_verification(rules: SalesSettings | StoreConfirmation, *, amount_due: int, points: int) -> bool:
+    """True when a sale must be confirmed by a PIN, a code or a second staff member: some method is on,
+    and either no threshold is set or the sale reaches one (amount due, or points spent)."""
+    if not (rules.confirm_with_pin or rules.confirm_with_otp or rules.confirm_with_staff):
+        return False
+    if rules.verify_from_amount is None and rules.verify_from_points is None:
+        return True
+    return (rules.verify_from_amount is not None and amount_due >= rules.verify_from_amount) or (
+        rules.verify_from_points is not None and points >= rules.verify_from_points
+    )
+
+
+def confirm_methods(sale: Transaction, rules: SalesSettings) -> list[str]:
+    """The methods that may confirm `sale`, in the order the till offers them: the verifications its
+    store's rules switch on, `none` when the sale needs no verification, and `external` for a sale an
+    integration recorded (K1: the connected shop verified it)."""
+    own = confirmation_rules(rules, sale.store_id)
+    methods = [
+        str(method)
+        for method, on in (
+            (ConfirmMethod.PIN, own.confirm_with_pin),
+            (ConfirmMethod.OTP, own.confirm_with_otp),
+            (ConfirmMethod.STAFF, own.confirm_with_staff),
+        )
+        if on
+    ]
+    if not needs_verification(own, amount_due=sale.amount_due, points=sale.points_to_spend):
+        methods.append(str(ConfirmMethod.NONE))
+    if sale.channel == Channel.INTEGRATION:
+        methods.append(str(ConfirmMethod.EXTERNAL))
+    return methods

@@ -51,6 +51,8 @@ from tessera.members import services as members
 from tessera.members.models import Member
 from tessera.members.selectors import public_name
 from tessera.points.policy import lot_dates, policy_of
+from tessera.rewards import occasions
+from tessera.rewards.occasions import Discount
 from tessera.rules.simulator import Part
 from tessera.sales import selectors, signals
 from tessera.sales.earning import EarnQuote, points_for
@@ -201,6 +203,8 @@ class SaleQuote:
     points_max_to_spend: int
     #: Which earning rule (version) gave which part of `points_to_earn`, and why (E5).
     earning: list[Part] = field(default_factory=list)
+    #: The tier's and an occasion's discount that make up `discount_amount`, and why (issue 15 §3).
+    discounts: list[Discount] = field(default_factory=list)
 
 
 def points_money_value(points: int, point_value: Decimal) -> int:
@@ -262,7 +266,10 @@ def quote_sale(
     policy = policy_of(merchant)
     total = sum(line.line_amount for line in lines)
     perks = tier_benefits(member=member, store=store, at=at)
-    discount = int((Decimal(total) * perks.discount_percent / 100).to_integral_value(rounding=ROUND_FLOOR))
+    discounts = occasions.discounts_for(
+        member=member, store=store, at=at, total=total, perks=perks, currency=merchant.currency
+    )
+    discount = sum(part.amount for part in discounts)
     amount_due = total - discount
     spend_value = points_money_value(points_to_spend, policy.point_value)
     if points_to_spend and not spend_value:
@@ -300,7 +307,7 @@ def quote_sale(
         currency=merchant.currency,
         total_amount=total,
         tier=perks.tier,
-        discount_percent=perks.discount_percent,
+        discount_percent=sum((part.percent for part in discounts if part.occasion is None), Decimal(0)),
         discount_amount=discount,
         amount_due=amount_due,
         benefits=list(perks.benefits),
@@ -319,6 +326,7 @@ def quote_sale(
             _spendable(points_account), points_paying(amount_due - stored_value_to_spend, policy.point_value)
         ),
         earning=earn.parts,
+        discounts=discounts,
     )
 
 
@@ -387,6 +395,7 @@ def create_transaction(
         currency=merchant.currency,
         total_amount=quote.total_amount,
         discount_amount=quote.discount_amount,
+        discount_parts=[part.stored() for part in quote.discounts] or None,
         points_earned=quote.points_to_earn,
         earn_explanation=quote.earn_explanation[:300],
         earning_parts=[part.stored() for part in quote.earning],
@@ -601,22 +610,23 @@ def _ensure_pending(sale: Transaction) -> None:
         )
 
 
-def _ensure_method_allowed(rules: SalesSettings, method: str, sale: Transaction | None = None) -> None:
-    allowed = {
-        ConfirmMethod.PIN.value: rules.confirm_with_pin,
-        ConfirmMethod.OTP.value: rules.confirm_with_otp,
-        ConfirmMethod.STAFF.value: rules.confirm_with_staff,
-    }
-    # Without any verification method switched on, the second step is a plain confirmation.
-    allowed[ConfirmMethod.NONE.value] = not any(allowed.values())
-    # K1: an order paid in a connected shop was verified there; only integrations record such sales.
-    allowed[ConfirmMethod.EXTERNAL.value] = sale is not None and sale.channel == Channel.INTEGRATION
-    if not allowed.get(str(method), False):
+def _ensure_method_allowed(rules: SalesSettings, method: str, sale: Transaction) -> None:
+    """The method is one the sale's store accepts for a sale of its amount (issue 15 §7); `none`, for a
+    sale that needs verification, is refused as `verification_required`."""
+    allowed = selectors.confirm_methods(sale, rules)
+    if str(method) in allowed:
+        return
+    if method == ConfirmMethod.NONE and any(m in allowed for m in ConfirmMethod.verifying()):
         raise ValidationFailed(
-            _("This merchant does not accept confirmation by “%(method)s”.") % {"method": method},
-            code="method_not_allowed",
-            allowed=[m for m, on in allowed.items() if on],
+            _("This sale must be confirmed by the member's PIN, a one-time code or a second staff member."),
+            code="verification_required",
+            allowed=allowed,
         )
+    raise ValidationFailed(
+        _("This merchant does not accept confirmation by “%(method)s”.") % {"method": method},
+        code="method_not_allowed",
+        allowed=allowed,
+    )
 
 
 def _member_failures(sale: Transaction, rules: SalesSettings, now: datetime) -> int:
@@ -748,6 +758,13 @@ def confirm_transaction(
             _check_staff(sale, staff_user)
             confirmed_by = staff_user
         if failure is None:
+            if sale.discount_parts:
+                occasions.record_uses(
+                    merchant_id=sale.merchant_id,
+                    member_id=sale.member_id,
+                    parts=occasions.stored_discounts(sale.discount_parts),
+                    now=now,
+                )
             _settle(sale, rules, method=method, confirmed_by=confirmed_by, actor=confirmed_by, now=now)
             # F1: a sale that lifts the ranking to a higher tier upgrades the member at once.
             tiers.evaluate_upgrade(member=sale.member, actor=confirmed_by, now=now)
@@ -903,7 +920,7 @@ def request_otp(
         authorise(actor, "sales.confirm_transaction", merchant=sale.merchant_id, store=sale.store)
         _ensure_pending(sale)
         rules = SalesSettings.for_merchant(sale.merchant)
-        _ensure_method_allowed(rules, ConfirmMethod.OTP)
+        _ensure_method_allowed(rules, ConfirmMethod.OTP, sale)
         _ensure_not_locked(sale, rules, now)
         if not sale.member.phone:
             raise ValidationFailed(_("This member has no phone number."), code="no_phone")
@@ -949,6 +966,10 @@ def void_transaction(
                 if hold is not None:
                     ledger.release_hold(hold=hold, actor=actor, source=sale.source)
         else:
+            if sale.discount_parts and not _returned(sale):
+                occasions.release_uses(
+                    member_id=sale.member_id, parts=occasions.stored_discounts(sale.discount_parts)
+                )
             note = Reason("sale_voided", {"sale": sale.pk}, reason)
             for entry in (getattr(sale, name) for name in _ENTRIES):
                 if entry is None:
@@ -971,6 +992,11 @@ def void_transaction(
     if isinstance(transaction, Transaction):
         transaction.refresh_from_db()
     return sale
+
+
+def _returned(sale: Transaction) -> bool:
+    """Every line of the sale (read with what refunds took of it) was brought back."""
+    return all(getattr(line, "refunded_quantity", 0) >= line.quantity for line in sale.lines.all())
 
 
 #: The ledger entries a sale makes, in the order a void reverses them: spends first, so the points
@@ -1132,6 +1158,10 @@ def refund_transaction(
             for line, qty, amount in plan.lines
         )
         _prefetched(refund, "lines", saved)
+        if plan.completes_return and sale.discount_parts:
+            occasions.release_uses(
+                member_id=sale.member_id, parts=occasions.stored_discounts(sale.discount_parts)
+            )
         note = Reason("sale_refund", {"refund": refund.pk, "sale": sale.pk}, reason)
         amounts = dict(
             zip(
