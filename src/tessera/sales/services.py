@@ -51,7 +51,7 @@ from tessera.members import services as members
 from tessera.members.models import Member
 from tessera.points.policy import from_settings, lot_dates, policy_of
 from tessera.rules.simulator import Part
-from tessera.sales import selectors, signals
+from tessera.sales import bonuses, selectors, signals
 from tessera.sales.earning import EarnQuote, points_for
 from tessera.sales.models import (
     Channel,
@@ -750,6 +750,7 @@ def confirm_transaction(
             _settle(sale, rules, method=method, confirmed_by=confirmed_by, actor=confirmed_by, now=now)
             # F1: a sale that lifts the ranking to a higher tier upgrades the member at once.
             tiers.evaluate_upgrade(member=sale.member, actor=confirmed_by, now=now)
+            bonuses.confirmed(sale, actor=confirmed_by, now=now)  # issue 15 §5: a first purchase's bonuses
     if failure is not None:
         raise failure
     if isinstance(transaction, Transaction):
@@ -952,6 +953,7 @@ def void_transaction(
                 ledger.reverse(
                     entry=entry, store=sale.store, actor=actor, source=sale.source, reason=note, now=now
                 )
+            bonuses.voided(sale, actor=actor, now=now)  # issue 15 §5: its bonuses taken back
         sale.status = TransactionStatus.VOIDED
         sale.voided_at = now
         sale.voided_by = actor if is_user(actor) else None
@@ -1149,6 +1151,7 @@ def refund_transaction(
                 refund.points_shortfall = amount - (-taken.amount if taken is not None else 0)
                 if refund.points_shortfall:
                     refund.save(update_fields=["points_shortfall"])
+        bonuses.refunded(refund, actor=actor, now=now)  # issue 15 §5: taken back by a full refund
         signals.refund_recorded.send(sender=Refund, refund=refund)
         events.publish(merchant_id=sale.merchant_id, type="sale.refunded", payload=_refund_event(refund))
     return refund
