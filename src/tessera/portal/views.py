@@ -75,6 +75,7 @@ def home(request: HttpRequest, merchant: Merchant, member: Member) -> HttpRespon
             "points": selectors.points_of(member),
             "tier": selectors.tier_of(member),
             "rewards": selectors.rewards_of(member),
+            "referral": selectors.referral_of(member),
             "idempotency_key": uuid.uuid4(),
         },
     )

@@ -414,7 +414,9 @@ class BonusRule(TenantOwned):
                 name="bonus_rule_amounts_not_negative",
             ),
             models.CheckConstraint(
-                condition=Q(points__gt=0) | Q(referrer_points__gt=0), name="bonus_rule_gives_something"
+                condition=Q(points__gt=0) | Q(referrer_points__gt=0),
+                name="bonus_rule_gives_something",
+                violation_error_message=_("A bonus rule gives some points."),
             ),
             models.CheckConstraint(
                 condition=Q(budget__isnull=True) | Q(budget__gt=0), name="bonus_rule_budget_positive"
@@ -422,6 +424,7 @@ class BonusRule(TenantOwned):
             models.CheckConstraint(
                 condition=(Q(kind="event") & ~Q(event_type="")) | (~Q(kind="event") & Q(event_type="")),
                 name="bonus_rule_event_type_for_events_only",
+                violation_error_message=_("A custom-event rule names its event type; other kinds name none."),
             ),
             models.CheckConstraint(
                 condition=Q(kind="referral") | Q(referrer_points=0),

@@ -357,3 +357,80 @@ def test_the_back_office_history_names_the_rule(till, merchant):
     member = register(till, "0903000501")
     entry = Entry.objects.get(account__member=member)
     assert entry.member_description == "Sign-up bonus: sign_up 50"
+
+
+# --- back office and portal ---------------------------------------------------------------------------
+
+
+def test_staff_configure_a_bonus_rule_and_see_another_merchants_as_404(client, merchant, other_merchant):
+    from django.urls import reverse
+    from tests.factories import staff_user
+
+    theirs = rule(other_merchant, BonusKind.SIGN_UP, 5)
+    client.force_login(staff_user(merchant, "marketing").user)
+    add = reverse("admin:rewards_bonusrule_add")
+
+    form = {"name": "App", "kind": "event", "points": 10, "referrer_points": 0, "min_amount": 0}
+    missing_type = client.post(add, form)
+    made = client.post(
+        add, {**form, "event_type": "app_installed", "budget": 100_000, "per_day": 1, "is_active": "on"}
+    )
+
+    assert missing_type.status_code == 200  # the form says why
+    assert missing_type.context["adminform"].form.non_field_errors() == [
+        str(BonusRule._meta.constraints[3].violation_error_message)
+    ]
+    assert made.status_code == 302, made.content[:2000]
+    saved = BonusRule.objects.get(merchant=merchant)
+    assert (saved.event_type, saved.budget, saved.per_day) == ("app_installed", 100_000, 1)
+    assert BonusBudgetShard.objects.filter(rule=saved).count() == bonuses.SHARDS
+    assert client.get(reverse("admin:rewards_bonusrule_change", args=[theirs.pk])).status_code == 404
+    assert client.get(reverse("admin:rewards_bonusgrant_changelist")).status_code == 200
+
+
+def test_back_office_registration_takes_a_referral_code(client, merchant):
+    from django.urls import reverse
+    from tests.factories import staff_user
+
+    referrer = register_member(merchant=merchant, phone="0903000601")
+    client.force_login(staff_user(merchant, "merchant_admin").user)
+    add = reverse("admin:members_member_add")
+
+    form = {
+        "phone": "0903000602",
+        "gender": "",
+        "anniversaries-TOTAL_FORMS": "0",
+        "anniversaries-INITIAL_FORMS": "0",
+        "anniversaries-MIN_NUM_FORMS": "0",
+        "anniversaries-MAX_NUM_FORMS": "1000",
+    }
+    wrong = client.post(add, {**form, "referred_by_code": "ZZZZZZZ"})
+    assert wrong.status_code == 200 and not Member.objects.filter(phone="+84903000602").exists()
+    assert list(wrong.context["adminform"].form.errors) == ["referred_by_code"]
+
+    right = client.post(add, {**form, "referred_by_code": referral_code_of(referrer).lower()})
+
+    assert right.status_code == 302, right.content[:3000]
+    assert Member.objects.get(phone="+84903000602").referred_by == referrer
+
+
+def test_the_portal_shows_the_members_code_friends_and_referral_points(client, till, merchant):
+    from django.urls import reverse
+
+    from tessera.portal.tests.test_portal import sign_in
+
+    home = reverse("portal:home", args=[merchant.slug])
+    referrer = register(till, "0903000701")
+    sign_in(client, referrer)
+    assert b'id="referral"' not in client.get(home).content  # no referral rule: no panel
+
+    rule(merchant, BonusKind.REFERRAL, 20, referrer_points=40, min_amount=100_000)
+    page = client.get(home).content.decode()
+    code = Member.objects.get(pk=referrer.pk).referral_code
+    assert f'id="referral-code">{code}<' in page
+    friend = register(till, "0903000702", referral_code=code)
+    buy(till, friend)
+
+    page = client.get(home).content.decode()
+    assert 'id="referral-count">1<' in page
+    assert 'id="referral-points">40' in page
