@@ -94,7 +94,7 @@ class MemberForm(MerchantBoundForm):
         label=_("referral code"),
         max_length=20,
         required=False,
-        help_text=_("The code of the member who brought this one in, if any (issue 15). Kept for good."),
+        help_text=_("The code of the member who brought this one in, if any. Kept for good."),
         widget=UnfoldAdminTextInputWidget,
     )
 

@@ -326,7 +326,16 @@ class BonusRuleAdmin(TenantHistoryAdmin):
 
 @admin.register(BonusGrant)
 class BonusGrantAdmin(ReadOnlyAdminMixin, TenantAdmin):
-    list_display = ("granted_at", "member", "rule", "points", "referred", "sale_id", "event_type", "taken_back_at")
+    list_display = (
+        "granted_at",
+        "member",
+        "rule",
+        "points",
+        "referred",
+        "sale_id",
+        "event_type",
+        "taken_back_at",
+    )
     list_filter = ("rule", "rule__kind")
     search_fields = ("member__full_name", "member__phone", "rule__name", "event_type")
     list_select_related = ("member", "rule", "referred")
