@@ -138,6 +138,7 @@ def test_first_purchase_bonus_needs_the_minimum_and_comes_once(till, merchant):
         ("void", 0, True),
         ("full refund", 0, False),
         ("partial refund", 100, False),
+        ("two partial refunds completing the return", 0, False),
     ],
 )
 def test_a_first_purchase_bonus_is_taken_back_by_a_void_or_a_full_refund(
@@ -153,6 +154,9 @@ def test_a_first_purchase_bonus_is_taken_back_by_a_void_or_a_full_refund(
         quantity = 2 if undo == "full refund" else 1
         line = {"line_id": sale["lines"][0]["id"], "quantity": quantity}
         assert till.post(f"/transactions/{sale['id']}/refunds", {"lines": [line]}).status_code == 201
+        if undo.startswith("two"):
+            assert BonusGrant.objects.get(member=member).taken_back_at is None  # the first one keeps it
+            assert till.post(f"/transactions/{sale['id']}/refunds", {"lines": [line]}).status_code == 201
 
     grant = BonusGrant.objects.get(member=member)
     assert (grant.taken_back_at is None) == (bonus_after_undo == 100)
