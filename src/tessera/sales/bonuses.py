@@ -4,7 +4,9 @@
 or referral rule (the rules come from the configuration cache), and then:
 
 - confirm: +1 statement (is there an earlier confirmed sale of this member?); on the member's first
-  purchase, the grants themselves (about 7 statements each);
+  purchase, the grants themselves (per grant: the points account locked, the limits counted, the budget
+  taken when the rule has one, the ledger credit, the grant row: posprobe's confirmation of a first
+  purchase with one first-purchase grant counts 23 statements);
 - void of a confirmed sale: +1 (the bonuses the sale earned), plus the reversal of each;
 - refund: +1 only for the refund that completes the return of every line; a partial refund keeps the
   bonus (and costs nothing), even when what is left falls under the rule's minimum.

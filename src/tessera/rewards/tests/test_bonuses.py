@@ -438,3 +438,13 @@ def test_the_portal_shows_the_members_code_friends_and_referral_points(client, t
     page = client.get(home).content.decode()
     assert 'id="referral-count">1<' in page
     assert 'id="referral-points">40' in page
+
+
+def test_a_rule_made_in_the_back_office_is_seen_by_the_very_next_api_request(till, merchant, member):
+    """The rules are read from the configuration cache; saving one gives the merchant a new version."""
+    body = {"member_id": member.pk, "type": "review_written"}
+    assert till.post("/events", body).json()["points"] == 0  # cached: no rule
+
+    rule(merchant, BonusKind.EVENT, 7, event_type="review_written")
+
+    assert till.post("/events", body).json()["points"] == 7
