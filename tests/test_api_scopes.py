@@ -27,6 +27,7 @@ CHANGES = {
     "cards": ("post", "/cards/8800000000017/activate"),
     "rules": ("post", "/rules/simulate"),
     "rewards": ("post", "/rewards/promo-codes/validate"),
+    "events": ("post", "/events"),
     "integrations": ("post", "/integrations/customers"),
     "marketing": ("post", "/marketing/messages"),
 }

@@ -15,7 +15,9 @@ SQLite issues the same statements (BEGIN IMMEDIATE instead of BEGIN).
 Two configurations, as in the issue: posprobe's (no tier program, no webhook endpoints, sales confirmed
 with method `none`, no points spent), and with a tier program of three tiers (`tiered`). An occasion
 discount (issue 15 §3) that applies, with a limit of uses, adds `OCCASION_ALLOWANCE`; one configured
-that does not apply to the member adds nothing.
+that does not apply to the member adds nothing. A third configuration, posprobe's with a first-purchase
+and a referral bonus rule (`bonuses`, issue 15 §5), may spend `BONUS_ALLOWANCE` more; without such
+rules nothing changes.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from django.test.utils import CaptureQueriesContext
 from tessera.members.models import Member
 from tessera.members.services import register_member, set_member_pin
 from tessera.points.models import Policy
-from tessera.rewards.models import OccasionDiscount
+from tessera.rewards.bonuses import save_bonus_rule
+from tessera.rewards.models import BonusKind, BonusRule, OccasionDiscount
 from tessera.sales.models import SalesSettings
 from tessera.tenancy.services import create_api_key, create_merchant, create_store
 from tessera.tiers.models import Tier, TierProgram
@@ -62,6 +65,12 @@ BUDGETS: dict[str, tuple[int, int]] = {
 #: the quote reads the member's uses (+1); the sale's create quotes (+1) and its confirm counts the use
 #: in one upsert (+1); the void gives it back (+1). A refund that does not complete the return keeps it.
 OCCASION_ALLOWANCE: dict[str, int] = {"quote": 1, "sale": 2, "void": 1, "refund by line": 0}
+#: What a first-purchase or referral rule adds to posprobe's budgets (`tessera.sales.bonuses`), for a
+#: member's purchase after their first: confirming asks whether the member bought before (+1), a void
+#: looks for the bonuses the sale earned (+1), a refund by line that leaves lines unreturned keeps them
+#: (+0; only the refund completing the return looks, +1). Sign-up, profile and event rules are not read
+#: by these requests at all.
+BONUS_ALLOWANCE: dict[str, int] = {"sale": 1, "void": 1, "refund by line": 0}
 SALE_LINES = [
     {"sku": "PHO", "name": "Pho", "quantity": 2, "unit_price": 65000},
     {"sku": "TRA", "name": "Tra da", "quantity": 4, "unit_price": 5000},
@@ -86,9 +95,12 @@ class Till:
         )
 
 
-def a_till(*, tiered: bool) -> Till:
+def a_till(*, tiered: bool, bonuses: bool = False) -> Till:
     """posprobe's merchant: one store, a store-bound key, confirmation by nobody, members with phones."""
     merchant = create_merchant(name="Budget", slug=f"budget-{uuid.uuid4().hex[:8]}", currency="VND")
+    if bonuses:
+        for kind, extra in ((BonusKind.FIRST_PURCHASE, {}), (BonusKind.REFERRAL, {"referrer_points": 50})):
+            save_bonus_rule(rule=BonusRule(merchant=merchant, name=kind, kind=kind, points=100, **extra))
     store = create_store(merchant=merchant, code="main", name="Main")
     SalesSettings.objects.update_or_create(
         merchant=merchant,
@@ -120,8 +132,20 @@ def counted(call: Any) -> tuple[Any, list[str]]:
     return response, [query["sql"] for query in captured.captured_queries]
 
 
-def within(name: str, statements: list[str], *, write: bool, tiered: bool, occasion: bool = False) -> None:
-    budget = BUDGETS[name][tiered] + (OCCASION_ALLOWANCE[name] if occasion else 0)
+def within(
+    name: str,
+    statements: list[str],
+    *,
+    write: bool,
+    tiered: bool,
+    occasion: bool = False,
+    bonuses: bool = False,
+) -> None:
+    budget = (
+        BUDGETS[name][tiered]
+        + (OCCASION_ALLOWANCE[name] if occasion else 0)
+        + (BONUS_ALLOWANCE[name] if bonuses else 0)
+    )
     # SQLite's backend sends BEGIN IMMEDIATE and COMMIT through the cursor Django watches; counted once.
     work = [sql for sql in statements if sql.split(" ", 1)[0].upper() not in ("BEGIN", "COMMIT")]
     logged = len(work) + (WRITE_OVERHEAD if write else READ_OVERHEAD)
@@ -176,9 +200,16 @@ def a_sale(till: Till, phone: str, **extra: Any) -> tuple[Any, Any]:
     return created, confirmed
 
 
-@pytest.mark.parametrize("tiered", [False, True], ids=["posprobe", "tiered"])
-def test_sale_within_budget(tiered):
-    till = a_till(tiered=tiered)
+CONFIGURATIONS = pytest.mark.parametrize(
+    ("tiered", "bonuses"),
+    [(False, False), (True, False), (False, True)],
+    ids=["posprobe", "tiered", "bonuses"],
+)
+
+
+@CONFIGURATIONS
+def test_sale_within_budget(tiered, bonuses):
+    till = a_till(tiered=tiered, bonuses=bonuses)
     a_sale(till, till.phones[0])  # the configuration is read once, then cached
     a_sale(till, till.phones[1])  # the member's account exists now
 
@@ -189,7 +220,7 @@ def test_sale_within_budget(tiered):
     sale = created.json()["id"]
     confirmed, confirming = counted(lambda: till.post(f"/transactions/{sale}/confirm", {"method": "none"}))
     assert confirmed.status_code == 200, confirmed.content
-    within("sale", two_writes(creating, confirming), write=True, tiered=tiered)
+    within("sale", two_writes(creating, confirming), write=True, tiered=tiered, bonuses=bonuses)
 
 
 @pytest.mark.parametrize("tiered", [False, True], ids=["posprobe", "tiered"])
@@ -236,10 +267,11 @@ def test_sale_spending_points_confirmed_by_pin_within_budget(tiered):
     within("sale spending points", two_writes(creating, confirming), write=True, tiered=tiered)
 
 
-@pytest.mark.parametrize("tiered", [False, True], ids=["posprobe", "tiered"])
-def test_void_within_budget(tiered):
-    till = a_till(tiered=tiered)
+@CONFIGURATIONS
+def test_void_within_budget(tiered, bonuses):
+    till = a_till(tiered=tiered, bonuses=bonuses)
     a_sale(till, till.phones[0])
+    a_sale(till, till.phones[1])  # with bonuses: the member's first purchase, which is never voided here
     first = a_sale(till, till.phones[1])[1].json()
     till.post(f"/transactions/{first['id']}/void", {"reason": "warm-up"})  # the configuration is cached
 
@@ -247,12 +279,12 @@ def test_void_within_budget(tiered):
     response, statements = counted(lambda: till.post(f"/transactions/{sale['id']}/void", {"reason": "count"}))
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "voided"
-    within("void", statements, write=True, tiered=tiered)
+    within("void", statements, write=True, tiered=tiered, bonuses=bonuses)
 
 
-@pytest.mark.parametrize("tiered", [False, True], ids=["posprobe", "tiered"])
-def test_refund_by_line_within_budget(tiered):
-    till = a_till(tiered=tiered)
+@CONFIGURATIONS
+def test_refund_by_line_within_budget(tiered, bonuses):
+    till = a_till(tiered=tiered, bonuses=bonuses)
     a_sale(till, till.phones[0])
     first = a_sale(till, till.phones[1])[1].json()
     line = {"line_id": first["lines"][0]["id"], "quantity": 1}
@@ -263,7 +295,7 @@ def test_refund_by_line_within_budget(tiered):
     response, statements = counted(lambda: till.post(f"/transactions/{sale['id']}/refunds", refund))
     assert response.status_code == 201, response.content
     assert response.json()["lines"] == [{**refund["lines"][0], "amount": 65000}]
-    within("refund by line", statements, write=True, tiered=tiered)
+    within("refund by line", statements, write=True, tiered=tiered, bonuses=bonuses)
 
 
 @pytest.mark.parametrize("applies", [False, True], ids=["not-their-birthday", "birthday"])

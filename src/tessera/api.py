@@ -175,6 +175,7 @@ def _register_routers() -> None:
     from tessera.marketing.api import router as marketing_router
     from tessera.members.api import router as members_router
     from tessera.reports.api import router as reports_router
+    from tessera.rewards.api import events_router
     from tessera.rewards.api import router as rewards_router
     from tessera.rules.api import router as rules_router
     from tessera.sales.api import router as sales_router
@@ -185,6 +186,7 @@ def _register_routers() -> None:
     api.add_router("/rules", rules_router)
     api.add_router("/tiers", tiers_router)
     api.add_router("/rewards", rewards_router)
+    api.add_router("/events", events_router)
     api.add_router("/integrations", integrations_router)
     api.add_router("/marketing", marketing_router)
     api.add_router("/imports", imports_router)

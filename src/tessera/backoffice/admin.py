@@ -206,6 +206,8 @@ class MemberAdmin(ExportAdminMixin, TenantHistoryAdmin):
         "status_changed_at",
         "superseded_by",
         "erased_at",
+        "referral_code",
+        "referred_by",
         "created_at",
         "created_by",
         "updated_at",
@@ -224,6 +226,8 @@ class MemberAdmin(ExportAdminMixin, TenantHistoryAdmin):
         ]
         if request.user.is_superuser and obj is None:
             fieldsets[0][1]["fields"].insert(0, "merchant")
+        if obj is None:
+            fieldsets[0][1]["fields"].append("referred_by_code")
         if obj is not None:
             fieldsets.append(
                 (
@@ -235,6 +239,7 @@ class MemberAdmin(ExportAdminMixin, TenantHistoryAdmin):
                             "status_changed_at",
                             "superseded_by",
                             "erased_at",
+                            ("referral_code", "referred_by"),
                             ("created_at", "created_by"),
                             ("updated_at", "updated_by"),
                         ]
@@ -252,6 +257,7 @@ class MemberAdmin(ExportAdminMixin, TenantHistoryAdmin):
         form.merchant_id = staff.merchant_id if staff else None
         if obj is not None:
             form.base_fields.pop("phone", None)
+            form.base_fields.pop("referred_by_code", None)
         return form
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
@@ -400,7 +406,11 @@ class MemberAdmin(ExportAdminMixin, TenantHistoryAdmin):
         staff = request_staff(request)
         merchant = staff.merchant if staff else form.cleaned_data["merchant"]
         member = services.register_member(
-            merchant=merchant, phone=form.cleaned_data["phone"], actor=request.user, **profile
+            merchant=merchant,
+            phone=form.cleaned_data["phone"],
+            actor=request.user,
+            referral_code=form.cleaned_data.get("referred_by_code") or "",
+            **profile,
         )
         obj.pk = member.pk
         obj._state.adding = False

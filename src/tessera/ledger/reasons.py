@@ -40,6 +40,14 @@ TEXTS: dict[str, Promise] = {
     "opening_balance": _("Opening balance"),
     "points_transfer_out": _("Points moved to %(member)s"),
     "points_transfer_in": _("Points moved from %(member)s"),
+    "sign_up_bonus": _("Sign-up bonus: %(rule)s"),
+    "first_purchase_bonus": _("First-purchase bonus (sale #%(sale)s): %(rule)s"),
+    "profile_bonus": _("Bonus for completing the profile: %(rule)s"),
+    "referral_bonus": _("Referral bonus (sale #%(sale)s): %(rule)s"),
+    "referrer_bonus": _("Bonus for referring member #%(member)s: %(rule)s"),
+    "event_bonus": _("Bonus for %(event)s: %(rule)s"),
+    "bonus_voided": _("Bonus taken back, sale #%(sale)s voided: %(rule)s"),
+    "bonus_refunded": _("Bonus taken back, sale #%(sale)s refunded in full: %(rule)s"),
 }
 
 #: Appended when a reversal could not take back everything (the member had already spent it).

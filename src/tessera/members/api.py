@@ -99,6 +99,11 @@ class ProfileIn(Schema):
 
 class MemberIn(ProfileIn):
     phone: str = Field(description="Any common format; local numbers are read in the merchant's country.")
+    referral_code: str = Field(
+        "",
+        max_length=20,
+        description="The code of the member who brought this one in (422 `referral_code_not_found`).",
+    )
 
 
 class MemberPatch(ProfileIn):
@@ -154,12 +159,14 @@ def create_member(request: ApiRequest, data: MemberIn, idempotency_key: str = ke
 
     def work() -> tuple[int, MemberOut]:
         fields = _profile(request, data, only_sent=False)
+        fields.pop("referral_code")
         if fields["home_store"] is None:
             del fields["home_store"]  # the key's store becomes the home store
         member = services.register_member(
             merchant=request.auth.merchant,
             phone=data.phone,
             store=request.auth.store,
+            referral_code=data.referral_code,
             **fields,
         )
         return 201, MemberOut.from_member(member)

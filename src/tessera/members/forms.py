@@ -90,6 +90,13 @@ class MemberForm(MerchantBoundForm):
         help_text=_("Local numbers are read as numbers of the merchant's country."),
         widget=UnfoldAdminTextInputWidget,
     )
+    referred_by_code = forms.CharField(
+        label=_("referral code"),
+        max_length=20,
+        required=False,
+        help_text=_("The code of the member who brought this one in, if any. Kept for good."),
+        widget=UnfoldAdminTextInputWidget,
+    )
 
     class Meta:
         model = Member
@@ -134,6 +141,13 @@ class MemberForm(MerchantBoundForm):
                 )
                 if taken.exists():
                     self.add_error("phone", _("Another member already has this phone."))
+        code = services.normalise_referral_code(cleaned.get("referred_by_code") or "")
+        if code and merchant is not None:
+            referrer = Member.objects.of(merchant).filter(
+                referral_code=code, superseded_by__isnull=True, erased_at__isnull=True
+            )
+            if not referrer.exists():
+                self.add_error("referred_by_code", _("No member has this referral code."))
         return cleaned
 
     def profile(self) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 from simple_history.models import HistoricalRecords
@@ -85,6 +85,20 @@ class Member(TenantOwned):
         help_text=_("Set when the phone changed: the new phone has this new account."),
     )
     erased_at = models.DateTimeField(_("personal data erased at"), null=True, blank=True)
+    #: The code this member gives friends (issue 15 §5): given on first need (`referral_code_of`).
+    referral_code = models.CharField(
+        _("referral code"), max_length=12, blank=True, default="", editable=False
+    )
+    #: Who brought this member in: set once, at registration, never changed (referred only once).
+    referred_by = models.ForeignKey(
+        "self",
+        verbose_name=_("referred by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="referred_members",
+    )
     #: A hash (Django's password hashers) of the 4–6 digit PIN that confirms a sale (E9); never the PIN.
     pin_hash = models.CharField(_("PIN"), max_length=128, blank=True, editable=False)
     #: Lower-case, diacritics removed: "Nguyễn Văn An" is found by "nguyen van an".
@@ -105,6 +119,12 @@ class Member(TenantOwned):
                 condition=Q(superseded_by__isnull=True, erased_at__isnull=True),
                 name="member_phone_unique_per_merchant",
             ),
+            models.UniqueConstraint(
+                fields=["merchant", "referral_code"],
+                condition=~Q(referral_code=""),
+                name="member_referral_code_unique_per_merchant",
+            ),
+            models.CheckConstraint(condition=~Q(referred_by=F("id")), name="member_not_referred_by_self"),
         ]
         indexes = [models.Index(fields=["merchant", "status"]), models.Index(fields=["merchant", "birthday"])]
         permissions = [

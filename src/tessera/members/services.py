@@ -25,6 +25,7 @@ from unidecode import unidecode
 
 from tessera.core import events
 from tessera.core.errors import Conflict, DomainError, ValidationFailed
+from tessera.members import signals
 from tessera.members.models import Anniversary, Member, MemberStatus, Segment, Tag
 from tessera.members.schemas import SegmentFilters
 from tessera.tenancy.models import Merchant, Store
@@ -220,9 +221,16 @@ def _copy_state(target: Member, source: Member) -> Member:
 
 @transaction.atomic
 def register_member(
-    *, merchant: Merchant, phone: str, actor: Any = None, store: Store | None = None, **profile: Any
+    *,
+    merchant: Merchant,
+    phone: str,
+    actor: Any = None,
+    store: Store | None = None,
+    referral_code: str = "",
+    **profile: Any,
 ) -> Member:
-    """A new member of `merchant` identified by `phone` (C1); active at once if the merchant says so (C2)."""
+    """A new member of `merchant` identified by `phone` (C1); active at once if the merchant says so (C2).
+    `referral_code`: the code of the member who brought them in (issue 15 §5), kept for good."""
     authorise(actor, "members.add_member", merchant=merchant)
     e164 = normalise_phone(phone, merchant=merchant)
     if _phone_taken(merchant=merchant, phone=e164):
@@ -230,6 +238,8 @@ def register_member(
     if store is not None and store.merchant_id != merchant.pk:
         raise ValidationFailed(_("The store belongs to another merchant."), code="cross_merchant")
     member = Member(merchant=merchant, phone=e164)
+    if referral_code.strip():
+        member.referred_by = _referrer(merchant, referral_code)
     profile.setdefault("home_store", store)
     tags = _apply_profile(member, dict(profile))
     if merchant.auto_activate_members:
@@ -244,6 +254,7 @@ def register_member(
     if tags:
         member.tags.set(_resolve_tags(merchant=merchant, tags=tags, actor=actor))
     events.publish(merchant_id=merchant.pk, type="member.created", payload={"member_id": member.pk})
+    signals.member_registered.send(sender=Member, member=member, now=timezone.now())
     return member
 
 
@@ -267,7 +278,57 @@ def update_member_profile(*, member: Member, actor: Any = None, **fields: Any) -
     if tags is not None:
         locked.tags.set(_resolve_tags(merchant=locked.merchant_id, tags=tags, actor=actor))
     events.publish(merchant_id=locked.merchant_id, type="member.updated", payload={"member_id": locked.pk})
+    signals.member_profile_changed.send(sender=Member, member=locked, now=timezone.now())
     return _copy_state(member, locked)
+
+
+# --- referral codes (issue 15 §5) ---------------------------------------------------------------------
+
+#: No 0/O, 1/I/L: a code read aloud or copied from a screen is typed right.
+REFERRAL_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+#: 30^7 ≈ 2·10^10 codes per merchant: short enough to say, too many to find one by guessing a few.
+REFERRAL_CODE_LENGTH = 7
+
+
+def normalise_referral_code(raw: str) -> str:
+    """What people type (spaces, dashes, lower case) as the stored code."""
+    return re.sub(r"[\s-]", "", raw).upper()
+
+
+def _referrer(merchant: Merchant, raw: str) -> Member:
+    code = normalise_referral_code(raw)
+    referrer = (
+        Member.objects.of(merchant)
+        .filter(referral_code=code, superseded_by__isnull=True, erased_at__isnull=True)
+        .exclude(status=MemberStatus.EXCLUDED)
+        .first()
+        if code
+        else None
+    )
+    if referrer is None:
+        raise ValidationFailed(
+            _("No member has this referral code."), code="referral_code_not_found", referral_code=raw[:20]
+        )
+    return referrer
+
+
+def referral_code_of(member: Member) -> str:
+    """The member's referral code, given now if they have none yet (unique per merchant: a clash with a
+    code given at the same moment is retried with another)."""
+    if member.referral_code:
+        return member.referral_code
+    for _attempt in range(5):
+        code = "".join(secrets.choice(REFERRAL_ALPHABET) for _position in range(REFERRAL_CODE_LENGTH))
+        try:
+            with transaction.atomic():
+                taken = Member.objects.filter(pk=member.pk, referral_code="").update(referral_code=code)
+        except IntegrityError:
+            continue  # another member has it
+        member.referral_code = (
+            code if taken else Member.objects.values_list("referral_code", flat=True).get(pk=member.pk)
+        )
+        return member.referral_code
+    raise RuntimeError("no free referral code after 5 tries")
 
 
 def _set_status(member: Member, status: MemberStatus, *, reason: str, actor: Any) -> None:

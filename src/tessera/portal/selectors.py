@@ -17,9 +17,11 @@ from tessera.core.formatting import format_money, format_points
 from tessera.ledger.models import Account, AccountKind, Entry
 from tessera.ledger.selectors import AccountSummary, account_summary, entries_of
 from tessera.members.models import Member
+from tessera.members.services import referral_code_of
 from tessera.points.policy import policy_of
+from tessera.rewards import bonuses
 from tessera.rewards import selectors as rewards
-from tessera.rewards.models import CodeStatus, CodeValueKind, PromoCode, PromoCodeOffer
+from tessera.rewards.models import BonusKind, CodeStatus, CodeValueKind, PromoCode, PromoCodeOffer
 from tessera.sales.models import Transaction, TransactionStatus
 from tessera.tiers.models import Basis
 from tessera.tiers.selectors import tier_status
@@ -220,3 +222,32 @@ def payments_of(member: Member, *, limit: int = 20) -> list[Payment]:
         )
         for sale in sales
     ]
+
+
+@dataclass(frozen=True)
+class Referral:
+    """The member's referral panel (issue 15 §5): their code, what a friend and they get, and so far."""
+
+    code: str
+    friend_points: int
+    own_points: int
+    min_amount: int
+    referred: int
+    points_earned: int
+
+
+def referral_of(member: Member, *, now: datetime | None = None) -> Referral | None:
+    """None unless a referral rule is in force. Gives the member a code the first time it is shown."""
+    now = now or timezone.now()
+    in_force = bonuses.rules_in_force(member.merchant_id, {BonusKind.REFERRAL}, now)
+    if not in_force:
+        return None
+    summary = bonuses.referral_summary(member)
+    return Referral(
+        code=referral_code_of(member),
+        friend_points=sum(rule.points for rule in in_force),
+        own_points=sum(rule.referrer_points for rule in in_force),
+        min_amount=min(rule.min_amount for rule in in_force),
+        referred=summary.referred,
+        points_earned=summary.points,
+    )

@@ -78,6 +78,7 @@ def home(request: HttpRequest, merchant: Merchant, member: Member) -> HttpRespon
             "tier": selectors.tier_of(member),
             "rewards": selectors.rewards_of(member),
             "may_send_points": services.portal_settings_of(merchant).members_may_transfer,
+            "referral": selectors.referral_of(member),
             "idempotency_key": uuid.uuid4(),
         },
     )

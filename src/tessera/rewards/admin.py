@@ -1,6 +1,7 @@
 """Back office for rewards (E6, E7, E8): top-up bonus rules, the gift catalogue and its redemptions
 (fulfil, cancel), promo-code offers and the codes issued (searchable by code), occasion discounts
-(issue 15 §3). The "Top up a card"
+(issue 15 §3), bonus rules for points without a purchase and the bonuses they gave (issue 15 §5). The
+"Top up a card"
 page is the sales' (a top-up is a sale of stored value). Every business write goes through the services."""
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from unfold.decorators import action
 from tessera.core.errors import DomainError
 from tessera.core.formatting import format_money
 from tessera.core.money import MoneyField
-from tessera.rewards import services
+from tessera.rewards import bonuses, services
 from tessera.rewards.models import (
+    PROFILE_FIELDS,
+    BonusGrant,
+    BonusRule,
     Gift,
     GiftRedemption,
     OccasionDiscount,
@@ -346,3 +350,75 @@ class OccasionDiscountAdmin(TenantHistoryAdmin):
                 super().__init__(*args, currency=currency, **inner)
 
         return Form
+
+
+# --- points without a purchase (issue 15 §5) ----------------------------------------------------------
+
+
+class BonusRuleForm(forms.ModelForm):
+    profile_fields = forms.MultipleChoiceField(
+        label=_("profile fields required"),
+        choices=PROFILE_FIELDS,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Profile completed: none chosen means name, email, birthday and gender."),
+    )
+
+    class Meta:
+        model = BonusRule
+        fields = (
+            "name",
+            "kind",
+            "event_type",
+            "points",
+            "referrer_points",
+            "min_amount",
+            "profile_fields",
+            "per_day",
+            "per_week",
+            "per_month",
+            "per_member",
+            "budget",
+            "valid_from",
+            "valid_until",
+            "is_active",
+        )
+
+
+@admin.register(BonusRule)
+class BonusRuleAdmin(TenantHistoryAdmin):
+    form = BonusRuleForm
+    list_display = ("name", "kind", "event_type", "points", "referrer_points", "budget", "given", "is_active")
+    list_filter = ("kind", "is_active")
+    search_fields = ("name", "event_type")
+    readonly_fields = ("given",)
+
+    @admin.display(description=_("points given"))
+    def given(self, obj: BonusRule) -> int:
+        return bonuses.budget_given(obj) if obj.pk and obj.budget is not None else 0
+
+    def save_model(self, request: HttpRequest, obj: BonusRule, form: ModelForm[Any], change: bool) -> None:
+        staff = request_staff(request)
+        if not change and staff is not None:
+            obj.merchant_id = staff.merchant_id
+        try:
+            bonuses.save_bonus_rule(rule=obj, actor=request.user)
+        except DomainError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+
+
+@admin.register(BonusGrant)
+class BonusGrantAdmin(ReadOnlyAdminMixin, TenantAdmin):
+    list_display = (
+        "granted_at",
+        "member",
+        "rule",
+        "points",
+        "referred",
+        "sale_id",
+        "event_type",
+        "taken_back_at",
+    )
+    list_filter = ("rule", "rule__kind")
+    search_fields = ("member__full_name", "member__phone", "rule__name", "event_type")
+    list_select_related = ("member", "rule", "referred")

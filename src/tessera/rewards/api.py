@@ -14,7 +14,7 @@ from tessera.cards.customers import CustomerIn, identify_cardholder
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.problem import ERRORS
 from tessera.members.models import Member
-from tessera.rewards import selectors, services
+from tessera.rewards import bonuses, selectors, services
 from tessera.rewards.models import Gift, GiftRedemption, PromoCode, PromoCodeUse
 from tessera.rewards.schemas import (
     CancelIn,
@@ -22,6 +22,10 @@ from tessera.rewards.schemas import (
     CodeCheckOut,
     CodeConsumeIn,
     CodeUseOut,
+    EventBonusOut,
+    EventIn,
+    EventOut,
+    EventRefusalOut,
     GiftOut,
     OfferOut,
     PromoCodeIn,
@@ -33,6 +37,8 @@ from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
 from tessera.tenancy.models import Scope
 
 router = Router(tags=["rewards"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
+#: Mounted at /events by `tessera.api`.
+events_router = Router(tags=["rewards"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
 
 
 def _member(request: ApiRequest, data: CustomerIn) -> Member:
@@ -234,5 +240,35 @@ def consume_code(
             store=request.auth.store,
         )
         return 200, _use_out(use)
+
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
+
+
+# --- custom events (issue 15 §5) ---------------------------------------------------------------------
+
+
+@events_router.post("", response={201: EventOut, **ERRORS}, summary="Record a member's event")
+def record_event(request: ApiRequest, data: EventIn, idempotency_key: str = key_header()) -> HttpResponse:
+    """Something the member did other than buying (`app_installed`, `review_written`, …): the points of
+    every bonus rule in force for this type, each within its per-member limits and its budget. A type
+    no rule names earns nothing (201, `points` 0). Send each event once with its own key: a retry with
+    the same key replays the answer and gives nothing twice."""
+
+    def work() -> tuple[int, EventOut]:
+        member = _member(request, data)
+        outcome = bonuses.record_event(
+            merchant=request.auth.merchant,
+            member=member,
+            event_type=data.type,
+            store=request.auth.named_store(data.store_code),
+        )
+        return 201, EventOut(
+            type=data.type,
+            member_id=member.pk,
+            points=outcome.points,
+            awarded=[EventBonusOut(**vars(grant)) for grant in outcome.awarded],
+            not_awarded=[EventRefusalOut(**vars(refusal)) for refusal in outcome.not_awarded],
+            points_available=balances_of(member).points_available,
+        )
 
     return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)

@@ -9,6 +9,9 @@
 - `OccasionDiscount` and `OccasionUse`: a percentage off for an occasion — the member's birthday or
   membership anniversary, a date range, a weekday — with its caps and its stacking against the tier
   discount; `tessera.rewards.occasions` says how they apply, `sales` applies them (issue 15 §3).
+- `BonusRule`, `BonusGrant`, `BonusBudgetShard`: points without a purchase (issue 15 §5) — sign-up,
+  first purchase, completed profile, referral, custom events — with per-member limits and a budget
+  (`tessera.rewards.bonuses`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -449,3 +452,207 @@ class OccasionUse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.occasion} × {self.uses}"
+
+
+# --- points without a purchase (issue 15 §5) ----------------------------------------------------------
+
+
+class BonusKind(models.TextChoices):
+    SIGN_UP = "sign_up", _("Sign-up")
+    FIRST_PURCHASE = "first_purchase", _("First purchase")
+    PROFILE_COMPLETED = "profile_completed", _("Profile completed")
+    REFERRAL = "referral", _("Referral")
+    EVENT = "event", _("Custom event")
+
+
+#: Kinds a member earns at most once per rule (per referred friend, for a referrer).
+ONCE_KINDS = frozenset(
+    {BonusKind.SIGN_UP, BonusKind.FIRST_PURCHASE, BonusKind.PROFILE_COMPLETED, BonusKind.REFERRAL}
+)
+#: Kinds earned by a purchase: taken back when that purchase is voided or refunded in full.
+PURCHASE_KINDS = frozenset({BonusKind.FIRST_PURCHASE, BonusKind.REFERRAL})
+
+#: The member fields a profile-completed rule may ask for.
+PROFILE_FIELDS = (
+    ("full_name", _("full name")),
+    ("email", _("email")),
+    ("birthday", _("birthday")),
+    ("gender", _("gender")),
+    ("address", _("address")),
+    ("region", _("region")),
+    ("occupation", _("occupation")),
+)
+#: "Complete" when the rule names no fields.
+DEFAULT_PROFILE_FIELDS = ("full_name", "email", "birthday", "gender")
+
+event_type_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9_.-]{0,49}$", _("Lower-case letters, digits, “_”, “.” and “-”, e.g. app_installed.")
+)
+
+
+class BonusRule(TenantOwned):
+    """Points for something other than a purchase's amount (issue 15 §5).
+
+    `points` go to the member concerned (who signs up, buys first, completes the profile, is referred,
+    or whose event it is); `referrer_points`, for a referral, to the member whose code they used. A
+    first-purchase or referral rule asks for a purchase of at least `min_amount`. Limits count the
+    rule's grants to one member per calendar day, week (from Monday) and month in the merchant's zone,
+    and in all; `budget` stops the rule once that many points were given (`BonusBudgetShard`)."""
+
+    name = models.CharField(_("name"), max_length=120)
+    kind = models.CharField(_("kind"), max_length=20, choices=BonusKind.choices)
+    event_type = models.CharField(
+        _("event type"),
+        max_length=50,
+        blank=True,
+        validators=[event_type_validator],
+        help_text=_("For a custom event: the type the API posts, e.g. app_installed."),
+    )
+    points = models.BigIntegerField(_("points"), default=0, help_text=_("To the member concerned."))
+    referrer_points = models.BigIntegerField(
+        _("points to the referrer"),
+        default=0,
+        help_text=_("Referral only: to the member whose code was used."),
+    )
+    min_amount = models.BigIntegerField(
+        _("minimum purchase"),
+        default=0,
+        help_text=_("First purchase and referral: in the currency's minor unit (VND: đồng)."),
+    )
+    profile_fields = models.JSONField(
+        _("profile fields required"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "Profile completed: the fields that must be filled in "
+            "(none chosen: name, email, birthday, gender)."
+        ),
+    )
+    per_day = models.PositiveIntegerField(_("at most per day"), null=True, blank=True)
+    per_week = models.PositiveIntegerField(_("at most per week"), null=True, blank=True)
+    per_month = models.PositiveIntegerField(_("at most per month"), null=True, blank=True)
+    per_member = models.PositiveIntegerField(_("at most in all"), null=True, blank=True)
+    budget = models.BigIntegerField(
+        _("budget (points)"),
+        null=True,
+        blank=True,
+        help_text=_("The rule stops once it has given this many points."),
+    )
+    valid_from = models.DateTimeField(_("valid from"), null=True, blank=True)
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("bonus rule")
+        verbose_name_plural = _("bonus rules")
+        ordering = ["kind", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(points__gte=0, referrer_points__gte=0, min_amount__gte=0),
+                name="bonus_rule_amounts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(points__gt=0) | Q(referrer_points__gt=0),
+                name="bonus_rule_gives_something",
+                violation_error_message=_("A bonus rule gives some points."),
+            ),
+            models.CheckConstraint(
+                condition=Q(budget__isnull=True) | Q(budget__gt=0), name="bonus_rule_budget_positive"
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind="event") & ~Q(event_type="")) | (~Q(kind="event") & Q(event_type="")),
+                name="bonus_rule_event_type_for_events_only",
+                violation_error_message=_("A custom-event rule names its event type; other kinds name none."),
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="referral") | Q(referrer_points=0),
+                name="bonus_rule_referrer_points_for_referrals",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def required_fields(self) -> tuple[str, ...]:
+        return tuple(self.profile_fields) or DEFAULT_PROFILE_FIELDS
+
+
+class BonusBudgetShard(TenantOwned):
+    """One of a rule's budget counters. The budget is split over several rows so that grants to
+    different members at the same moment update different rows (each grant updates one, the member's,
+    with a conditional UPDATE): no till waits on another's bonus. A sale that grants no bonus never
+    touches them."""
+
+    rule = models.ForeignKey(BonusRule, on_delete=models.CASCADE, related_name="shards")
+    shard = models.PositiveSmallIntegerField()
+    cap = models.BigIntegerField()
+    given = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "shard"], name="bonus_budget_shard_unique"),
+            models.CheckConstraint(
+                condition=Q(given__gte=0, cap__gte=0), name="bonus_budget_shard_not_negative"
+            ),
+        ]
+
+
+class BonusGrant(TenantOwned):
+    """Points one member received from a bonus rule, and the ledger entry that holds them.
+
+    `referred`: on a referrer's grant, the member they brought in (once per pair). `sale_id`: the
+    purchase that earned a first-purchase or referral bonus (a plain number: sales stand above this
+    app). A grant taken back (the purchase voided or refunded in full) no longer counts toward limits."""
+
+    rule = models.ForeignKey(
+        BonusRule, verbose_name=_("rule"), on_delete=models.PROTECT, related_name="grants"
+    )
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="bonus_grants"
+    )
+    referred = models.ForeignKey(
+        "members.Member",
+        verbose_name=_("referred member"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    points = models.BigIntegerField(_("points"))
+    once = models.BooleanField(default=False)
+    sale_id = models.BigIntegerField(_("sale"), null=True, blank=True)
+    event_type = models.CharField(_("event type"), max_length=50, blank=True)
+    shard = models.PositiveSmallIntegerField(null=True, blank=True)
+    entry = models.ForeignKey("ledger.Entry", on_delete=models.PROTECT, related_name="+")
+    granted_at = models.DateTimeField(_("given at"))
+    taken_back_at = models.DateTimeField(_("taken back at"), null=True, blank=True)
+    reversal_entry = models.ForeignKey(
+        "ledger.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("bonus given")
+        verbose_name_plural = _("bonuses given")
+        ordering = ["-granted_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "member"],
+                condition=Q(once=True, taken_back_at__isnull=True, referred__isnull=True),
+                name="bonus_grant_once_per_member",
+            ),
+            models.UniqueConstraint(
+                fields=["rule", "member", "referred"],
+                condition=Q(once=True, taken_back_at__isnull=True, referred__isnull=False),
+                name="bonus_grant_once_per_referral_pair",
+            ),
+            models.CheckConstraint(condition=Q(points__gt=0), name="bonus_grant_points_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["rule", "member", "granted_at"]),
+            models.Index(fields=["merchant", "sale_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.points}"

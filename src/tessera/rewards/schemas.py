@@ -128,3 +128,44 @@ class CodeUseOut(Schema):
     discount: int
     uses_left: int
     created_at: datetime
+
+
+# --- custom events (issue 15 §5) ---------------------------------------------------------------------
+
+
+class EventIn(CustomerIn):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"phone": "0903123456", "type": "app_installed"}]}
+    )
+
+    type: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,49}$",
+        description="The event's type, as the merchant's bonus rules name it (e.g. app_installed).",
+    )
+    store_code: str | None = Field(None, description="Where it happened (optional).")
+
+
+class EventBonusOut(Schema):
+    rule_id: int
+    rule: str
+    member_id: int
+    points: int
+
+
+class EventRefusalOut(Schema):
+    rule_id: int
+    rule: str
+    member_id: int
+    code: str = Field(
+        description="already_given, limit_per_day, limit_per_week, limit_per_month, limit_per_member "
+        "or budget_spent."
+    )
+
+
+class EventOut(Schema):
+    type: str
+    member_id: int
+    points: int = Field(description="Points the event earned in all.")
+    awarded: list[EventBonusOut]
+    not_awarded: list[EventRefusalOut] = Field(description="Rules for this type that gave nothing, and why.")
+    points_available: int

@@ -54,7 +54,7 @@ from tessera.points.policy import lot_dates, policy_of
 from tessera.rewards import occasions
 from tessera.rewards.occasions import Discount
 from tessera.rules.simulator import Part
-from tessera.sales import selectors, signals
+from tessera.sales import bonuses, selectors, signals
 from tessera.sales.earning import EarnQuote, points_for
 from tessera.sales.models import (
     Channel,
@@ -768,6 +768,7 @@ def confirm_transaction(
             _settle(sale, rules, method=method, confirmed_by=confirmed_by, actor=confirmed_by, now=now)
             # F1: a sale that lifts the ranking to a higher tier upgrades the member at once.
             tiers.evaluate_upgrade(member=sale.member, actor=confirmed_by, now=now)
+            bonuses.confirmed(sale, actor=confirmed_by, now=now)  # issue 15 §5: a first purchase's bonuses
     if failure is not None:
         raise failure
     if isinstance(transaction, Transaction):
@@ -981,6 +982,7 @@ def void_transaction(
                 tiers.return_spend(
                     member=sale.member, source=sale.source, cause=f"void:{sale.pk}", amount=None
                 )
+            bonuses.voided(sale, actor=actor, now=now)  # issue 15 §5: its bonuses taken back
         sale.status = TransactionStatus.VOIDED
         sale.voided_at = now
         sale.voided_by = actor if is_user(actor) else None
@@ -1194,6 +1196,7 @@ def refund_transaction(
                 else _floor_share(sale.amount_due, plan.amount, sale.total_amount)
             )
             tiers.return_spend(member=sale.member, source=sale.source, cause=refund.source, amount=share)
+        bonuses.refunded(refund, actor=actor, now=now)  # issue 15 §5: taken back by a full refund
         signals.refund_recorded.send(sender=Refund, refund=refund)
         events.publish(merchant_id=sale.merchant_id, type="sale.refunded", payload=_refund_event(refund))
     return refund
