@@ -82,21 +82,23 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # The Content-Security-Policy of each page; the member portal's own session under /m/.
     "tessera.core.security.ContentSecurityPolicyMiddleware",
-    "tessera.core.security.SessionMiddleware",
+    # Those named "…ForPeople" are Django's (or ours) for people's pages; requests under /api/v1/ pass
+    # them by in one comparison (issue 13: web CPU). The API authenticates by key and keeps no session.
+    "tessera.core.middleware.SessionsForPeople",
     "django.middleware.locale.LocaleMiddleware",
     # problem+json for every answer under /api/v1/ and /hooks/ (404, 405, 413, 500 included).
     "tessera.core.middleware.ProblemMiddleware",
     "tessera.core.textguard.ControlCharacterMiddleware",  # no control characters in (issue 12)
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tessera.core.middleware.CsrfForPeople",
+    "tessera.core.middleware.UsersForPeople",
     "tessera.core.security.StaffIdleTimeoutMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    "tessera.core.middleware.OtpForPeople",
     "tessera.tenancy.middleware.StaffLocaleMiddleware",
     "tessera.tenancy.middleware.TwoFactorMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "tessera.core.middleware.MessagesForPeople",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "simple_history.middleware.HistoryRequestMiddleware",
+    "tessera.core.middleware.HistoryForPeople",
     "axes.middleware.AxesMiddleware",
 ]
 

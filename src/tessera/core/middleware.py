@@ -11,13 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from http import HTTPStatus
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.translation import gettext as _
+from django_otp.middleware import OTPMiddleware
+from simple_history.middleware import HistoryRequestMiddleware
 
 from tessera.core.problem import CONTENT_TYPE, problem
+from tessera.core.security import SessionMiddleware
 
 #: Addresses for programs, not people.
 PREFIXES = ("/api/v1/", "/hooks/")
@@ -116,3 +123,73 @@ def _body_limit() -> int:
 def _declared_length(request: HttpRequest) -> int:
     raw = str(request.META.get("CONTENT_LENGTH") or "").strip()
     return int(raw) if raw.isascii() and raw.isdigit() else 0
+
+
+# --- the API's lean path (issue 13: web CPU per request) ------------------------------------------------
+
+#: Requests from programs with an API key: no cookie, session, signed-in user, CSRF token, flash message
+#: or history user means anything to them (the API's views are CSRF-exempt and authenticate by key).
+API_PREFIX = "/api/v1/"
+
+
+def for_api(request: HttpRequest) -> bool:
+    return request.path_info.startswith(API_PREFIX)
+
+
+class _ForPeople:
+    """Mixed into a middleware that serves people's pages (sessions, CSRF, users, messages): a request
+    under API_PREFIX passes by it in one comparison, others go through it unchanged (issue 13).
+
+    What it spares the API is what these middlewares cost without doing anything for it: the lazy user
+    and session the staff locale looked for, the CSRF cookie's checks, the message storage, the OTP
+    device, the history's request thread-local. Answers under API_PREFIX lose nothing they carried but
+    `Vary: Cookie` (there only because the staff locale looked for a signed-in user: the answer never
+    depended on a cookie). The classes stay subclasses of Django's, which the admin's checks look for."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if for_api(request):
+            passed: HttpResponse = self.get_response(request)  # type: ignore[attr-defined]
+            return passed
+        response: HttpResponse = super().__call__(request)  # type: ignore[misc]
+        return response
+
+
+class SessionsForPeople(_ForPeople, SessionMiddleware):
+    pass
+
+
+class CsrfForPeople(_ForPeople, CsrfViewMiddleware):
+    def process_view(
+        self, request: HttpRequest, view: Any, args: Any, kwargs: Any
+    ) -> HttpResponseForbidden | None:
+        return None if for_api(request) else super().process_view(request, view, args, kwargs)
+
+
+class UsersForPeople(_ForPeople, AuthenticationMiddleware):
+    pass
+
+
+class OtpForPeople(_ForPeople, OTPMiddleware):
+    pass
+
+
+class MessagesForPeople(_ForPeople, MessageMiddleware):
+    pass
+
+
+class HistoryForPeople:
+    """simple_history's middleware (a function) for people's pages only: an API request has no user for
+    a history row (simple_history records none for it either way)."""
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.inner = HistoryRequestMiddleware(get_response)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if for_api(request):
+            return self.get_response(request)
+        response: HttpResponse = self.inner(request)
+        return response

@@ -23,6 +23,7 @@ from django.db.models import F, Field, OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tessera.core import prepared
 from tessera.core.errors import Conflict, ValidationFailed
 from tessera.core.limits import MAX_BALANCE
 from tessera.core.prepared import Prepared
@@ -158,7 +159,7 @@ def credit(
 
 def _open_lot(account: Account, entry: Entry, *, available_at: datetime, expires_at: datetime | None) -> Lot:
     """The lot a credit `entry` opens, pending until `available_at` (when that is after the entry)."""
-    return Lot.objects.create(
+    lot = Lot(
         merchant_id=account.merchant_id,
         account=account,
         entry=entry,
@@ -171,6 +172,7 @@ def _open_lot(account: Account, entry: Entry, *, available_at: datetime, expires
         created_by=entry.created_by,
         updated_by=entry.created_by,
     )
+    return prepared.create(lot)  # its INSERT's text built once (issue 13)
 
 
 def credit_expired(
@@ -295,7 +297,7 @@ def place_hold(
         locked.held += amount
         hold = Hold(merchant_id=locked.merchant_id, account=locked, amount=amount, source=source)
         hold.stamp(actor)
-        hold.save()
+        prepared.create(hold)
         _save_account(locked, actor)
     if isinstance(account, Account):
         _refresh(account, locked)
@@ -424,7 +426,10 @@ def settle(
         if earned is not None and earning is not None:
             _open_lot(locked, earned, available_at=earning.available_at or now, expires_at=earning.expires_at)
         if hold is not None and spend is not None and hold.status == HoldStatus.ACTIVE:
-            captured = Hold.objects.filter(pk=hold.pk, status=HoldStatus.ACTIVE).update(
+            captured = prepared.update(
+                Hold,
+                hold.pk,
+                where={"status": HoldStatus.ACTIVE},
                 status=HoldStatus.CAPTURED,
                 captured_entry=spend,
                 source=spend.source,
@@ -455,7 +460,7 @@ def release_hold(*, hold: Hold, actor: Any = None, source: str = "") -> Hold:
             current.status = HoldStatus.RELEASED
             current.source = source or current.source
             current.stamp(actor)
-            current.save(update_fields=["status", "source", "updated_at", "updated_by"])
+            prepared.save(current, update_fields=("status", "source", "updated_at", "updated_by"))
             _save_account(locked, actor)
     _refresh_hold(hold, current)
     return current
@@ -948,11 +953,12 @@ def _new_entry(
 
 
 def _save_entries(entries: list[Entry]) -> None:
-    """Insert the entries (one statement) and announce them once (`entries_written`)."""
+    """Insert the entries (one statement, its text built once) and announce them once
+    (`entries_written`)."""
     if len(entries) == 1:
-        entries[0].save()
+        prepared.create(entries[0])
     else:
-        Entry.objects.bulk_create(entries)
+        prepared.bulk_create(entries)
     entries_written.send(sender=Entry, entries=entries)
 
 
@@ -960,6 +966,16 @@ def _spendable_lots(account: Account, now: datetime) -> QuerySet[Lot]:
     """Released, unexpired lots with units left. Expired lots that the nightly sweep has not reached
     yet are never spent."""
     return account.lots.filter(unexpired(now), released=True, remaining__gt=0)
+
+
+#: `_spendable_lots` in spend order, the first batch: compiled once (issue 13).
+_FIRST_LOTS = Prepared(
+    lambda account_id, now: spend_order(
+        Lot.objects.filter(unexpired(now), account=account_id, released=True, remaining__gt=0)
+    )[:_LOT_BATCH],
+    account_id=int,
+    now=datetime,
+)
 
 
 def _spendable(account: Account, now: datetime) -> int:
@@ -989,7 +1005,12 @@ def _plan_draws(account: Account, amount: int, now: datetime) -> list[tuple[Lot,
     ordered = spend_order(_spendable_lots(account, now))
     offset = 0
     while covered < needed:
-        batch = list(ordered[offset : offset + _LOT_BATCH])
+        if offset == 0:  # the usual case: one batch, its query compiled once
+            batch = _FIRST_LOTS(account_id=account.pk, now=now)
+            for lot in batch:
+                Lot.account.field.set_cached_value(lot, account)
+        else:
+            batch = list(ordered[offset : offset + _LOT_BATCH])
         if not batch:
             raise InsufficientBalance(spendable=max(covered - account.held, 0), requested=amount)
         lots.extend(batch)
@@ -1006,7 +1027,7 @@ def _plan_draws(account: Account, amount: int, now: datetime) -> list[tuple[Lot,
     return draws
 
 
-def _reversed_total(entry: Entry) -> Subquery:
+def _reversed_total(entry: Entry | int) -> Subquery:
     """What the entry's reversals moved so far (signed), as a subquery."""
     return Subquery(
         Entry.objects.filter(reverses=entry)
@@ -1045,10 +1066,19 @@ def _uses_to_give_back(entry: Entry) -> list[LotUse]:
 
 def _own_lots(entry: Entry) -> list[Lot]:
     """A credit's own lots with units left, in spend order, with what its reversals moved in all
-    (`reversed_total`): one statement."""
-    return list(
-        spend_order(entry.lots.filter(remaining__gt=0)).annotate(reversed_total=_reversed_total(entry))
-    )
+    (`reversed_total`): one statement, compiled once."""
+    lots: list[Lot] = list(_OWN_LOTS(entry_id=entry.pk))
+    for lot in lots:
+        Lot.entry.field.set_cached_value(lot, entry)
+    return lots
+
+
+_OWN_LOTS = Prepared(
+    lambda entry_id: spend_order(Lot.objects.filter(entry=entry_id, remaining__gt=0)).annotate(
+        reversed_total=_reversed_total(entry_id)
+    ),
+    entry_id=int,
+)
 
 
 def _give_back_plan(uses: list[LotUse], wanted: int) -> list[tuple[Lot, int]]:
@@ -1121,10 +1151,9 @@ def _apply_lot_changes(entry: Entry, changes: list[tuple[Lot, int]], *, sign: in
         lot.remaining += sign * n
         lot.updated_at = stamp
     if len(changes) == 1:  # most spends touch one lot; a plain UPDATE is cheaper than bulk_update's CASE
-        only = changes[0][0]
-        Lot.objects.filter(pk=only.pk).update(remaining=only.remaining, updated_at=stamp)
+        prepared.save(changes[0][0], update_fields=("remaining", "updated_at"))
     else:
         Lot.objects.bulk_update([lot for lot, _n in changes], ["remaining", "updated_at"])
-    LotUse.objects.bulk_create(
-        LotUse(merchant_id=entry.merchant_id, entry=entry, lot=lot, amount=sign * n) for lot, n in changes
+    prepared.bulk_create(
+        [LotUse(merchant_id=entry.merchant_id, entry=entry, lot=lot, amount=sign * n) for lot, n in changes]
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -74,18 +75,25 @@ PIN_HASH_PREFIX = "hmac-sha256$"
 
 def normalise_phone(raw: str, *, merchant: Merchant) -> str:
     """The phone in E.164. A local number ("0903 123 456") is read as one of the merchant's country."""
-    invalid = ValidationFailed(
-        _("“%(phone)s” is not a valid phone number.") % {"phone": raw}, code="invalid_phone", phone=raw
-    )
     text = str(raw or "").strip()
-    if not text:
-        raise invalid
+    e164 = _e164(text, (merchant.country or "VN").upper()) if text else None
+    if e164 is None:
+        raise ValidationFailed(
+            _("“%(phone)s” is not a valid phone number.") % {"phone": raw}, code="invalid_phone", phone=raw
+        )
+    return e164
+
+
+@lru_cache(maxsize=4096)
+def _e164(text: str, region: str) -> str | None:
+    """`text` in E.164, or None when it is not a valid number: remembered, since parsing and validating
+    a number costs a till's lookup a tenth of its CPU (issue 13)."""
     try:
-        number = phonenumbers.parse(text, (merchant.country or "VN").upper())
+        number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
-        raise invalid from None
+        return None
     if not phonenumbers.is_valid_number(number):
-        raise invalid
+        return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

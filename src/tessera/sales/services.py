@@ -24,7 +24,6 @@ from django.db.models import (
     Field,
     FilteredRelation,
     Max,
-    Prefetch,
     Q,
     QuerySet,
     Sum,
@@ -36,9 +35,10 @@ from django.utils.translation import gettext_lazy as _
 from tessera.cards import services as cards
 from tessera.cards.balances import Accounts, accounts_of, stored_value_account_of
 from tessera.cards.models import Card
-from tessera.core import events, limits
+from tessera.core import events, limits, prepared
 from tessera.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from tessera.core.formatting import format_money
+from tessera.core.prepared import Prepared
 from tessera.core.sms import send_sms
 from tessera.core.transactions import atomic
 from tessera.ledger import services as ledger
@@ -423,19 +423,21 @@ def create_transaction(
         )
     sale.stamp(actor)
     _without_history(sale)
-    sale.save()
-    saved_lines = TransactionLine.objects.bulk_create(
-        TransactionLine(
-            merchant=merchant,
-            transaction=sale,
-            position=index,
-            sku=line.sku,
-            name=line.name,
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-            amount=line.line_amount,
-        )
-        for index, line in enumerate(lines)
+    prepared.create(sale)  # the write's text built once (issue 13)
+    saved_lines = prepared.bulk_create(
+        [
+            TransactionLine(
+                merchant=merchant,
+                transaction=sale,
+                position=index,
+                sku=line.sku,
+                name=line.name,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                amount=line.line_amount,
+            )
+            for index, line in enumerate(lines)
+        ]
     )
     # The answer is shaped from what was just written: nothing to read back (issue 13).
     _prefetched(sale, "lines", saved_lines)
@@ -500,24 +502,14 @@ def _lock(
     related += list(_ENTRIES) if entries else []
     where: dict[str, Any] = {"pk": target.pk}
     if ref is not None:
-        where["merchant"] = ref.merchant
+        where["merchant"] = ref.merchant.pk
         if ref.store is not None:
-            where["store"] = ref.store
+            where["store"] = ref.store.pk
     sale = _lock_with_lines(where, related, member=member) if pending_lines else None
     if sale is None:
-        sales = (
-            Transaction.objects.select_for_update(
-                of=("self", "member") if member else ("self",), no_key=member
-            )
-            .select_related(*related)
-            .filter(**where)
+        found = _locking_sale(tuple(where), tuple(related), member=member, points_account=points_account)(
+            **where
         )
-        if points_account:
-            sales = _with_points_account(sales)
-        if lines or pending_lines:
-            sales = sales.prefetch_related(Prefetch("lines", queryset=selectors.lines_with_refunds()))
-        # No ORDER BY (the model's ordering): one row by its key, and the query compiles much faster.
-        found = list(sales.order_by())
         if not found and points_account:  # the member has no points account: the sale alone
             return _lock(target, lines=lines, member=member, entries=entries)
         if not found:
@@ -525,12 +517,58 @@ def _lock(
         sale = found[0]
         if points_account:
             _adopt_points_account(sale)
+        if lines or pending_lines:
+            _with_lines(sale, _LINES_WITH_REFUNDS(transaction_id=sale.pk))
     if ref is not None:
         sale.merchant = ref.merchant
     # The store's and the member's merchant (zones, policy) without a query.
     sale.store.merchant = sale.member.merchant = sale.merchant
     _without_history(sale)
     return sale
+
+
+# The sale's locking reads, compiled once per process and shape (core.prepared; issue 13: building and
+# compiling them was most of a void's or refund's CPU): by the names in `where`, with `related`.
+_LOCKING: dict[tuple[Any, ...], Prepared[Transaction]] = {}
+_LOCKING_LINES: dict[tuple[Any, ...], Prepared[TransactionLine]] = {}
+
+
+def _locking_sale(
+    keys: tuple[str, ...], related: tuple[str, ...], *, member: bool, points_account: bool
+) -> Prepared[Transaction]:
+    shape = (keys, related, member, points_account)
+    found = _LOCKING.get(shape)
+    if found is None:
+
+        def build(**where: int) -> QuerySet[Transaction]:
+            sales = (
+                Transaction.objects.select_for_update(
+                    of=("self", "member") if member else ("self",), no_key=member
+                )
+                .select_related(*related)
+                .filter(**where)
+            )
+            if points_account:
+                sales = _with_points_account(sales)
+            # No ORDER BY (the model's ordering): one row by its key.
+            return sales.order_by()
+
+        found = _LOCKING[shape] = Prepared(build, **dict.fromkeys(keys, int))
+    return found
+
+
+#: A sale's lines with what refunds took of each (as `prefetch_related` read them before).
+_LINES_WITH_REFUNDS = Prepared(
+    lambda transaction_id: selectors.lines_with_refunds().filter(transaction_id=transaction_id),
+    transaction_id=int,
+)
+
+
+def _with_lines(sale: Transaction, lines: list[TransactionLine]) -> None:
+    """Give the sale its lines (`sale.lines.all()`), each line its sale, as prefetch_related would."""
+    for line in lines:
+        TransactionLine.transaction.field.set_cached_value(line, sale)
+    _prefetched(sale, "lines", lines)
 
 
 class _AlsoLocking(Query):
@@ -583,14 +621,22 @@ def _lock_with_lines(where: dict[str, Any], related: list[str], *, member: bool)
     (a refund needs it confirmed, under this same lock), so nothing read with the lock can be stale if
     the lock had to wait; the sale's own row is read as it is once locked. A sale already confirmed is
     refused by the caller (`_ensure_pending`) before its lines are used."""
-    rows = list(
-        TransactionLine.objects.select_for_update(
-            of=("transaction", "transaction__member") if member else ("transaction",), no_key=member
-        )
-        .select_related("transaction", *(f"transaction__{name}" for name in related))
-        .filter(**{f"transaction__{key}": value for key, value in where.items()})
-        .order_by("position", "pk")
-    )
+    shape = (tuple(where), tuple(related), member)
+    prepared = _LOCKING_LINES.get(shape)
+    if prepared is None:
+
+        def build(**values: int) -> QuerySet[TransactionLine]:
+            return (
+                TransactionLine.objects.select_for_update(
+                    of=("transaction", "transaction__member") if member else ("transaction",), no_key=member
+                )
+                .select_related("transaction", *(f"transaction__{name}" for name in related))
+                .filter(**{f"transaction__{key}": value for key, value in values.items()})
+                .order_by("position", "pk")
+            )
+
+        prepared = _LOCKING_LINES[shape] = Prepared(build, **dict.fromkeys(where, int))
+    rows = prepared(**where)
     if not rows:
         return None
     sale = rows[0].transaction
@@ -900,7 +946,7 @@ def _settle(
     sale.otp_hash = ""
     sale.otp_expires_at = None
     sale.stamp(actor)
-    sale.save()
+    prepared.save(sale)
     signals.sale_confirmed.send(sender=Transaction, sale=sale)
     events.publish(merchant_id=sale.merchant_id, type="sale.confirmed", payload=_sale_event(sale))
 
@@ -988,7 +1034,7 @@ def void_transaction(
         sale.voided_by = actor if is_user(actor) else None
         sale.void_reason = reason[:300]
         sale.stamp(actor)
-        sale.save()
+        prepared.save(sale)
         signals.sale_voided.send(sender=Transaction, sale=sale)
         events.publish(merchant_id=sale.merchant_id, type="sale.voided", payload=_sale_event(sale))
     if isinstance(transaction, Transaction):
@@ -1154,10 +1200,12 @@ def refund_transaction(
             reason=reason[:300],
         )
         refund.stamp(actor)
-        refund.save()
-        saved = RefundLine.objects.bulk_create(
-            RefundLine(merchant=sale.merchant, refund=refund, line=line, quantity=qty, amount=amount)
-            for line, qty, amount in plan.lines
+        prepared.create(refund)
+        saved = prepared.bulk_create(
+            [
+                RefundLine(merchant=sale.merchant, refund=refund, line=line, quantity=qty, amount=amount)
+                for line, qty, amount in plan.lines
+            ]
         )
         _prefetched(refund, "lines", saved)
         if plan.completes_return and sale.discount_parts:

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone, translation
 
+from tessera.core.middleware import for_api
 from tessera.tenancy import two_factor
 from tessera.tenancy.permissions import staff_of
 
@@ -25,7 +26,8 @@ class StaffLocaleMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        staff = staff_of(request.user)
+        # An API request has no user (core.middleware.UsersForPeople): key holders, not staff.
+        staff = None if for_api(request) else staff_of(request.user)
         request.staff = staff  # type: ignore[attr-defined]
         if staff is None:
             return self.get_response(request)
@@ -58,6 +60,8 @@ class TwoFactorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if for_api(request):
+            return self.get_response(request)
         if request.path.startswith(_guarded(get_script_prefix())) and request.user.is_authenticated:
             step = two_factor.pending_step(request.user)
             request.two_factor_passed = step is None  # type: ignore[attr-defined]  # for has_permission

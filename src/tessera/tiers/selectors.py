@@ -35,6 +35,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from tessera.core.limits import MAX_SAFE_INTEGER
+from tessera.core.prepared import Prepared
 from tessera.core.sums import ShareOf, WideSum
 from tessera.ledger.models import AccountKind, Entry, EntryKind
 from tessera.members.models import Member
@@ -352,7 +353,19 @@ def state_of(member: Member) -> MemberTier | None:
         except MemberTier.DoesNotExist:
             return None
         return state
-    return MemberTier.objects.filter(member_id=member.pk).select_related("tier", "hold_reference").first()
+    found = _STATE(member_id=member.pk)
+    return found[0] if found else None
+
+
+#: `state_of`'s query, compiled once (core.prepared; issue 13: a quote with a tier program).
+_STATE = Prepared(
+    lambda member_id: (
+        MemberTier.objects.filter(member_id=member_id)
+        .select_related("tier", "hold_reference")
+        .order_by("pk")[:1]
+    ),
+    member_id=int,
+)
 
 
 def current_tier(member: Member) -> Tier | None:

@@ -35,6 +35,7 @@ from django.utils.translation import gettext_lazy as _
 from tessera.core.errors import ValidationFailed
 from tessera.core.events import publish
 from tessera.core.limits import MAX_SAFE_INTEGER
+from tessera.core.prepared import Prepared
 from tessera.core.transactions import atomic
 from tessera.ledger import services as ledger
 from tessera.ledger.models import AccountKind, EntryKind
@@ -287,6 +288,51 @@ def evaluate_upgrade(*, member: Member, actor: Any = None, now: datetime | None 
         )
 
 
+#: `_may_rise`'s statement, compiled once per process, basis and kind of window (core.prepared; issue
+#: 13: building its aggregates was most of the CPU of points added with a tier program), with the names
+#: of the ranking's parts it annotates.
+_GLANCES: dict[tuple[str, bool], tuple[Prepared[Member], tuple[str, ...]]] = {}
+
+
+def _glance(basis: str, *, windowed: bool) -> tuple[Prepared[Member], tuple[str, ...]]:
+    known = _GLANCES.get((basis, windowed))
+    if known is not None:
+        return known
+
+    def build(merchant_id: int, member_id: int, end: datetime, start: datetime | None = None) -> Any:
+        parts = ranking_parts(
+            merchant_id=merchant_id,
+            basis=basis,
+            start=start,
+            end=end,
+            members=Q(account__member_id=OuterRef("pk")),
+        )
+        sums = {
+            f"part_{index}": Subquery(
+                part.queryset.order_by()
+                .values(part.member_field)
+                .annotate(total=part.total)
+                .values("total")[:1]
+            )
+            for index, part in enumerate(parts)
+        }
+        return (
+            Member.objects.filter(pk=member_id)
+            .select_related("tier_state__tier", "tier_state__hold_reference")
+            .annotate(**sums)
+            .order_by("pk")[:1]
+        )
+
+    kinds: dict[str, type] = {"merchant_id": int, "member_id": int, "end": datetime}
+    if windowed:
+        kinds["start"] = datetime
+    prepared = Prepared(build, **kinds)
+    # How many parts the basis adds up (spend: sales, returns, sales without points; points: two).
+    count = len(ranking_parts(merchant_id=0, basis=basis, start=None, end=timezone.now(), members=Q()))
+    known = _GLANCES[basis, windowed] = (prepared, tuple(f"part_{index}" for index in range(count)))
+    return known
+
+
 def _may_rise(member: Member, program: TierProgram, now: datetime) -> bool:
     """Whether the ranking reaches a tier above the member's floor, at a glance: the tier state and the
     ranking in one statement, nothing locked (issue 13). Most sales move nobody; only when this says yes
@@ -298,29 +344,15 @@ def _may_rise(member: Member, program: TierProgram, now: datetime) -> bool:
     in the same instant, which the member's next sale sees. A window that starts at the member's own
     last change is not glanced at (the locked path reads it)."""
     start = upgrade_window_start(program, None, now, member.merchant.tz)
-    sums = {
-        f"part_{index}": Subquery(
-            part.queryset.order_by().values(part.member_field).annotate(total=part.total).values("total")[:1]
-        )
-        for index, part in enumerate(
-            ranking_parts(
-                merchant_id=member.merchant_id,
-                basis=program.basis,
-                start=start,
-                end=now,
-                members=Q(account__member_id=OuterRef("pk")),
-            )
-        )
-    }
-    row = (
-        Member.objects.filter(pk=member.pk)
-        .select_related("tier_state__tier", "tier_state__hold_reference")
-        .annotate(**sums)
-        .first()
-    )
+    values: dict[str, Any] = {"merchant_id": member.merchant_id, "member_id": member.pk, "end": now}
+    if start is not None:
+        values["start"] = start
+    glance, parts = _glance(program.basis, windowed=start is not None)
+    found = glance(**values)
+    row = found[0] if found else None
     if row is None:
         return False
-    ranking = min(sum(int(getattr(row, name) or 0) for name in sums), MAX_SAFE_INTEGER)
+    ranking = min(sum(int(getattr(row, name) or 0) for name in parts), MAX_SAFE_INTEGER)
     state: MemberTier | None = getattr(row, "tier_state", None)
     current = state.tier if state is not None else None
     floor = state.hold_reference if state is not None and state.hold else current

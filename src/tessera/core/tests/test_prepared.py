@@ -109,3 +109,47 @@ def test_each_thread_runs_it_on_its_own_connection():
         thread.join()
     assert sorted(pk for pk, _connection in seen) == [member.pk] * 4  # type: ignore[misc]
     assert len({conn for _pk, conn in seen}) == 4  # type: ignore[misc]
+
+
+# --- writes built once (create, bulk_create, save, update) ----------------------------------------------
+
+
+def test_create_save_and_update_write_what_the_orm_writes():
+    from tessera.core import prepared as writes
+
+    member = writes.create(
+        MemberFactory.build(merchant=MerchantFactory(), full_name="An", phone="+84901234567")
+    )
+
+    assert member.pk is not None and not member._state.adding
+    assert member.history.count() == 1  # post_save is sent as save() sends it (simple_history listens)
+    member.full_name = "Binh"
+    writes.save(member)
+    member.notes = "not written"
+    member.full_name = "Chi"
+    writes.save(member, update_fields=("full_name",))
+    stored = Member.objects.get(pk=member.pk)
+    assert (stored.full_name, stored.notes, str(stored.phone)) == ("Chi", "", "+84901234567")
+    assert member.history.count() == 3
+    assert writes.update(Member, member.pk, where={"full_name": "Chi"}, full_name="Dung") == 1
+    assert writes.update(Member, member.pk, where={"full_name": "Chi"}, full_name="Em") == 0
+    assert Member.objects.get(pk=member.pk).full_name == "Dung"
+
+
+def test_bulk_create_gives_each_row_its_key():
+    from tessera.core import prepared as writes
+
+    merchant = MerchantFactory()
+    built = [MemberFactory.build(merchant=merchant, full_name=f"M{n}", phone=None) for n in range(3)]
+
+    saved = writes.bulk_create(built)
+
+    assert [m.pk for m in saved] == sorted(m.pk for m in saved)
+    assert {m.pk: m.full_name for m in saved} == dict(
+        Member.objects.filter(merchant=merchant).values_list("pk", "full_name")
+    )
+
+
+def test_an_integer_no_column_holds_finds_nothing():
+    """As the ORM answers an id from a URL too large for a 64-bit column: no row (and no query)."""
+    assert prepared(merchant_id=2**70, phone="+84901234567", now=timezone.now()) == []
