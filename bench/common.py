@@ -104,9 +104,9 @@ def seed_members(*, merchant_id: int, count: int, balance: int, expires: str | N
         BEGIN;
         INSERT INTO members_member (created_at, updated_at, phone, full_name, email, address, region, gender,
           occupation, id_number, hobbies, preferences, notes, marketing_sms, marketing_email, status,
-          status_reason, pin_hash, search_text, merchant_id)
+          status_reason, pin_hash, search_text, referral_code, merchant_id)
         SELECT now(), now(), '+8490' || lpad(i::text, 7, '0'), 'Bench Member ' || i, '', '', '', '', '', '',
-          '', '', '', false, false, 'active', '', :'pin_hash', 'bench member ' || i, {merchant_id}
+          '', '', '', false, false, 'active', '', :'pin_hash', 'bench member ' || i, '', {merchant_id}
         FROM generate_series({start + 1}, {start + count}) AS i;
         INSERT INTO ledger_account (created_at, updated_at, kind, balance, pending, held, member_id,
           merchant_id)
