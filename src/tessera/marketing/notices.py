@@ -10,7 +10,7 @@ or a retried event runs. Greetings are evaluated on the merchant's calendar day,
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any
 
@@ -135,43 +135,19 @@ def send_expiry_notices(*, now: datetime | None = None) -> int:
     merchants with the notice switched on. Which were messaged is ours to track: a message with the
     notice's id as its reference."""
     now = now or timezone.now()
-    count = 0
-    for merchant_id in _merchants_with(NoticeKind.POINTS_EXPIRING):
-        for rule in _rules(merchant_id, NoticeKind.POINTS_EXPIRING):
-            messaged = Message.objects.filter(
-                merchant_id=merchant_id,
-                channel=rule.template.channel,
-                trigger=Trigger.POINTS_EXPIRING,
-                trigger_ref=Cast(OuterRef("pk"), output_field=CharField()),
-            )
-            due = (
-                ExpiryNotice.objects.of(merchant_id)
-                .filter(expires_at__gt=now, account__kind=AccountKind.POINTS, account__member__isnull=False)
-                .exclude(Exists(messaged))
-                .values_list("pk", "account__member_id", "amount", "expires_at")
-                .order_by("pk")
-            )
-            batch = services.Batch(
-                merchant=rule.merchant,
-                template=rule.template,
-                trigger=Trigger.POINTS_EXPIRING,
-                marketing=False,
-            )
-            by_member = {member_id: (pk, amount, expires_at) for pk, member_id, amount, expires_at in due}
-            rows = services.recipient_values(
-                Member.objects.filter(pk__in=list(by_member)), batch.used, now
-            ).order_by("pk")
-            messages = []
-            with translation.override(batch.language):
-                for row in rows:
-                    pk, amount, expires_at = by_member[row["pk"]]
-                    extra = {
-                        "expiring_points": amount,
-                        "expiry_date": services.local_date_text(expires_at, rule.merchant),
-                    }
-                    messages.append(batch.values(row, trigger_ref=str(pk), extra=extra))
-            count += services.insert_rows(messages)
-    return count
+    return _message_recorded(
+        kind=NoticeKind.POINTS_EXPIRING,
+        trigger=Trigger.POINTS_EXPIRING,
+        now=now,
+        due=lambda merchant_id: ExpiryNotice.objects.of(merchant_id).filter(
+            expires_at__gt=now, account__kind=AccountKind.POINTS, account__member__isnull=False
+        ),
+        fields=("account__member_id", "amount", "expires_at"),
+        extra=lambda merchant, amount, expires_at: {
+            "expiring_points": amount,
+            "expiry_date": services.local_date_text(expires_at, merchant),
+        },
+    )
 
 
 def send_downgrade_notices(*, now: datetime | None = None) -> int:
@@ -179,39 +155,57 @@ def send_downgrade_notices(*, now: datetime | None = None) -> int:
     on …") that has not been messaged yet and whose review is still ahead, for merchants with the
     notice switched on; as for expiry notices, a message with the notice's id as its reference."""
     now = now or timezone.now()
+    return _message_recorded(
+        kind=NoticeKind.TIER_DROPPING,
+        trigger=Trigger.TIER_DROPPING,
+        now=now,
+        # A member whose tier changed since the forecast is not told about the old one.
+        due=lambda merchant_id: DowngradeNotice.objects.of(merchant_id).filter(
+            review_at__gt=now, member__tier_state__tier=F("tier")
+        ),
+        fields=("member_id", "to_tier__name", "review_at"),
+        extra=lambda merchant, to_tier, review_at: {
+            "downgrade_date": services.local_date_text(review_at, merchant),
+            "downgrade_tier": to_tier or gettext("no tier"),
+        },
+    )
+
+
+def _message_recorded(
+    *,
+    kind: NoticeKind,
+    trigger: Trigger,
+    now: datetime,
+    due: Callable[[int], QuerySet[Any]],
+    fields: tuple[str, str, str],
+    extra: Callable[..., dict[str, Any]],
+) -> int:
+    """Message the notices another app recorded (`due(merchant_id)`, `fields`: the member's id, then
+    what `extra(merchant, …)` turns into the template's variables), once each: a notice already
+    messaged on the rule's channel (its id as the message's reference) is skipped."""
     count = 0
-    for merchant_id in _merchants_with(NoticeKind.TIER_DROPPING):
-        for rule in _rules(merchant_id, NoticeKind.TIER_DROPPING):
+    for merchant_id in _merchants_with(kind):
+        for rule in _rules(merchant_id, kind):
             messaged = Message.objects.filter(
                 merchant_id=merchant_id,
                 channel=rule.template.channel,
-                trigger=Trigger.TIER_DROPPING,
+                trigger=trigger,
                 trigger_ref=Cast(OuterRef("pk"), output_field=CharField()),
             )
-            due = (
-                DowngradeNotice.objects.of(merchant_id)
-                # A member whose tier changed since the forecast is not told about the old one.
-                .filter(review_at__gt=now, member__tier_state__tier=F("tier"))
-                .exclude(Exists(messaged))
-                .values_list("pk", "member_id", "to_tier__name", "review_at")
-                .order_by("pk")
-            )
+            rows_due = due(merchant_id).exclude(Exists(messaged)).values_list("pk", *fields).order_by("pk")
             batch = services.Batch(
-                merchant=rule.merchant, template=rule.template, trigger=Trigger.TIER_DROPPING, marketing=False
+                merchant=rule.merchant, template=rule.template, trigger=trigger, marketing=False
             )
-            by_member = {member_id: (pk, to_tier, review_at) for pk, member_id, to_tier, review_at in due}
+            by_member = {member_id: (pk, rest) for pk, member_id, *rest in rows_due}
             rows = services.recipient_values(
                 Member.objects.filter(pk__in=list(by_member)), batch.used, now
             ).order_by("pk")
             messages = []
             with translation.override(batch.language):
                 for row in rows:
-                    pk, to_tier, review_at = by_member[row["pk"]]
-                    extra = {
-                        "downgrade_date": services.local_date_text(review_at, rule.merchant),
-                        "downgrade_tier": to_tier or gettext("no tier"),
-                    }
-                    messages.append(batch.values(row, trigger_ref=str(pk), extra=extra))
+                    pk, rest = by_member[row["pk"]]
+                    values = extra(rule.merchant, *rest)
+                    messages.append(batch.values(row, trigger_ref=str(pk), extra=values))
             count += services.insert_rows(messages)
     return count
 
