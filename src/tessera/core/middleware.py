@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.core.exceptions import RequestDataTooBig
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.translation import gettext as _
@@ -134,6 +135,19 @@ API_PREFIX = "/api/v1/"
 
 def for_api(request: HttpRequest) -> bool:
     return request.path_info.startswith(API_PREFIX)
+
+
+def skip_health_check_for_api(sender: object, environ: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    """`request_started`, after Django's `close_old_connections`: a request under API_PREFIX spends no
+    round trip on `CONN_HEALTH_CHECKS`' `SELECT 1` (issue 13: one statement of three for a lookup).
+
+    People's pages keep the check. An API request on a connection the database dropped (a restart, a
+    failover) answers 503 `database_unavailable` with Retry-After — the till retries with the same
+    Idempotency-Key, which applies once (tests/ops/test_database_outage.py) — and Django closes the
+    broken connection when that request ends, so the retry gets a new one."""
+    if environ is not None and environ.get("PATH_INFO", "").startswith(API_PREFIX):
+        for conn in connections.all(initialized_only=True):
+            conn.health_check_done = True
 
 
 class _ForPeople:

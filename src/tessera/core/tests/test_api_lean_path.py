@@ -27,3 +27,34 @@ def test_a_page_still_has_its_session_user_and_csrf_token(client):
     request = response.wsgi_request
     assert hasattr(request, "session") and hasattr(request, "user") and hasattr(request, "_messages")
     assert "csrftoken" in response.cookies
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as under the web server
+def test_an_api_request_spends_no_round_trip_on_the_health_check_and_a_page_keeps_it(monkeypatch):
+    """As under gunicorn (WSGIHandler sends request_started, Django's close_old_connections runs): the
+    API skips CONN_HEALTH_CHECKS' SELECT 1; a page still checks its connection (core.middleware)."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.db import connection
+    from django.test import RequestFactory
+    from tests.factories import MerchantFactory, StoreFactory
+
+    from tessera.tenancy.services import create_api_key
+
+    merchant = MerchantFactory()
+    key = create_api_key(merchant=merchant, name="till", store=StoreFactory(merchant=merchant)).raw_key
+    connection.ensure_connection()
+    assert connection.health_check_enabled
+    checks = []
+    real = connection.is_usable
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or real())
+    handler = WSGIHandler()
+
+    def served(path: str, **headers: str) -> tuple[int, list[int]]:
+        checks.clear()
+        environ = RequestFactory().get(path, **headers).environ
+        response = handler(environ, lambda *args: None)
+        response.close()
+        return response.status_code, list(checks)
+
+    assert served("/api/v1/lookup?phone=0901234567", HTTP_AUTHORIZATION=f"Bearer {key}") == (404, [])
+    assert served(reverse("portal:home", args=[merchant.slug]))[1] == [1]
