@@ -41,6 +41,7 @@ DEFAULT_RATE = "600/minute"
 class RateLimited(DomainError):
     code = "rate_limited"
     status = 429
+    retry_after = 1  # seconds; set by every limit that refuses
 
     def __init__(self, *, limit: int, window: int, retry_after: int) -> None:
         super().__init__(
