@@ -37,6 +37,14 @@ def _huey_immediate(settings):  # type: ignore[no-untyped-def]
     HUEY.immediate = previous
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():  # type: ignore[no-untyped-def]
+    """Each test starts with no request counted (the in-process rate-limit counters, issue 17)."""
+    from tessera.core.ratelimit import reset_local_counters
+
+    reset_local_counters()
+
+
 @pytest.fixture
 def merchant(db):  # type: ignore[no-untyped-def]
     from tests.factories import MerchantFactory

@@ -45,6 +45,8 @@ def env(**extra: str) -> dict[str, str]:
     base = dict(os.environ)
     base.update(DATABASE_URL=DATABASE_URL, TESSERA_VAR_DIR=VAR_DIR, SECRET_KEY=SECRET_KEY, **extra)
     base.setdefault("TESSERA_ENV", "development")
+    # One till key drives the whole load: its rate limit (issue 17) would be what is measured.
+    base.setdefault("TESSERA_RATE_LIMITS", "pos=100000000/minute")
     return base
 
 

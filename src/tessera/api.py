@@ -18,10 +18,13 @@ from ninja.parser import Parser
 from tessera.core import idempotency
 from tessera.core.errors import DomainError
 from tessera.core.problem import CONTENT_TYPE, domain_problem, problem
-from tessera.tenancy.auth import READ_METHODS, ApiKeyAuth
+from tessera.core.ratelimit import RateLimited
+from tessera.tenancy.auth import READ_METHODS, ApiKeyAuth, OperatorKeyAuth
 
 #: Answers any operation may give (tessera.core.middleware and the handlers below).
 _ANY_OPERATION = {
+    429: "Over the key's rate limit (or, without a valid key, the address's): retry after `Retry-After` "
+    "seconds.",
     500: "A failure of ours, logged; nothing of it is in the answer.",
     503: "The database is briefly unavailable; retry (with the same Idempotency-Key).",
 }
@@ -43,22 +46,25 @@ class TesseraAPI(NinjaAPI):
                 _document_operation(method, operation)
                 if operation["operationId"] in scopes:
                     # ninja leaves a requirement's list empty; OpenAPI 3.1 lets it name the roles needed.
-                    operation["security"] = [{ApiKeyAuth.__name__: scopes[operation["operationId"]]}]
+                    operation["security"] = [scopes[operation["operationId"]]]
         return schema
 
-    def _scopes_by_operation(self) -> dict[str, list[str]]:
-        """The API-key scopes each operation accepts, by operation id (a `:read` variant on GET too)."""
-        found: dict[str, list[str]] = {}
+    def _scopes_by_operation(self) -> dict[str, dict[str, list[str]]]:
+        """The security requirement of each operation, by operation id: the API-key scopes it accepts
+        (a `:read` variant on GET too), or `operator` for the platform's own endpoints."""
+        found: dict[str, dict[str, list[str]]] = {}
         for router in self._get_bound_routers():
             for view in router.path_operations.values():
                 for operation in view.operations:
-                    auth = next((a for a in operation.auth_callbacks if isinstance(a, ApiKeyAuth)), None)
-                    if auth is not None:
-                        accepted = {s.value for s in auth.scopes}
-                        if set(operation.methods) <= READ_METHODS:
-                            accepted |= {f"{s}:read" for s in accepted}
-                        op_id = operation.operation_id or self.get_openapi_operation_id(operation)
-                        found[op_id] = sorted(accepted)
+                    op_id = operation.operation_id or self.get_openapi_operation_id(operation)
+                    for auth in operation.auth_callbacks:
+                        if isinstance(auth, OperatorKeyAuth):
+                            found[op_id] = {OperatorKeyAuth.__name__: sorted(auth.scopes)}
+                        elif isinstance(auth, ApiKeyAuth):
+                            accepted = {s.value for s in auth.scopes}
+                            if set(operation.methods) <= READ_METHODS:
+                                accepted |= {f"{s}:read" for s in accepted}
+                            found[op_id] = {ApiKeyAuth.__name__: sorted(accepted)}
         return found
 
 
@@ -73,6 +79,14 @@ def _document_operation(method: str, operation: dict[str, Any]) -> None:
                 "description": description,
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
             }
+            if status == RateLimited.status:
+                responses[status]["headers"] = {
+                    "Retry-After": {
+                        "description": "Seconds until the limit's window ends.",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 1},
+                    }
+                }
     for status, response in responses.items():
         content = response.get("content", {})
         if int(status) >= 400 and "application/json" in content:
@@ -124,7 +138,10 @@ api = TesseraAPI(
 
 @api.exception_handler(DomainError)
 def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
-    return domain_problem(request, exc)
+    response = domain_problem(request, exc)
+    if isinstance(exc, RateLimited):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(NinjaValidationError)
@@ -179,6 +196,8 @@ def _register_routers() -> None:
     from tessera.rewards.api import router as rewards_router
     from tessera.rules.api import router as rules_router
     from tessera.sales.api import router as sales_router
+    from tessera.tenancy.api import operator_router
+    from tessera.tenancy.api import router as keys_router
     from tessera.tiers.api import router as tiers_router
 
     api.add_router("/members", members_router)
@@ -191,6 +210,8 @@ def _register_routers() -> None:
     api.add_router("/marketing", marketing_router)
     api.add_router("/imports", imports_router)
     api.add_router("/reports", reports_router)
+    api.add_router("/keys", keys_router)
+    api.add_router("/operator", operator_router)
     api.add_router("/", sales_router)
 
 

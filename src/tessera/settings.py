@@ -288,6 +288,26 @@ else:
     }
 HUEY["consumer"] = {"workers": int(os.environ.get("HUEY_WORKERS", "2")), "worker_type": "thread"}
 
+# Issue 17: API rate limits, <count>/<second|minute|hour|day> per key of each scope (a `:read` scope
+# shares its full scope's), `operator` per operator key, `anonymous` per client address for requests
+# without a valid key. Counted in Redis when REDIS_URL is set (the limit holds across workers and
+# machines), else in each process (tessera.core.ratelimit, docs/security.md). Override in the
+# environment: TESSERA_RATE_LIMITS="pos=1200/minute,anonymous=30/minute".
+TESSERA_RATE_LIMITS = {
+    "pos": "600/minute",
+    "integration": "1200/minute",
+    "admin": "300/minute",
+    "operator": "120/minute",
+    "anonymous": "60/minute",
+}
+TESSERA_RATE_LIMITS.update(
+    (name.strip(), rate.strip())
+    for name, _sep, rate in (
+        item.partition("=") for item in os.environ.get("TESSERA_RATE_LIMITS", "").split(",")
+    )
+    if rate.strip()
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -4,6 +4,7 @@
 (`submit_once`, with a one-time token in the form instead of the header). In one transaction it claims
 the key with a single `INSERT … ON CONFLICT DO NOTHING RETURNING id`, does the work and stores the
 answer in the row it claimed. A concurrent duplicate's insert waits on the unique index (merchant, key)
+— (operator key, key) for the platform operator's requests, which have no merchant (issue 17) —
 until the first transaction ends: if it committed, the duplicate replays its answer; if it rolled back,
 the duplicate does the work.
 
@@ -39,7 +40,7 @@ from tessera.core.problem import domain_problem
 from tessera.core.transactions import without_savepoints
 
 if TYPE_CHECKING:
-    from tessera.tenancy.models import Merchant
+    from tessera.tenancy.models import Merchant, OperatorKey
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -102,13 +103,15 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """Who asks: the key within its merchant, and the fingerprint a replay must match."""
+    """Who asks: the key within its merchant (or, for the operator, its operator key), and the
+    fingerprint a replay must match."""
 
-    merchant_id: int
+    merchant_id: int | None
     key: str
     method: str
     path: str
     request_hash: str
+    operator_key_id: int | None = None
 
 
 def run_once(
@@ -161,6 +164,7 @@ class _Taken(Exception):
 
 _COLUMNS = (
     "merchant_id",
+    "operator_key_id",
     "key",
     "method",
     "path",
@@ -173,14 +177,14 @@ _COLUMNS = (
 
 
 @cache
-def _claim_sql(vendor: str) -> str:
+def _claim_sql(vendor: str, *, operator: bool = False) -> str:
     """The claiming INSERT, the same on PostgreSQL and SQLite (3.35+); names from the model, quoted.
-    Built once per backend."""
+    Built once per backend and owner (a merchant, or an operator key)."""
     quote = connection.ops.quote_name
     table = quote(IdempotencyRecord._meta.db_table)
     columns = ", ".join(quote(name) for name in _COLUMNS)
     holes = ", ".join(["%s"] * len(_COLUMNS))
-    unique = f"{quote('merchant_id')}, {quote('key')}"
+    unique = f"{quote('operator_key_id' if operator else 'merchant_id')}, {quote('key')}"
     return f"INSERT INTO {table} ({columns}) VALUES ({holes}) ON CONFLICT ({unique}) DO NOTHING RETURNING id"  # noqa: S608
 
 
@@ -188,12 +192,13 @@ def _claim(claim: Claim, answer: Answer | None) -> int | None:
     """Insert the key's row (with `answer` when it is already known); None when the key is taken."""
     status, body, content_type = (answer.status, answer.body, answer.content_type) if answer else (0, "", "")
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    sql = _claim_sql(connection.vendor)
+    sql = _claim_sql(connection.vendor, operator=claim.merchant_id is None)
     with connection.cursor() as cursor:
         cursor.execute(
             sql,
             [
                 claim.merchant_id,
+                claim.operator_key_id,
                 claim.key,
                 claim.method,
                 claim.path[:500],
@@ -216,7 +221,12 @@ def _store(record_id: int, answer: Answer) -> None:
 
 def _replay(claim: Claim, reused: Callable[[], DomainError]) -> Answer:
     """The stored answer: the first call committed it (a claim waits for a concurrent first call)."""
-    record = IdempotencyRecord.objects.get(merchant_id=claim.merchant_id, key=claim.key)
+    owner = (
+        {"merchant_id": claim.merchant_id}
+        if claim.merchant_id is not None
+        else {"merchant__isnull": True, "operator_key_id": claim.operator_key_id}
+    )
+    record = IdempotencyRecord.objects.get(key=claim.key, **owner)
     if record.request_hash != claim.request_hash:
         raise reused()
     return Answer(record.status_code, record.response_body, record.content_type, replayed=True)
@@ -225,12 +235,14 @@ def _replay(claim: Claim, reused: Callable[[], DomainError]) -> Answer:
 def idempotent(
     request: HttpRequest,
     *,
-    merchant: Merchant,
+    merchant: Merchant | None,
     key: str | None,
     work: Callable[[], tuple[int, BaseModel]],
     claim_at_end: bool = False,
+    operator_key: OperatorKey | None = None,
 ) -> HttpResponse:
-    """Run `work` at most once per (merchant, `key`) and answer with its stored response.
+    """Run `work` at most once per (merchant, `key`) — per (`operator_key`, `key`) for the operator,
+    who has no merchant — and answer with its stored response.
 
     `key` is the request's Idempotency-Key header; `work` returns (status, schema); a DomainError it
     raises becomes a stored problem+json answer. `claim_at_end`: see `run_once`.
@@ -256,7 +268,16 @@ def idempotent(
             _("This Idempotency-Key was already used for a different request; use a new key.")
         )
 
-    claim = Claim(merchant.pk, key, request.method or "", request.path, fingerprint(request))
+    if (merchant is None) == (operator_key is None):
+        raise TypeError("idempotent() needs a merchant or an operator key, not both")
+    claim = Claim(
+        merchant.pk if merchant is not None else None,
+        key,
+        request.method or "",
+        request.path,
+        fingerprint(request),
+        operator_key_id=operator_key.pk if operator_key is not None else None,
+    )
     result = run_once(claim, work=answer, refusal=refusal, reused=reused, claim_at_end=claim_at_end)
     response = HttpResponse(result.body, status=result.status, content_type=result.content_type)
     if result.replayed:

@@ -102,7 +102,15 @@ class IdempotencyRecord(models.Model):
     """
 
     merchant = models.ForeignKey(
-        "tenancy.Merchant", verbose_name=_("merchant"), on_delete=models.CASCADE, related_name="+"
+        "tenancy.Merchant", verbose_name=_("merchant"), on_delete=models.CASCADE, related_name="+", null=True
+    )
+    #: An operator's request has no merchant: its keys are scoped to the operator key (issue 17).
+    operator_key = models.ForeignKey(
+        "tenancy.OperatorKey",
+        verbose_name=_("operator key"),
+        on_delete=models.CASCADE,
+        related_name="+",
+        null=True,
     )
     key = models.CharField(_("idempotency key"), max_length=255)
     method = models.CharField(_("method"), max_length=10)
@@ -117,7 +125,16 @@ class IdempotencyRecord(models.Model):
         verbose_name = _("idempotency record")
         verbose_name_plural = _("idempotency records")
         constraints = [
-            models.UniqueConstraint(fields=["merchant", "key"], name="idempotency_key_unique_per_merchant")
+            models.UniqueConstraint(fields=["merchant", "key"], name="idempotency_key_unique_per_merchant"),
+            # Rows of merchants have no operator key (NULLs are distinct), so they never meet here.
+            models.UniqueConstraint(
+                fields=["operator_key", "key"], name="idempotency_key_unique_per_operator"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(merchant__isnull=False, operator_key__isnull=True)
+                | models.Q(merchant__isnull=True, operator_key__isnull=False),
+                name="idempotency_record_merchant_xor_operator",
+            ),
         ]
 
     def __str__(self) -> str:

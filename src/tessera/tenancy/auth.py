@@ -6,9 +6,13 @@ the key (none valid: 401 `unauthorized`), checks its scope (403 `insufficient_sc
 their request as `ApiRequest`, so `request.auth.merchant` is typed. The `:read` variant of an accepted
 scope passes on GET requests only.
 
-An operator's key (no merchant, for the platform's own management API) is planned as its own context
-type, `OperatorContext`, from its own auth class: no endpoint typed `ApiRequest` can then receive a
-context without a merchant (docs/pos-api.md, "Keys and scopes").
+An operator's key (`OperatorKey`: no merchant, for the platform's own management API) has its own auth
+class, `OperatorKeyAuth`, and context type, `OperatorContext`: no endpoint typed `ApiRequest` can
+receive a context without a merchant. Each auth class refuses the other's keys with 403
+`insufficient_scope` (docs/management-api.md, "Keys and operators").
+
+Both count the request against the key's rate limit, and a request without a valid key against its
+client address's (`tessera.core.ratelimit`: 429 `rate_limited`, no database statement).
 """
 
 from __future__ import annotations
@@ -19,12 +23,16 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from ninja.security import HttpBearer
 
+from tessera.core import ratelimit
 from tessera.core.errors import NotFound, PermissionDenied, ValidationFailed
 from tessera.tenancy import config, services
-from tessera.tenancy.models import ApiKey, Merchant, Scope, Store
+from tessera.tenancy.lockout import client_ip
+from tessera.tenancy.models import OPERATOR_SCOPE, ApiKey, Merchant, OperatorKey, Scope, Store
 
 #: Requests that read and change nothing: what a read-only scope may send.
 READ_METHODS = frozenset({"GET", "HEAD"})
+#: The rate limit (settings.TESSERA_RATE_LIMITS) of requests without a valid key, per client address.
+ANONYMOUS = "anonymous"
 
 
 class InsufficientScope(PermissionDenied):
@@ -95,8 +103,16 @@ class ApiKeyAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> ApiContext | None:
         key = services.authenticate_api_key(raw_key=token)
         if key is None:
+            if services.authenticate_operator_key(raw_key=token) is not None:
+                raise InsufficientScope(
+                    _("An operator key manages the platform under /operator/ only, not a merchant's data."),
+                    scope=OPERATOR_SCOPE,
+                    accepted_scopes=sorted(s.value for s in self.scopes),
+                )
+            _count_anonymous(request)
             return None
         scope = Scope(key.scope)
+        ratelimit.check(key.prefix, scope.value)
         self.check_scope(scope, method=request.method or "")
         # The merchant's configuration version, read with the key: this request's cached reads use it.
         config.observe(key.merchant_id, key.merchant.config_version)
@@ -119,3 +135,44 @@ class ApiKeyAuth(HttpBearer):
             scope=scope.value,
             accepted_scopes=accepted,
         )
+
+
+def _count_anonymous(request: HttpRequest) -> None:
+    """A request whose key is not valid counts against its address: guessing keys meets a limit."""
+    ratelimit.check(client_ip(request) or "unknown", ANONYMOUS)
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorContext:
+    """The platform operator's key: it acts for no merchant, so it has none to give an endpoint."""
+
+    key: OperatorKey
+
+
+class OperatorRequest(HttpRequest):
+    """The request an operator endpoint receives: only a type, for annotations (ninja sets `auth`)."""
+
+    auth: OperatorContext
+
+
+class OperatorKeyAuth(HttpBearer):
+    """`Authorization: Bearer tso_<prefix>_<secret>`: an operator key (`tessera create_operator_key`).
+    A merchant's key, of any scope, gets 403 `insufficient_scope`."""
+
+    scopes = frozenset({OPERATOR_SCOPE})
+
+    def authenticate(self, request: HttpRequest, token: str) -> OperatorContext | None:
+        key = services.authenticate_operator_key(raw_key=token)
+        if key is None:
+            merchant_key = services.authenticate_api_key(raw_key=token)
+            if merchant_key is not None:
+                raise InsufficientScope(
+                    _("This API key's scope (%(scope)s) does not allow this request.")
+                    % {"scope": merchant_key.scope},
+                    scope=merchant_key.scope,
+                    accepted_scopes=[OPERATOR_SCOPE],
+                )
+            _count_anonymous(request)
+            return None
+        ratelimit.check(key.prefix, OPERATOR_SCOPE)
+        return OperatorContext(key=key)

@@ -259,6 +259,35 @@ class ApiKey(TenantOwned):
         return self.revoked_at is None
 
 
+#: An operator key's rights, named like a scope in problems and in the OpenAPI document.
+OPERATOR_SCOPE = "operator"
+
+
+class OperatorKey(Audited):
+    """The platform's own credential (issue 17): creates merchants, their stores and their first keys,
+    for hosting companies that onboard merchants by script. It belongs to no merchant, so it is a model of
+    its own rather than an `ApiKey` without one: every merchant-owned table keeps its merchant, and no
+    query for a merchant's keys can find it. Made by `tessera create_operator_key`; shown once."""
+
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(_("prefix"), max_length=16, unique=True, editable=False)
+    hashed_secret = models.CharField(max_length=64, editable=False)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("operator key")
+        verbose_name_plural = _("operator keys")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
 def merchant_of(obj: Any) -> int | None:
     """The merchant id a row belongs to, for the boundary checks in admin and API."""
     if isinstance(obj, Merchant):

@@ -19,11 +19,25 @@ from django.utils.translation import gettext_lazy as _
 
 from tessera.core.errors import DomainError, PermissionDenied, ValidationFailed
 from tessera.core.prepared import Prepared
-from tessera.tenancy.models import MERCHANT_WIDE_SCOPES, ApiKey, Merchant, Role, Scope, StaffMembership, Store
+from tessera.tenancy.models import (
+    MERCHANT_WIDE_SCOPES,
+    ApiKey,
+    Merchant,
+    OperatorKey,
+    Role,
+    Scope,
+    StaffMembership,
+    Store,
+)
 from tessera.tenancy.permissions import authorise, is_user, staff_of
 from tessera.tenancy.roles import default_roles, permissions_for
 
 API_KEY_PREFIX = "tsk"
+#: An operator key reads `tso_<prefix>_<secret>`: which table to look in is told by the key itself.
+OPERATOR_KEY_PREFIX = "tso"
+#: How stale a key's `last_used_at` may be: it is written at most once in this period per key, so the
+#: till's requests do not each write a row (issue 17).
+LAST_USE_PRECISION = timedelta(minutes=1)
 
 
 @transaction.atomic
@@ -143,8 +157,7 @@ def create_api_key(
             _("An administration key acts for the whole merchant: leave the store empty."),
             code="admin_key_store_bound",
         )
-    prefix = secrets.token_hex(6)
-    secret = secrets.token_urlsafe(32)
+    prefix, secret = _new_secret()
     key = ApiKey(
         merchant=merchant, store=store, scope=scope, name=name, prefix=prefix, hashed_secret=_hash(secret)
     )
@@ -153,12 +166,34 @@ def create_api_key(
     return IssuedApiKey(key=key, raw_key=f"{API_KEY_PREFIX}_{prefix}_{secret}")
 
 
-def revoke_api_key(*, key: ApiKey, actor: Any = None) -> ApiKey:
+def _new_secret() -> tuple[str, str]:
+    return secrets.token_hex(6), secrets.token_urlsafe(32)
+
+
+def revoke_api_key(*, key: ApiKey | OperatorKey, actor: Any = None) -> ApiKey | OperatorKey:
+    """From now on the key gets 401: every request reads its key from the database, nothing caches it."""
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.stamp(actor)
         key.save(update_fields=["revoked_at", "updated_by", "updated_at"])
     return key
+
+
+@dataclass(frozen=True)
+class IssuedOperatorKey:
+    key: OperatorKey
+    raw_key: str  # shown once, never stored
+
+
+@transaction.atomic
+def create_operator_key(*, name: str, actor: Any = None) -> IssuedOperatorKey:
+    """The platform's key (issue 17), made by `tessera create_operator_key`: merchants, stores, keys."""
+    prefix, secret = _new_secret()
+    key = OperatorKey(name=name, prefix=prefix, hashed_secret=_hash(secret))
+    key.stamp(actor)
+    key.full_clean()
+    key.save()
+    return IssuedOperatorKey(key=key, raw_key=f"{OPERATOR_KEY_PREFIX}_{prefix}_{secret}")
 
 
 #: Every API request reads its key: compiled once (core.prepared).
@@ -182,11 +217,27 @@ def authenticate_api_key(*, raw_key: str) -> ApiKey | None:
         return None
     if key.store is not None:
         key.store.merchant = key.merchant  # one instance per request: the store's zone needs no query
-    now = timezone.now()
-    if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
-        # Coarse on purpose: one write a minute per key, not one per request.
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    _note_use(key)
     return key
+
+
+def authenticate_operator_key(*, raw_key: str) -> OperatorKey | None:
+    parts = raw_key.split("_", 2)
+    if len(parts) != 3 or parts[0] != OPERATOR_KEY_PREFIX:
+        return None
+    key = OperatorKey.objects.filter(prefix=parts[1], revoked_at__isnull=True).first()
+    if key is None or not hmac.compare_digest(key.hashed_secret, _hash(parts[2])):
+        return None
+    _note_use(key)
+    return key
+
+
+def _note_use(key: ApiKey | OperatorKey) -> None:
+    """Coarse on purpose: one write per `LAST_USE_PRECISION` per key, not one per request."""
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USE_PRECISION:
+        type(key).objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
 
 
 # --- Back-office management (B1, B2): what a merchant admin does to its own merchant ------------------
