@@ -137,22 +137,18 @@ def build_export(job_id: int) -> None:
     if not claimed:
         return  # already built, or purged before the worker got to it
     job = ExportJob.objects.select_related("merchant", "requester").get(pk=job_id)
-    try:
-        with translation.override(job.language), timezone.override(job.merchant.tz):
+    # The reasons of a failure are shown to the requester: in their language, like the file.
+    with translation.override(job.language), timezone.override(job.merchant.tz):
+        try:
             content = _SOURCES[job.source](job)
-            rows = _reporting_progress(job, content.rows)
-            name, written, sheets = _write_file(job, content, rows)
-    except ExportTooLarge as refused:
-        _fail(job, str(refused.message))
-        return
-    except exports.ExportNotAllowed as refused:
-        _fail(job, str(refused.message))
-        return
-    except Exception:
-        logger.exception("export job %s failed", job.pk)
-        with translation.override(job.language):
+            name, written, sheets = _write_file(job, content, _reporting_progress(job, content.rows))
+        except (ExportTooLarge, exports.ExportNotAllowed) as refused:
+            _fail(job, str(refused.message))
+            return
+        except Exception:
+            logger.exception("export job %s failed", job.pk)
             _fail(job, gettext("The file could not be built. Try again, or export to CSV."))
-        return
+            return
     ExportJob.objects.filter(pk=job.pk).update(
         status=ExportStatus.DONE,
         file=name,
