@@ -12,7 +12,8 @@ The file holds personal data, so:
 - only the requester, and staff holding `core.download_any_exportjob` (merchant admins, platform
   operators), may download it; staff of another merchant get a 404;
 - every download is recorded (`ExportDownload`: who, when, which export);
-- the job and its file are purged `EXPORT_RETENTION_DAYS` after it was asked for (`purge_expired`).
+- the job and its file are purged `EXPORT_RETENTION_DAYS` after it was asked for (`purge_expired`,
+  hourly, which also marks failed a job whose worker died).
 """
 
 from __future__ import annotations
@@ -265,9 +266,19 @@ def record_download(*, job: ExportJob, user: Any) -> ExportDownload:
 # --- purging ----------------------------------------------------------------------------------------
 
 
+#: A job still waiting or running this long after it was asked for has lost its worker.
+STALE_AFTER = timedelta(hours=2)
+
+
 def purge_expired(*, now: Any = None) -> int:
-    """Delete the exports past their retention, files first; the download log stays. Returns the count."""
+    """Delete the exports past their retention, files first; the download log stays. Returns the count.
+    Jobs whose worker died are marked failed, so My exports stops waiting for them."""
     now = now or timezone.now()
+    for job in ExportJob.objects.filter(
+        status__in=[ExportStatus.QUEUED, ExportStatus.RUNNING], created_at__lt=now - STALE_AFTER
+    ).only("pk", "language"):
+        with translation.override(job.language):
+            _fail(job, gettext("The file could not be built. Try again, or export to CSV."))
     files = storage()
     purged = 0
     for job in ExportJob.objects.filter(expires_at__lte=now).only("pk", "file"):

@@ -256,11 +256,12 @@ def test_a_long_lists_pdf_is_built_in_the_background(
 
 
 @pytest.mark.django_db
-def test_a_requester_who_lost_the_export_permission_gets_a_failed_job_with_the_reason(
+def test_a_requester_who_lost_the_export_permission_gets_a_failed_job_with_the_reason_in_their_language(
     client, merchant, finance, django_capture_on_commit_callbacks
 ):
     members(merchant, 3)
     sign_in(client, finance)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "vi"
     with django_capture_on_commit_callbacks(execute=False) as queued:
         client.get(MEMBERS_XLSX)
     finance.user.groups.clear()
@@ -268,5 +269,19 @@ def test_a_requester_who_lost_the_export_permission_gets_a_failed_job_with_the_r
     queued[0]()
 
     job = ExportJob.objects.get()
-    assert (job.status, job.file) == (ExportStatus.FAILED, "")
-    assert job.error == "You are not allowed to print or export this."
+    assert (job.status, job.file, job.language) == (ExportStatus.FAILED, "", "vi")
+    assert job.error == "Bạn không có quyền in hoặc xuất dữ liệu này."
+
+
+@pytest.mark.django_db
+def test_a_job_whose_worker_died_is_marked_failed_by_the_hourly_purge(built):
+    ExportJob.objects.filter(pk=built.pk).update(
+        status=ExportStatus.RUNNING,
+        created_at=timezone.now() - export_jobs.STALE_AFTER - timedelta(minutes=1),
+    )
+
+    export_jobs.purge_expired()
+
+    job = ExportJob.objects.get(pk=built.pk)
+    assert job.status == ExportStatus.FAILED and not job.running
+    assert job.error == "The file could not be built. Try again, or export to CSV."
