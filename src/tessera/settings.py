@@ -196,7 +196,19 @@ STORAGES = {
         if PRODUCTION
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
+    # Issue 16: export files hold personal data; they live outside MEDIA_ROOT, with no address of
+    # their own, and are read only through the signed download view (tessera.core.export_jobs).
+    "exports": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "exports"), "base_url": None},
+    },
 }
+#: Excel and PDF of lists longer than this are built by a background job; shorter ones download at once.
+EXPORT_INLINE_ROWS = int(os.environ.get("TESSERA_EXPORT_INLINE_ROWS", "5000"))
+#: How long an export file is kept for its requester before it is purged.
+EXPORT_RETENTION_DAYS = int(os.environ.get("TESSERA_EXPORT_RETENTION_DAYS", "7"))
+#: How long a download link (signed) stays good; the exports page gives a fresh one each time.
+EXPORT_LINK_MAX_AGE = int(os.environ.get("TESSERA_EXPORT_LINK_MAX_AGE", "3600"))
 
 LOGIN_URL = "admin:login"
 # Unfold's login form has no `next` field: a login from the bare login page must land on the dashboard.

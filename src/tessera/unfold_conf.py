@@ -275,6 +275,10 @@ UNFOLD = {
                 _item(_("Import members"), "upload_file", "imports:list", "imports.view_importjob"),
             ),
             _section(
+                _("Exports"),
+                _item(_("My exports"), "download", "exports:list", None),
+            ),
+            _section(
                 _("Integrations"),
                 _item(
                     _("Shop connections"),

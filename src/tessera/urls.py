@@ -26,6 +26,7 @@ urlpatterns = [
     path("admin/tessera/marketing/", include("tessera.marketing.urls")),
     path("admin/tessera/imports/", include("tessera.imports.urls")),
     path("admin/tessera/reports/", include("tessera.reports.urls")),
+    path("admin/tessera/exports/", include("tessera.core.urls")),
     path("admin/tessera/", include("tessera.backoffice.urls")),
     # The admin home is each role's home page: the till for a cashier (issue 14); then the admin's own.
     path("admin/", admin.site.admin_view(home.index)),

@@ -270,6 +270,16 @@ _NUMBER_FORMATS: dict[str, str] = {
 }
 
 
+#: Excel's limit is 1,048,576 rows a sheet (header included): past it the rows go on to a new sheet.
+XLSX_SHEET_ROWS = 1_048_576
+
+
+@dataclass(frozen=True)
+class XlsxWritten:
+    rows: int
+    sheets: int
+
+
 _XLSX_WIDTHS: dict[str, float] = {
     "text": 24,
     "int": 10,
@@ -289,8 +299,9 @@ def write_xlsx(
     rows: Iterable[Sequence[Any]],
     merchant: Merchant,
     filters: Sequence[tuple[str, str]] = (),
-) -> int:
-    """Write a workbook of one sheet into `file`; return the number of data rows."""
+) -> XlsxWritten:
+    """Write a workbook into `file`: one sheet, or more when the rows pass a sheet's limit of
+    `XLSX_SHEET_ROWS` (each further sheet "Title (2)", … repeats the header row)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -298,11 +309,7 @@ def write_xlsx(
     from openpyxl.utils import get_column_letter
 
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=_sheet_title(title))
-    header_row = len(filters) + 3 if filters else 1
-    sheet.freeze_panes = f"A{header_row + 1}"  # the header stays in view while scrolling
-    for index, column in enumerate(columns, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = _XLSX_WIDTHS[column.kind]
+    sheet: Any = None
 
     def text_cell(text: str, *, bold: bool = False) -> Any:
         cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", text))
@@ -311,12 +318,22 @@ def write_xlsx(
             cell.font = Font(bold=True)
         return cell
 
-    if filters:
-        sheet.append([text_cell(title, bold=True)])
-        for label, value in filters:
-            sheet.append([text_cell(f"{label}: {value}")])
-        sheet.append([])
-    sheet.append([text_cell(c.title, bold=True) for c in columns])
+    def new_sheet(number: int) -> int:
+        """Start sheet `number` with its heading (the filters on the first only); the data rows it holds."""
+        nonlocal sheet
+        sheet = workbook.create_sheet(title=_sheet_title(title, number))
+        heading = filters if number == 1 else ()
+        header_row = len(heading) + 3 if heading else 1
+        sheet.freeze_panes = f"A{header_row + 1}"  # the header stays in view while scrolling
+        for index, column in enumerate(columns, start=1):
+            sheet.column_dimensions[get_column_letter(index)].width = _XLSX_WIDTHS[column.kind]
+        if heading:
+            sheet.append([text_cell(title, bold=True)])
+            for label, value in heading:
+                sheet.append([text_cell(f"{label}: {value}")])
+            sheet.append([])
+        sheet.append([text_cell(c.title, bold=True) for c in columns])
+        return XLSX_SHEET_ROWS - header_row
 
     number_formats = [
         excel_money_format(merchant.currency, merchant.default_language)
@@ -330,8 +347,13 @@ def write_xlsx(
         cell.number_format = number_format
         return cell
 
+    sheets = 1
+    room = new_sheet(sheets)
     count = 0
     for row in rows:
+        if not room:
+            sheets += 1
+            room = new_sheet(sheets)
         out: list[Any] = []
         for value, column, fmt in zip(row, columns, number_formats, strict=True):
             if value is None:
@@ -352,15 +374,17 @@ def write_xlsx(
                 text = ILLEGAL_CHARACTERS_RE.sub("", str(value))
                 out.append(text_cell(text) if text.startswith("=") else text)
         sheet.append(out)
+        room -= 1
         count += 1
     workbook.save(file)
-    return count
+    return XlsxWritten(rows=count, sheets=sheets)
 
 
-def _sheet_title(title: str) -> str:
-    """Excel sheet names: at most 31 characters, none of []:*?/\\."""
-    cleaned = re.sub(r"[\[\]:*?/\\]", " ", title).strip()[:31]
-    return cleaned or "Export"
+def _sheet_title(title: str, number: int = 1) -> str:
+    """Excel sheet names: at most 31 characters, none of []:*?/\\; "Title (2)" from the second on."""
+    suffix = f" ({number})" if number > 1 else ""
+    cleaned = re.sub(r"[\[\]:*?/\\]", " ", title).strip()[: 31 - len(suffix)]
+    return (cleaned or "Export") + suffix
 
 
 # --- PDF --------------------------------------------------------------------------------------------

@@ -139,3 +139,83 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} [{self.key}]"
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", _("Waiting")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Ready")
+    FAILED = "failed", _("Failed")
+
+
+class ExportJob(TenantOwned):
+    """An Excel or PDF file built by a background job (issue 16), kept for its requester until
+    `expires_at`, then purged with its file. The file holds personal data: it lives in the private
+    "exports" storage, never under a served address, and is read through a signed, expiring link."""
+
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("requested by"), on_delete=models.CASCADE, related_name="+"
+    )
+    #: Which registered source rebuilds the rows (`tessera.core.export_jobs.register_source`).
+    source = models.CharField(_("source"), max_length=100)
+    #: What the source needs to rebuild the rows, e.g. the list's model and query string.
+    params = models.JSONField(_("parameters"), default=dict)
+    format = models.CharField(_("format"), max_length=10)
+    title = models.CharField(_("title"), max_length=200)
+    filename = models.CharField(_("file name"), max_length=200)
+    language = models.CharField(_("language"), max_length=10)
+    status = models.CharField(
+        _("status"), max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED
+    )
+    rows_total = models.PositiveIntegerField(_("rows to write"), null=True, blank=True)
+    rows_done = models.PositiveIntegerField(_("rows written"), default=0)
+    sheets = models.PositiveSmallIntegerField(_("sheets"), default=0)
+    file = models.CharField(_("stored file"), max_length=300, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires at"), db_index=True)
+
+    class Meta:
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+        permissions = [("download_any_exportjob", _("Can download the exports of every staff member"))]
+        indexes = [
+            models.Index(fields=["merchant", "requester", "-created_at"], name="export_job_of_requester")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.format})"
+
+    @property
+    def percent(self) -> int | None:
+        if not self.rows_total:
+            return 100 if self.status == ExportStatus.DONE else None
+        return min(100, self.rows_done * 100 // self.rows_total)
+
+    @property
+    def running(self) -> bool:
+        return self.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)
+
+
+class ExportDownload(models.Model):
+    """Who downloaded which export file, and when (issue 16). Kept after the export is purged."""
+
+    merchant = models.ForeignKey(
+        "tenancy.Merchant", verbose_name=_("merchant"), on_delete=models.CASCADE, related_name="+"
+    )
+    job = models.ForeignKey(
+        ExportJob, verbose_name=_("export"), on_delete=models.SET_NULL, null=True, related_name="downloads"
+    )
+    title = models.CharField(_("title"), max_length=200)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("downloaded by"), on_delete=models.PROTECT, related_name="+"
+    )
+    downloaded_at = models.DateTimeField(_("downloaded at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("export download")
+        verbose_name_plural = _("export downloads")
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.downloaded_at:%Y-%m-%d %H:%M})"

@@ -30,6 +30,7 @@ from unfold.widgets import (
 
 from tessera.core import outbound
 from tessera.core.errors import DomainError
+from tessera.core.formatting import format_quantity
 from tessera.core.limits import parse_id
 from tessera.marketing import rendering, selectors, services
 from tessera.marketing.models import (
@@ -547,9 +548,16 @@ class CampaignAdmin(TenantHistoryAdmin):
     @display(description=_("progress"))
     def progress(self, obj: Campaign) -> str:
         counts = selectors.progress(obj)
-        if not counts:
-            return "—"
-        return ", ".join(f"{MessageStatus(s).label}: {n}" for s, n in sorted(counts.items()))
+        shown = ", ".join(f"{MessageStatus(s).label}: {n}" for s, n in sorted(counts.items()))
+        queueing = selectors.queueing_progress(obj)
+        if queueing is not None:
+            done, total = queueing
+            preparing = _("Preparing the messages: %(done)s of %(total)s") % {
+                "done": format_quantity(done),
+                "total": format_quantity(total),
+            }
+            return f"{preparing}. {shown}" if shown else str(preparing)
+        return shown or "—"
 
     def save_model(self, request: HttpRequest, obj: Any, form: ModelForm[Any], change: bool) -> None:
         assert isinstance(form, CampaignForm)

@@ -10,7 +10,15 @@ from django.utils import timezone
 
 from tessera.ledger.segments import members_in_segment
 from tessera.marketing import lunar
-from tessera.marketing.models import AudienceKind, CalendarKind, Campaign, ChannelKind, Holiday, Message
+from tessera.marketing.models import (
+    AudienceKind,
+    CalendarKind,
+    Campaign,
+    CampaignStatus,
+    ChannelKind,
+    Holiday,
+    Message,
+)
 from tessera.members.models import Member, MemberStatus
 from tessera.members.services import validate_segment_filters
 
@@ -39,6 +47,17 @@ def progress(campaign: Campaign) -> dict[str, int]:
     """How many of the campaign's messages are in each status."""
     rows = Message.objects.filter(campaign=campaign).values_list("status").annotate(n=Count("pk")).order_by()
     return {status: n for status, n in rows}
+
+
+def queueing_progress(campaign: Campaign) -> tuple[int, int] | None:
+    """(messages queued so far, messages to queue) while a launched campaign's messages are being
+    built (issue 16), else None. A list campaign gets one message per phone, members or not."""
+    if campaign.status != CampaignStatus.SENDING or campaign.queued_at is not None:
+        return None
+    done = Message.objects.filter(campaign=campaign).count()
+    if campaign.audience == AudienceKind.LIST:
+        return done, len(set(campaign.phones))
+    return done, audience(campaign).count()
 
 
 def next_occurrence(holiday: Holiday, *, today: date | None = None) -> date | None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.contrib import messages
+from django.apps import apps
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.admin import RelatedFieldListFilter
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ValidationError
@@ -18,7 +20,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.forms import ModelForm
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.utils import timezone
@@ -32,9 +34,17 @@ from unfold.decorators import action
 from unfold.utils import parse_date_str
 
 from tessera.core.errors import DomainError
-from tessera.core.exports import Column, ExportFormat, export_response, require_export_permission
-from tessera.core.models import TenantOwned
+from tessera.core.export_jobs import ExportContent, register_source, start_export
+from tessera.core.exports import (
+    Column,
+    ExportFormat,
+    ExportNotAllowed,
+    export_response,
+    require_export_permission,
+)
+from tessera.core.models import ExportJob, TenantOwned
 from tessera.tenancy.models import Merchant, StaffMembership, Store
+from tessera.tenancy.permissions import staff_of
 
 
 def request_staff(request: HttpRequest) -> StaffMembership | None:
@@ -268,10 +278,32 @@ class ExportAdminMixin:
         if merchant is None:
             messages.error(request, _("Filter the list down to one merchant before exporting it."))
             return HttpResponseRedirect(back_with_filters)
+        filename = f"{opts.model_name}-{timezone.localdate(timezone=merchant.tz):%Y%m%d}"
+        if fmt != "csv" and changelist.result_count > settings.EXPORT_INLINE_ROWS:
+            # A long list's Excel or PDF is built by a background job, never in this request (issue 16).
+            try:
+                start_export(
+                    merchant=merchant,
+                    requester=request.user,
+                    source=LIST_EXPORT,
+                    params={"model": opts.label_lower, "query": request.GET.urlencode()},
+                    fmt=fmt,
+                    title=self.export_title(request),
+                    filename=filename,
+                    rows_total=changelist.result_count,
+                )
+            except DomainError as error:
+                messages.error(request, str(error))
+                return HttpResponseRedirect(back_with_filters)
+            messages.success(
+                request,
+                _("The file is being prepared: it appears in My exports, with a link when it is ready."),
+            )
+            return HttpResponseRedirect(reverse("exports:list"))
         try:
             return export_response(
                 fmt=fmt,
-                filename=f"{opts.model_name}-{timezone.localdate(timezone=merchant.tz):%Y%m%d}",
+                filename=filename,
                 title=self.export_title(request),
                 columns=self.export_columns(request),
                 rows=self.export_rows(request, queryset),
@@ -296,6 +328,39 @@ class ExportAdminMixin:
         if merchant_ids:
             return Merchant.objects.get(pk=merchant_ids[0])
         return Merchant.objects.first()
+
+
+#: The export source of the back-office lists: a job rebuilds the list its requester saw.
+LIST_EXPORT = "admin_list"
+
+
+def _list_export(job: ExportJob) -> ExportContent:
+    """The rows of a list's export job: the list of `job.params["model"]` with the filters and search
+    of `job.params["query"]`, as its requester sees it now (their merchant, stores and permissions)."""
+    model_admin = admin.site.get_model_admin(apps.get_model(job.params["model"]))
+    if not isinstance(model_admin, ExportAdminMixin):
+        raise ValueError(f"{job.params['model']} has no export")
+    request = HttpRequest()
+    request.method = "GET"
+    request.GET = QueryDict(job.params["query"])
+    request.user = job.requester
+    staff = staff_of(job.requester)
+    if staff is not None and staff.merchant_id != job.merchant_id:
+        staff = None  # moved to another merchant since: the check below refuses
+    request.staff = staff  # type: ignore[attr-defined]
+    if staff is None and not job.requester.is_superuser:
+        raise ExportNotAllowed(_("You are not allowed to print or export this."))
+    require_export_permission(request, model_admin.export_permission)
+    changelist = model_admin.get_changelist_instance(request)
+    return ExportContent(
+        title=model_admin.export_title(request),
+        columns=model_admin.export_columns(request),
+        rows=model_admin.export_rows(request, changelist.queryset),
+        filters=changelist_filters(request, changelist),
+    )
+
+
+register_source(LIST_EXPORT, _list_export)
 
 
 def changelist_filters(request: HttpRequest, changelist: Any) -> list[tuple[str, str]]:

@@ -333,3 +333,35 @@ def test_rows_inserted_twice_in_one_transaction_are_written_once_each(merchant):
         "+84900000002",
         "+84900000003",
     ]
+
+
+def test_issue16_queueing_a_campaign_shows_how_many_messages_are_ready_of_how_many(
+    merchant, sms_template, audience, monkeypatch
+):
+    from django.contrib import admin
+
+    from tessera.marketing import selectors
+
+    campaign = _campaign(merchant, sms_template)
+    services.launch_campaign(campaign=campaign)
+    monkeypatch.setattr(services, "CHUNK", 2)
+    seen = []
+    queue = services.Batch.queue
+
+    def queue_and_look(batch, rows, **kwargs):
+        count = queue(batch, rows, **kwargs)
+        seen.append(selectors.queueing_progress(Campaign.objects.get(pk=campaign.pk)))
+        return count
+
+    monkeypatch.setattr(services.Batch, "queue", queue_and_look)
+    assert selectors.queueing_progress(campaign) is None  # not yet being queued
+
+    services.queue_campaign(campaign_id=campaign.pk)
+
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+    campaign.refresh_from_db()
+    assert selectors.queueing_progress(campaign) is None  # queued: the statuses tell the rest
+    Campaign.objects.filter(pk=campaign.pk).update(queued_at=None)
+    campaign.refresh_from_db()
+    shown = admin.site.get_model_admin(Campaign).progress(campaign)
+    assert shown.startswith("Preparing the messages: 5 of 5. ")
