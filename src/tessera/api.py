@@ -174,6 +174,7 @@ def _register_routers() -> None:
     from tessera.integrations.api import router as integrations_router
     from tessera.marketing.api import router as marketing_router
     from tessera.members.api import router as members_router
+    from tessera.points.api import router as points_policy_router
     from tessera.reports.api import router as reports_router
     from tessera.rewards.api import events_router
     from tessera.rewards.api import router as rewards_router
@@ -191,6 +192,8 @@ def _register_routers() -> None:
     api.add_router("/marketing", marketing_router)
     api.add_router("/imports", imports_router)
     api.add_router("/reports", reports_router)
+    # The management API of the merchant's configuration (issue 17), scope `admin`.
+    api.add_router("/points-policy", points_policy_router)
     api.add_router("/", sales_router)
 
 
