@@ -178,6 +178,7 @@ def _register_routers() -> None:
     from tessera.reports.api import router as reports_router
     from tessera.rewards.api import events_router
     from tessera.rewards.api import router as rewards_router
+    from tessera.rules.api import manage_router as earning_rules_router
     from tessera.rules.api import router as rules_router
     from tessera.sales.api import router as sales_router
     from tessera.tiers.api import router as tiers_router
@@ -194,6 +195,7 @@ def _register_routers() -> None:
     api.add_router("/reports", reports_router)
     # The management API of the merchant's configuration (issue 17), scope `admin`.
     api.add_router("/points-policy", points_policy_router)
+    api.add_router("/earning-rules", earning_rules_router)
     api.add_router("/", sales_router)
 
 
