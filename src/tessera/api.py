@@ -181,6 +181,7 @@ def _register_routers() -> None:
     from tessera.rules.api import manage_router as earning_rules_router
     from tessera.rules.api import router as rules_router
     from tessera.sales.api import router as sales_router
+    from tessera.tiers.api import manage_router as tier_program_router
     from tessera.tiers.api import router as tiers_router
 
     api.add_router("/members", members_router)
@@ -196,6 +197,7 @@ def _register_routers() -> None:
     # The management API of the merchant's configuration (issue 17), scope `admin`.
     api.add_router("/points-policy", points_policy_router)
     api.add_router("/earning-rules", earning_rules_router)
+    api.add_router("/tier-program", tier_program_router)
     api.add_router("/", sales_router)
 
 

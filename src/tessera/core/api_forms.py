@@ -18,6 +18,15 @@ from tessera.core.errors import ValidationFailed
 F = TypeVar("F", bound=forms.ModelForm)  # type: ignore[type-arg]
 
 
+def for_api(form_class: type[F], **attributes: Any) -> type[F]:
+    """The back office's form without its operator-only `merchant` field (the API key names the
+    merchant), with `attributes` set on the class (a form's `merchant_id`, as the admin sets `staff`)."""
+    meta = type(
+        "Meta", (form_class.Meta,), {"fields": [n for n in form_class.Meta.fields if n != "merchant"]}
+    )
+    return type(f"Api{form_class.__name__}", (form_class,), {"Meta": meta, **attributes})
+
+
 def bound_form(form_class: type[F], *, instance: models.Model, changes: Mapping[str, Any]) -> F:
     """`form_class` bound to `instance` as it stands with `changes` applied (form field names)."""
     unbound = form_class(instance=instance)

@@ -16,7 +16,7 @@ from ninja.pagination import paginate
 from pydantic import ConfigDict, Field
 
 from tessera.cards.customers import CustomerIn, identify_cardholder
-from tessera.core.api_forms import bound_form, valid_or_refuse
+from tessera.core.api_forms import bound_form, for_api, valid_or_refuse
 from tessera.core.errors import NotFound, ValidationFailed
 from tessera.core.etag import require_if_match, tagged
 from tessera.core.idempotency import idempotent, ignored_key_header, key_header
@@ -242,17 +242,10 @@ def _rule(ctx: ApiContext, rule_id: int, *, locked: bool = False) -> EarningRule
 
 
 def _rule_form(ctx: ApiContext, rule: EarningRule, data: RuleIn) -> EarningRuleForm:
-    form_class = type("EarningRuleApiForm", (_EarningRuleApiForm,), {"merchant_id": ctx.merchant.pk})
+    form_class = for_api(EarningRuleForm, merchant_id=ctx.merchant.pk)
     form = bound_form(form_class, instance=rule, changes=data.changes())
     valid_or_refuse(form, code="invalid_rule")
     return form
-
-
-class _EarningRuleApiForm(EarningRuleForm):
-    """The back office's form without its operator-only merchant field: the key names the merchant."""
-
-    class Meta(EarningRuleForm.Meta):
-        fields = tuple(name for name in EarningRuleForm.Meta.fields if name != "merchant")
 
 
 def _saved(ctx: ApiContext, rule: EarningRule) -> RuleOut:
