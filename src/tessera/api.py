@@ -176,7 +176,7 @@ def _register_routers() -> None:
     from tessera.members.api import router as members_router
     from tessera.points.api import router as points_policy_router
     from tessera.reports.api import router as reports_router
-    from tessera.rewards.api import events_router
+    from tessera.rewards.api import codes_router, events_router, gifts_router, offers_router
     from tessera.rewards.api import router as rewards_router
     from tessera.rules.api import manage_router as earning_rules_router
     from tessera.rules.api import router as rules_router
@@ -198,6 +198,9 @@ def _register_routers() -> None:
     api.add_router("/points-policy", points_policy_router)
     api.add_router("/earning-rules", earning_rules_router)
     api.add_router("/tier-program", tier_program_router)
+    api.add_router("/gifts", gifts_router)
+    api.add_router("/promo-code-offers", offers_router)
+    api.add_router("/promo-codes", codes_router)
     api.add_router("/", sales_router)
 
 
