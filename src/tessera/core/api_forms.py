@@ -11,19 +11,19 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import models
 
 from tessera.core.errors import ValidationFailed
 
-F = TypeVar("F", bound=forms.ModelForm)  # type: ignore[type-arg]
+F = TypeVar("F", bound=forms.ModelForm)
 
 
 def for_api(form_class: type[F], **attributes: Any) -> type[F]:
     """The back office's form without its operator-only `merchant` field (the API key names the
     merchant), with `attributes` set on the class (a form's `merchant_id`, as the admin sets `staff`)."""
-    meta = type(
-        "Meta", (form_class.Meta,), {"fields": [n for n in form_class.Meta.fields if n != "merchant"]}
-    )
+    base: Any = form_class.Meta  # type: ignore[attr-defined]
+    meta = type("Meta", (base,), {"fields": [name for name in base.fields if name != "merchant"]})
     return type(f"Api{form_class.__name__}", (form_class,), {"Meta": meta, **attributes})
 
 
@@ -43,7 +43,7 @@ def valid_or_refuse(form: forms.BaseForm, *, code: str) -> dict[str, Any]:
     if form.is_valid():
         return form.cleaned_data
     errors = {
-        (None if field == forms.forms.NON_FIELD_ERRORS else field): [str(m) for m in messages]
+        (None if field == NON_FIELD_ERRORS else field): [str(m) for m in messages]
         for field, messages in form.errors.items()
     }
     first = next(iter(errors.values()))[0]

@@ -327,8 +327,10 @@ def _managed_gift_out(gift: Gift) -> ManagedGiftOut:
 
 
 def _gift(ctx: ApiContext, gift_id: int, *, locked: bool = False) -> Gift:
-    gifts = Gift.objects.select_for_update() if locked else Gift.objects.all()
-    gift = gifts.of(ctx.merchant).filter(pk=gift_id).first()
+    gifts = Gift.objects.of(ctx.merchant)
+    if locked:
+        gifts = gifts.select_for_update()
+    gift = gifts.filter(pk=gift_id).first()
     if gift is None:
         raise NotFound(_("No such gift."), code="gift_not_found")
     return gift
@@ -468,8 +470,10 @@ def _offer_out(offer: PromoCodeOffer) -> ManagedOfferOut:
 
 
 def _offer(ctx: ApiContext, offer_id: int, *, locked: bool = False) -> PromoCodeOffer:
-    offers = PromoCodeOffer.objects.select_for_update() if locked else PromoCodeOffer.objects.all()
-    offer = offers.of(ctx.merchant).filter(pk=offer_id).first()
+    offers = PromoCodeOffer.objects.of(ctx.merchant)
+    if locked:
+        offers = offers.select_for_update()
+    offer = offers.filter(pk=offer_id).first()
     if offer is None:
         raise NotFound(_("No such offer."), code="offer_not_found")
     return offer

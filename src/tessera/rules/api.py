@@ -130,7 +130,7 @@ def simulate_earning(
 
 manage_router = Router(tags=["earning rules"], auth=ApiKeyAuth(Scope.ADMIN))
 
-_RULE_EXAMPLE = {
+_RULE_EXAMPLE: Any = {
     "name": "Double points on Tuesdays",
     "priority": 50,
     "days": [2],
@@ -234,8 +234,10 @@ class DraftSimulateIn(SimulateIn):
 
 
 def _rule(ctx: ApiContext, rule_id: int, *, locked: bool = False) -> EarningRule:
-    rules = EarningRule.objects.select_for_update() if locked else EarningRule.objects.all()
-    rule = rules.of(ctx.merchant).select_related("current_version").filter(pk=rule_id).first()
+    rules = EarningRule.objects.of(ctx.merchant)
+    if locked:
+        rules = rules.select_for_update(of=("self",))  # not the outer-joined version
+    rule = rules.select_related("current_version").filter(pk=rule_id).first()
     if rule is None:
         raise NotFound(_("No such earning rule."), code="rule_not_found")
     return rule
@@ -348,6 +350,8 @@ def archive_rule(request: ApiRequest, rule_id: Id, idempotency_key: str = key_he
     def work() -> tuple[int, RuleOut]:
         with changing(ctx):
             rule = _rule(ctx, rule_id, locked=True)
-            return 200, _saved(ctx, _rule_form(ctx, rule, RuleIn(is_active=False)).instance)
+            return 200, _saved(
+                ctx, _rule_form(ctx, rule, RuleIn.model_validate({"is_active": False})).instance
+            )
 
     return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)

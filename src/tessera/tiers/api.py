@@ -200,16 +200,20 @@ class TierIn(Schema):
 
 
 def _program(ctx: ApiContext, *, locked: bool = False) -> TierProgram:
-    programs = TierProgram.objects.select_for_update() if locked else TierProgram.objects.all()
-    program = programs.of(ctx.merchant).first()
+    programs = TierProgram.objects.of(ctx.merchant)
+    if locked:
+        programs = programs.select_for_update()
+    program = programs.first()
     if program is None:
         raise NotFound(_("This merchant has no tier program yet."), code="tier_program_not_found")
     return program
 
 
 def _tier(ctx: ApiContext, tier_id: int, *, locked: bool = False) -> Tier:
-    tiers = Tier.objects.select_for_update() if locked else Tier.objects.all()
-    tier = tiers.of(ctx.merchant).filter(pk=tier_id).first()
+    tiers = Tier.objects.of(ctx.merchant)
+    if locked:
+        tiers = tiers.select_for_update()
+    tier = tiers.filter(pk=tier_id).first()
     if tier is None:
         raise NotFound(_("No such tier."), code="tier_not_found")
     return tier
