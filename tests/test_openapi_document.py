@@ -83,6 +83,7 @@ CONFIGURATION = (
     "/api/v1/gifts",
     "/api/v1/promo-code-offers",
     "/api/v1/promo-codes",
+    "/api/v1/stores",
 )
 
 

@@ -181,6 +181,7 @@ def _register_routers() -> None:
     from tessera.rules.api import manage_router as earning_rules_router
     from tessera.rules.api import router as rules_router
     from tessera.sales.api import router as sales_router
+    from tessera.tenancy.api import router as stores_router
     from tessera.tiers.api import manage_router as tier_program_router
     from tessera.tiers.api import router as tiers_router
 
@@ -201,6 +202,7 @@ def _register_routers() -> None:
     api.add_router("/gifts", gifts_router)
     api.add_router("/promo-code-offers", offers_router)
     api.add_router("/promo-codes", codes_router)
+    api.add_router("/stores", stores_router)
     api.add_router("/", sales_router)
 
 

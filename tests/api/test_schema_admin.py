@@ -21,7 +21,7 @@ CHECKS = {
     }
 }
 #: The configuration endpoints this test covers (issue 17, program configuration).
-PATHS = r"^/api/v1/(points-policy|earning-rules|tier-program|gifts|promo-code-offers|promo-codes)(/|$)"
+PATHS = r"^/api/v1/(points-policy|earning-rules|tier-program|gifts|promo-code-offers|promo-codes|stores)(/|$)"
 
 
 @pytest.fixture(autouse=True)
