@@ -47,7 +47,7 @@ def test_every_operation_with_a_body_may_answer_413(document):
 
 
 #: POSTs that only read: the key is accepted and ignored, nothing is stored (issue 13 item 7).
-READ_ONLY_POSTS = {"/api/v1/quote", "/api/v1/rules/simulate"}
+READ_ONLY_POSTS = {"/api/v1/quote", "/api/v1/rules/simulate", "/api/v1/earning-rules/simulate"}
 
 
 def test_every_post_requires_an_idempotency_key_of_1_to_255_characters(document):
@@ -73,3 +73,34 @@ def test_the_reports_document_their_period_rule(document):
 def test_the_problem_schema_names_its_members(document):
     problem = document["components"]["schemas"]["Problem"]
     assert set(problem["required"]) == {"type", "title", "status", "code", "detail", "instance"}
+
+
+#: The configuration endpoints of the management API (issue 17).
+CONFIGURATION = (
+    "/api/v1/points-policy",
+    "/api/v1/earning-rules",
+    "/api/v1/tier-program",
+    "/api/v1/gifts",
+    "/api/v1/promo-code-offers",
+    "/api/v1/promo-codes",
+    "/api/v1/stores",
+)
+
+
+def test_configuration_operations_have_ids_examples_and_if_match_answers(document):
+    seen = 0
+    for method, path, operation in operations(document):
+        if not path.startswith(CONFIGURATION):
+            continue
+        seen += 1
+        assert operation["operationId"][0].islower() and "_" not in operation["operationId"], path
+        assert operation["security"] == [
+            {"ApiKeyAuth": ["admin", "admin:read"] if method == "get" else ["admin"]}
+        ]
+        if method == "patch":
+            assert {"412", "428"} <= set(operation["responses"]), path
+        body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+        if body:
+            ref = body["schema"]["$ref"].rsplit("/", 1)[1]
+            assert document["components"]["schemas"][ref].get("examples"), (path, ref)
+    assert seen >= 25

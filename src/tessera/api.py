@@ -191,13 +191,17 @@ def _register_routers() -> None:
     from tessera.integrations.api import router as integrations_router
     from tessera.marketing.api import router as marketing_router
     from tessera.members.api import router as members_router
+    from tessera.points.api import router as points_policy_router
     from tessera.reports.api import router as reports_router
-    from tessera.rewards.api import events_router
+    from tessera.rewards.api import codes_router, events_router, gifts_router, offers_router
     from tessera.rewards.api import router as rewards_router
+    from tessera.rules.api import manage_router as earning_rules_router
     from tessera.rules.api import router as rules_router
     from tessera.sales.api import router as sales_router
     from tessera.tenancy.api import operator_router
     from tessera.tenancy.api import router as keys_router
+    from tessera.tenancy.stores_api import router as stores_router
+    from tessera.tiers.api import manage_router as tier_program_router
     from tessera.tiers.api import router as tiers_router
 
     api.add_router("/members", members_router)
@@ -212,6 +216,14 @@ def _register_routers() -> None:
     api.add_router("/reports", reports_router)
     api.add_router("/keys", keys_router)
     api.add_router("/operator", operator_router)
+    # The management API of the merchant's configuration (issue 17), scope `admin`.
+    api.add_router("/points-policy", points_policy_router)
+    api.add_router("/earning-rules", earning_rules_router)
+    api.add_router("/tier-program", tier_program_router)
+    api.add_router("/gifts", gifts_router)
+    api.add_router("/promo-code-offers", offers_router)
+    api.add_router("/promo-codes", codes_router)
+    api.add_router("/stores", stores_router)
     api.add_router("/", sales_router)
 
 

@@ -67,6 +67,8 @@ Quantity = Annotated[int, Field(gt=0, le=MAX_QUANTITY), _NumberNotBool]
 Points = Annotated[int, Field(ge=0, le=MAX_POINTS), _NumberNotBool]
 PositivePoints = Annotated[int, Field(gt=0, le=MAX_POINTS), _NumberNotBool]
 Id = Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER), _NumberNotBool]
+#: A number of a configuration form (issue 17): the form checks its own bounds, this keeps it storable.
+Whole = Annotated[int, Field(ge=-MAX_SAFE_INTEGER, le=MAX_SAFE_INTEGER), _NumberNotBool]
 
 
 def _refuse_number(value: Any) -> Any:

@@ -51,6 +51,9 @@ class Problem(Schema):
 #: The error answers every endpoint may give, for the OpenAPI document (413 and 500, which any endpoint
 #: may give, are added to every operation by `tessera.api.TesseraAPI`).
 ERRORS: dict[int, Any] = {code: Problem for code in (400, 401, 403, 404, 409, 422, 423)}
+#: The error answers of an update that names the version it read (`tessera.core.etag`): 412 when it
+#: changed since, 428 without `If-Match`.
+CHANGE_ERRORS: dict[int, Any] = {**ERRORS, 412: Problem, 428: Problem}
 
 
 def extension_members(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.forms import ModelForm
@@ -16,8 +17,17 @@ from tessera.points.models import Policy
 from tessera.tenancy.admin_base import TenantHistoryAdmin, request_staff
 
 
+class PolicyForm(forms.ModelForm):
+    """The policy's fields, as the page and the management API (`tessera.points.api`) validate them."""
+
+    class Meta:
+        model = Policy
+        fields = services.FIELDS
+
+
 @admin.register(Policy)
 class PolicyAdmin(TenantHistoryAdmin):
+    form = PolicyForm
     list_display = ("merchant", "earn_points", "earn_per_amount", "point_value", "pending_days", "expiry")
     fieldsets = (
         (_("Earning"), {"fields": services.EARNING_FIELDS}),

@@ -170,8 +170,27 @@ class GiftRedemptionAdmin(ReadOnlyAdminMixin, TenantHistoryAdmin):
         )
 
 
+class PromoCodeOfferForm(forms.ModelForm):
+    """An offer's fields, as the page and the management API (`tessera.rewards.api`) validate them."""
+
+    class Meta:
+        model = PromoCodeOffer
+        fields = (
+            "name",
+            "points_cost",
+            "value_kind",
+            "amount",
+            "percent",
+            "validity_days",
+            "usage_limit",
+            "channel",
+            "is_active",
+        )
+
+
 @admin.register(PromoCodeOffer)
 class PromoCodeOfferAdmin(TenantHistoryAdmin):
+    form = PromoCodeOfferForm
     list_display = (
         "name",
         "points_cost",
@@ -196,6 +215,14 @@ class PromoCodeOfferAdmin(TenantHistoryAdmin):
         "channel",
         "is_active",
     )
+
+    def save_model(
+        self, request: HttpRequest, obj: PromoCodeOffer, form: ModelForm[Any], change: bool
+    ) -> None:
+        staff = request_staff(request)
+        if not change and staff is not None:
+            obj.merchant_id = staff.merchant_id
+        services.save_offer(offer=obj, actor=request.user)
 
 
 class PromoCodeUseInline(ReadOnlyInline):

@@ -1,4 +1,5 @@
-"""Rewards endpoints of the public API (E7, E8): gifts for points, points for promo codes.
+"""Rewards endpoints of the public API (E7, E8): gifts for points, points for promo codes; and the
+gifts and promo-code offers in the management API (issue 17), through the back office's forms.
 
 Thin: resolve the merchant (and store) from the API key, find the member, call a service. Every POST
 runs through `core.idempotency.idempotent`; consuming a code is also idempotent by `order_ref`.
@@ -6,16 +7,28 @@ runs through `core.idempotency.idempotent`; consuming a code is also idempotent 
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any, Literal
+
 from django.http import HttpResponse
-from ninja import Router
+from django.utils.translation import gettext_lazy as _
+from ninja import Field, Router, Schema
+from ninja.pagination import paginate
+from pydantic import ConfigDict
 
 from tessera.cards.balances import balances_of
 from tessera.cards.customers import CustomerIn, identify_cardholder
+from tessera.core.api_forms import bound_form, valid_or_refuse
+from tessera.core.errors import NotFound, ValidationFailed
+from tessera.core.etag import require_if_match, tagged
 from tessera.core.idempotency import idempotent, key_header
-from tessera.core.problem import ERRORS
+from tessera.core.limits import MAX_SAFE_INTEGER, Id, Whole
+from tessera.core.pages import Page
+from tessera.core.problem import CHANGE_ERRORS, ERRORS
 from tessera.members.models import Member
 from tessera.rewards import bonuses, selectors, services
-from tessera.rewards.models import Gift, GiftRedemption, PromoCode, PromoCodeUse
+from tessera.rewards.admin import GiftForm, PromoCodeOfferForm
+from tessera.rewards.models import CodeStatus, Gift, GiftRedemption, PromoCode, PromoCodeOffer, PromoCodeUse
 from tessera.rewards.schemas import (
     CancelIn,
     CodeCheckIn,
@@ -33,7 +46,8 @@ from tessera.rewards.schemas import (
     RedemptionIn,
     RedemptionOut,
 )
-from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
+from tessera.tenancy.auth import ApiContext, ApiKeyAuth, ApiRequest
+from tessera.tenancy.history import changing
 from tessera.tenancy.models import Scope
 
 router = Router(tags=["rewards"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
@@ -272,3 +286,323 @@ def record_event(request: ApiRequest, data: EventIn, idempotency_key: str = key_
         )
 
     return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
+
+
+# --- gifts and their stock in the management API (issue 17) ------------------------------------------
+
+gifts_router = Router(tags=["gifts"], auth=ApiKeyAuth(Scope.ADMIN))
+
+
+class ManagedGiftOut(GiftOut):
+    is_active: bool = Field(description="False: archived, no longer offered.")
+
+
+class GiftIn(Schema):
+    """The fields to set; on a change, those not sent stay as they are. As the back office's form."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "Free phở", "points_cost": 500, "stock_change": 100, "per_member_limit": 2}]
+        }
+    )
+
+    name: str | None = None
+    description: str | None = None
+    points_cost: Whole | None = None
+    per_member_limit: Whole | None = None
+    is_active: bool | None = None
+    stock_change: Whole | None = Field(
+        None, description="Added to the stock left now (negative takes away); redemptions meanwhile are kept."
+    )
+
+
+class StockIn(Schema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"stock_change": 50}]})
+
+    stock_change: Whole = Field(description="Added to the stock left now; negative takes away.")
+
+
+def _managed_gift_out(gift: Gift) -> ManagedGiftOut:
+    return ManagedGiftOut(**_gift_out(gift).dict(), is_active=gift.is_active)
+
+
+def _gift(ctx: ApiContext, gift_id: int, *, locked: bool = False) -> Gift:
+    gifts = Gift.objects.of(ctx.merchant)
+    if locked:
+        gifts = gifts.select_for_update()
+    gift = gifts.filter(pk=gift_id).first()
+    if gift is None:
+        raise NotFound(_("No such gift."), code="gift_not_found")
+    return gift
+
+
+def _save_gift(ctx: ApiContext, gift: Gift, changes: dict[str, Any]) -> ManagedGiftOut:
+    form = bound_form(GiftForm, instance=gift, changes=changes)
+    data = valid_or_refuse(form, code="invalid_gift")
+    saved = services.save_gift(gift=form.instance, actor=ctx.key, stock_change=data["stock_change"] or 0)
+    return _managed_gift_out(saved)
+
+
+@gifts_router.get(
+    "", response={200: list[ManagedGiftOut], **ERRORS}, operation_id="listGifts", summary="List the gifts"
+)
+@paginate(Page)
+def list_managed_gifts(request: ApiRequest) -> Any:
+    """Every gift, archived ones included (`is_active` false), cheapest first."""
+    return [
+        _managed_gift_out(gift)
+        for gift in Gift.objects.of(request.auth.merchant).order_by("points_cost", "pk")
+    ]
+
+
+@gifts_router.get(
+    "/{gift_id}", response={200: ManagedGiftOut, **ERRORS}, operation_id="getGift", summary="A gift"
+)
+def get_gift(request: ApiRequest, gift_id: Id, response: HttpResponse) -> ManagedGiftOut:
+    shown = _managed_gift_out(_gift(request.auth, gift_id))
+    tagged(response, shown)
+    return shown
+
+
+@gifts_router.post(
+    "", response={201: ManagedGiftOut, **ERRORS}, operation_id="createGift", summary="Create a gift"
+)
+def create_gift(request: ApiRequest, data: GiftIn, idempotency_key: str = key_header()) -> HttpResponse:
+    """Its first stock is `stock_change` (422 `invalid_gift`, with `errors` per field)."""
+    ctx = request.auth
+
+    def work() -> tuple[int, ManagedGiftOut]:
+        with changing(ctx):
+            return 201, _save_gift(ctx, Gift(merchant=ctx.merchant, stock=0), data.dict(exclude_unset=True))
+
+    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)
+
+
+@gifts_router.patch(
+    "/{gift_id}",
+    response={200: ManagedGiftOut, **CHANGE_ERRORS},
+    operation_id="updateGift",
+    summary="Change a gift",
+)
+def update_gift(request: ApiRequest, gift_id: Id, data: GiftIn, response: HttpResponse) -> ManagedGiftOut:
+    """Send `If-Match` with the ETag you read (428 without, 412 when it changed since, a redemption
+    included: to add stock without reading first, use `POST /gifts/{id}/stock`)."""
+    ctx = request.auth
+    with changing(ctx):
+        gift = _gift(ctx, gift_id, locked=True)
+        require_if_match(request, _managed_gift_out(gift))
+        shown = _save_gift(ctx, gift, data.dict(exclude_unset=True))
+    tagged(response, shown)
+    return shown
+
+
+@gifts_router.post(
+    "/{gift_id}/stock",
+    response={200: ManagedGiftOut, **ERRORS},
+    operation_id="changeGiftStock",
+    summary="Add to a gift's stock",
+)
+def change_gift_stock(
+    request: ApiRequest, gift_id: Id, data: StockIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    """Adds `stock_change` to what is left now (negative takes away; never below zero), as the back
+    office's "add to stock": redemptions meanwhile are kept, so no If-Match is needed."""
+    ctx = request.auth
+
+    def work() -> tuple[int, ManagedGiftOut]:
+        with changing(ctx):
+            return 200, _save_gift(ctx, _gift(ctx, gift_id, locked=True), {"stock_change": data.stock_change})
+
+    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)
+
+
+@gifts_router.post(
+    "/{gift_id}/archive",
+    response={200: ManagedGiftOut, **ERRORS},
+    operation_id="archiveGift",
+    summary="Archive a gift",
+)
+def archive_gift(request: ApiRequest, gift_id: Id, idempotency_key: str = key_header()) -> HttpResponse:
+    """No longer offered; never deleted, as redemptions refer to it."""
+    ctx = request.auth
+
+    def work() -> tuple[int, ManagedGiftOut]:
+        with changing(ctx):
+            return 200, _save_gift(ctx, _gift(ctx, gift_id, locked=True), {"is_active": False})
+
+    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)
+
+
+# --- promo-code offers and the codes issued, in the management API (issue 17) --------------------------
+
+offers_router = Router(tags=["promo codes"], auth=ApiKeyAuth(Scope.ADMIN))
+codes_router = Router(tags=["promo codes"], auth=ApiKeyAuth(Scope.ADMIN))
+
+
+class ManagedOfferOut(OfferOut):
+    is_active: bool = Field(description="False: archived, no longer offered to members.")
+
+
+class OfferIn(Schema):
+    """The fields to set; on a change, those not sent stay as they are. As the back office's form."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "50,000 đồng off", "points_cost": 300, "value_kind": "amount", "amount": 50000}
+            ]
+        }
+    )
+
+    name: str | None = None
+    points_cost: Whole | None = None
+    value_kind: Literal["amount", "percent"] | None = None
+    amount: Whole | None = None
+    percent: Decimal | None = None
+    validity_days: Whole | None = None
+    usage_limit: Whole | None = None
+    channel: Literal["any", "pos", "online"] | None = None
+    is_active: bool | None = None
+
+
+def _offer_out(offer: PromoCodeOffer) -> ManagedOfferOut:
+    return ManagedOfferOut.from_orm(PromoCodeOffer.objects.get(pk=offer.pk))  # decimals as stored
+
+
+def _offer(ctx: ApiContext, offer_id: int, *, locked: bool = False) -> PromoCodeOffer:
+    offers = PromoCodeOffer.objects.of(ctx.merchant)
+    if locked:
+        offers = offers.select_for_update()
+    offer = offers.filter(pk=offer_id).first()
+    if offer is None:
+        raise NotFound(_("No such offer."), code="offer_not_found")
+    return offer
+
+
+def _save_offer(ctx: ApiContext, offer: PromoCodeOffer, changes: dict[str, Any]) -> ManagedOfferOut:
+    form = bound_form(PromoCodeOfferForm, instance=offer, changes=changes)
+    valid_or_refuse(form, code="invalid_offer")
+    return _offer_out(services.save_offer(offer=form.instance, actor=ctx.key))
+
+
+@offers_router.get(
+    "",
+    response={200: list[ManagedOfferOut], **ERRORS},
+    operation_id="listPromoCodeOffers",
+    summary="List the promo-code offers",
+)
+@paginate(Page)
+def list_managed_offers(request: ApiRequest) -> Any:
+    """Every offer, archived ones included (`is_active` false), cheapest first."""
+    return PromoCodeOffer.objects.of(request.auth.merchant).order_by("points_cost", "pk")
+
+
+@offers_router.get(
+    "/{offer_id}",
+    response={200: ManagedOfferOut, **ERRORS},
+    operation_id="getPromoCodeOffer",
+    summary="A promo-code offer",
+)
+def get_offer(request: ApiRequest, offer_id: Id, response: HttpResponse) -> ManagedOfferOut:
+    shown = ManagedOfferOut.from_orm(_offer(request.auth, offer_id))
+    tagged(response, shown)
+    return shown
+
+
+@offers_router.post(
+    "",
+    response={201: ManagedOfferOut, **ERRORS},
+    operation_id="createPromoCodeOffer",
+    summary="Create a promo-code offer",
+)
+def create_offer(request: ApiRequest, data: OfferIn, idempotency_key: str = key_header()) -> HttpResponse:
+    """Members turn `points_cost` points into a code worth `amount` (or `percent`) off (422
+    `invalid_offer`, with `errors` per field)."""
+    ctx = request.auth
+
+    def work() -> tuple[int, ManagedOfferOut]:
+        with changing(ctx):
+            return 201, _save_offer(ctx, PromoCodeOffer(merchant=ctx.merchant), data.dict(exclude_unset=True))
+
+    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)
+
+
+@offers_router.patch(
+    "/{offer_id}",
+    response={200: ManagedOfferOut, **CHANGE_ERRORS},
+    operation_id="updatePromoCodeOffer",
+    summary="Change a promo-code offer",
+)
+def update_offer(request: ApiRequest, offer_id: Id, data: OfferIn, response: HttpResponse) -> ManagedOfferOut:
+    """Send `If-Match` with the ETag you read (428 without, 412 when it changed since). Codes already
+    issued keep their value and dates."""
+    ctx = request.auth
+    with changing(ctx):
+        offer = _offer(ctx, offer_id, locked=True)
+        require_if_match(request, ManagedOfferOut.from_orm(offer))
+        shown = _save_offer(ctx, offer, data.dict(exclude_unset=True))
+    tagged(response, shown)
+    return shown
+
+
+@offers_router.post(
+    "/{offer_id}/archive",
+    response={200: ManagedOfferOut, **ERRORS},
+    operation_id="archivePromoCodeOffer",
+    summary="Archive a promo-code offer",
+)
+def archive_offer(request: ApiRequest, offer_id: Id, idempotency_key: str = key_header()) -> HttpResponse:
+    """No longer offered; its codes stay usable, and it is never deleted."""
+    ctx = request.auth
+
+    def work() -> tuple[int, ManagedOfferOut]:
+        with changing(ctx):
+            return 200, _save_offer(ctx, _offer(ctx, offer_id, locked=True), {"is_active": False})
+
+    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)
+
+
+@codes_router.get(
+    "",
+    response={200: list[PromoCodeOut], **ERRORS},
+    operation_id="listPromoCodes",
+    summary="List the promo codes issued",
+)
+@paginate(Page)
+def list_codes(
+    request: ApiRequest,
+    offer_id: int | None = None,
+    member_id: int | None = None,
+    status: str | None = None,
+) -> Any:
+    """Newest first; filtered by offer, member or status. A code is issued by `POST
+    /rewards/promo-codes` (the member's points) and cancelled by `POST /rewards/promo-codes/{id}/cancel`."""
+    # Plain types: ninja's pagination reads the parameters' annotations in its own module.
+    if status is not None and status not in CodeStatus.values:
+        raise ValidationFailed(
+            _("Unknown status; one of: %(statuses)s.") % {"statuses": ", ".join(CodeStatus.values)},
+            code="invalid_status",
+        )
+    codes = PromoCode.objects.of(request.auth.merchant).select_related("member").order_by("-pk")
+    if any(pk is not None and not 1 <= pk <= MAX_SAFE_INTEGER for pk in (offer_id, member_id)):
+        codes = codes.none()  # no such id
+    if offer_id is not None:
+        codes = codes.filter(offer_id=offer_id)
+    if member_id is not None:
+        codes = codes.filter(member_id=member_id)
+    if status is not None:
+        codes = codes.filter(status=status)
+    return _CodePage(codes)
+
+
+class _CodePage:
+    """The page of codes, shown as `PromoCodeOut` once sliced (only the page's rows are read)."""
+
+    def __init__(self, codes: Any) -> None:
+        self.codes = codes
+
+    def __len__(self) -> int:
+        return int(self.codes.count())
+
+    def __getitem__(self, page: slice) -> list[PromoCodeOut]:
+        return [_code_out(code) for code in self.codes[page]]

@@ -117,6 +117,18 @@ def save_gift(*, gift: Gift, actor: Any, stock_change: int = 0) -> Gift:
     return gift
 
 
+def save_offer(*, offer: PromoCodeOffer, actor: Any) -> PromoCodeOffer:
+    """Create or edit a points-for-code offer. Codes already issued keep their value and dates."""
+    authorise(
+        actor,
+        "rewards.add_promocodeoffer" if offer._state.adding else "rewards.change_promocodeoffer",
+        merchant=offer.merchant_id,
+    )
+    offer.stamp(actor)
+    offer.save()
+    return offer
+
+
 @db_transaction.atomic
 def request_gift(
     *,

@@ -92,6 +92,8 @@ class EarningRuleForm(forms.ModelForm):
 
     #: Set by the admin: the staff member editing (None for a platform operator).
     staff: StaffMembership | None = None
+    #: Set by the management API (`tessera.rules.api`): the merchant whose rule it is, without staff.
+    merchant_id: int | None = None
 
     class Meta:
         model = EarningRule
@@ -121,8 +123,12 @@ class EarningRuleForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         staff = self.staff
-        stores = Store.objects.visible_to(staff) if staff is not None else Store.objects.all()
-        card_types = CardType.objects.of(staff.merchant_id) if staff is not None else CardType.objects.all()
+        merchant_id = staff.merchant_id if staff is not None else self.merchant_id
+        if staff is not None:
+            stores = Store.objects.visible_to(staff)
+        else:
+            stores = Store.objects.of(merchant_id) if merchant_id else Store.objects.all()
+        card_types = CardType.objects.of(merchant_id) if merchant_id else CardType.objects.all()
         self.fields["stores"].queryset = stores  # type: ignore[attr-defined]
         self.fields["card_types"].queryset = card_types  # type: ignore[attr-defined]
         if "formula" in self.fields:
@@ -168,7 +174,7 @@ class EarningRuleForm(forms.ModelForm):
 class VersionInline(ReadOnlyInline):
     model = EarningRuleVersion
     parent_view_permission = "rules.view_earningrule"
-    fields = ("number", "created_at", "created_by", "summary")
+    fields = ("number", "created_at", "created_by", "api_key", "summary")
     show_change_link = True
     verbose_name_plural = _("version history")
 
@@ -372,11 +378,11 @@ class SimulatorForm(forms.Form):
 
 @admin.register(EarningRuleVersion)
 class EarningRuleVersionAdmin(ReadOnlyAdminMixin, TenantAdmin):
-    list_display = ("rule", "number", "created_at", "created_by")
+    list_display = ("rule", "number", "created_at", "created_by", "api_key")
     # Only this merchant's rules: the plain related filter would list every merchant's.
     list_filter = (("rule", RelatedOnlyFieldListFilter),)
-    list_select_related = ("rule", "created_by")
-    fields = ("rule", "number", "created_at", "created_by", "rule_as_saved")
+    list_select_related = ("rule", "created_by", "api_key")
+    fields = ("rule", "number", "created_at", "created_by", "api_key", "rule_as_saved")
     readonly_fields = fields
     ordering = ("rule", "-number")
 

@@ -217,6 +217,16 @@ class EarningRuleVersion(TenantOwned):
     )
     number = models.PositiveIntegerField(_("version"))
     snapshot = models.JSONField(_("rule as saved"))
+    # Who saved it is `created_by` for a person; a change through the management API names its key.
+    api_key = models.ForeignKey(
+        "tenancy.ApiKey",
+        verbose_name=_("API key"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
 
     class Meta:
         verbose_name = _("earning rule version")

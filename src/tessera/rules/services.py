@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from tessera.cards.models import CardType
 from tessera.core.errors import Conflict, ValidationFailed
 from tessera.rules.models import EarningRule, EarningRuleVersion
-from tessera.tenancy.models import Store
+from tessera.tenancy.models import ApiKey, Store
 from tessera.tenancy.permissions import as_user, authorise
 
 #: The fields a version keeps: everything that decides whether a rule applies and what it gives.
@@ -99,7 +99,8 @@ def check_rule(rule: EarningRule) -> None:
 
 @transaction.atomic
 def save_rule(*, rule: EarningRule, actor: Any) -> EarningRule:
-    """Create or change `rule` (an unsaved or edited instance) and write its next version.
+    """Create or change `rule` (an unsaved or edited instance) and write its next version. `actor` is a
+    user, None for the system, or the API key of a change through the management API.
 
     Raises ValidationFailed (code `invalid_formula` with the reason, or `invalid_rule`) and changes
     nothing when the rule cannot be used.
@@ -121,6 +122,8 @@ def save_rule(*, rule: EarningRule, actor: Any) -> EarningRule:
         merchant_id=rule.merchant_id, rule=rule, number=last + 1, snapshot=snapshot_of(rule)
     )
     version.stamp(as_user(actor))
+    if isinstance(actor, ApiKey):
+        version.api_key = actor
     version.save()
     rule.current_version = version
     rule.save(update_fields=["current_version"])

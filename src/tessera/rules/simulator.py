@@ -412,6 +412,15 @@ def effect_of(spec: RuleSpec, facts: Facts, so_far: int) -> tuple[int, Why]:
     return 0, Why(gettext_noop("the rule has no effect set"), {})
 
 
+def with_draft(versions: list[EarningRuleVersion], draft: EarningRuleVersion) -> list[EarningRuleVersion]:
+    """The rules in force with `draft` in its place: instead of the rule it edits (same rule id), else
+    after the rules of its priority or lower (a new rule is created last)."""
+    others = [version for version in versions if version.rule_id != draft.rule_id or not draft.rule_id]
+    order = (draft.snapshot["priority"], draft.rule_id or float("inf"))
+    at = sum(1 for version in others if (version.snapshot["priority"], version.rule_id) < order)
+    return [*others[:at], draft, *others[at:]]
+
+
 def simulate(
     *,
     merchant: Merchant,
@@ -422,12 +431,14 @@ def simulate(
     at: datetime,
     card: Card | None = None,
     perks: Any = None,
+    draft: EarningRuleVersion | None = None,
 ) -> Simulation:
     """The points `amount` earns for this member, store and moment, and which rule gave which part.
 
     `amount` is what earns points (see the module docstring); `lines` give the invoice total and the
     item count (without lines the total is `amount`). `perks` is the member's `tier_benefits(...)` when
-    the caller already has it.
+    the caller already has it. `draft` is a rule not saved yet (an unsaved version of it): it takes the
+    place of the rule it edits, or joins the rules in force, in its priority's place.
     """
     for obj in (member, store, card):
         if obj is not None and obj.merchant_id != merchant.pk:
@@ -444,7 +455,10 @@ def simulate(
     )
     applying: list[RuleSpec] = []
     skipped: list[Skipped] = []
-    for version in selectors.versions_in_force(merchant):
+    versions = selectors.versions_in_force(merchant)
+    if draft is not None:
+        versions = with_draft(versions, draft)
+    for version in versions:
         spec = RuleSpec.of(version)
         reason = mismatch(spec, facts)
         if reason is None:

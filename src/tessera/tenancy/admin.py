@@ -27,7 +27,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 from tessera.core.errors import DomainError
 from tessera.tenancy import services, two_factor
 from tessera.tenancy.admin_base import TenantAdmin, TenantHistoryAdmin, request_staff
-from tessera.tenancy.forms import ApiKeyForm, RoleForm, StaffForm
+from tessera.tenancy.forms import ApiKeyForm, RoleForm, StaffForm, StoreForm
 from tessera.tenancy.models import ApiKey, Merchant, Role, Scope, StaffMembership, Store
 from tessera.tenancy.selectors import merchants_visible_to, roles_of_user, staff_visible_to
 
@@ -86,6 +86,7 @@ class MerchantAdmin(TenantHistoryAdmin):
 class StoreAdmin(TenantHistoryAdmin):
     """Store-scoped staff see only their stores (B2)."""
 
+    form = StoreForm
     list_display = ["name", "code", "merchant", "address", "is_active"]
     list_filter = ["merchant", "is_active"]
     search_fields = ["name", "code", "address"]

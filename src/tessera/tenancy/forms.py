@@ -198,3 +198,12 @@ class ApiKeyForm(ScopedForm):
                 "store", _("An administration key acts for the whole merchant: leave the store empty.")
             )
         return data
+
+
+class StoreForm(forms.ModelForm):
+    """A store's fields, as the back office's page and the management API (`tessera.tenancy.api`)
+    validate them."""
+
+    class Meta:
+        model = Store
+        fields = ("code", "name", "address", "time_zone", "is_active")

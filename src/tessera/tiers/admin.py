@@ -40,8 +40,29 @@ class ServiceSaveMixin:
             messages.error(request, str(exc))
 
 
+class TierProgramForm(forms.ModelForm):
+    """The program's fields, as the page and the management API (`tessera.tiers.api`) validate them."""
+
+    class Meta:
+        model = TierProgram
+        fields = (
+            "merchant",
+            "basis",
+            "window",
+            "window_months",
+            "review",
+            "review_month",
+            "review_day",
+            "hold_months",
+            "downgrade",
+            "downgrade_notice_days",
+            "is_active",
+        )
+
+
 @admin.register(TierProgram)
 class TierProgramAdmin(ServiceSaveMixin, TenantHistoryAdmin):
+    form = TierProgramForm
     list_display = [
         "__str__",
         "window_months",

@@ -1,19 +1,32 @@
-"""Tiers endpoints of the public API: the merchant's tiers and a member's tier status (F1, F2)."""
+"""Tiers endpoints of the public API: the merchant's tiers and a member's tier status (F1, F2); the tier
+program and its tiers in the management API (issue 17), through the back office's forms and services."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
+from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 from ninja import Field, Router, Schema
+from ninja.pagination import paginate
+from pydantic import ConfigDict
 
+from tessera.core.api_forms import bound_form, for_api, valid_or_refuse
 from tessera.core.errors import NotFound
-from tessera.core.problem import ERRORS
+from tessera.core.etag import require_if_match, tagged
+from tessera.core.idempotency import idempotent, key_header
+from tessera.core.limits import Id, Whole
+from tessera.core.pages import Page
+from tessera.core.problem import CHANGE_ERRORS, ERRORS
 from tessera.members.models import Member
-from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
+from tessera.tenancy.auth import ApiContext, ApiKeyAuth, ApiRequest
+from tessera.tenancy.history import changing
 from tessera.tenancy.models import Scope
-from tessera.tiers.models import Basis, Downgrade, Hold, Review, Window
+from tessera.tiers import services
+from tessera.tiers.admin import TierForm, TierProgramForm
+from tessera.tiers.models import Basis, Downgrade, Hold, Review, Tier, TierProgram, Window
 from tessera.tiers.selectors import TierInfo, tier_status, tiers_of
 
 router = Router(tags=["tiers"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
@@ -114,3 +127,207 @@ def member_tier(request: ApiRequest, member_id: int) -> TierStatusOut:
         will_drop=status.will_drop,
         drops_to=TierOut.of(status.drops_to),
     )
+
+
+# --- the tier program and its tiers in the management API (issue 17) ---------------------------------
+
+manage_router = Router(tags=["tier program"], auth=ApiKeyAuth(Scope.ADMIN))
+
+
+class ProgramOut(Schema):
+    basis: Basis
+    window: Window
+    window_months: int
+    review: Review
+    review_month: int
+    review_day: int
+    hold_months: int
+    downgrade: Downgrade
+    downgrade_notice_days: int
+    is_active: bool
+
+
+class ProgramIn(Schema):
+    """The fields to set; on a change, those not sent stay as they are."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"basis": "spend", "window": "rolling", "window_months": 12}]}
+    )
+
+    basis: Basis | None = None
+    window: Window | None = None
+    window_months: Whole | None = None
+    review: Review | None = None
+    review_month: Whole | None = None
+    review_day: Whole | None = None
+    hold_months: Whole | None = None
+    downgrade: Downgrade | None = None
+    downgrade_notice_days: Whole | None = None
+    is_active: bool | None = None
+
+
+class ManagedTierOut(Schema):
+    id: int
+    code: str
+    name: str
+    rank: int = Field(description="1 is the lowest tier.")
+    threshold: int = Field(description="Ranking spend (minor units) or points to reach it.")
+    discount_percent: Decimal
+    earning_multiplier: Decimal
+    reward_points: int
+    description: str
+
+
+class TierIn(Schema):
+    """The fields to set; on a change, those not sent stay as they are."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"code": "gold", "name": "Gold", "rank": 3, "threshold": 20000000, "discount_percent": "5"}
+            ]
+        }
+    )
+
+    code: str | None = None
+    name: str | None = None
+    rank: Whole | None = None
+    threshold: Whole | None = None
+    discount_percent: Decimal | None = None
+    earning_multiplier: Decimal | None = None
+    reward_points: Whole | None = None
+    description: str | None = None
+
+
+def _program(ctx: ApiContext, *, locked: bool = False) -> TierProgram:
+    programs = TierProgram.objects.of(ctx.merchant)
+    if locked:
+        programs = programs.select_for_update()
+    program = programs.first()
+    if program is None:
+        raise NotFound(_("This merchant has no tier program yet."), code="tier_program_not_found")
+    return program
+
+
+def _tier(ctx: ApiContext, tier_id: int, *, locked: bool = False) -> Tier:
+    tiers = Tier.objects.of(ctx.merchant)
+    if locked:
+        tiers = tiers.select_for_update()
+    tier = tiers.filter(pk=tier_id).first()
+    if tier is None:
+        raise NotFound(_("No such tier."), code="tier_not_found")
+    return tier
+
+
+def _save_program(ctx: ApiContext, program: TierProgram, data: ProgramIn) -> ProgramOut:
+    form = bound_form(for_api(TierProgramForm), instance=program, changes=data.dict(exclude_unset=True))
+    valid_or_refuse(form, code="invalid_tier_program")
+    services.save_program(program=form.instance, actor=ctx.key)
+    return ProgramOut.from_orm(_program(ctx))
+
+
+def _save_tier(ctx: ApiContext, tier: Tier, data: TierIn) -> ManagedTierOut:
+    form_class = for_api(TierForm, merchant_id=ctx.merchant.pk)
+    form = bound_form(form_class, instance=tier, changes=data.dict(exclude_unset=True))
+    valid_or_refuse(form, code="invalid_tier")
+    saved = services.save_tier(tier=form.instance, actor=ctx.key)
+    return ManagedTierOut.from_orm(_tier(ctx, saved.pk))  # as stored: decimals as the database holds them
+
+
+@manage_router.get(
+    "", response={200: ProgramOut, **ERRORS}, operation_id="getTierProgram", summary="The tier program"
+)
+def get_program(request: ApiRequest, response: HttpResponse) -> ProgramOut:
+    """What ranks members, over which window, and when reviews may lower tiers (404
+    `tier_program_not_found` before one is created)."""
+    shown = ProgramOut.from_orm(_program(request.auth))
+    tagged(response, shown)
+    return shown
+
+
+@manage_router.post(
+    "",
+    response={201: ProgramOut, **ERRORS},
+    operation_id="createTierProgram",
+    summary="Start the tier program",
+)
+def create_program(request: ApiRequest, data: ProgramIn, idempotency_key: str = key_header()) -> HttpResponse:
+    """One per merchant (422 `program_exists` for a second one)."""
+    ctx = request.auth
+
+    def work() -> tuple[int, ProgramOut]:
+        with changing(ctx):
+            return 201, _save_program(ctx, TierProgram(merchant=ctx.merchant), data)
+
+    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)
+
+
+@manage_router.patch(
+    "",
+    response={200: ProgramOut, **CHANGE_ERRORS},
+    operation_id="updateTierProgram",
+    summary="Change the tier program",
+)
+def update_program(request: ApiRequest, data: ProgramIn, response: HttpResponse) -> ProgramOut:
+    """Send `If-Match` with the ETag you read (428 without, 412 when it changed since). `is_active`
+    false pauses the program."""
+    ctx = request.auth
+    with changing(ctx):
+        program = _program(ctx, locked=True)
+        require_if_match(request, ProgramOut.from_orm(program))
+        shown = _save_program(ctx, program, data)
+    tagged(response, shown)
+    return shown
+
+
+@manage_router.get(
+    "/tiers",
+    response={200: list[ManagedTierOut], **ERRORS},
+    operation_id="listTiers",
+    summary="List the tiers",
+)
+@paginate(Page)
+def list_managed_tiers(request: ApiRequest) -> Any:
+    """Lowest first."""
+    return Tier.objects.of(request.auth.merchant).order_by("rank")
+
+
+@manage_router.get(
+    "/tiers/{tier_id}", response={200: ManagedTierOut, **ERRORS}, operation_id="getTier", summary="A tier"
+)
+def get_tier(request: ApiRequest, tier_id: Id, response: HttpResponse) -> ManagedTierOut:
+    shown = ManagedTierOut.from_orm(_tier(request.auth, tier_id))
+    tagged(response, shown)
+    return shown
+
+
+@manage_router.post(
+    "/tiers", response={201: ManagedTierOut, **ERRORS}, operation_id="createTier", summary="Create a tier"
+)
+def create_tier(request: ApiRequest, data: TierIn, idempotency_key: str = key_header()) -> HttpResponse:
+    """A higher rank needs a higher threshold; codes and ranks are unique (422 `invalid_tier`)."""
+    ctx = request.auth
+
+    def work() -> tuple[int, ManagedTierOut]:
+        with changing(ctx):
+            return 201, _save_tier(ctx, Tier(merchant=ctx.merchant), data)
+
+    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)
+
+
+@manage_router.patch(
+    "/tiers/{tier_id}",
+    response={200: ManagedTierOut, **CHANGE_ERRORS},
+    operation_id="updateTier",
+    summary="Change a tier",
+)
+def update_tier(request: ApiRequest, tier_id: Id, data: TierIn, response: HttpResponse) -> ManagedTierOut:
+    """Send `If-Match` with the ETag you read (428 without, 412 when it changed since). Tiers are never
+    deleted: members and their history point at them."""
+    ctx = request.auth
+    with changing(ctx):
+        tier = _tier(ctx, tier_id, locked=True)
+        require_if_match(request, ManagedTierOut.from_orm(tier))
+        shown = _save_tier(ctx, tier, data)
+    tagged(response, shown)
+    return shown

@@ -1,0 +1,67 @@
+"""Who changed what, by which key (issue 17): a change made through the API names its key.
+
+django-simple-history records the user of a back-office change; an API request has no user, so every
+history row written while `changes_by(key)` is open gets the key as its change reason
+("API key “Head office” (tsk_ab12cd34)"). The management endpoints open it around their writes
+(`changing`), together with the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from django.db import transaction
+from django.dispatch import receiver
+from django.utils.translation import gettext_lazy as _
+from simple_history.signals import pre_create_historical_record
+
+from tessera.core.errors import PermissionDenied
+from tessera.tenancy.auth import ApiContext
+from tessera.tenancy.models import ApiKey
+
+_acting_key: ContextVar[ApiKey | None] = ContextVar("tessera_acting_key", default=None)
+
+#: simple_history's change reason is 100 characters.
+REASON_LENGTH = 100
+
+
+def key_label(key: ApiKey) -> str:
+    """How a history row names the key: its name and its public prefix (never the secret)."""
+    suffix = f"” (tsk_{key.prefix})"
+    return "API key “" + key.name[: REASON_LENGTH - len(suffix) - 9] + suffix
+
+
+@contextmanager
+def changes_by(key: ApiKey) -> Iterator[None]:
+    token = _acting_key.set(key)
+    try:
+        yield
+    finally:
+        _acting_key.reset(token)
+
+
+def acting_key() -> ApiKey | None:
+    """The API key whose change is being written, if any."""
+    return _acting_key.get()
+
+
+@contextmanager
+def changing(ctx: ApiContext) -> Iterator[None]:
+    """One change of the merchant's configuration through the API: a store's key never makes one, the
+    change is one transaction, and its history names the key."""
+    if ctx.store is not None:
+        raise PermissionDenied(
+            _("A store's API key cannot change the merchant's settings."), code="store_key"
+        )
+    with transaction.atomic(), changes_by(ctx.key):
+        yield
+
+
+@receiver(pre_create_historical_record)
+def _name_the_key(sender: Any, history_instance: Any, **kwargs: Any) -> None:
+    key = _acting_key.get()
+    if key is not None and not history_instance.history_change_reason:
+        history_instance.history_change_reason = key_label(key)
