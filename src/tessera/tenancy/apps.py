@@ -14,7 +14,7 @@ class TenancyConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib import admin
 
-        from tessera.tenancy import config, two_factor
+        from tessera.tenancy import config, history, two_factor  # noqa: F401 (history: its receiver)
         from tessera.tenancy.models import Merchant, Store
 
         # The merchant row itself and its stores are part of what a request reads (issue 13).
