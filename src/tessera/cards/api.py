@@ -250,12 +250,9 @@ def recycle(
     response={200: CardOut, **ERRORS},
     operation_id="issueSubCard",
     summary="Issue a sub-card",
-    description="A new card sharing the main card's member and balance; the answer is the sub-card.",
-    openapi_extra=body_example({}),
+    description="A new card sharing the main card's member and balance; the answer is the sub-card. No body.",
 )
-def sub_card(
-    request: ApiRequest, number: str, payload: NoteIn, idempotency_key: str = key_header()
-) -> HttpResponse:
+def sub_card(request: ApiRequest, number: str, idempotency_key: str = key_header()) -> HttpResponse:
     return _lifecycle(request, number, idempotency_key, lambda card: services.issue_sub_card(main_card=card))
 
 

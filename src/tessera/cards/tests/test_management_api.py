@@ -157,7 +157,7 @@ def test_the_card_lifecycle_lost_found_replace_sub_card_recycle_D5(admin, mercha
     lost = admin.post(f"/cards/{card.number}/lost", {"note": "hotline"})
     again = admin.post(f"/cards/{card.number}/lost", {})
     found = admin.post(f"/cards/{card.number}/found", {})
-    sub = admin.post(f"/cards/{card.number}/sub-cards", {})
+    sub = admin.post(f"/cards/{card.number}/sub-cards")
     replaced = admin.post(f"/cards/{card.number}/replace", {"note": "damaged"})
 
     assert lost.status_code == 200 and lost.json()["status"] == "lost"
