@@ -31,7 +31,7 @@ from tessera.tenancy.models import Scope
 router = Router(tags=["adjustment vouchers"], auth=ApiKeyAuth(Scope.ADMIN))
 
 
-class LineOut(Schema):
+class VoucherLineOut(Schema):
     member_id: int
     points: int = Field(description="Positive adds, negative takes.")
     reason: str
@@ -49,7 +49,7 @@ class VoucherOut(Schema):
     created_at: datetime
     applied_at: datetime | None
     cancelled_at: datetime | None
-    lines: list[LineOut]
+    lines: list[VoucherLineOut]
 
     @staticmethod
     def of(voucher: AdjustmentVoucher) -> VoucherOut:
@@ -63,7 +63,7 @@ class VoucherOut(Schema):
             applied_at=voucher.applied_at,
             cancelled_at=voucher.cancelled_at,
             lines=[
-                LineOut(
+                VoucherLineOut(
                     member_id=line.member_id,
                     points=line.points,
                     reason=line.reason,
