@@ -186,8 +186,12 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 def _register_routers() -> None:
+    from tessera.adjustments.api import router as adjustments_router
+    from tessera.cards.api import batches_router as card_batches_router
     from tessera.cards.api import router as cards_router
+    from tessera.cards.api import types_router as card_types_router
     from tessera.imports.api import router as imports_router
+    from tessera.integrations.api import connections_router, endpoints_router
     from tessera.integrations.api import router as integrations_router
     from tessera.marketing.api import router as marketing_router
     from tessera.members.api import router as members_router
@@ -206,13 +210,18 @@ def _register_routers() -> None:
 
     api.add_router("/members", members_router)
     api.add_router("/cards", cards_router)
+    api.add_router("/card-types", card_types_router)
+    api.add_router("/card-batches", card_batches_router)
     api.add_router("/rules", rules_router)
     api.add_router("/tiers", tiers_router)
     api.add_router("/rewards", rewards_router)
     api.add_router("/events", events_router)
     api.add_router("/integrations", integrations_router)
+    api.add_router("/shop-connections", connections_router)
+    api.add_router("/webhook-endpoints", endpoints_router)
     api.add_router("/marketing", marketing_router)
     api.add_router("/imports", imports_router)
+    api.add_router("/adjustment-vouchers", adjustments_router)
     api.add_router("/reports", reports_router)
     api.add_router("/keys", keys_router)
     api.add_router("/operator", operator_router)

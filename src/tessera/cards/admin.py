@@ -25,9 +25,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from unfold.decorators import action
 
-from tessera.cards import rendering, services
+from tessera.cards import rendering, selectors, services
 from tessera.cards.forms import (
     AssignForm,
+    CardTypeForm,
     GenerateBatchForm,
     InitialiseBatchForm,
     NoteForm,
@@ -92,6 +93,7 @@ def _step_page(
 
 @admin.register(CardType)
 class CardTypeAdmin(TenantHistoryAdmin):
+    form = CardTypeForm
     list_display = [
         "name",
         "kind",
@@ -103,6 +105,15 @@ class CardTypeAdmin(TenantHistoryAdmin):
     ]
     list_filter = ["merchant", "kind", "is_active"]
     search_fields = ["name"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        staff = request_staff(request)
+        if (
+            obj is None and staff is not None
+        ):  # a new type is the staff's merchant's: its name is checked there
+            return type(form.__name__, (form,), {"merchant_id": staff.merchant_id})
+        return form
 
 
 #: Card numbers listed on a batch's page; the card list filtered to the batch and the CSV have them all.
@@ -258,19 +269,12 @@ class CardBatchAdmin(TenantAdmin):
             run=run,
         )
 
-    def _batch_cards(self, batches: QuerySet[CardBatch]) -> QuerySet[Card]:
-        return (
-            Card.objects.filter(batch__in=batches, recycled_at__isnull=True)
-            .select_related("type", "store", "batch")
-            .order_by("batch_id", "number")
-        )
-
     def _pdf(self, request: HttpRequest, batches: QuerySet[CardBatch], name: str) -> HttpResponse:
         if not _can(request, "export_card"):
             raise Http404
         part = parse_id(request.GET.get("part")) or 1
         size = rendering.SHEET_PART_SIZE
-        cards = list(self._batch_cards(batches)[(part - 1) * size : part * size])
+        cards = list(selectors.batch_cards(batches)[(part - 1) * size : part * size])
         if not cards:
             raise Http404
         merchant = batches[0].merchant
@@ -282,9 +286,8 @@ class CardBatchAdmin(TenantAdmin):
     def _csv(self, request: HttpRequest, batches: QuerySet[CardBatch], name: str) -> HttpResponseBase:
         if not _can(request, "export_card"):
             raise Http404
-        response = StreamingHttpResponse(
-            rendering.cards_csv(self._batch_cards(batches).iterator(chunk_size=2000)), content_type="text/csv"
-        )
+        cards = selectors.batch_cards(batches).iterator(chunk_size=2000)
+        response = StreamingHttpResponse(rendering.cards_csv(cards), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
         return response
 

@@ -1,26 +1,49 @@
-"""Card endpoints of the public API (D2, D3): look a card up, activate an anonymous one.
+"""Card endpoints of the public API (D2, D3): look a card up, activate an anonymous one; and the
+management API's card configuration (issue 17): card types, card batches with their PDF sheet and CSV,
+and the card lifecycle (lost, found, replace, recycle, sub-card).
 
 `{number}` is the card number as printed or typed (spaces and dashes ignored) or the QR payload
-`TSR1:<number>`. Only the API key's merchant's cards are ever found.
+`TSR1:<number>`. Only the API key's merchant's cards, types and batches are ever found: another
+merchant's id is 404. Configuration takes an `admin` key (reads also `admin:read`); it goes through the
+back office's form (`CardTypeForm`, `GenerateBatchForm`) and services, so messages and rules are the same,
+and every history row it writes names the key (`tessera.tenancy.history`).
+
+The issuance steps of controlled cards (initialise, assign to a store, sell, confirm: D4) are not
+offered to keys: each must be made by a signed-in person, and the next one by someone else.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from django.http import HttpResponse
+from django.db import transaction
+from django.db.models import Count
+from django.forms.models import model_to_dict
+from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, Router, Schema
+from ninja import Field, Query, Router, Schema
+from ninja.pagination import LimitOffsetPagination, paginate
 
-from tessera.cards import selectors, services
-from tessera.cards.models import Card, CardKind, CardStatus
+from tessera.cards import rendering, selectors, services
+from tessera.cards.forms import CardTypeForm, GenerateBatchForm
+from tessera.cards.models import Card, CardBatch, CardKind, CardStatus, CardType
+from tessera.core.configapi import body_example, one_of, validated
 from tessera.core.errors import NotFound
+from tessera.core.etag import PRECONDITION_ERRORS, require_if_match, tagged, tagged_json
 from tessera.core.idempotency import idempotent, key_header
+from tessera.core.limits import Id
 from tessera.core.problem import ERRORS
 from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
+from tessera.tenancy.history import changes_by
 from tessera.tenancy.models import Scope
 
 router = Router(tags=["cards"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
+types_router = Router(tags=["card types"], auth=ApiKeyAuth(Scope.ADMIN))
+batches_router = Router(tags=["card batches"], auth=ApiKeyAuth(Scope.ADMIN))
+ADMIN_ONLY = ApiKeyAuth(Scope.ADMIN)
 
 
 class CardTypeOut(Schema):
@@ -117,3 +140,423 @@ def activate(
         return 200, CardOut.from_card(card)
 
     return idempotent(request, merchant=merchant, key=idempotency_key, work=work)
+
+
+# ------------------------------------------------------------------------------------ card lifecycle (D5)
+
+
+class NoteIn(Schema):
+    note: str = Field("", description="Kept with the card's event (the audit trail of card operations).")
+
+
+class ReplaceIn(NoteIn):
+    new_number: str | None = Field(
+        None, description="An unused stock card of the same type handed over; null: a newly numbered card."
+    )
+
+
+_NOTE_EXAMPLE = body_example({"note": "Customer called the hotline"})
+
+
+def _lifecycle(
+    request: ApiRequest, number: str, idempotency_key: str, step: Callable[[Card], Card]
+) -> HttpResponse:
+    def work() -> tuple[int, CardOut]:
+        with changes_by(request.auth.key):
+            return 200, CardOut.from_card(step(_card(request, number)))
+
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
+
+
+@router.post(
+    "/{number}/lost",
+    auth=ADMIN_ONLY,
+    response={200: CardOut, **ERRORS},
+    operation_id="reportCardLost",
+    summary="Report a card lost",
+    description="An active card is blocked for earning and spending until it is found (D5). Other statuses "
+    "answer 409 `invalid_transition`.",
+    openapi_extra=_NOTE_EXAMPLE,
+)
+def report_lost(
+    request: ApiRequest, number: str, payload: NoteIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    return _lifecycle(
+        request, number, idempotency_key, lambda card: services.report_lost(card=card, note=payload.note)
+    )
+
+
+@router.post(
+    "/{number}/found",
+    auth=ADMIN_ONLY,
+    response={200: CardOut, **ERRORS},
+    operation_id="reportCardFound",
+    summary="Cancel a card's loss report",
+    openapi_extra=_NOTE_EXAMPLE,
+)
+def report_found(
+    request: ApiRequest, number: str, payload: NoteIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    return _lifecycle(
+        request,
+        number,
+        idempotency_key,
+        lambda card: services.cancel_loss_report(card=card, note=payload.note),
+    )
+
+
+@router.post(
+    "/{number}/replace",
+    auth=ADMIN_ONLY,
+    response={200: CardOut, **ERRORS},
+    operation_id="replaceCard",
+    summary="Replace a card",
+    description="The answer is the NEW card: it takes over the member, the balance and the sub-cards; "
+    "the old card is blocked.",
+    openapi_extra=body_example({"new_number": None, "note": "Card damaged"}),
+)
+def replace(
+    request: ApiRequest, number: str, payload: ReplaceIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    return _lifecycle(
+        request,
+        number,
+        idempotency_key,
+        lambda card: services.replace_card(card=card, new_number=payload.new_number, note=payload.note),
+    )
+
+
+@router.post(
+    "/{number}/recycle",
+    auth=ADMIN_ONLY,
+    response={200: CardOut, **ERRORS},
+    operation_id="recycleCard",
+    summary="Recycle a returned card",
+    description="The answer is the fresh stock card with the same number; the old row keeps the old owner's "
+    "history. A card with stored value or live sub-cards answers 409.",
+    openapi_extra=_NOTE_EXAMPLE,
+)
+def recycle(
+    request: ApiRequest, number: str, payload: NoteIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    return _lifecycle(
+        request, number, idempotency_key, lambda card: services.recycle_card(card=card, note=payload.note)
+    )
+
+
+@router.post(
+    "/{number}/sub-cards",
+    auth=ADMIN_ONLY,
+    response={200: CardOut, **ERRORS},
+    operation_id="issueSubCard",
+    summary="Issue a sub-card",
+    description="A new card sharing the main card's member and balance; the answer is the sub-card. No body.",
+)
+def sub_card(request: ApiRequest, number: str, idempotency_key: str = key_header()) -> HttpResponse:
+    return _lifecycle(request, number, idempotency_key, lambda card: services.issue_sub_card(main_card=card))
+
+
+# ------------------------------------------------------------------------------------------ card types (D1)
+
+
+class CardTypeDetailOut(CardTypeOut):
+    number_prefix: str
+    requires_sale: bool
+    is_active: bool
+
+    @staticmethod
+    def of(card_type: CardType) -> CardTypeDetailOut:
+        return CardTypeDetailOut(
+            id=card_type.pk,
+            name=card_type.name,
+            kind=CardKind(card_type.kind),
+            discount_percent=card_type.discount_percent,
+            benefits=card_type.benefits,
+            level=card_type.level,
+            number_prefix=card_type.number_prefix,
+            requires_sale=card_type.requires_sale,
+            is_active=card_type.is_active,
+        )
+
+
+class CardTypeIn(Schema):
+    """As the back office's card type page: the same fields, checked by the same form."""
+
+    name: str
+    kind: CardKind = CardKind.POINTS
+    discount_percent: Decimal | None = Field(None, description="Required for discount cards (0–100).")
+    benefits: str = ""
+    level: int = Field(0, description="Higher levels are shown first and rank above lower ones.")
+    number_prefix: str = Field("", description="Up to 8 digits printed before the sequence number.")
+    requires_sale: bool = Field(False, description="Sold by a cashier and confirmed by a second person (D4).")
+    is_active: bool = Field(True, description="False archives the type: no new batches of it.")
+
+
+class CardTypePatch(Schema):
+    """Only the fields sent change. `is_active: false` archives the type."""
+
+    name: str | None = None
+    kind: CardKind | None = None
+    discount_percent: Decimal | None = None
+    benefits: str | None = None
+    level: int | None = None
+    number_prefix: str | None = None
+    requires_sale: bool | None = None
+    is_active: bool | None = None
+
+
+_CARD_TYPE_EXAMPLE = {
+    "name": "Gold discount card",
+    "kind": "discount",
+    "discount_percent": "10.00",
+    "benefits": "10 % off every bill",
+    "level": 2,
+    "number_prefix": "8868",
+    "requires_sale": False,
+    "is_active": True,
+}
+
+
+def _card_type(request: ApiRequest, card_type_id: int, *, lock: bool = False) -> CardType:
+    missing = NotFound(_("No such card type."), code="card_type_not_found")
+    return one_of(CardType.objects.of(request.auth.merchant), card_type_id, missing=missing, lock=lock)
+
+
+def _save_card_type(form: CardTypeForm) -> CardType:
+    validated(form)
+    card_type: CardType = form.save(commit=False)
+    card_type.stamp(None)
+    card_type.save()
+    return card_type
+
+
+@types_router.get(
+    "",
+    response={200: list[CardTypeDetailOut], **ERRORS},
+    operation_id="listCardTypes",
+    summary="List card types",
+    description="Highest level first. Paginated: `limit` (default 100) and `offset`; the answer has `items` "
+    "and `count`, the number of all card types.",
+)
+@paginate(LimitOffsetPagination)
+def list_card_types(request: ApiRequest) -> list[CardTypeDetailOut]:
+    return [CardTypeDetailOut.of(t) for t in CardType.objects.of(request.auth.merchant)]
+
+
+@types_router.post(
+    "",
+    response={201: CardTypeDetailOut, **ERRORS},
+    operation_id="createCardType",
+    summary="Create a card type",
+    description="Checked as the back office checks it; a refusal is 422 `invalid_fields` with a message "
+    "per field.",
+    openapi_extra=body_example(_CARD_TYPE_EXAMPLE),
+)
+def create_card_type(
+    request: ApiRequest, payload: CardTypeIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    def work() -> tuple[int, CardTypeDetailOut]:
+        form = CardTypeForm(data=payload.model_dump(), instance=CardType(merchant=request.auth.merchant))
+        with changes_by(request.auth.key):
+            return 201, CardTypeDetailOut.of(_save_card_type(form))
+
+    return tagged_json(idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work))
+
+
+@types_router.get(
+    "/{card_type_id}",
+    response={200: CardTypeDetailOut, **ERRORS},
+    operation_id="getCardType",
+    summary="Read a card type",
+    description="The answer's `ETag` is what an update sends as `If-Match`.",
+)
+def get_card_type(request: ApiRequest, card_type_id: Id, response: HttpResponse) -> CardTypeDetailOut:
+    shown = CardTypeDetailOut.of(_card_type(request, card_type_id))
+    tagged(response, shown)
+    return shown
+
+
+@types_router.patch(
+    "/{card_type_id}",
+    response={200: CardTypeDetailOut, **ERRORS, **PRECONDITION_ERRORS},
+    operation_id="updateCardType",
+    summary="Change a card type",
+    description="Send `If-Match` with the ETag you read: 412 `precondition_failed` when it was changed since "
+    "(by the API or the back office), 428 without it. `is_active: false` archives the type.",
+    openapi_extra=body_example({"benefits": "12 % off every bill", "discount_percent": "12.00"}),
+)
+def update_card_type(
+    request: ApiRequest, card_type_id: Id, payload: CardTypePatch, response: HttpResponse
+) -> CardTypeDetailOut:
+    with transaction.atomic(), changes_by(request.auth.key):
+        card_type = _card_type(request, card_type_id, lock=True)
+        require_if_match(request, CardTypeDetailOut.of(card_type))
+        data: dict[str, Any] = model_to_dict(card_type, fields=CardTypeForm.Meta.fields)
+        data.update(payload.model_dump(exclude_unset=True))
+        shown = CardTypeDetailOut.of(_save_card_type(CardTypeForm(data=data, instance=card_type)))
+    tagged(response, shown)
+    return shown
+
+
+# --------------------------------------------------------------------------------------- card batches (D3)
+
+
+class CardBatchOut(Schema):
+    id: int
+    number: int = Field(description="The merchant's batch number: 1, 2, 3 …")
+    card_type_id: int
+    quantity: int
+    prefix: str
+    first_number: str
+    last_number: str
+    note: str
+    initialised_at: datetime | None
+    created_at: datetime
+    sheet_parts: int = Field(description=f"PDF sheets come in parts of {rendering.SHEET_PART_SIZE} cards.")
+
+    @staticmethod
+    def of(batch: CardBatch) -> CardBatchOut:
+        return CardBatchOut(
+            id=batch.pk,
+            number=batch.number,
+            card_type_id=batch.type_id,
+            quantity=batch.quantity,
+            prefix=batch.prefix,
+            first_number=batch.first_number,
+            last_number=batch.last_number,
+            note=batch.note,
+            initialised_at=batch.initialised_at,
+            created_at=batch.created_at,
+            sheet_parts=max(1, -(-batch.quantity // rendering.SHEET_PART_SIZE)),
+        )
+
+
+class CardBatchDetailOut(CardBatchOut):
+    cards_by_status: dict[CardStatus, int] = Field(description="The batch's current cards by status.")
+
+
+class GenerateBatchIn(Schema):
+    card_type_id: int
+    quantity: int = Field(description=f"1 to {services.MAX_BATCH}.")
+    number_prefix: str = Field("", description="Empty: the card type's prefix.")
+    note: str = ""
+
+
+def _batch(request: ApiRequest, batch_id: int) -> CardBatch:
+    missing = NotFound(_("No such card batch."), code="card_batch_not_found")
+    return one_of(CardBatch.objects.of(request.auth.merchant), batch_id, missing=missing)
+
+
+def _batch_detail(batch: CardBatch) -> CardBatchDetailOut:
+    counts = (
+        Card.objects.filter(batch=batch, recycled_at__isnull=True)
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return CardBatchDetailOut(
+        **CardBatchOut.of(batch).model_dump(), cards_by_status={CardStatus(s): n for s, n in counts}
+    )
+
+
+@batches_router.get(
+    "",
+    response={200: list[CardBatchOut], **ERRORS},
+    operation_id="listCardBatches",
+    summary="List card batches",
+    description="Newest first. Paginated: `limit` (default 100) and `offset`; the answer has `items` and "
+    "`count`.",
+)
+@paginate(LimitOffsetPagination)
+def list_card_batches(request: ApiRequest) -> list[CardBatchOut]:
+    return [CardBatchOut.of(b) for b in CardBatch.objects.of(request.auth.merchant)]
+
+
+@batches_router.post(
+    "",
+    response={201: CardBatchDetailOut, **ERRORS},
+    operation_id="generateCardBatch",
+    summary="Generate a card batch",
+    description="Draws `quantity` fresh card numbers into stock, ready to print (D3). Checked as the back "
+    "office's Generate cards page checks it (422 `invalid_fields`).",
+    openapi_extra=body_example({"card_type_id": 1, "quantity": 500, "number_prefix": "", "note": "Tết 2027"}),
+)
+def generate_batch(
+    request: ApiRequest, payload: GenerateBatchIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    merchant = request.auth.merchant
+
+    def work() -> tuple[int, CardBatchDetailOut]:
+        form = GenerateBatchForm(
+            data={**payload.model_dump(exclude={"card_type_id"}), "card_type": payload.card_type_id},
+            merchant_id=merchant.pk,
+        )
+        data = validated(form)
+        with changes_by(request.auth.key):
+            batch = services.generate_batch(
+                merchant=merchant,
+                card_type=data["card_type"],
+                quantity=data["quantity"],
+                prefix=data["number_prefix"] or None,
+                note=data["note"],
+            )
+        return 201, _batch_detail(batch)
+
+    return idempotent(request, merchant=merchant, key=idempotency_key, work=work)
+
+
+@batches_router.get(
+    "/{batch_id}",
+    response={200: CardBatchDetailOut, **ERRORS},
+    operation_id="getCardBatch",
+    summary="Read a card batch",
+)
+def get_card_batch(request: ApiRequest, batch_id: Id) -> CardBatchDetailOut:
+    return _batch_detail(_batch(request, batch_id))
+
+
+def _file(description: str, media_type: str) -> dict[str, Any]:
+    schema = {"type": "string", "format": "binary"} if media_type == "application/pdf" else {"type": "string"}
+    return {"responses": {200: {"description": description, "content": {media_type: {"schema": schema}}}}}
+
+
+@batches_router.get(
+    "/{batch_id}/cards.pdf",
+    response=ERRORS,
+    operation_id="downloadCardBatchPdf",
+    summary="The batch's printable card sheet (PDF)",
+    description=f"One part of {rendering.SHEET_PART_SIZE} cards per request: `part` 1 to the batch's "
+    "`sheet_parts` (404 `part_not_found` beyond).",
+    openapi_extra=_file("The PDF sheet, barcodes and QR codes included.", "application/pdf"),
+)
+def card_batch_pdf(
+    request: ApiRequest, batch_id: Id, part: int = Query(1, ge=1, le=services.MAX_BATCH)
+) -> HttpResponse:
+    batch = _batch(request, batch_id)
+    size = rendering.SHEET_PART_SIZE
+    batches = CardBatch.objects.filter(pk=batch.pk)
+    cards = list(selectors.batch_cards(batches)[(part - 1) * size : part * size])
+    if not cards:
+        raise NotFound(_("The batch has no cards in this part."), code="part_not_found")
+    response = HttpResponse(
+        rendering.card_sheet_pdf(cards, merchant_name=request.auth.merchant.name),
+        content_type="application/pdf",
+    )
+    response["Content-Disposition"] = f'attachment; filename="cards-batch-{batch.number}-part{part}.pdf"'
+    return response
+
+
+@batches_router.get(
+    "/{batch_id}/cards.csv",
+    response=ERRORS,
+    operation_id="downloadCardBatchCsv",
+    summary="The batch's cards (CSV)",
+    description="Every current card of the batch with its number, QR payload, type, status and store.",
+    openapi_extra=_file("The CSV file, UTF-8.", "text/csv"),
+)
+def card_batch_csv(request: ApiRequest, batch_id: Id) -> StreamingHttpResponse:
+    batch = _batch(request, batch_id)
+    cards = selectors.batch_cards(CardBatch.objects.filter(pk=batch.pk)).iterator(chunk_size=2000)
+    response = StreamingHttpResponse(rendering.cards_csv(cards), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="cards-batch-{batch.number}.csv"'
+    return response

@@ -18,6 +18,41 @@ def _text(**kwargs: Any) -> forms.CharField:
     return forms.CharField(widget=UnfoldAdminTextInputWidget, **kwargs)
 
 
+class CardTypeForm(forms.ModelForm):
+    """A card type as the back office and the management API edit it (D1): one form, one validation."""
+
+    class Meta:
+        model = CardType
+        fields = [
+            "name",
+            "kind",
+            "discount_percent",
+            "benefits",
+            "level",
+            "number_prefix",
+            "requires_sale",
+            "is_active",
+        ]
+
+    #: The merchant a new type is for, when the page's form class is bound to it (`CardTypeAdmin`).
+    merchant_id: int | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.merchant_id is None and self.merchant_id is not None:
+            self.instance.merchant_id = self.merchant_id
+
+    def clean_name(self) -> str:
+        # The (merchant, name) constraint is not checked by the form, which has no merchant field.
+        name: str = self.cleaned_data["name"]
+        merchant_id = self.instance.merchant_id
+        if merchant_id is not None:
+            same = CardType.objects.of(merchant_id).filter(name=name).exclude(pk=self.instance.pk)
+            if same.exists():
+                raise forms.ValidationError(_("A card type with this name already exists."), code="unique")
+        return name
+
+
 class GenerateBatchForm(forms.Form):
     card_type = forms.ModelChoiceField(
         CardType.objects.none(), label=_("Card type"), widget=UnfoldAdminSelectWidget

@@ -10,13 +10,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import QuerySet
+
 from tessera.cards.balances import with_card_accounts
-from tessera.cards.models import Card
+from tessera.cards.models import Card, CardBatch
 from tessera.cards.numbering import clean_number
 from tessera.ledger.models import Account, AccountKind
 from tessera.tenancy.models import Merchant
 
 QR_TAG = "TSR1:"
+
+
+def batch_cards(batches: QuerySet[CardBatch]) -> QuerySet[Card]:
+    """The current cards of these batches in print order (batch, then number): the PDF sheet and CSV."""
+    return (
+        Card.objects.filter(batch__in=batches, recycled_at__isnull=True)
+        .select_related("type", "store", "batch")
+        .order_by("batch_id", "number")
+    )
 
 
 def qr_payload(card: Card) -> str:

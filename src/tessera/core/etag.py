@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from pydantic import BaseModel
 
 from tessera.core.errors import DomainError
+from tessera.core.problem import Problem
 
 
 class PreconditionFailed(DomainError):
@@ -29,6 +30,10 @@ class PreconditionFailed(DomainError):
 class PreconditionRequired(DomainError):
     code = "precondition_required"
     status = 428
+
+
+#: The answers of an update besides `ERRORS`, for the OpenAPI document.
+PRECONDITION_ERRORS: dict[int, Any] = {412: Problem, 428: Problem}
 
 
 def etag_of(shown: BaseModel | dict[str, Any]) -> str:
@@ -60,4 +65,11 @@ def require_if_match(request: HttpRequest, current: BaseModel | dict[str, Any]) 
 def tagged(response: HttpResponse, shown: BaseModel | dict[str, Any]) -> HttpResponse:
     """Set the ETag header of an answer showing `shown`."""
     response["ETag"] = etag_of(shown)
+    return response
+
+
+def tagged_json(response: HttpResponse) -> HttpResponse:
+    """Set the ETag of a successful JSON answer from its body (an idempotent replay gets it too)."""
+    if 200 <= response.status_code < 300 and response.get("Content-Type", "").startswith("application/json"):
+        response["ETag"] = etag_of(json.loads(response.content))
     return response

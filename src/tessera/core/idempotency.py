@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
+from django.http.request import RawPostDataException
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Header
@@ -87,7 +88,18 @@ def fingerprint(request: HttpRequest) -> str:
     """What makes two requests "the same": method, path and the exact body bytes."""
     digest = hashlib.sha256()
     digest.update(f"{request.method}\n{request.path}\n".encode())
-    digest.update(request.body)
+    try:
+        digest.update(request.body)
+    except RawPostDataException:
+        # A multipart upload was read from the stream to parse its files: its fields and files make it.
+        for name, values in sorted(request.POST.lists()):
+            digest.update(f"{name}={values}\n".encode())
+        for name, files in sorted(request.FILES.lists()):
+            for upload in files:
+                digest.update(f"{name}:{upload.name}:{upload.size}\n".encode())
+                for chunk in upload.chunks():
+                    digest.update(chunk)
+                upload.seek(0)
     return digest.hexdigest()
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -15,12 +14,11 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext_lazy as _
 from unfold.decorators import action, display
-from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminTextInputWidget
 
 from tessera.core.errors import DomainError
 from tessera.integrations import services
+from tessera.integrations.forms import ConnectionForm, EndpointForm
 from tessera.integrations.models import (
-    EVENT_TYPES,
     Connection,
     InboundDelivery,
     Outcome,
@@ -60,23 +58,6 @@ def _secret_page(request: HttpRequest, admin_obj: Any, obj: Any, secret: str, ti
     response = TemplateResponse(request, "admin/integrations/secret_created.html", context)
     add_never_cache_headers(response)  # the secret must not stay in any cache
     return response
-
-
-class ConnectionForm(forms.ModelForm):
-    signing_secret = forms.CharField(
-        label=_("signing secret"),
-        required=False,
-        max_length=200,
-        widget=UnfoldAdminTextInputWidget,
-        help_text=_(
-            "Paste the webhook signing secret your shop shows (Shopify, Haravan, Sapo), or leave empty "
-            "and Tessera makes one. It is shown once and never again."
-        ),
-    )
-
-    class Meta:
-        model = Connection
-        fields = ("platform", "name", "store")
 
 
 @admin.register(Connection)
@@ -196,23 +177,6 @@ class InboundDeliveryAdmin(ReadOnlyAdminMixin, TenantAdmin):
                 % {"count": count, "outcome": Outcome(outcome).label},
                 messages.SUCCESS if outcome != Outcome.FAILED else messages.WARNING,
             )
-
-
-class EndpointForm(forms.ModelForm):
-    url = forms.URLField(
-        label=_("URL"), max_length=500, assume_scheme="https", widget=UnfoldAdminTextInputWidget
-    )
-    event_types = forms.MultipleChoiceField(
-        label=_("event types"),
-        choices=EVENT_TYPES,
-        required=False,
-        widget=UnfoldAdminCheckboxSelectMultipleWidget,
-        help_text=_("None ticked: every event."),
-    )
-
-    class Meta:
-        model = WebhookEndpoint
-        fields = ("merchant", "url", "description", "event_types", "is_active")
 
 
 @admin.register(WebhookEndpoint)

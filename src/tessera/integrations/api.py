@@ -8,14 +8,35 @@ Orders, customers and refunds posted with one API key share one namespace of ids
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
 
-from django.http import HttpResponse
-from ninja import Router
+from django import forms
+from django.db import transaction
+from django.forms.models import model_to_dict
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from ninja import Field, Path, Router, Schema
+from ninja.pagination import LimitOffsetPagination, paginate
 
-from tessera.core.errors import ValidationFailed
+from tessera.core.configapi import body_example, one_of, validated
+from tessera.core.errors import NotFound, ValidationFailed
+from tessera.core.etag import PRECONDITION_ERRORS, require_if_match, tagged
 from tessera.core.idempotency import idempotent, key_header
+from tessera.core.limits import MAX_SAFE_INTEGER, Id
 from tessera.core.problem import ERRORS
 from tessera.integrations import services
+from tessera.integrations.forms import CONNECTION_CHANGE_FIELDS, ENDPOINT_FIELDS, ConnectionForm, EndpointForm
+from tessera.integrations.models import (
+    EVENT_TYPES,
+    Connection,
+    DeliveryStatus,
+    Platform,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from tessera.integrations.schemas import (
     GenericCancel,
     GenericCustomer,
@@ -24,7 +45,7 @@ from tessera.integrations.schemas import (
     ResultOut,
 )
 from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
-from tessera.tenancy.models import Scope
+from tessera.tenancy.models import Scope, Store
 
 router = Router(tags=["integrations"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
 
@@ -119,4 +140,359 @@ def record_cancellation(
         lambda: services.record_cancellation(
             merchant=ctx.merchant, source=API_SOURCE, cancellation=data.to_cancellation(order_id)
         ),
+    )
+
+
+# --- management API (issue 17): shop connections and outbound webhook endpoints ----------------------
+
+connections_router = Router(tags=["shop connections"], auth=ApiKeyAuth(Scope.ADMIN))
+endpoints_router = Router(tags=["webhook endpoints"], auth=ApiKeyAuth(Scope.ADMIN))
+
+#: A path id of a paginated operation: ninja's `paginate` reads its annotations where `Id` is unknown.
+_PAGED_ID = Path(..., ge=1, le=MAX_SAFE_INTEGER)
+_PAGINATED = "Paginated: `limit` (default 100) and `offset`; the answer has `items` and `count`."
+
+
+class ConnectionOut(Schema):
+    id: int
+    name: str
+    platform: Platform
+    store_id: int = Field(description="The store the shop's orders are booked in.")
+    is_active: bool
+    hook_url: str = Field(description="Where the shop posts its signed webhooks.")
+    rejected_count: int = Field(description="Forged or stale requests refused.")
+    last_rejected_at: datetime | None
+    created_at: datetime
+
+    @staticmethod
+    def of(request: HttpRequest, connection: Connection) -> ConnectionOut:
+        return ConnectionOut(
+            id=connection.pk,
+            name=connection.name,
+            platform=Platform(connection.platform),
+            store_id=connection.store_id,
+            is_active=connection.is_active,
+            hook_url=request.build_absolute_uri(reverse("integrations:receive", args=[connection.token])),
+            rejected_count=connection.rejected_count,
+            last_rejected_at=connection.last_rejected_at,
+            created_at=connection.created_at,
+        )
+
+
+class ConnectionCreatedOut(ConnectionOut):
+    secret: str = Field(description="The signing secret: shown in this answer only, never again.")
+
+
+class ConnectionIn(Schema):
+    platform: Platform
+    name: str
+    store_id: int
+    signing_secret: str = Field(
+        "", description="The shop's webhook signing secret, or empty: Tessera makes one (shown once)."
+    )
+
+
+class ConnectionPatch(Schema):
+    """Only the fields sent change; the platform and the secret never do. `is_active: false` archives."""
+
+    name: str | None = None
+    store_id: int | None = None
+    is_active: bool | None = None
+
+
+def _connection(request: ApiRequest, connection_id: int, *, lock: bool = False) -> Connection:
+    missing = NotFound(_("No such shop connection."), code="connection_not_found")
+    return one_of(Connection.objects.of(request.auth.merchant), connection_id, missing=missing, lock=lock)
+
+
+def _stores_of(form: forms.BaseForm, request: ApiRequest) -> forms.BaseForm:
+    form.fields["store"].queryset = Store.objects.of(request.auth.merchant)  # type: ignore[attr-defined]
+    return form
+
+
+@connections_router.get(
+    "",
+    response={200: list[ConnectionOut], **ERRORS},
+    operation_id="listShopConnections",
+    summary="List shop connections",
+    description=_PAGINATED,
+)
+@paginate(LimitOffsetPagination)
+def list_connections(request: ApiRequest) -> list[ConnectionOut]:
+    return [ConnectionOut.of(request, c) for c in Connection.objects.of(request.auth.merchant)]
+
+
+@connections_router.post(
+    "",
+    response={201: ConnectionCreatedOut, **ERRORS},
+    operation_id="createShopConnection",
+    summary="Connect a shop",
+    description="The answer holds the signing `secret`, shown this once (K1). Checked as the back office's "
+    "page checks it (422 `invalid_fields`).",
+    openapi_extra=body_example({"platform": "shopify", "name": "Shopify online shop", "store_id": 1}),
+)
+def create_connection(
+    request: ApiRequest, payload: ConnectionIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    def work() -> tuple[int, ConnectionCreatedOut]:
+        data = payload.model_dump(exclude={"store_id"}) | {"store": payload.store_id}
+        cleaned = validated(_stores_of(ConnectionForm(data=data), request))
+        issued = services.create_connection(
+            merchant=request.auth.merchant,
+            platform=cleaned["platform"],
+            name=cleaned["name"],
+            store=cleaned["store"],
+            secret=cleaned["signing_secret"],
+        )
+        shown = ConnectionOut.of(request, issued.obj)
+        return 201, ConnectionCreatedOut(**shown.model_dump(), secret=issued.secret)
+
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
+
+
+@connections_router.get(
+    "/{connection_id}",
+    response={200: ConnectionOut, **ERRORS},
+    operation_id="getShopConnection",
+    summary="Read a shop connection",
+    description="Never its secret. The answer's `ETag` is what an update sends as `If-Match`.",
+)
+def get_connection(request: ApiRequest, connection_id: Id, response: HttpResponse) -> ConnectionOut:
+    shown = ConnectionOut.of(request, _connection(request, connection_id))
+    tagged(response, shown)
+    return shown
+
+
+@connections_router.patch(
+    "/{connection_id}",
+    response={200: ConnectionOut, **ERRORS, **PRECONDITION_ERRORS},
+    operation_id="updateShopConnection",
+    summary="Change a shop connection",
+    description="Send `If-Match` with the ETag you read (412 when it changed since, 428 without it).",
+    openapi_extra=body_example({"name": "Shopify (new theme)", "is_active": True}),
+)
+def update_connection(
+    request: ApiRequest, connection_id: Id, payload: ConnectionPatch, response: HttpResponse
+) -> ConnectionOut:
+    with transaction.atomic():
+        connection = _connection(request, connection_id, lock=True)
+        require_if_match(request, ConnectionOut.of(request, connection))
+        sent = payload.model_dump(exclude_unset=True)
+        if "store_id" in sent:
+            sent["store"] = sent.pop("store_id")
+        form_class = forms.modelform_factory(Connection, fields=CONNECTION_CHANGE_FIELDS)
+        data = model_to_dict(connection, fields=CONNECTION_CHANGE_FIELDS) | sent
+        form = _stores_of(form_class(data=data, instance=connection), request)
+        cleaned = validated(form)
+        changed = {k: cleaned[k] for k in CONNECTION_CHANGE_FIELDS if k in form.changed_data}
+        shown = ConnectionOut.of(request, services.update_connection(connection=connection, **changed))
+    tagged(response, shown)
+    return shown
+
+
+class EndpointOut(Schema):
+    id: int
+    url: str
+    description: str
+    event_types: list[str] = Field(description="The events it receives; empty: every event.")
+    is_active: bool
+    created_at: datetime
+
+    @staticmethod
+    def of(endpoint: WebhookEndpoint) -> EndpointOut:
+        return EndpointOut(
+            id=endpoint.pk,
+            url=endpoint.url,
+            description=endpoint.description,
+            event_types=list(endpoint.event_types),
+            is_active=endpoint.is_active,
+            created_at=endpoint.created_at,
+        )
+
+
+class EndpointSecretOut(EndpointOut):
+    secret: str = Field(description="The signing secret (`whsec_…`): shown in this answer only, never again.")
+
+
+class EndpointIn(Schema):
+    url: str = Field(description="https:// and a public address.")
+    description: str = ""
+    event_types: list[str] = Field(default_factory=list, description="Empty: every event.")
+    is_active: bool = True
+
+
+class EndpointPatch(Schema):
+    """Only the fields sent change. `is_active: false` archives the endpoint: nothing more is sent."""
+
+    url: str | None = None
+    description: str | None = None
+    event_types: list[str] | None = None
+    is_active: bool | None = None
+
+
+class DeliveryOut(Schema):
+    id: int
+    event_id: UUID
+    event_type: str
+    status: DeliveryStatus
+    attempts: int
+    last_attempt_at: datetime | None
+    last_response_code: int | None
+    last_error: str
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    created_at: datetime
+    payload: dict[str, Any]
+
+    @staticmethod
+    def of(delivery: WebhookDelivery) -> DeliveryOut:
+        return DeliveryOut(
+            id=delivery.pk,
+            event_id=delivery.event_id,
+            event_type=delivery.event_type,
+            status=DeliveryStatus(delivery.status),
+            attempts=delivery.attempts,
+            last_attempt_at=delivery.last_attempt_at,
+            last_response_code=delivery.last_response_code,
+            last_error=delivery.last_error,
+            next_attempt_at=delivery.next_attempt_at,
+            delivered_at=delivery.delivered_at,
+            created_at=delivery.created_at,
+            payload=delivery.payload,
+        )
+
+
+_ENDPOINT_FORM = forms.modelform_factory(WebhookEndpoint, form=EndpointForm, fields=ENDPOINT_FIELDS)
+
+
+def _endpoint(request: ApiRequest, endpoint_id: int, *, lock: bool = False) -> WebhookEndpoint:
+    missing = NotFound(_("No such webhook endpoint."), code="endpoint_not_found")
+    return one_of(WebhookEndpoint.objects.of(request.auth.merchant), endpoint_id, missing=missing, lock=lock)
+
+
+def _with_secret(issued: services.Issued) -> tuple[int, EndpointSecretOut]:
+    return 200, EndpointSecretOut(**EndpointOut.of(issued.obj).model_dump(), secret=issued.secret)
+
+
+@endpoints_router.get(
+    "",
+    response={200: list[EndpointOut], **ERRORS},
+    operation_id="listWebhookEndpoints",
+    summary="List webhook endpoints",
+    description=_PAGINATED,
+)
+@paginate(LimitOffsetPagination)
+def list_endpoints(request: ApiRequest) -> list[EndpointOut]:
+    return [EndpointOut.of(e) for e in WebhookEndpoint.objects.of(request.auth.merchant)]
+
+
+@endpoints_router.post(
+    "",
+    response={201: EndpointSecretOut, **ERRORS},
+    operation_id="createWebhookEndpoint",
+    summary="Add a webhook endpoint",
+    description="Events are POSTed to `url` signed with `Tessera-Signature` (docs/integrations.md). The "
+    "answer holds the signing `secret`, shown this once. Event types: "
+    + ", ".join(f"`{value}`" for value, _label in EVENT_TYPES)
+    + ".",
+    openapi_extra=body_example(
+        {"url": "https://example.com/tessera", "description": "CRM", "event_types": ["sale.confirmed"]}
+    ),
+)
+def create_endpoint(
+    request: ApiRequest, payload: EndpointIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    def work() -> tuple[int, EndpointSecretOut]:
+        cleaned = validated(_ENDPOINT_FORM(data=payload.model_dump()))
+        issued = services.create_endpoint(
+            merchant=request.auth.merchant,
+            url=cleaned["url"],
+            event_types=cleaned["event_types"],
+            description=cleaned["description"],
+        )
+        if not cleaned["is_active"]:
+            services.update_endpoint(endpoint=issued.obj, is_active=False)
+        return 201, _with_secret(issued)[1]
+
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
+
+
+@endpoints_router.get(
+    "/{endpoint_id}",
+    response={200: EndpointOut, **ERRORS},
+    operation_id="getWebhookEndpoint",
+    summary="Read a webhook endpoint",
+    description="Never its secret. The answer's `ETag` is what an update sends as `If-Match`.",
+)
+def get_endpoint(request: ApiRequest, endpoint_id: Id, response: HttpResponse) -> EndpointOut:
+    shown = EndpointOut.of(_endpoint(request, endpoint_id))
+    tagged(response, shown)
+    return shown
+
+
+@endpoints_router.patch(
+    "/{endpoint_id}",
+    response={200: EndpointOut, **ERRORS, **PRECONDITION_ERRORS},
+    operation_id="updateWebhookEndpoint",
+    summary="Change a webhook endpoint",
+    description="Send `If-Match` with the ETag you read (412 when it changed since, 428 without it).",
+    openapi_extra=body_example({"event_types": ["sale.confirmed", "sale.refunded"]}),
+)
+def update_endpoint(
+    request: ApiRequest, endpoint_id: Id, payload: EndpointPatch, response: HttpResponse
+) -> EndpointOut:
+    with transaction.atomic():
+        endpoint = _endpoint(request, endpoint_id, lock=True)
+        require_if_match(request, EndpointOut.of(endpoint))
+        data = model_to_dict(endpoint, fields=ENDPOINT_FIELDS) | payload.model_dump(exclude_unset=True)
+        form = _ENDPOINT_FORM(data=data, instance=endpoint)
+        cleaned = validated(form)
+        changed = {k: cleaned[k] for k in ENDPOINT_FIELDS if k in form.changed_data}
+        shown = EndpointOut.of(services.update_endpoint(endpoint=endpoint, **changed))
+    tagged(response, shown)
+    return shown
+
+
+@endpoints_router.post(
+    "/{endpoint_id}/rotate-secret",
+    response={200: EndpointSecretOut, **ERRORS},
+    operation_id="rotateWebhookEndpointSecret",
+    summary="Give the endpoint a new signing secret",
+    description="The new `secret` is shown this once; the old one stops signing at once. No body.",
+)
+def rotate_secret(request: ApiRequest, endpoint_id: Id, idempotency_key: str = key_header()) -> HttpResponse:
+    def work() -> tuple[int, EndpointSecretOut]:
+        endpoint = _endpoint(request, endpoint_id, lock=True)
+        return _with_secret(services.rotate_endpoint_secret(endpoint=endpoint))
+
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
+
+
+@endpoints_router.post(
+    "/{endpoint_id}/test",
+    response={200: DeliveryOut, **ERRORS},
+    operation_id="sendWebhookTest",
+    summary="Send a test event",
+    description=f"POSTs a signed `{services.TEST_EVENT}` event to the endpoint now and answers the "
+    "delivery: `delivered`, or `retrying` with the receiver's status code or error. It stays in the "
+    "delivery log. No body.",
+)
+def send_test(request: ApiRequest, endpoint_id: Id, idempotency_key: str = key_header()) -> HttpResponse:
+    def work() -> tuple[int, DeliveryOut]:
+        return 200, DeliveryOut.of(services.send_test_event(endpoint=_endpoint(request, endpoint_id)))
+
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
+
+
+@endpoints_router.get(
+    "/{endpoint_id}/deliveries",
+    response={200: list[DeliveryOut], **ERRORS},
+    operation_id="listWebhookDeliveries",
+    summary="The endpoint's delivery log",
+    description="Newest first, with each delivery's attempts and the receiver's last answer. " + _PAGINATED,
+)
+@paginate(LimitOffsetPagination)
+def list_deliveries(request: ApiRequest, endpoint_id: int = _PAGED_ID) -> Any:
+    return WebhookDelivery.objects.filter(endpoint=_endpoint(request, endpoint_id)).order_by(
+        "-created_at", "-pk"
     )

@@ -645,7 +645,7 @@ def create_endpoint(
 ) -> Issued:
     authorise(actor, "integrations.add_webhookendpoint", merchant=merchant)
     _check_url(url)
-    secret = f"whsec_{secrets.token_urlsafe(32)}"
+    secret = _endpoint_secret()
     endpoint = WebhookEndpoint(
         merchant=merchant,
         url=url,
@@ -675,6 +675,43 @@ def update_endpoint(*, endpoint: WebhookEndpoint, actor: Any = None, **fields: A
     endpoint.stamp(actor)
     endpoint.save()
     return endpoint
+
+
+def _endpoint_secret() -> str:
+    return f"whsec_{secrets.token_urlsafe(32)}"
+
+
+@transaction.atomic
+def rotate_endpoint_secret(*, endpoint: WebhookEndpoint, actor: Any = None) -> Issued:
+    """A new signing secret, shown once; the old one stops at once (deliveries still waiting are signed
+    with the new one), so the receiver is given the new secret first and then sees this rotation."""
+    authorise(actor, "integrations.change_webhookendpoint", merchant=endpoint.merchant_id)
+    secret = _endpoint_secret()
+    endpoint.secret = secret
+    endpoint.stamp(actor)
+    endpoint.save(update_fields=["secret", "updated_by", "updated_at"])
+    return Issued(endpoint, secret)
+
+
+#: The event of a test delivery: sent to one endpoint on request, whatever event types it chose.
+TEST_EVENT = "webhook.test"
+
+
+def send_test_event(
+    *, endpoint: WebhookEndpoint, actor: Any = None, now: datetime | None = None
+) -> WebhookDelivery:
+    """Send `webhook.test` to this endpoint now, signed like every event, and answer how it went. It is
+    kept in the delivery log like any other delivery (and retried like one if it failed)."""
+    authorise(actor, "integrations.change_webhookendpoint", merchant=endpoint.merchant_id)
+    now = now or timezone.now()
+    delivery = WebhookDelivery.objects.create(
+        merchant_id=endpoint.merchant_id,
+        endpoint=endpoint,
+        event_type=TEST_EVENT,
+        payload={"endpoint_id": endpoint.pk, "test": True},
+        next_attempt_at=now,
+    )
+    return attempt(delivery_id=delivery.pk, now=now) or delivery
 
 
 def active_endpoints(merchant_id: int) -> list[WebhookEndpoint]:

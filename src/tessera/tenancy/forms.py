@@ -201,7 +201,7 @@ class ApiKeyForm(ScopedForm):
 
 
 class StoreForm(forms.ModelForm):
-    """A store's fields, as the back office's page and the management API (`tessera.tenancy.api`)
+    """A store's fields, as the back office's page and the management API (`tessera.tenancy.stores_api`)
     validate them."""
 
     class Meta:
