@@ -408,11 +408,9 @@ def crm_report(scope: ReportScope, filters: Filters) -> Report:
         .order_by("birthday__month", "birthday__day", "full_name", "pk")
         .values_list("full_name", "phone", "birthday", "region", "home_store__name")
     )
-    page = None
-    if filters.page is not None:
-        page = Paginator(birthdays, LIST_PAGE_ROWS).get_page(filters.page)
-        birthdays = page.object_list
-    birthday_rows = [(n, str(p), b, r, s or "") for n, p, b, r, s in birthdays]
+    page = None if filters.page is None else Paginator(birthdays, LIST_PAGE_ROWS).get_page(filters.page)
+    listed = birthdays if page is None else page.object_list
+    birthday_rows = [(n, str(p), b, r, s or "") for n, p, b, r, s in listed]
     counts = MemberCount.objects.filter(merchant=scope.merchant, members__gt=0)
     counts = _in(counts, "home_store_id", _stores_filter(scope, filters))
 
