@@ -16,7 +16,8 @@ store's time zone, else the merchant's; the member's tier just before the sale w
   sale's month in the merchant's zone (issue 16);
 - `members_member` INSERT, DELETE or UPDATE of what the customers report counts → the member's
   `reports_membercount` rows: -1 under the old values when the old row was a current member, +1 under
-  the new ones when the new row is (issue 16).
+  the new ones when the new row is (issue 16); on PostgreSQL the members one INSERT writes (an import)
+  are counted together, in one grouped upsert.
 
 PostgreSQL computes the local day with `AT TIME ZONE`; SQLite with Django's own
 `django_datetime_cast_date`, which Django registers on every connection it opens (so on SQLite the
@@ -100,6 +101,11 @@ def _count_member(m: str, birthday: str) -> list[str]:
     ]
 
 
+def _counted_values(m: str, birthday: str) -> str:
+    """(dimension, value) rows of member row `m`, for a VALUES list."""
+    return ", ".join(f"('{d}', {value.format(m=m, birthday=birthday)})" for d, value in _COUNTED.items())
+
+
 def _uncount_member(m: str, birthday: str) -> list[str]:
     """-1 under member row `m`'s values when it was a current member. An update, not an upsert: when the
     merchant is being deleted its rows may be gone already, and there is nothing left to count."""
@@ -181,15 +187,32 @@ POSTGRESQL = [
         IF TG_OP IN ('UPDATE', 'DELETE') THEN
             {_statements(_uncount_member("OLD", _pg_birthday("OLD")))}
         END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        IF TG_OP = 'UPDATE' THEN
             {_statements(_count_member("NEW", _pg_birthday("NEW")))}
         END IF;
         RETURN NULL;
     END $$""",
     "DROP TRIGGER IF EXISTS reports_member_counts ON members_member",
     f"""CREATE TRIGGER reports_member_counts
-        AFTER INSERT OR DELETE OR UPDATE OF {", ".join(_MEMBER_COLUMNS)} ON members_member
+        AFTER DELETE OR UPDATE OF {", ".join(_MEMBER_COLUMNS)} ON members_member
         FOR EACH ROW EXECUTE FUNCTION reports_member_counts()""",
+    # Inserts per statement: an import of many members adds its counts in one grouped upsert.
+    f"""CREATE OR REPLACE FUNCTION reports_members_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO reports_membercount (merchant_id, home_store_id, dimension, value, members)
+        SELECT n.merchant_id, COALESCE(n.home_store_id, 0), d.dimension, d.value, COUNT(*)
+        FROM new_members n CROSS JOIN LATERAL (VALUES {_counted_values("n", _pg_birthday("n"))})
+            AS d (dimension, value)
+        WHERE {_CURRENT.format(m="n")}
+        GROUP BY 1, 2, 3, 4
+        ON CONFLICT (merchant_id, dimension, home_store_id, value)
+        DO UPDATE SET members = reports_membercount.members + excluded.members;
+        RETURN NULL;
+    END $$""",
+    "DROP TRIGGER IF EXISTS reports_members_inserted ON members_member",
+    """CREATE TRIGGER reports_members_inserted AFTER INSERT ON members_member
+        REFERENCING NEW TABLE AS new_members
+        FOR EACH STATEMENT EXECUTE FUNCTION reports_members_inserted()""",
 ]
 
 POSTGRESQL_DROP = [
@@ -201,6 +224,8 @@ POSTGRESQL_DROP = [
     "DROP FUNCTION IF EXISTS reports_refund_deltas()",
     "DROP TRIGGER IF EXISTS reports_member_counts ON members_member",
     "DROP FUNCTION IF EXISTS reports_member_counts()",
+    "DROP TRIGGER IF EXISTS reports_members_inserted ON members_member",
+    "DROP FUNCTION IF EXISTS reports_members_inserted()",
 ]
 
 _SQLITE_SALE_SIGN = f"({_CONFIRMED.format(row='NEW')} - {_CONFIRMED.format(row='OLD')})"
