@@ -86,11 +86,11 @@ def seed(*, transactions: int, members: int, stores: int) -> dict[str, Any]:
         "members",
         f"""INSERT INTO members_member (created_at, updated_at, phone, full_name, email, address, region,
               gender, occupation, id_number, hobbies, preferences, notes, marketing_sms, marketing_email,
-              status, status_reason, pin_hash, search_text, merchant_id, birthday)
+              status, status_reason, pin_hash, search_text, referral_code, merchant_id, birthday)
             SELECT now(), now(), '+8490' || lpad(i::text, 7, '0'), 'Bench Member ' || i, '', '',
               'Region ' || (i % 63), '', 'Occupation ' || (i % 40), '', '', '', '', false, false, 'active',
               '', '',
-              'bench member ' || i, {m}, date '1950-01-01' + (i % 20000)
+              'bench member ' || i, '', {m}, date '1950-01-01' + (i % 20000)
             FROM generate_series(1, {members}) AS i;
           INSERT INTO ledger_account (created_at, updated_at, kind, balance, pending, held, member_id,
               merchant_id)
