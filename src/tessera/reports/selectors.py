@@ -418,18 +418,17 @@ def crm_report(scope: ReportScope, filters: Filters) -> Report:
         return counts.filter(dimension=dimension).values("value").annotate(n=WideSum("members")).order_by()
 
     today = scope.today()
-    limits = [(f"{low}–{high}" if high is not None else f"{low}+", low, high) for low, high in AGE_BANDS]
-    per_band = dict.fromkeys([label for label, _low, _high in limits] + ["unknown"], 0)
-    for row in counted(MemberCount.Dimension.BIRTHDAY):
-        if not row["value"]:
-            per_band["unknown"] += int(row["n"])
-            continue
-        born = date.fromisoformat(row["value"])
-        for label, low, high in limits:
-            # Born on or before today minus `low` years, and after today minus `high + 1` years.
-            if born <= _years_before(today, low) and (high is None or born > _years_before(today, high + 1)):
-                per_band[label] += int(row["n"])
-    age_rows = [(label if label != "unknown" else _("Unknown"), n) for label, n in per_band.items()]
+    bands = {}
+    for low, high in AGE_BANDS:
+        # Born on or before today minus `low` years, and after today minus `high + 1` years: ISO dates
+        # compare as text ("" is an unknown birthday).
+        condition = Q(value__gt="", value__lte=_years_before(today, low).isoformat())
+        if high is not None:
+            condition &= Q(value__gt=_years_before(today, high + 1).isoformat())
+        bands[f"{low}–{high}" if high is not None else f"{low}+"] = WideSum("members", filter=condition)
+    bands["unknown"] = WideSum("members", filter=Q(value=""))
+    per_band = counts.filter(dimension=MemberCount.Dimension.BIRTHDAY).aggregate(**bands)
+    age_rows = [(label if label != "unknown" else _("Unknown"), int(n or 0)) for label, n in per_band.items()]
     total = sum(n for _l, n in age_rows)
 
     def top(dimension: str) -> list[tuple[Any, ...]]:
