@@ -23,6 +23,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -85,11 +86,11 @@ def seed(*, transactions: int, members: int, stores: int) -> dict[str, Any]:
         "members",
         f"""INSERT INTO members_member (created_at, updated_at, phone, full_name, email, address, region,
               gender, occupation, id_number, hobbies, preferences, notes, marketing_sms, marketing_email,
-              status, status_reason, pin_hash, search_text, merchant_id, birthday)
+              status, status_reason, pin_hash, search_text, referral_code, merchant_id, birthday)
             SELECT now(), now(), '+8490' || lpad(i::text, 7, '0'), 'Bench Member ' || i, '', '',
               'Region ' || (i % 63), '', 'Occupation ' || (i % 40), '', '', '', '', false, false, 'active',
               '', '',
-              'bench member ' || i, {m}, date '1950-01-01' + (i % 20000)
+              'bench member ' || i, '', {m}, date '1950-01-01' + (i % 20000)
             FROM generate_series(1, {members}) AS i;
           INSERT INTO ledger_account (created_at, updated_at, kind, balance, pending, held, member_id,
               merchant_id)
@@ -184,6 +185,67 @@ def best_of(fn: Any, runs: int = 3) -> float:
     return min(times)
 
 
+def crm_from_members(scope: Any, filters: Any) -> None:
+    """The customers report's queries before issue 16: the whole birthday list of the month, and the age
+    bands, regions and occupations counted from the members table."""
+    from django.db.models import Count, Q
+
+    from tessera.reports import selectors
+
+    members = selectors._members(scope, filters)
+    list(
+        members.filter(birthday__month=filters.end.month)
+        .order_by("birthday__day", "full_name")
+        .values_list("full_name", "phone", "birthday", "region", "home_store__name")
+    )
+    today = scope.today()
+    bands = {}
+    for low, high in selectors.AGE_BANDS:
+        condition = Q(birthday__lte=selectors._years_before(today, low))
+        if high is not None:
+            condition &= Q(birthday__gt=selectors._years_before(today, high + 1))
+        bands[f"{low}-{high}"] = Count("pk", filter=condition)
+    members.aggregate(**bands, unknown=Count("pk", filter=Q(birthday__isnull=True)))
+    for field in ("region", "occupation"):
+        list(members.values(field).annotate(n=Count("pk")).order_by("-n", field)[:20])
+
+
+def issue_16_timings(scope: Any, today: date) -> dict[str, Any]:
+    """The transactions report for each period preset and the last whole month, with the shopping
+    frequency read as the report reads it (month rows for whole months) and counted from the sales (as
+    before issue 16); the customers report's first page, its export (every birthday) and the old queries."""
+    from unittest import mock
+
+    from tessera.core import periods
+    from tessera.reports import selectors
+
+    found: dict[str, Any] = {}
+    for key in (periods.TODAY, periods.LAST_7_DAYS, periods.THIS_MONTH, periods.LAST_MONTH):
+        period = periods.preset_period(key, today=today)
+        filters = selectors.Filters(start=period.start, end=period.end)
+        now = best_of(lambda filters=filters: selectors.sales_report(scope, filters))
+        with mock.patch.object(selectors, "_whole_months", lambda merchant, filters: False):
+            before = best_of(lambda filters=filters: selectors.sales_report(scope, filters))
+        found[f"sales {key}"] = {"seconds": round(now, 3), "counted_from_sales_seconds": round(before, 3)}
+    period = periods.preset_period(periods.THIS_MONTH, today=today)
+    filters = selectors.Filters(start=period.start, end=period.end)
+    found["crm first page"] = {
+        "seconds": round(best_of(lambda: selectors.crm_report(scope, replace(filters, page=1))), 3)
+    }
+    found["crm export (all birthdays)"] = {
+        "seconds": round(best_of(lambda: selectors.crm_report(scope, filters)), 3)
+    }
+    found["crm before issue 16"] = {"seconds": round(best_of(lambda: crm_from_members(scope, filters)), 3)}
+    for key, figures in found.items():
+        extra = (
+            f"; frequency counted from the sales: {figures['counted_from_sales_seconds']} s"
+            if "counted_from_sales_seconds" in figures
+            else ""
+        )
+        print(f"  {key:<28} {figures['seconds']:>7.3f} s{extra}", flush=True)
+    return found
+
+
 def raw_sql(merchant_id: int, start: date, end: date) -> dict[str, str]:
     """Each report's main figure computed straight from the raw tables, for the same year."""
     zone = "'Asia/Ho_Chi_Minh'"
@@ -241,7 +303,13 @@ def main() -> None:
     psql("VACUUM ANALYZE")
     daily_rows = {
         t: int(psql(f"SELECT count(*) FROM {t}"))
-        for t in ("reports_ledgerday", "reports_lotflowday", "reports_salesday")
+        for t in (
+            "reports_ledgerday",
+            "reports_lotflowday",
+            "reports_salesday",
+            "reports_membervisits",
+            "reports_membercount",
+        )
     }
     print(f"  {rebuild_seconds} s; daily rows: {daily_rows}", flush=True)
 
@@ -283,6 +351,9 @@ def main() -> None:
         )
         print(f"  {key:<11} {figures['seconds']:>7.3f} s{extra}", flush=True)
 
+    print("Issue 16: presets, a whole month, the customers report's first page (best of 3)…", flush=True)
+    issue_16 = issue_16_timings(scope, today)
+
     started = time.monotonic()
     folded = aggregates.compact()
     compact_seconds = time.monotonic() - started
@@ -298,6 +369,7 @@ def main() -> None:
             "daily_rows": daily_rows,
             "pending_deltas_while_timing": PENDING_DELTAS,
             "reports": reports,
+            "issue_16": issue_16,
             "compaction": {
                 "deltas": folded,
                 "seconds": round(compact_seconds, 2),

@@ -35,11 +35,22 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import TruncMonth
 
 from tessera.cards.models import Card
 from tessera.ledger.models import Account, Entry, EntryKind, Lot, LotUse
-from tessera.reports.models import NONE, EntryDelta, LedgerDay, LotFlowDay, SaleDelta, SalesDay
+from tessera.members.models import Member
+from tessera.reports.models import (
+    NONE,
+    EntryDelta,
+    LedgerDay,
+    LotFlowDay,
+    MemberCount,
+    MemberVisits,
+    SaleDelta,
+    SalesDay,
+)
 from tessera.sales.models import Refund, Transaction, TransactionStatus
 from tessera.tenancy.models import Merchant, Store
 from tessera.tiers.models import TierChange
@@ -307,12 +318,32 @@ def rebuild(*, merchant: Merchant) -> None:
     One REPEATABLE READ transaction on PostgreSQL: entries committed after its snapshot keep their deltas
     (the DELETE cannot see those), so they are folded later and nothing is lost or counted twice."""
     with snapshot(write=True):
-        for model in (EntryDelta, SaleDelta, LedgerDay, LotFlowDay, SalesDay):
+        for model in (EntryDelta, SaleDelta, LedgerDay, LotFlowDay, SalesDay, MemberVisits, MemberCount):
             model.objects.filter(merchant=merchant).delete()
         if connection.vendor == "postgresql":
             _rebuild_sql(merchant)
         else:
             _rebuild_python(merchant)
+        _rebuild_member_counts(merchant)
+
+
+def _rebuild_member_counts(merchant: Merchant) -> None:
+    """Current members per home store and birthday, region and occupation: a few grouped queries."""
+    current = Member.objects.filter(merchant=merchant, superseded_by__isnull=True, erased_at__isnull=True)
+    counts = []
+    for dimension in MemberCount.Dimension:
+        grouped = current.values_list("home_store_id", dimension.value).annotate(n=Count("pk")).order_by()
+        counts += [
+            MemberCount(
+                merchant=merchant,
+                home_store_id=store or NONE,
+                dimension=dimension,
+                value=value.isoformat() if isinstance(value, date) else value or "",
+                members=n,
+            )
+            for store, value, n in grouped.iterator(chunk_size=5000)
+        ]
+    MemberCount.objects.bulk_create(counts, batch_size=5000)
 
 
 def _rebuild_python(merchant: Merchant) -> None:
@@ -352,6 +383,23 @@ def _rebuild_python(merchant: Merchant) -> None:
     for chunk in _chunks(rows, BATCH):
         fold_entries(chunk)
     fold_sales(_sales_rows_python(merchant, zones))
+    visits = (
+        Transaction.objects.filter(merchant=merchant, status=TransactionStatus.CONFIRMED)
+        .values_list(TruncMonth("occurred_at", tzinfo=merchant.tz), "member_id", "store_id", "card__type_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    MemberVisits.objects.bulk_create(
+        MemberVisits(
+            merchant=merchant,
+            month=_as_date(month.date() if isinstance(month, datetime) else month),
+            member_id=member,
+            store_id=store,
+            card_type_id=card_type or NONE,
+            visits=n,
+        )
+        for month, member, store, card_type, n in visits.iterator(chunk_size=5000)
+    )
 
 
 def _sales_rows_python(merchant: Merchant, zones: _Zones) -> Iterator[tuple[Any, ...]]:
@@ -402,6 +450,7 @@ def _rebuild_sql(merchant: Merchant) -> None:
         "ledgerday": LedgerDay._meta.db_table,
         "flowday": LotFlowDay._meta.db_table,
         "salesday": SalesDay._meta.db_table,
+        "visits": MemberVisits._meta.db_table,
     }
     zone = "COALESCE(NULLIF(s.time_zone, ''), m.time_zone)"
     local = f"(e.occurred_at AT TIME ZONE {zone})::date"
@@ -459,6 +508,13 @@ def _rebuild_sql(merchant: Merchant) -> None:
               LEFT JOIN {t["card"]} c ON c.id = x.card_id
               WHERE f.merchant_id = %(m)s
             ) sales
+            GROUP BY 1, 2, 3, 4, 5""",
+        f"""INSERT INTO {t["visits"]} (merchant_id, month, member_id, store_id, card_type_id, visits)
+            SELECT x.merchant_id, date_trunc('month', x.occurred_at AT TIME ZONE m.time_zone)::date,
+              x.member_id, x.store_id, COALESCE(c.type_id, 0), COUNT(*)
+            FROM {t["sale"]} x JOIN {t["merchant"]} m ON m.id = x.merchant_id
+            LEFT JOIN {t["card"]} c ON c.id = x.card_id
+            WHERE x.merchant_id = %(m)s AND x.status = 'confirmed'
             GROUP BY 1, 2, 3, 4, 5""",
     ]
     with connection.cursor() as cursor:

@@ -181,3 +181,62 @@ class SalesDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} store {self.store_id}"
+
+
+class MemberVisits(models.Model):
+    """Confirmed sales (visits) per member and calendar month in the merchant's time zone, store and card
+    type (issue 16): the shopping frequency of whole months reads these rows instead of the sales.
+
+    Kept by the sale trigger (`reports.triggers`) in the statement that confirms or voids the sale: the
+    row is the member's own, so two tills wait on each other only when they sell to the same member at
+    the same instant. A voided sale takes its visit back (rows may fall to 0 visits)."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    #: The first day of the month.
+    month = models.DateField()
+    member_id = models.BigIntegerField()
+    store_id = models.BigIntegerField()
+    card_type_id = models.BigIntegerField(default=NONE)
+    visits = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "month", "member_id", "store_id", "card_type_id"],
+                name="membervisits_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} member {self.member_id}: {self.visits}"
+
+
+class MemberCount(models.Model):
+    """Current members (not erased, not replaced by a phone change) per home store and value of one
+    dimension: `birthday` (ISO date, "" when unknown), `region` or `occupation` (issue 16). The customers
+    report's age bands, regions and occupations read these rows instead of the members.
+
+    Kept by the member trigger (`reports.triggers`) in the statement that inserts, changes or deletes a
+    member; age bands are computed from the birthdays when the report is read, so they move with the
+    calendar without any write."""
+
+    class Dimension(models.TextChoices):
+        BIRTHDAY = "birthday"
+        REGION = "region"
+        OCCUPATION = "occupation"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    home_store_id = models.BigIntegerField(default=NONE)
+    dimension = models.CharField(max_length=20, choices=Dimension.choices)
+    value = models.CharField(max_length=100)
+    members = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "dimension", "home_store_id", "value"], name="membercount_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dimension} {self.value!r}: {self.members}"

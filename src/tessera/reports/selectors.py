@@ -17,6 +17,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import EmptyResultSet
+from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -32,7 +33,15 @@ from tessera.ledger.models import AccountKind, EntryKind
 from tessera.members.models import Member
 from tessera.points.policy import policy_of
 from tessera.reports import aggregates
-from tessera.reports.models import NONE, LedgerDay, LotFlowDay, SaleDelta, SalesDay
+from tessera.reports.models import (
+    NONE,
+    LedgerDay,
+    LotFlowDay,
+    MemberCount,
+    MemberVisits,
+    SaleDelta,
+    SalesDay,
+)
 from tessera.sales.models import TopUp, Transaction, TransactionStatus
 from tessera.tenancy.models import Merchant, StaffMembership, Store
 from tessera.tiers.models import Tier, TierChange
@@ -66,6 +75,12 @@ class Filters:
     #: Stores picked in the filter (within the scope); empty means every store in scope.
     store_ids: tuple[int, ...] = ()
     card_type_id: int | None = None
+    #: The page of a long member list to read (the report page); None: the whole list (exports, API).
+    page: int | str | None = None
+
+
+#: Rows per page of a long member list (the customers report's birthdays).
+LIST_PAGE_ROWS = 100
 
 
 @dataclass
@@ -74,6 +89,8 @@ class Table:
     title: str
     columns: list[Column]
     rows: list[tuple[Any, ...]]
+    #: For a list read a page at a time, the page `rows` are (Django's Paginator page), else None.
+    page: Page[Any] | None = None
 
 
 @dataclass
@@ -159,6 +176,8 @@ def _merge(*parts: dict[Any, list[int]]) -> dict[Any, list[int]]:
 _SALES_MEASURES = ("sales", "amount", "discount", "refunds", "refunded")
 #: Members by number of visits (confirmed sales) in the period.
 FREQUENCY_BANDS: list[tuple[int, int | None]] = [(1, 1), (2, 3), (4, 10), (11, None)]
+#: Up to this many days (today, the last 7 days) the frequency is counted from the sales quickly enough.
+_QUICK_FREQUENCY_DAYS = 7
 
 
 def sales_by(scope: ReportScope, filters: Filters, dims: Sequence[str]) -> dict[tuple[Any, ...], list[int]]:
@@ -196,7 +215,7 @@ def sales_report(scope: ReportScope, filters: Filters) -> Report:
         by_tier = sales_by(scope, filters, ["tier_id"])
         by_day = sales_by(scope, filters, ["day"])
         detail = sales_by(scope, filters, ["day", "store_id", "card_type_id", "tier_id"])
-        frequency = _frequency(scope, filters)
+        frequency, pre_counted = _frequency(scope, filters)
     stores = _store_names(scope.merchant)
     card_types = dict(CardType.objects.of(scope.merchant).values_list("pk", "name"))
     card_types[NONE] = _("No card")
@@ -271,7 +290,17 @@ def sales_report(scope: ReportScope, filters: Filters) -> Report:
             _(
                 "A voided sale does not count. A refund counts on the day and in the store where the goods "
                 "came back. Customer type is the member's tier just before the sale."
-            )
+            ),
+            *(
+                []
+                if pre_counted or (filters.end - filters.start).days < _QUICK_FREQUENCY_DAYS
+                else [
+                    _(
+                        "The shopping frequency of a period that is not whole calendar months is counted "
+                        "from the sales themselves: over many days the report takes longer."
+                    )
+                ]
+            ),
         ],
     )
 
@@ -282,26 +311,60 @@ def _major_unit(merchant: Merchant) -> int:
     return int(10 ** minor_digits(merchant.currency))
 
 
-def _frequency(scope: ReportScope, filters: Filters) -> list[tuple[Any, ...]]:
-    """Members by number of confirmed sales in the period: one pass over the sales index."""
+def _frequency(scope: ReportScope, filters: Filters) -> tuple[list[tuple[Any, ...]], bool]:
+    """Members by number of confirmed sales in the period, and whether that was read from the month
+    rows (`MemberVisits`: a period of whole calendar months, or a month so far) rather than counted from
+    the sales (a day range: quick for a few days, slower for long ranges)."""
     stores = _stores_filter(scope, filters)
-    sales = Transaction.objects.filter(
-        merchant=scope.merchant,
-        status=TransactionStatus.CONFIRMED,
-        occurred_at__gte=_start_of(filters.start, scope.merchant),
-        occurred_at__lt=_start_of(filters.end + timedelta(days=1), scope.merchant),
-    )
-    sales = _in(sales, "store_id", stores)
-    if filters.card_type_id is not None:
-        sales = sales.filter(card__type_id=filters.card_type_id)
-    per_n = _members_per_visit_count(sales.values("member_id").annotate(n=Count("pk")).order_by())
+    pre_counted = _whole_months(scope.merchant, filters)
+    if pre_counted:
+        visits = MemberVisits.objects.filter(
+            merchant=scope.merchant, month__gte=filters.start, month__lte=filters.end
+        )
+        if filters.card_type_id is not None:
+            visits = visits.filter(card_type_id=filters.card_type_id)
+        per_member = (
+            _in(visits, "store_id", stores)
+            .values("member_id")
+            .annotate(n=WideSum("visits"))
+            .filter(n__gt=0)
+            .order_by()
+        )
+    else:
+        sales = _confirmed_sales(scope.merchant, filters.start, filters.end + timedelta(days=1))
+        sales = _in(sales, "store_id", stores)
+        if filters.card_type_id is not None:
+            sales = sales.filter(card__type_id=filters.card_type_id)
+        per_member = sales.values("member_id").annotate(n=Count("pk")).order_by()
+    per_n = _members_per_visit_count(per_member)
     rows: list[tuple[Any, ...]] = []
     for low, high in FREQUENCY_BANDS:
         members = sum(m for n, m in per_n.items() if n >= low and (high is None or n <= high))
         sales_n = sum(n * m for n, m in per_n.items() if n >= low and (high is None or n <= high))
         label = str(low) if low == high else (f"{low}–{high}" if high is not None else f"> {low - 1}")
         rows.append((label, members, sales_n))
-    return rows
+    return rows, pre_counted
+
+
+def _confirmed_sales(merchant: Merchant, start: date, end: date) -> QuerySet[Transaction]:
+    """Confirmed sales from the start of day `start` to the start of day `end` (the merchant's days)."""
+    return Transaction.objects.filter(
+        merchant=merchant,
+        status=TransactionStatus.CONFIRMED,
+        occurred_at__gte=_start_of(start, merchant),
+        occurred_at__lt=_start_of(end, merchant),
+    )
+
+
+def _whole_months(merchant: Merchant, filters: Filters) -> bool:
+    """Whether the period is whole calendar months, so the month rows count exactly its sales: it starts
+    on a 1st and ends on a month's last day, or ends earlier in its month with no sale recorded after it
+    in that month (this month so far; one probe of the sales index)."""
+    if filters.start.day != 1:
+        return False
+    next_month = (filters.end.replace(day=1) + timedelta(days=31)).replace(day=1)
+    after_end = filters.end + timedelta(days=1)
+    return after_end == next_month or not _confirmed_sales(merchant, after_end, next_month).exists()
 
 
 def _members_per_visit_count(visits: QuerySet[Any]) -> dict[int, int]:
@@ -337,32 +400,40 @@ def _members(scope: ReportScope, filters: Filters) -> QuerySet[Member]:
 
 
 def crm_report(scope: ReportScope, filters: Filters) -> Report:
-    """J2: birthdays in the month of the period's end, members by age band, region and occupation."""
+    """J2: birthdays in the month of the period's end (a page at a time on the report page), members by age
+    band, region and occupation (from the maintained counts, `MemberCount`)."""
     members = _members(scope, filters)
-    today = scope.today()
-    month = filters.end.month
     birthdays = (
-        members.filter(birthday__month=month)
-        .order_by("birthday__day", "full_name")
+        members.filter(birthday__month=filters.end.month)
+        .order_by("birthday__month", "birthday__day", "full_name", "pk")
         .values_list("full_name", "phone", "birthday", "region", "home_store__name")
     )
-    birthday_rows = [(n, str(p), b, r, s or "") for n, p, b, r, s in birthdays]
+    page = None if filters.page is None else Paginator(birthdays, LIST_PAGE_ROWS).get_page(filters.page)
+    listed = birthdays if page is None else page.object_list
+    birthday_rows = [(n, str(p), b, r, s or "") for n, p, b, r, s in listed]
+    counts = MemberCount.objects.filter(merchant=scope.merchant, members__gt=0)
+    counts = _in(counts, "home_store_id", _stores_filter(scope, filters))
+
+    def counted(dimension: str) -> QuerySet[Any]:
+        return counts.filter(dimension=dimension).values("value").annotate(n=WideSum("members")).order_by()
+
+    today = scope.today()
     bands = {}
     for low, high in AGE_BANDS:
-        # Born on or before today minus `low` years, and after today minus `high + 1` years.
-        condition = Q(birthday__lte=_years_before(today, low))
+        # Born on or before today minus `low` years, and after today minus `high + 1` years: ISO dates
+        # compare as text ("" is an unknown birthday).
+        condition = Q(value__gt="", value__lte=_years_before(today, low).isoformat())
         if high is not None:
-            condition &= Q(birthday__gt=_years_before(today, high + 1))
-        label = f"{low}–{high}" if high is not None else f"{low}+"
-        bands[label] = Count("pk", filter=condition)
-    bands["unknown"] = Count("pk", filter=Q(birthday__isnull=True))
-    counted = members.aggregate(**bands)
-    age_rows = [(label if label != "unknown" else _("Unknown"), int(n)) for label, n in counted.items()]
+            condition &= Q(value__gt=_years_before(today, high + 1).isoformat())
+        bands[f"{low}–{high}" if high is not None else f"{low}+"] = WideSum("members", filter=condition)
+    bands["unknown"] = WideSum("members", filter=Q(value=""))
+    per_band = counts.filter(dimension=MemberCount.Dimension.BIRTHDAY).aggregate(**bands)
+    age_rows = [(label if label != "unknown" else _("Unknown"), int(n or 0)) for label, n in per_band.items()]
     total = sum(n for _l, n in age_rows)
 
-    def top(field_name: str) -> list[tuple[Any, ...]]:
-        rows = members.values(field_name).annotate(n=Count("pk")).order_by("-n", field_name)
-        result = [(r[field_name] or _("Not given"), int(r["n"])) for r in rows[:_TOP]]
+    def top(dimension: str) -> list[tuple[Any, ...]]:
+        rows = counted(dimension).order_by("-n", "value")
+        result = [(r["value"] or _("Not given"), int(r["n"])) for r in rows[:_TOP]]
         rest = total - sum(n for _l, n in result)
         if rest > 0:
             result.append((_("Others"), rest))
@@ -387,6 +458,7 @@ def crm_report(scope: ReportScope, filters: Filters) -> Report:
                     Column(_("Home store")),
                 ],
                 birthday_rows,
+                page=page,
             ),
             Table("age_bands", _("By age band"), [Column(_("Age")), *share], with_share(age_rows)),
             Table("regions", _("By region"), [Column(_("Region")), *share], with_share(top("region"))),

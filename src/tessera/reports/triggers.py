@@ -11,7 +11,13 @@ store's time zone, else the merchant's; the member's tier just before the sale w
 - `ledger_entry` INSERT → one `reports_entrydelta` per entry;
 - `sales_transaction` INSERT or UPDATE of `status` → one `reports_saledelta` when the sale starts
   (+1) or stops (-1) being confirmed, on the sale's own day;
-- `sales_refund` INSERT → one `reports_saledelta` on the refund's day and store.
+- `sales_refund` INSERT → one `reports_saledelta` on the refund's day and store;
+- the same sale trigger adds the visit (+1 or -1) to the member's `reports_membervisits` row of the
+  sale's month in the merchant's zone (issue 16);
+- `members_member` INSERT, DELETE or UPDATE of what the customers report counts → the member's
+  `reports_membercount` rows: -1 under the old values when the old row was a current member, +1 under
+  the new ones when the new row is (issue 16); on PostgreSQL the members one INSERT writes (an import)
+  are counted together, in one grouped upsert.
 
 PostgreSQL computes the local day with `AT TIME ZONE`; SQLite with Django's own
 `django_datetime_cast_date`, which Django registers on every connection it opens (so on SQLite the
@@ -65,12 +71,75 @@ def _refund_select(f: str, day: str) -> str:
         WHERE x.id = {f}.transaction_id"""
 
 
+#: The visit of a sale (`{x}`, signed `{sign}`) on its member's row of the sale's month.
+_VISIT = (
+    """INSERT INTO reports_membervisits (merchant_id, month, member_id, store_id, card_type_id, visits)
+        SELECT {x}.merchant_id, {month}, {x}.member_id, {x}.store_id, """
+    + _CARD_TYPE.format(sale="{x}")
+    + """, {sign}
+        FROM tenancy_merchant m WHERE m.id = {x}.merchant_id
+        ON CONFLICT (merchant_id, month, member_id, store_id, card_type_id)
+        DO UPDATE SET visits = reports_membervisits.visits + excluded.visits"""
+)
+
+#: What the customers report counts of a member row, per `reports_membercount` dimension.
+_COUNTED = {"birthday": "COALESCE({birthday}, '')", "region": "{m}.region", "occupation": "{m}.occupation"}
+_CURRENT = "{m}.superseded_by_id IS NULL AND {m}.erased_at IS NULL"
+_MEMBER_COLUMNS = ("home_store_id", "birthday", "region", "occupation", "superseded_by_id", "erased_at")
+
+
+def _count_member(m: str, birthday: str) -> list[str]:
+    """+1 under member row `m`'s values when it is a current member (`birthday`: its ISO text)."""
+    return [
+        f"""INSERT INTO reports_membercount (merchant_id, home_store_id, dimension, value, members)
+        SELECT {m}.merchant_id, COALESCE({m}.home_store_id, 0), '{dimension}',
+          {value.format(m=m, birthday=birthday)}, 1
+        WHERE {_CURRENT.format(m=m)}
+        ON CONFLICT (merchant_id, dimension, home_store_id, value)
+        DO UPDATE SET members = reports_membercount.members + 1"""
+        for dimension, value in _COUNTED.items()
+    ]
+
+
+def _counted_values(m: str, birthday: str) -> str:
+    """(dimension, value) rows of member row `m`, for a VALUES list."""
+    return ", ".join(f"('{d}', {value.format(m=m, birthday=birthday)})" for d, value in _COUNTED.items())
+
+
+def _uncount_member(m: str, birthday: str) -> list[str]:
+    """-1 under member row `m`'s values when it was a current member. An update, not an upsert: when the
+    merchant is being deleted its rows may be gone already, and there is nothing left to count."""
+    return [
+        f"""UPDATE reports_membercount SET members = members - 1
+        WHERE merchant_id = {m}.merchant_id AND dimension = '{dimension}'
+          AND home_store_id = COALESCE({m}.home_store_id, 0)
+          AND value = {value.format(m=m, birthday=birthday)} AND {_CURRENT.format(m=m)}"""
+        for dimension, value in _COUNTED.items()
+    ]
+
+
 def _pg_day(moment: str) -> str:
     return f"({moment} AT TIME ZONE {_ZONE})::date"
 
 
 def _sqlite_day(moment: str) -> str:
     return f"django_datetime_cast_date({moment}, {_ZONE}, 'UTC')"
+
+
+def _pg_month(moment: str) -> str:
+    return f"date_trunc('month', {moment} AT TIME ZONE m.time_zone)::date"
+
+
+def _sqlite_month(moment: str) -> str:
+    return f"strftime('%Y-%m-01', django_datetime_cast_date({moment}, m.time_zone, 'UTC'))"
+
+
+def _pg_birthday(m: str) -> str:
+    return f"to_char({m}.birthday, 'YYYY-MM-DD')"
+
+
+def _statements(sql: list[str]) -> str:
+    return "".join(f"{s};\n        " for s in sql)
 
 
 _NEW_ENTRIES = "new_entries e JOIN ledger_account a ON a.id = e.account_id"
@@ -97,6 +166,7 @@ POSTGRESQL = [
         IF sign <> 0 THEN
             INSERT INTO reports_saledelta ({_SALE_COLUMNS})
             {_sale_select("NEW", _pg_day("NEW.occurred_at"), "sign")};
+            {_VISIT.format(x="NEW", month=_pg_month("NEW.occurred_at"), sign="sign")};
         END IF;
         RETURN NULL;
     END $$""",
@@ -112,6 +182,37 @@ POSTGRESQL = [
     "DROP TRIGGER IF EXISTS reports_refund_deltas ON sales_refund",
     """CREATE TRIGGER reports_refund_deltas AFTER INSERT ON sales_refund
         FOR EACH ROW EXECUTE FUNCTION reports_refund_deltas()""",
+    f"""CREATE OR REPLACE FUNCTION reports_member_counts() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            {_statements(_uncount_member("OLD", _pg_birthday("OLD")))}
+        END IF;
+        IF TG_OP = 'UPDATE' THEN
+            {_statements(_count_member("NEW", _pg_birthday("NEW")))}
+        END IF;
+        RETURN NULL;
+    END $$""",
+    "DROP TRIGGER IF EXISTS reports_member_counts ON members_member",
+    f"""CREATE TRIGGER reports_member_counts
+        AFTER DELETE OR UPDATE OF {", ".join(_MEMBER_COLUMNS)} ON members_member
+        FOR EACH ROW EXECUTE FUNCTION reports_member_counts()""",
+    # Inserts per statement: an import of many members adds its counts in one grouped upsert.
+    f"""CREATE OR REPLACE FUNCTION reports_members_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO reports_membercount (merchant_id, home_store_id, dimension, value, members)
+        SELECT n.merchant_id, COALESCE(n.home_store_id, 0), d.dimension, d.value, COUNT(*)
+        FROM new_members n CROSS JOIN LATERAL (VALUES {_counted_values("n", _pg_birthday("n"))})
+            AS d (dimension, value)
+        WHERE {_CURRENT.format(m="n")}
+        GROUP BY 1, 2, 3, 4
+        ON CONFLICT (merchant_id, dimension, home_store_id, value)
+        DO UPDATE SET members = reports_membercount.members + excluded.members;
+        RETURN NULL;
+    END $$""",
+    "DROP TRIGGER IF EXISTS reports_members_inserted ON members_member",
+    """CREATE TRIGGER reports_members_inserted AFTER INSERT ON members_member
+        REFERENCING NEW TABLE AS new_members
+        FOR EACH STATEMENT EXECUTE FUNCTION reports_members_inserted()""",
 ]
 
 POSTGRESQL_DROP = [
@@ -121,6 +222,10 @@ POSTGRESQL_DROP = [
     "DROP FUNCTION IF EXISTS reports_entry_deltas()",
     "DROP FUNCTION IF EXISTS reports_sale_deltas()",
     "DROP FUNCTION IF EXISTS reports_refund_deltas()",
+    "DROP TRIGGER IF EXISTS reports_member_counts ON members_member",
+    "DROP FUNCTION IF EXISTS reports_member_counts()",
+    "DROP TRIGGER IF EXISTS reports_members_inserted ON members_member",
+    "DROP FUNCTION IF EXISTS reports_members_inserted()",
 ]
 
 _SQLITE_SALE_SIGN = f"({_CONFIRMED.format(row='NEW')} - {_CONFIRMED.format(row='OLD')})"
@@ -137,17 +242,32 @@ SQLITE = [
         WHEN NEW.status = 'confirmed' BEGIN
         INSERT INTO reports_saledelta ({_SALE_COLUMNS})
         {_sale_select("NEW", _sqlite_day("NEW.occurred_at"), "1")};
+        {_VISIT.format(x="NEW", month=_sqlite_month("NEW.occurred_at"), sign="1")};
     END""",
     "DROP TRIGGER IF EXISTS reports_sale_deltas_update",
     f"""CREATE TRIGGER reports_sale_deltas_update AFTER UPDATE OF status ON sales_transaction FOR EACH ROW
         WHEN {_SQLITE_SALE_SIGN} <> 0 BEGIN
         INSERT INTO reports_saledelta ({_SALE_COLUMNS})
         {_sale_select("NEW", _sqlite_day("NEW.occurred_at"), _SQLITE_SALE_SIGN)};
+        {_VISIT.format(x="NEW", month=_sqlite_month("NEW.occurred_at"), sign=_SQLITE_SALE_SIGN)};
     END""",
     "DROP TRIGGER IF EXISTS reports_refund_deltas",
     f"""CREATE TRIGGER reports_refund_deltas AFTER INSERT ON sales_refund FOR EACH ROW BEGIN
         INSERT INTO reports_saledelta ({_SALE_COLUMNS})
         {_refund_select("NEW", _sqlite_day("NEW.created_at"))};
+    END""",
+    "DROP TRIGGER IF EXISTS reports_member_counts_insert",
+    f"""CREATE TRIGGER reports_member_counts_insert AFTER INSERT ON members_member FOR EACH ROW BEGIN
+        {_statements(_count_member("NEW", "NEW.birthday"))}
+    END""",
+    "DROP TRIGGER IF EXISTS reports_member_counts_update",
+    f"""CREATE TRIGGER reports_member_counts_update AFTER UPDATE OF {", ".join(_MEMBER_COLUMNS)}
+        ON members_member FOR EACH ROW BEGIN
+        {_statements(_uncount_member("OLD", "OLD.birthday") + _count_member("NEW", "NEW.birthday"))}
+    END""",
+    "DROP TRIGGER IF EXISTS reports_member_counts_delete",
+    f"""CREATE TRIGGER reports_member_counts_delete AFTER DELETE ON members_member FOR EACH ROW BEGIN
+        {_statements(_uncount_member("OLD", "OLD.birthday"))}
     END""",
 ]
 
@@ -156,6 +276,9 @@ SQLITE_DROP = [
     "DROP TRIGGER IF EXISTS reports_sale_deltas_insert",
     "DROP TRIGGER IF EXISTS reports_sale_deltas_update",
     "DROP TRIGGER IF EXISTS reports_refund_deltas",
+    "DROP TRIGGER IF EXISTS reports_member_counts_insert",
+    "DROP TRIGGER IF EXISTS reports_member_counts_update",
+    "DROP TRIGGER IF EXISTS reports_member_counts_delete",
 ]
 
 

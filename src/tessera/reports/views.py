@@ -8,6 +8,7 @@ platform operators pick a merchant. Exports need `reports.export_reports` (J6).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from django.contrib import admin, messages
@@ -88,8 +89,10 @@ def report(request: HttpRequest, key: str) -> HttpResponseBase:
     context.update(form=form, presets=_presets(request, form))
     if not valid:
         return render(request, "reports/report.html", context, status=400 if "export" in request.GET else 200)
-    result = spec.build(scope, form.filters())
     fmt = request.GET.get("export")
+    filters = form.filters()
+    # The page shows a long member list a page at a time; an export has all of it.
+    result = spec.build(scope, filters if fmt else replace(filters, page=request.GET.get("page") or 1))
     if fmt:
         require_export_permission(request, "reports.export_reports")
         table = next((t for t in result.tables if t.key == request.GET.get("table")), result.tables[0])
@@ -110,7 +113,7 @@ def report(request: HttpRequest, key: str) -> HttpResponseBase:
         except ExportTooLarge as refused:  # a PDF too long to print: say so on the page, offer the others
             messages.error(request, str(refused.message))
     query = request.GET.copy()
-    for key in ("export", "table", "period"):
+    for key in ("export", "table", "period", "page"):
         query.pop(key, None)
     query["start"], query["end"] = form.data["start"], form.data["end"]
     context.update(
@@ -150,4 +153,5 @@ def _rendered(table: Table, currency: str) -> dict[str, Any]:
             [(report_cell(v, c, currency), n) for v, c, n in zip(row, table.columns, numeric, strict=True)]
             for row in table.rows[:PAGE_ROWS]
         ],
+        "page": table.page,
     }

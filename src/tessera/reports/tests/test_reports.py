@@ -30,17 +30,13 @@ from tessera.tenancy.models import Merchant
 from tessera.tiers import services as tiers
 from tessera.tiers.tests.factories import program, tier
 
-from .world import since_march, world
+from .world import rows, since_march, world
 
 pytestmark = pytest.mark.django_db
 
 
 def everything(merchant: Merchant, **extra: object) -> Filters:
     return Filters(*since_march(merchant), **extra)  # type: ignore[arg-type]
-
-
-def rows(report: object, key: str) -> dict[object, tuple[object, ...]]:
-    return {row[0]: row[1:] for row in report.table(key).rows}  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("fold", [True, False], ids=["folded", "deltas-only"])

@@ -66,3 +66,7 @@ def world(merchant: Merchant, *, fold: bool = True, prefix: str = "8868") -> Wor
     if fold:
         compact()
     return World(shop=built, other=other, s1=s1, s2=s2, voided=voided, refund=refund)
+
+
+def rows(report: object, key: str) -> dict[object, tuple[object, ...]]:
+    return {row[0]: row[1:] for row in report.table(key).rows}  # type: ignore[attr-defined]
