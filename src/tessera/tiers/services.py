@@ -31,6 +31,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Exists, Max, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from tessera.core.bulk import id_list
@@ -38,6 +39,7 @@ from tessera.core.errors import ValidationFailed
 from tessera.core.events import publish
 from tessera.core.limits import MAX_SAFE_INTEGER
 from tessera.core.prepared import Prepared
+from tessera.core.progress import SILENT, Progress
 from tessera.core.transactions import atomic
 from tessera.ledger import services as ledger
 from tessera.ledger.models import AccountKind, EntryKind
@@ -497,7 +499,11 @@ _REVIEW_RENEW = "UPDATE tiers_membertier SET window_start = %s, updated_at = %s 
 
 
 def review_program(
-    *, program: TierProgram, now: datetime | None = None, chunk_size: int = REVIEW_CHUNK
+    *,
+    program: TierProgram,
+    now: datetime | None = None,
+    chunk_size: int = REVIEW_CHUNK,
+    progress: Progress = SILENT,
 ) -> ReviewResult:
     """Lower the tier of every member whose ranking no longer holds it (F1), to the tier the ranking
     supports or one tier at a time (the program's `downgrade`).
@@ -544,6 +550,10 @@ def review_program(
                 )
             )
         )
+    advance = progress.task(
+        gettext("Tier review of %(merchant)s (members)") % {"merchant": merchant.name},
+        candidates.filter(member__in=live.values("pk")).count,
+    )
     ids = id_list()
     target = _ONE_TIER_RANK if program.downgrade == Downgrade.ONE_TIER else _EARNED_RANK
     at = connection.ops.adapt_datetimefield_value(now)
@@ -612,6 +622,7 @@ def review_program(
                 )
             reviewed += len(chunk)
             downgraded += len(changes)
+        advance(len(chunk))
     TierProgram.objects.filter(pk=program.pk).update(last_reviewed_at=now)
     program.last_reviewed_at = now
     return ReviewResult(reviewed=reviewed, downgraded=downgraded, renewed=renewed)
