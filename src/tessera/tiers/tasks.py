@@ -11,6 +11,7 @@ from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
 from tessera.core.progress import SILENT, Progress
+from tessera.tenancy import config
 from tessera.tiers.models import TierProgram
 from tessera.tiers.services import ReviewResult, record_downgrade_notices, review_due, review_program
 
@@ -39,7 +40,8 @@ def run_tier_jobs(now: datetime | None = None, *, progress: Progress = SILENT) -
     results: dict[int, ProgramRun] = {}
     for program in TierProgram.objects.filter(is_active=True).select_related("merchant").order_by("pk"):
         due = review_due(program, now)
-        review = review_program(program=program, now=now, progress=progress) if due else None
+        with config.observed(program.merchant_id):
+            review = review_program(program=program, now=now, progress=progress) if due else None
         results[program.merchant_id] = ProgramRun(
             review=review, notices=record_downgrade_notices(program=program, now=now)
         )
