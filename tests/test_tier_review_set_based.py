@@ -17,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tessera.core.events import event_recorded
@@ -46,6 +47,7 @@ from tessera.tiers.selectors import (
     tiers_of,
 )
 from tessera.tiers.services import ReviewResult, _announce, review_program, save_tier
+from tessera.tiers.tasks import run_tier_jobs
 from tessera.tiers.tests.factories import program, spend
 from tests.factories import MemberFactory
 
@@ -303,3 +305,25 @@ def test_issue_16_a_review_that_stopped_half_way_is_resumed_without_a_second_ste
     codes = [MemberTier.objects.get(member=m).tier.code for m in members]
     assert codes == ["gold"] * 4
     assert timezone.is_aware(TierChange.objects.latest("at").at)
+
+
+def test_issue_16_the_review_reads_the_configuration_once_not_per_downgrade(
+    merchant, django_capture_on_commit_callbacks
+):
+    """The webhook outbox's receiver of `member.tier_changed` reads the merchant's endpoints from the
+    cache during the scheduled review, as during one request (so does the notices' receiver after each
+    chunk's commit; here the test's transaction runs it after the review)."""
+    program(merchant, window_months=1)
+    diamond = tiers_of(merchant.pk)[2]
+    for _ in range(6):
+        MemberTier.objects.create(
+            merchant=merchant,
+            member=MemberFactory(merchant=merchant),
+            tier=diamond,
+            since=NOW - timedelta(days=90),
+            window_start=NOW,
+        )
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+        runs = run_tier_jobs(NOW)
+    assert runs[merchant.pk].review == ReviewResult(reviewed=6, downgraded=6, renewed=0)
+    assert len([q for q in queries if 'FROM "integrations_webhookendpoint"' in q["sql"]]) == 1
