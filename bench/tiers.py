@@ -14,8 +14,9 @@ tiers) and, per member, what a year of trading leaves behind (one INSERT … SEL
 The review keeps a member's tier only if the recent sales (less returns) still reach it, so a share
 of members is downgraded. On the same data:
 
-1. the database's limit: one SQL statement making the same decision — rankings from the ledger,
-   earned tier, downgrade the state, write the history — timed, then rolled back;
+1. the database's limit: one SQL transaction making the same decision and the same writes —
+   rankings from the ledger, earned tier, downgrade the state, write the history, mark the program
+   reviewed — timed and committed, then undone (not timed) so the review starts from the same data;
 2. Tessera: `tessera.tiers.tasks.reevaluate_tiers()`, the scheduled task, timed (optionally sampled
    with py-spy).
 
@@ -65,9 +66,9 @@ FROM generate_series({lo}::bigint, {hi}::bigint) AS i;
 
 INSERT INTO members_member (created_at, updated_at, phone, full_name, email, address, region, gender,
   occupation, id_number, hobbies, preferences, notes, marketing_sms, marketing_email, status, status_reason,
-  pin_hash, search_text, merchant_id)
+  pin_hash, search_text, referral_code, merchant_id)
 SELECT now(), now(), '+8490' || lpad(i::text, 7, '0'), 'Tier Member ' || i, '', '', '', '', '', '', '', '',
-  '', false, false, 'active', '', '{pin_hash}', 'tier member ' || i, {merchant}
+  '', false, false, 'active', '', '{pin_hash}', 'tier member ' || i, '', {merchant}
 FROM seed;
 
 CREATE TEMP TABLE seeded ON COMMIT DROP AS
@@ -86,12 +87,12 @@ SELECT s.*, a.id AS account_id FROM seeded s JOIN ledger_account a ON a.member_i
 INSERT INTO ledger_entry (created_at, updated_at, kind, amount, balance_after, source, reason,
   reason_code, reason_args, sale_amount,
   occurred_at, account_id, merchant_id)
-SELECT old_at, now(), 'earn', old_points, old_points, 'bench:old', '', '', '{{}}',
+SELECT old_at, now(), 'earn', old_points, old_points, 'bench:old', '', '', '{{}}'::jsonb,
   old_sale, old_at, account_id,
   {merchant}
 FROM acc
 UNION ALL
-SELECT new_at, now(), 'earn', new_points, old_points + new_points, 'bench:new', '', '', '{{}}',
+SELECT new_at, now(), 'earn', new_points, old_points + new_points, 'bench:new', '', '', '{{}}'::jsonb,
   new_sale, new_at,
   account_id, {merchant}
 FROM acc;
@@ -99,7 +100,7 @@ INSERT INTO ledger_entry (created_at, updated_at, kind, amount, balance_after, s
   reason_code, reason_args, occurred_at,
   account_id, merchant_id, reverses_id)
 SELECT new_at + interval '1 day', now(), 'reversal', -returned_points,
-  old_points + new_points - returned_points, 'bench:return', '', '', '{{}}',
+  old_points + new_points - returned_points, 'bench:return', '', '', '{{}}'::jsonb,
     new_at + interval '1 day', acc.account_id,
   {merchant}, e.id
 FROM acc JOIN ledger_entry e ON e.account_id = acc.account_id AND e.source = 'bench:new'
@@ -159,15 +160,37 @@ LEFT JOIN LATERAL (
   SELECT t.id, t.rank FROM t WHERE t.threshold <= r.ranking ORDER BY t.rank DESC LIMIT 1
 ) earned ON true
 WHERE coalesce(earned.rank, 0) < r.current_rank;
-UPDATE tiers_membertier s SET tier_id = d.earned_id, since = {end}, window_start = {end}, updated_at = {end}
+UPDATE tiers_membertier s SET tier_id = d.earned_id, since = {end}, window_start = {end}, held_until = NULL,
+  updated_at = {end}
 FROM decided d WHERE s.id = d.id;
 INSERT INTO tiers_tierchange (created_at, updated_at, reason, ranking, voucher_code, note, at, member_id,
   merchant_id, from_tier_id, to_tier_id)
-SELECT {end}, {end}, 'downgrade', ranking, '', '', {end}, member_id, {merchant}, tier_id, earned_id
+SELECT now(), now(), 'downgrade', least(ranking, {max_safe}), '', '', {end}, member_id, {merchant}, tier_id,
+  earned_id
 FROM decided;
+UPDATE tiers_tierprogram SET last_reviewed_at = {end} WHERE merchant_id = {merchant};
 SELECT count(*) || '|' || coalesce(sum(hashtext(member_id::text || ':' || coalesce(earned_id, 0)::text)), 0)
 FROM decided;
-ROLLBACK;
+COMMIT;
+"""
+
+#: Before the statement: the tier states it may change, to put back afterwards (not timed).
+KEEP_STATES = """
+DROP TABLE IF EXISTS bench_states;
+CREATE TABLE bench_states AS
+SELECT id, tier_id, since, window_start, held_until, updated_at FROM tiers_membertier
+WHERE merchant_id = {merchant};
+"""
+#: After the statement: undo its writes, so the review starts from the same data.
+RESTORE_STATES = """
+BEGIN;
+UPDATE tiers_membertier s SET tier_id = b.tier_id, since = b.since, window_start = b.window_start,
+  held_until = b.held_until, updated_at = b.updated_at
+FROM bench_states b WHERE s.id = b.id AND s.since IS DISTINCT FROM b.since;
+DELETE FROM tiers_tierchange WHERE merchant_id = {merchant} AND reason = 'downgrade';
+UPDATE tiers_tierprogram SET last_reviewed_at = NULL WHERE merchant_id = {merchant};
+DROP TABLE bench_states;
+COMMIT;
 """
 
 
@@ -241,116 +264,11 @@ def summarise(stacks: Path) -> dict[str, Any]:
     }
 
 
-def try_speedup(which: str) -> str:
-    """Patch, in this process only, the costs the profile shows in `review_program`, the way a fix in
-    tiers/services.py (and core/events.py) would remove them; the code base is not changed:
-
-    0. (`query`, `all`) The chunk query joins `members_member` to skip replaced and erased members;
-       PostgreSQL merge-joins it from the first member every time (the `member_id > last` bound is not
-       carried to the joined table), so each chunk reads the members before it: quadratic. And its
-       FOR UPDATE also locks (writes) the member rows. Fix: no join; `member__in` a subquery bounded
-       by the same `pk > last` (applied here by editing the function's source in memory).
-    1. (`all`) `MemberTier.objects.bulk_update` (a CASE WHEN per row and field, built in Python)
-       becomes one `UPDATE … WHERE id IN (…)` per target tier: every changed row gets the same `now`.
-    2. (`all`) `_announce`, one after-commit hook per change whose receivers (webhooks, marketing)
-       query once per event, becomes one hook per chunk: one endpoint query, one bulk insert.
-    """
-    import inspect
-    import textwrap
-
-    from tessera.tiers import services as tier_services
-    from tessera.tiers import tasks as tier_tasks
-
-    source = textwrap.dedent(inspect.getsource(tier_services.review_program))
-    edits = [
-        (
-            """    candidates = MemberTier.objects.of(merchant).filter(
-        hold="", tier__isnull=False, member__superseded_by__isnull=True, member__erased_at__isnull=True
-    )""",
-            """    candidates = MemberTier.objects.of(merchant).filter(hold="", tier__isnull=False)
-    live = Member.objects.filter(merchant=merchant, superseded_by__isnull=True, erased_at__isnull=True)""",
-        ),
-        (
-            "candidates.filter(member_id__gt=last_member)",
-            "candidates.filter(member_id__gt=last_member, member__in=live.filter(pk__gt=last_member))",
-        ),
-    ]
-    for old, new in edits:
-        assert old in source, f"review_program changed; update the experiment: {old!r}"
-        source = source.replace(old, new)
-    exec(compile(source, tier_services.__file__, "exec"), tier_services.__dict__)
-    tier_tasks.review_program = tier_services.review_program
-    if which == "query":
-        return "query: chunk query without the member join (member__in a bounded subquery)"
-
-    from collections import defaultdict
-
-    from django.db import transaction
-
-    from tessera.integrations.models import WebhookDelivery, WebhookEndpoint
-    from tessera.marketing.models import NoticeRule
-    from tessera.tiers import services as tier_services
-    from tessera.tiers.models import MemberTier, TierChange
-
-    def grouped_update(states: list[MemberTier], fields: list[str]) -> int:
-        groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
-        for state in states:
-            groups[tuple(getattr(state, f if f != "tier" else "tier_id") for f in fields)].append(state.pk)
-        for values, ids in groups.items():
-            names = [f if f != "tier" else "tier_id" for f in fields]
-            MemberTier.objects.filter(pk__in=ids).update(**dict(zip(names, values, strict=True)))
-        return len(states)
-
-    pending: list[TierChange] = []
-
-    def flush() -> None:
-        changes = pending[:]
-        pending.clear()
-        by_merchant: dict[int, list[TierChange]] = defaultdict(list)
-        for change in changes:
-            by_merchant[change.merchant_id].append(change)
-        for merchant_id, batch in by_merchant.items():
-            NoticeRule.objects.of(merchant_id).filter(is_active=True).exists()  # the marketing receiver
-            endpoints = [
-                e
-                for e in WebhookEndpoint.objects.of(merchant_id).filter(is_active=True)
-                if e.wants("member.tier_changed")
-            ]
-            WebhookDelivery.objects.bulk_create(
-                WebhookDelivery(
-                    merchant_id=merchant_id,
-                    endpoint=e,
-                    event_type="member.tier_changed",
-                    payload={"member_id": c.member_id},
-                    next_attempt_at=c.at,
-                )
-                for c in batch
-                for e in endpoints
-            )
-
-    def announce(change: TierChange) -> None:
-        if not pending:
-            transaction.on_commit(flush)
-        pending.append(change)
-
-    MemberTier.objects.bulk_update = grouped_update  # type: ignore[method-assign,assignment]
-    tier_services._announce = announce
-    return (
-        "all: chunk query without the member join; grouped UPDATE per target tier instead of "
-        "bulk_update; one after-commit hook per chunk"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--chunk", type=int, default=None, help="review chunk size (default: the service's)")
     parser.add_argument("--profile", action="store_true", help="sample the review with py-spy")
-    parser.add_argument(
-        "--try-speedup",
-        choices=["query", "all"],
-        help="patch the review in this process as the proposed fix would (see try_speedup)",
-    )
     parser.add_argument(
         "--record-as",
         help="store the figures under this key of bench/results/tiers.json, beside the main ones",
@@ -363,6 +281,7 @@ def main() -> None:
     django_setup()
     from django.utils import timezone
 
+    from tessera.core.limits import MAX_SAFE_INTEGER
     from tessera.tenancy import services as tenancy
     from tessera.tiers import services as tier_services
     from tessera.tiers.models import Basis, Review, Tier, TierChange, TierProgram, Window
@@ -395,13 +314,21 @@ def main() -> None:
     now = timezone.now()
     start = review_window_start(program, now, merchant.tz)
     assert start is not None
+    psql(KEEP_STATES.format(merchant=merchant.pk))
     t0 = time.monotonic()
     sql_out = psql(
-        SET_BASED.format(merchant=merchant.pk, start=f"'{start.isoformat()}'", end=f"'{now.isoformat()}'")
+        SET_BASED.format(
+            merchant=merchant.pk,
+            start=f"'{start.isoformat()}'",
+            end=f"'{now.isoformat()}'",
+            max_safe=MAX_SAFE_INTEGER,
+        )
     )
     sql_s = time.monotonic() - t0
     sql_downgraded, sql_digest = (int(x) for x in sql_out.splitlines()[-1].split("|"))
+    psql(RESTORE_STATES.format(merchant=merchant.pk))
     psql("VACUUM ANALYZE tiers_membertier")
+    psql("VACUUM ANALYZE tiers_tierchange")
 
     chunk = args.chunk or tier_services.REVIEW_CHUNK
     tier_services.REVIEW_CHUNK = chunk
@@ -409,7 +336,6 @@ def main() -> None:
     assert review_defaults is not None
     review_defaults["chunk_size"] = chunk
     profile: dict[str, Any] | None = None
-    experiment = try_speedup(args.try_speedup) if args.try_speedup else None
     with tempfile.TemporaryDirectory() as tmp:
         stacks = Path(os.environ.get("BENCH_STACKS", Path(tmp) / "stacks.txt"))
         spy = sample(os.getpid(), stacks) if args.profile else None
@@ -455,8 +381,6 @@ def main() -> None:
     }
     if profile is not None:
         result["profile"] = profile
-    if experiment:
-        result["experiment"] = experiment
     print(
         f"tier review of {candidates:,} members with a tier ({review.downgraded:,} downgraded): "
         f"SQL set-based {sql_s:.1f} s ({candidates / sql_s:,.0f} rows/s) | reevaluate_tiers {app_s:.1f} s "
@@ -478,11 +402,11 @@ def main() -> None:
             "output": [ln for ln in (check.stdout + check.stderr).splitlines() if "Checked" in ln],
         }
         print(f"verify-ledger: {result['verify_ledger']}")
-    if experiment or args.record_as:
+    if args.record_as:
         # Recorded beside the main figures, not instead of them.
         path = RESULTS / "tiers.json"
         recorded = json.loads(path.read_text()) if path.exists() else {}
-        recorded[args.record_as or "speedup_experiment"] = {
+        recorded[args.record_as] = {
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **result,
         }

@@ -21,13 +21,17 @@ from tessera.ledger import services as ledger
 from tessera.ledger.models import Account, Entry, EntryKind, Lot, LotUse
 from tessera.ledger.selectors import verify_ledger
 from tessera.ledger.signals import entries_written
-from tessera.ledger.tasks import _account_chunks, _lock_accounts, expire_points
+from tessera.ledger.tasks import _account_chunks, expire_points, release_pending
 from tessera.ledger.tests.factories import T0, days, earn, points_account
 from tessera.reports.models import EntryDelta
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
 NOW = T0 + days(11)
+
+
+def _lock_accounts(ids: list[int]) -> dict[int, Account]:
+    return {a.pk: a for a in Account.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
 
 
 def _expire_points_per_row(now: datetime, *, chunk_size: int) -> int:
@@ -209,3 +213,58 @@ def test_issue_16_entries_written_is_sent_with_the_saved_entries_when_listened_t
         entries_written.disconnect(listener, sender=Entry)
     entry = Entry.objects.get(kind=EntryKind.EXPIRE)
     assert seen == [(entry.pk, account.pk, -140, 0)]
+
+
+def _release_pending_per_row(now: datetime, *, chunk_size: int) -> int:
+    """The per-row release as it was before issue 16 (the oracle)."""
+    due = Lot.objects.filter(released=False, available_at__lte=now)
+    released = 0
+    for ids in _account_chunks(due, chunk_size):
+        with transaction.atomic():
+            accounts = _lock_accounts(ids)
+            lots = list(due.filter(account_id__in=ids).values_list("pk", "account_id", "remaining"))
+            for _pk, account_id, remaining in lots:
+                accounts[account_id].pending -= remaining
+                released += remaining
+            Lot.objects.filter(pk__in=[pk for pk, _a, _r in lots]).update(released=True, updated_at=now)
+            Account.objects.bulk_update(accounts.values(), ["pending"])
+    return released
+
+
+def test_issue_16_set_based_release_writes_the_rows_the_per_row_code_wrote(merchant, other_merchant):
+    two_due = points_account(merchant)  # two lots due, one not yet, one released already
+    earn(two_due, 100, pending_for=7)
+    earn(two_due, 30, pending_for=9)
+    earn(two_due, 45, pending_for=30)
+    earn(two_due, 20)
+    partly_spent = points_account(merchant)  # a due lot beside a released one partly spent
+    earn(partly_spent, 80, pending_for=5)
+    earn(partly_spent, 50)
+    ledger.debit(account=partly_spent, amount=30, now=T0 + days(1))
+    not_due = points_account(merchant)
+    earn(not_due, 60, pending_for=30)
+    elsewhere = points_account(other_merchant)
+    earn(elsewhere, 25, pending_for=2)
+    now = T0 + days(10)
+
+    def written() -> dict[str, Any]:
+        return {
+            "lots": sorted(Lot.objects.values_list("pk", "remaining", "released", "updated_at")),
+            "accounts": sorted(Account.objects.values_list("pk", "balance", "pending", "held", "updated_at")),
+        }
+
+    before = written()
+    try:
+        with transaction.atomic():
+            oracle_units = _release_pending_per_row(now, chunk_size=2)
+            oracle = written()
+            raise _RolledBack
+    except _RolledBack:
+        pass
+    assert written() == before
+
+    assert release_pending(now, chunk_size=2) == oracle_units == 100 + 30 + 80 + 25
+    assert written() == oracle != before
+    assert release_pending(now, chunk_size=2) == 0  # a re-run does nothing
+    assert written() == oracle
+    assert verify_ledger(merchant) == [] and verify_ledger(other_merchant) == []

@@ -9,12 +9,12 @@ till waits a moment rather than racing the job. Nothing is loaded beyond one chu
 be re-run: what it already did no longer matches its filter.
 """
 
-# The SQL of `expire_points` is fixed text; only placeholders are formatted in, every value is bound.
+# The SQL of `release_pending` and `expire_points` is fixed text; only placeholders are formatted in,
+# every value is bound.
 # ruff: noqa: S608
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -22,10 +22,13 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
-from tessera.ledger.models import Account, Entry, EntryKind, ExpiryNotice, Lot
+from tessera.core.bulk import IdList, id_list
+from tessera.core.progress import SILENT, Progress
+from tessera.ledger.models import Entry, EntryKind, ExpiryNotice, Lot
 from tessera.ledger.selectors import expiry_notice_days
 from tessera.ledger.signals import entries_written
 from tessera.tenancy.models import Merchant
@@ -49,32 +52,60 @@ def _account_chunks(lots: QuerySet[Lot], chunk_size: int) -> Iterator[list[int]]
         last = ids[-1]
 
 
-def _lock_accounts(ids: list[int]) -> dict[int, Account]:
-    return {a.pk: a for a in Account.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+def _accounts_of(lots: QuerySet[Lot]) -> Callable[[], int]:
+    """How many accounts own `lots`: the size of a job's progress bar."""
+    return lambda: lots.values("account_id").distinct().count()
 
 
-def release_pending(now: datetime | None = None, *, chunk_size: int = CHUNK) -> int:
-    """Release every lot whose return window has passed; returns how many units became available."""
+# The per-chunk statements of `release_pending` (and, below, of `expire_points`): the same text on
+# PostgreSQL and SQLite (>= 3.35: RETURNING, UPDATE … FROM) but for `{ids}`, "is one of the chunk's
+# ids" bound as one value (core.bulk).
+_RELEASABLE = "account_id {ids} AND released = false AND available_at <= %s"
+#: The units the due lots still hold leave `pending`: they become spendable.
+_RELEASE_ACCOUNTS = f"""UPDATE ledger_account SET pending = ledger_account.pending - d.total
+    FROM (SELECT account_id, SUM(remaining) AS total FROM ledger_lot WHERE {_RELEASABLE}
+          GROUP BY account_id) d
+    WHERE ledger_account.id BETWEEN %s AND %s AND ledger_account.id = d.account_id"""
+_RELEASE_LOTS = f"""UPDATE ledger_lot SET released = true, updated_at = %s WHERE {_RELEASABLE}
+    RETURNING remaining"""
+
+
+def _lock_sql(ids: IdList) -> str:
+    """Lock a chunk of accounts in key order, like every service."""
+    sql = f"SELECT id FROM ledger_account WHERE id {ids.sql} ORDER BY id"
+    return sql + " FOR UPDATE" if connection.features.has_select_for_update else sql
+
+
+def release_pending(
+    now: datetime | None = None, *, chunk_size: int = CHUNK, progress: Progress = SILENT
+) -> int:
+    """Release every lot whose return window has passed; returns how many units became available.
+
+    Set-based (issue 16): per chunk of accounts, after locking them in key order, two statements —
+    the accounts' `pending` (`UPDATE … FROM` the due lots' sums), then the lots — whatever the chunk's
+    size. A re-run finds nothing: released lots no longer match."""
     now = now or timezone.now()
     due = Lot.objects.filter(released=False, available_at__lte=now)
+    at = connection.ops.adapt_datetimefield_value(now)
+    ids = id_list()
+    lock_sql = _lock_sql(ids)
+    accounts_sql, lots_sql = (sql.format(ids=ids.sql) for sql in (_RELEASE_ACCOUNTS, _RELEASE_LOTS))
+    advance = progress.task(gettext("Releasing pending points (accounts)"), _accounts_of(due))
     released = 0
-    for ids in _account_chunks(due, chunk_size):
-        with transaction.atomic():
-            accounts = _lock_accounts(ids)
-            lots = list(due.filter(account_id__in=ids).values_list("pk", "account_id", "remaining"))
-            for _pk, account_id, remaining in lots:
-                accounts[account_id].pending -= remaining
-                released += remaining
-            Lot.objects.filter(pk__in=[pk for pk, _a, _r in lots]).update(released=True, updated_at=now)
-            Account.objects.bulk_update(accounts.values(), ["pending"])
+    for chunk in _account_chunks(due, chunk_size):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(lock_sql, [ids.param(chunk)])
+            cursor.execute(accounts_sql, [ids.param(chunk), at, chunk[0], chunk[-1]])
+            cursor.execute(lots_sql, [at, ids.param(chunk), at])
+            released += sum(remaining for (remaining,) in cursor.fetchall())
+        advance(len(chunk))
     return released
 
 
-# The per-chunk statements of `expire_points`, the same text on PostgreSQL and SQLite (>= 3.35: RETURNING,
-# UPDATE … FROM) but for `{ids}`: "is one of a list of ids", one bound value either way (see
-# `expire_points`): 500 placeholders cost the client more to bind than the statement costs the server.
-# The accounts are also bounded by the chunk's first and last id: without it PostgreSQL may hash-join
-# the chunk's few hundred sums against a scan of every account, once per chunk (quadratic).
+# The per-chunk statements of `expire_points`. 500 placeholders cost the client more to bind than the
+# statement costs the server: hence `{ids}`. The accounts are also bounded by the chunk's first and
+# last id: without it PostgreSQL may hash-join the chunk's few hundred sums against a scan of every
+# account, once per chunk (quadratic).
 _DUE = "{lot}remaining > 0 AND {lot}expires_at <= %s"
 _DUE_BY_ACCOUNT = f"""SELECT account_id, SUM(remaining) AS total,
         SUM(CASE WHEN released THEN 0 ELSE remaining END) AS pending
@@ -102,7 +133,9 @@ _EXPIRE_LOTS = f"""UPDATE ledger_lot SET remaining = 0, updated_at = %s
     WHERE account_id {{ids}} AND {_DUE.format(lot="")}"""
 
 
-def expire_points(now: datetime | None = None, *, chunk_size: int = CHUNK) -> int:
+def expire_points(
+    now: datetime | None = None, *, chunk_size: int = CHUNK, progress: Progress = SILENT
+) -> int:
     """Expire every lot past its expiry date: one EXPIRE entry per account. Returns the units expired.
 
     An account whose expiring units are held by a pending sale is left for the next run, when the
@@ -115,43 +148,40 @@ def expire_points(now: datetime | None = None, *, chunk_size: int = CHUNK) -> in
     now = now or timezone.now()
     expired_lots = Lot.objects.filter(remaining__gt=0, expires_at__lte=now)
     at = connection.ops.adapt_datetimefield_value(now)
-    to_param: Callable[[list[int]], object]
-    if connection.vendor == "postgresql":  # an array
-        any_of, to_param = "= ANY(%s)", list
-    else:  # SQLite: a JSON array
-        any_of, to_param = "IN (SELECT value FROM json_each(%s))", json.dumps
-    lock_sql = f"SELECT id FROM ledger_account WHERE id {any_of} ORDER BY id"
-    if connection.features.has_select_for_update:
-        lock_sql += " FOR UPDATE"
+    id_sql = id_list()
+    to_param = id_sql.param
+    lock_sql = _lock_sql(id_sql)
     entries_sql, lot_uses_sql, accounts_sql, lots_sql = (
-        sql.format(ids=any_of) for sql in (_EXPIRE_ENTRIES, _EXPIRE_LOT_USES, _EXPIRE_ACCOUNTS, _EXPIRE_LOTS)
+        sql.format(ids=id_sql.sql)
+        for sql in (_EXPIRE_ENTRIES, _EXPIRE_LOT_USES, _EXPIRE_ACCOUNTS, _EXPIRE_LOTS)
     )
+    advance = progress.task(gettext("Expiring points (accounts)"), _accounts_of(expired_lots))
     expired = 0
     for ids in _account_chunks(expired_lots, chunk_size):
         with transaction.atomic():
             written = connection.ops.adapt_datetimefield_value(timezone.now())
             with connection.cursor() as cursor:
-                cursor.execute(lock_sql, [to_param(ids)])  # in key order, like every service
+                cursor.execute(lock_sql, [to_param(ids)])
                 cursor.execute(
                     entries_sql,
                     [written, written, EntryKind.EXPIRE.value, at, to_param(ids), at, ids[0], ids[-1]],
                 )
                 rows = cursor.fetchall()
-                if not rows:
-                    continue
-                entry_ids = to_param([pk for pk, _account_id, _amount in rows])
-                done = to_param([account_id for _pk, account_id, _amount in rows])
-                cursor.execute(lot_uses_sql, [entry_ids, at])
-                cursor.execute(accounts_sql, [at, done, at, ids[0], ids[-1]])
-                cursor.execute(lots_sql, [at, done, at])
+                if rows:
+                    entry_ids = to_param([pk for pk, _account_id, _amount in rows])
+                    done = to_param([account_id for _pk, account_id, _amount in rows])
+                    cursor.execute(lot_uses_sql, [entry_ids, at])
+                    cursor.execute(accounts_sql, [at, done, at, ids[0], ids[-1]])
+                    cursor.execute(lots_sql, [at, done, at])
             expired -= sum(amount for _pk, _account_id, amount in rows)
-            if entries_written.has_listeners(Entry):
+            if rows and entries_written.has_listeners(Entry):
                 entries = list(
                     Entry.objects.filter(pk__in=[pk for pk, _a, _m in rows])
                     .select_related("account")
                     .order_by("pk")
                 )
                 entries_written.send(sender=Entry, entries=entries)
+        advance(len(ids))
     return expired
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
+from tessera.core.progress import SILENT, Progress
 from tessera.ledger import tasks as ledger_tasks
 from tessera.ledger.selectors import expiry_notice_days
 from tessera.points.models import Policy
@@ -41,10 +42,10 @@ def record_expiry_notices(now: datetime) -> int:
     return sum(ledger_tasks.record_expiry_notices(now, days, merchant_ids=ids) for days, ids in groups)
 
 
-def run_nightly(now: datetime) -> NightlyResult:
+def run_nightly(now: datetime, *, progress: Progress = SILENT) -> NightlyResult:
     """The nightly jobs as of `now`, in order: release, expire, note coming expiries. Each can re-run."""
-    released = ledger_tasks.release_pending(now)
-    expired = ledger_tasks.expire_points(now)
+    released = ledger_tasks.release_pending(now, progress=progress)
+    expired = ledger_tasks.expire_points(now, progress=progress)
     return NightlyResult(released=released, expired=expired, notices=record_expiry_notices(now))
 
 

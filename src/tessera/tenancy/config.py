@@ -19,7 +19,8 @@ under a key holding the merchant's `config_version`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -46,6 +47,21 @@ def observe(merchant_id: int, version: int) -> None:
         known = {}
         _versions.set(known)
     known[merchant_id] = version
+
+
+@contextmanager
+def observed(merchant_id: int) -> Iterator[None]:
+    """A long job of one merchant outside a request (the tier review) reads the merchant's configuration
+    from the cache as of the version current when it starts, as one request would: the receivers of
+    the events it publishes, one per change, then read it from memory, not once per event."""
+    version = Merchant.objects.filter(pk=merchant_id).values_list("config_version", flat=True).first()
+    previous = _versions.get()
+    if version is not None:
+        _versions.set({**(previous or {}), merchant_id: version})
+    try:
+        yield
+    finally:
+        _versions.set(previous)
 
 
 def forget(**_kwargs: Any) -> None:

@@ -209,6 +209,33 @@ def rankings(
     Counts entries with `start <= occurred_at <= end`; with `from_window_start`, each member's own
     `MemberTier.window_start` is the start instead. One statement (two sums), whatever the member count.
     """
+    totals: dict[int, int] = {}
+    for member_id, value in ranking_sums(
+        merchant_id=merchant_id,
+        basis=basis,
+        end=end,
+        start=start,
+        members=members,
+        from_window_start=from_window_start,
+    ):
+        totals[member_id] = totals.get(member_id, 0) + int(value or 0)
+    # Sums are numeric (core.sums); a ranking past what the API can send is past every threshold anyway.
+    return {member_id: min(total, MAX_SAFE_INTEGER) for member_id, total in totals.items()}
+
+
+def ranking_sums(
+    *,
+    merchant_id: int,
+    basis: str,
+    end: datetime,
+    start: datetime | None,
+    members: Q,
+    from_window_start: bool = False,
+) -> QuerySet[Any]:
+    """(member id, sum) rows, one per part of the ranking a member has (`ranking_parts`), in one
+    statement (UNION ALL): `rankings` adds them up in Python, the review's set-based statement in SQL
+    (`services.review_program`). Sums are numeric (core.sums); a member's ranking is their total,
+    capped at `MAX_SAFE_INTEGER`."""
     parts = [
         part.queryset.order_by()
         .values(part.member_field)
@@ -223,12 +250,7 @@ def rankings(
             from_window_start=from_window_start,
         )
     ]
-    totals: dict[int, int] = {}
-    # Every sum in one statement (UNION ALL): a member may appear in each.
-    for member_id, value in parts[0].union(*parts[1:], all=True):
-        totals[member_id] = totals.get(member_id, 0) + int(value or 0)
-    # Sums are numeric (core.sums); a ranking past what the API can send is past every threshold anyway.
-    return {member_id: min(total, MAX_SAFE_INTEGER) for member_id, total in totals.items()}
+    return parts[0].union(*parts[1:], all=True)
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Exists, Max, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from tessera.core.bulk import id_list
 from tessera.core.errors import ValidationFailed
 from tessera.core.events import publish
 from tessera.core.limits import MAX_SAFE_INTEGER
 from tessera.core.prepared import Prepared
+from tessera.core.progress import SILENT, Progress
 from tessera.core.transactions import atomic
 from tessera.ledger import services as ledger
 from tessera.ledger.models import AccountKind, EntryKind
@@ -45,6 +49,7 @@ from tessera.points.policy import lot_dates, policy_of
 from tessera.tenancy.permissions import as_user, authorise
 from tessera.tiers.models import (
     ChangeReason,
+    Downgrade,
     DowngradeNotice,
     Hold,
     MemberTier,
@@ -66,6 +71,7 @@ from tessera.tiers.selectors import (
     program_of,
     rank_of,
     ranking_parts,
+    ranking_sums,
     rankings,
     review_window_start,
     tier_for,
@@ -190,16 +196,37 @@ def _record(
 
 
 def _announce(change: TierChange) -> None:
-    publish(
+    _tier_changed(
         merchant_id=change.merchant_id,
+        member_id=change.member_id,
+        from_tier=change.from_tier,
+        to_tier=change.to_tier,
+        reason=change.reason,
+        voucher_code=change.voucher_code,
+        at=change.at,
+    )
+
+
+def _tier_changed(
+    *,
+    merchant_id: int,
+    member_id: int,
+    from_tier: Tier | None,
+    to_tier: Tier | None,
+    reason: str,
+    at: datetime,
+    voucher_code: str = "",
+) -> None:
+    publish(
+        merchant_id=merchant_id,
         type="member.tier_changed",
         payload={
-            "member_id": change.member_id,
-            "from": change.from_tier.code if change.from_tier else None,
-            "to": change.to_tier.code if change.to_tier else None,
-            "reason": change.reason,
-            "voucher_code": change.voucher_code,
-            "at": change.at.isoformat(),
+            "member_id": member_id,
+            "from": from_tier.code if from_tier else None,
+            "to": to_tier.code if to_tier else None,
+            "reason": reason,
+            "voucher_code": voucher_code,
+            "at": at.isoformat(),
         },
     )
 
@@ -430,8 +457,53 @@ def review_due(program: TierProgram, now: datetime) -> bool:
     return program.last_reviewed_at < last_review(program, now)
 
 
+# The review's per-chunk statements, the same text on PostgreSQL and SQLite (>= 3.35: RETURNING,
+# UPDATE … FROM) but for `{ids}` (core.bulk: the chunk's member ids, one bound value) and `{ranked}`,
+# the rows of the ranking (`selectors.ranking_sums`, compiled by the ORM).
+#: The downgrades of a chunk, decided and written as history in one statement: each member's ranking
+#: (capped like `selectors.rankings`), the highest tier it reaches (`tier_for`: thresholds rise with
+#: rank), the tier it lowers to (`lowered_tier`: `{target}` is the earned rank, or with one tier at a
+#: time the higher of it and the rank just below the current one).
+_REVIEW_DOWNGRADES = """INSERT INTO tiers_tierchange (created_at, updated_at, merchant_id, member_id,
+        from_tier_id, to_tier_id, reason, ranking, voucher_code, note, at)
+    WITH parts (member_id, total) AS ({ranked}),
+    ranked AS (SELECT member_id, SUM(total) AS total FROM parts GROUP BY member_id),
+    chunk AS (
+        SELECT s.member_id, s.tier_id, cur.rank AS current_rank,
+            CASE WHEN COALESCE(r.total, 0) > %s THEN %s ELSE CAST(COALESCE(r.total, 0) AS BIGINT) END
+                AS ranking
+        FROM tiers_membertier s JOIN tiers_tier cur ON cur.id = s.tier_id
+        LEFT JOIN ranked r ON r.member_id = s.member_id
+        WHERE s.member_id {ids}),
+    decided AS (
+        SELECT c.member_id, c.tier_id, c.current_rank, c.ranking,
+            COALESCE((SELECT MAX(t.rank) FROM tiers_tier t
+                WHERE t.merchant_id = %s AND t.threshold <= c.ranking), 0) AS earned_rank,
+            COALESCE((SELECT MAX(t.rank) FROM tiers_tier t
+                WHERE t.merchant_id = %s AND t.rank < c.current_rank), 0) AS step_rank
+        FROM chunk c)
+    SELECT %s, %s, %s, d.member_id, d.tier_id, target.id, %s, d.ranking, '', '', %s
+    FROM decided d LEFT JOIN tiers_tier target ON target.merchant_id = %s AND target.rank = {target}
+    WHERE d.earned_rank < d.current_rank
+    ORDER BY d.member_id
+    RETURNING id, member_id, from_tier_id, to_tier_id"""
+_EARNED_RANK = "d.earned_rank"
+_ONE_TIER_RANK = "CASE WHEN d.step_rank > d.earned_rank THEN d.step_rank ELSE d.earned_rank END"
+#: The lowered members' state, from the history rows just written.
+_REVIEW_LOWER = """UPDATE tiers_membertier SET tier_id = c.to_tier_id, since = %s, window_start = %s,
+        held_until = NULL, updated_at = %s
+    FROM tiers_tierchange c
+    WHERE c.id {ids} AND tiers_membertier.member_id = c.member_id"""
+#: "Since the last change": the members who qualified again start a new window.
+_REVIEW_RENEW = "UPDATE tiers_membertier SET window_start = %s, updated_at = %s WHERE member_id {ids}"
+
+
 def review_program(
-    *, program: TierProgram, now: datetime | None = None, chunk_size: int = REVIEW_CHUNK
+    *,
+    program: TierProgram,
+    now: datetime | None = None,
+    chunk_size: int = REVIEW_CHUNK,
+    progress: Progress = SILENT,
 ) -> ReviewResult:
     """Lower the tier of every member whose ranking no longer holds it (F1), to the tier the ranking
     supports or one tier at a time (the program's `downgrade`).
@@ -440,8 +512,14 @@ def review_program(
     (`held_until` after `now`). "Since the last change": a member is reviewed once their window
     is `window_months` old; qualified again, the window restarts (renewed), else the tier is lowered
     to what the ranking earns. Rolling window and calendar year: the tier becomes the one the review
-    window earns, if lower. Each chunk of members is one transaction: its rows are locked, rankings are
-    two aggregate queries, changes are written in bulk.
+    window earns, if lower.
+
+    Set-based (issue 16): each chunk of members is one transaction of three or four statements
+    whatever its size — lock the chunk's tier states (ids only), decide and write the history
+    (`INSERT … SELECT … RETURNING`), lower the states (`UPDATE … FROM` the history rows), renew the
+    windows of the others — and one `member.tier_changed` event per change. A crash loses at most the
+    chunk in flight; a re-run reviews the rest (a lowered member is not lowered again by the same
+    ranking), and the program is marked reviewed only at the end.
     """
     now = now or timezone.now()
     merchant = program.merchant
@@ -460,6 +538,25 @@ def review_program(
         candidates = candidates.filter(
             window_start__lte=months_later(now, -program.window_months, merchant.tz)
         )
+    if program.downgrade == Downgrade.ONE_TIER and program.review != Review.CONTINUOUS:
+        # A run that stopped half-way (the program is marked reviewed only at the end) is resumed by the
+        # next: who this period's review already took down a tier is not taken down another.
+        candidates = candidates.exclude(
+            Exists(
+                TierChange.objects.filter(
+                    member_id=OuterRef("member_id"),
+                    reason=ChangeReason.DOWNGRADE,
+                    at__gte=last_review(program, now),
+                )
+            )
+        )
+    advance = progress.task(
+        gettext("Tier review of %(merchant)s (members)") % {"merchant": merchant.name},
+        candidates.filter(member__in=live.values("pk")).count,
+    )
+    ids = id_list()
+    target = _ONE_TIER_RANK if program.downgrade == Downgrade.ONE_TIER else _EARNED_RANK
+    at = connection.ops.adapt_datetimefield_value(now)
     reviewed = downgraded = renewed = 0
     last_member = 0
     while True:
@@ -470,55 +567,62 @@ def review_program(
                     member__in=live.filter(pk__gt=last_member).values("pk"),
                 )
                 .order_by("member_id")
-                .select_for_update()[:chunk_size]
+                .select_for_update()
+                .values_list("member_id", flat=True)[:chunk_size]
             )
             if not chunk:
                 break
-            last_member = chunk[-1].member_id
-            found = rankings(
+            last_member = chunk[-1]
+            ranked, ranked_params = ranking_sums(
                 merchant_id=merchant.pk,
                 basis=program.basis,
                 start=start,
                 end=now,
-                members=Q(account__member_id__gte=chunk[0].member_id, account__member_id__lte=last_member),
+                members=Q(account__member_id__gte=chunk[0], account__member_id__lte=last_member),
                 from_window_start=since_change,
-            )
-            changes: list[TierChange] = []
-            lowered: dict[int | None, list[int]] = defaultdict(list)
-            windows_renewed: list[int] = []
-            for state in chunk:
-                ranking = found.get(state.member_id, 0)
-                earned = tier_for(tiers, ranking)
-                current = by_id[state.tier_id] if state.tier_id else None
-                if rank_of(earned) < rank_of(current):
-                    target = lowered_tier(tiers, current, earned, program.downgrade)
-                    changes.append(
-                        TierChange(
-                            merchant_id=merchant.pk,
-                            member_id=state.member_id,
-                            from_tier=current,
-                            to_tier=target,
-                            reason=ChangeReason.DOWNGRADE,
-                            ranking=ranking,
-                            at=now,
-                        )
-                    )
-                    lowered[target.pk if target else None].append(state.pk)
-                elif since_change:
-                    windows_renewed.append(state.pk)
-                    renewed += 1
-            # One UPDATE per target tier, not bulk_update's CASE over every row of the chunk.
-            for tier_id, pks in lowered.items():
-                MemberTier.objects.filter(pk__in=pks).update(
-                    tier_id=tier_id, since=now, window_start=now, held_until=None, updated_at=now
+            ).query.sql_with_params()
+            written = connection.ops.adapt_datetimefield_value(timezone.now())
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _REVIEW_DOWNGRADES.format(ranked=ranked, ids=ids.sql, target=target),
+                    [
+                        *ranked_params,
+                        MAX_SAFE_INTEGER,
+                        MAX_SAFE_INTEGER,
+                        ids.param(chunk),
+                        merchant.pk,
+                        merchant.pk,
+                        written,
+                        written,
+                        merchant.pk,
+                        ChangeReason.DOWNGRADE.value,
+                        at,
+                        merchant.pk,
+                    ],
                 )
-            if windows_renewed:
-                MemberTier.objects.filter(pk__in=windows_renewed).update(window_start=now, updated_at=now)
-            TierChange.objects.bulk_create(changes)
-            for change in changes:
-                _announce(change)
+                changes: list[tuple[int, int, int, int | None]] = cursor.fetchall()
+                if changes:
+                    cursor.execute(
+                        _REVIEW_LOWER.format(ids=ids.sql), [at, at, at, ids.param([c[0] for c in changes])]
+                    )
+                if since_change:
+                    lowered = {member_id for _pk, member_id, _from, _to in changes}
+                    kept = [member_id for member_id in chunk if member_id not in lowered]
+                    if kept:
+                        cursor.execute(_REVIEW_RENEW.format(ids=ids.sql), [at, at, ids.param(kept)])
+                    renewed += len(kept)
+            for _pk, member_id, from_id, to_id in changes:
+                _tier_changed(
+                    merchant_id=merchant.pk,
+                    member_id=member_id,
+                    from_tier=by_id[from_id],
+                    to_tier=by_id[to_id] if to_id is not None else None,
+                    reason=ChangeReason.DOWNGRADE,
+                    at=now,
+                )
             reviewed += len(chunk)
             downgraded += len(changes)
+        advance(len(chunk))
     TierProgram.objects.filter(pk=program.pk).update(last_reviewed_at=now)
     program.last_reviewed_at = now
     return ReviewResult(reviewed=reviewed, downgraded=downgraded, renewed=renewed)

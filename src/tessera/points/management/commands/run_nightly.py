@@ -3,17 +3,20 @@
 For an operator catching up after downtime (each job can re-run: what it already did no longer matches
 its filter) and for tests: release pending points, expire points past their date, note the expiries
 within each merchant's notice period and queue the notice messages, then review the tier programs that
-are due. Without `--as-of`, as of now.
+are due. Without `--as-of`, as of now. On a terminal, progress bars for the release, the expiry and each
+tier review (on standard error; `--no-progress`: none).
 """
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from tessera.core.progress import console_progress
 from tessera.marketing.notices import send_expiry_notices
 from tessera.points.tasks import run_nightly
 from tessera.tiers.tasks import reevaluate_tiers
@@ -36,12 +39,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--as-of", type=instant, default=None, help="ISO 8601 with an offset; default: now"
         )
+        parser.add_argument(
+            "--no-progress",
+            action="store_true",
+            help="No progress bars (there are none anyway when the output is not a terminal).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         now = options["as_of"] or timezone.now()
-        result = run_nightly(now)
-        messages = send_expiry_notices(now=now)
-        reviews = reevaluate_tiers(now)
+        with console_progress(sys.stderr, enabled=not options["no_progress"]) as progress:
+            result = run_nightly(now, progress=progress)
+            messages = send_expiry_notices(now=now)
+            reviews = reevaluate_tiers(now, progress=progress)
         self.stdout.write(
             f"as of {now.isoformat()}: released {result.released}, expired {result.expired} points; "
             f"{result.notices} expiry notices, {messages} messages queued; "

@@ -1,14 +1,17 @@
-"""`tessera review_tiers [--as-of INSTANT]`: run the tier review and downgrade notices now, or as they
-would have run at a past instant (operators catching up after downtime; tests)."""
+"""`tessera review_tiers [--as-of INSTANT] [--no-progress]`: run the tier review and downgrade notices
+now, or as they would have run at a past instant (operators catching up after downtime; tests). On a
+terminal, a progress bar per program reviewed (on standard error)."""
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from tessera.core.progress import console_progress
 from tessera.tiers.tasks import run_tier_jobs
 
 
@@ -35,12 +38,18 @@ class Command(BaseCommand):
             help="Decide as at this instant (ISO 8601 with offset) instead of now; run one instant after "
             "the other, oldest first, to catch up on missed reviews.",
         )
+        parser.add_argument(
+            "--no-progress",
+            action="store_true",
+            help="No progress bars (there are none anyway when the output is not a terminal).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         now = _instant(options["as_of"]) if options["as_of"] else timezone.now()
         if now > timezone.now():
             raise CommandError("--as-of cannot be in the future.")
-        runs = run_tier_jobs(now)
+        with console_progress(sys.stderr, enabled=not options["no_progress"]) as progress:
+            runs = run_tier_jobs(now, progress=progress)
         for merchant_id, run in runs.items():
             done = run.review
             review = (
