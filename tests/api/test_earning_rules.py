@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tessera.core.api_forms import field_errors
 from tessera.rules import services
 from tessera.rules.admin import EarningRuleForm
 from tessera.rules.models import EarningRule, Effect
@@ -112,8 +113,8 @@ def test_the_api_refuses_with_the_back_offices_messages(admin, merchant) -> None
     assert refused.status_code == 422
     body = refused.json()
     assert body["code"] == "invalid_rule"
-    assert body["errors"]["formula"] == form.errors["formula"]
-    assert body["errors"]["hour_until"] == form.errors["hour_until"]
+    assert field_errors(body["errors"])["formula"] == form.errors["formula"]
+    assert field_errors(body["errors"])["hour_until"] == form.errors["hour_until"]
     assert not EarningRule.objects.exists()
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from tessera.core.api_forms import field_errors
 from tessera.points import services
 from tessera.points.admin import PolicyForm
 from tessera.points.models import Policy
@@ -54,8 +55,8 @@ def test_the_api_refuses_with_the_back_offices_messages(admin, merchant) -> None
     assert refused.status_code == 422
     body = refused.json()
     assert body["code"] == "invalid_points_policy"
-    assert body["errors"]["reset_day"] == form.errors["reset_day"]
-    assert body["errors"]["earn_per_amount"] == form.errors["earn_per_amount"]
+    assert field_errors(body["errors"])["reset_day"] == form.errors["reset_day"]
+    assert field_errors(body["errors"])["earn_per_amount"] == form.errors["earn_per_amount"]
 
 
 def test_keys_without_the_admin_scope_are_refused(admin_read, till, integration) -> None:  # type: ignore[no-untyped-def]

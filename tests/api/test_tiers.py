@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tessera.core.api_forms import field_errors
 from tessera.tiers import services
 from tessera.tiers.models import Tier, TierProgram
 from tests.factories import staff_user
@@ -44,12 +45,12 @@ def test_a_tier_is_refused_as_the_back_office_refuses_it(admin, merchant) -> Non
     refused = admin.post("/tier-program/tiers", {**SILVER, "discount_percent": "101"})
 
     assert refused.status_code == 422 and refused.json()["code"] == "invalid_tier"
-    assert refused.json()["errors"] == {
+    assert field_errors(refused.json()["errors"]) == {
         "discount_percent": ["Ensure this value is less than or equal to 100."]
     }
     again = admin.post("/tier-program/tiers", {**SILVER, "threshold": 9000000})
-    assert again.json()["errors"] == {
-        "null": ["A higher tier needs a higher threshold than “Gold” (5000000)."]
+    assert field_errors(again.json()["errors"]) == {
+        None: ["A higher tier needs a higher threshold than “Gold” (5000000)."]
     }
 
 

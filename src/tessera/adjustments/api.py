@@ -19,7 +19,7 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from tessera.adjustments import services
 from tessera.adjustments.forms import VoucherForm
 from tessera.adjustments.models import AdjustmentVoucher, VoucherStatus
-from tessera.core.configapi import body_example, one_of, validated
+from tessera.core.api_forms import body_example, one_of, valid_or_refuse
 from tessera.core.errors import NotFound
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.limits import Id
@@ -139,7 +139,7 @@ def create_voucher(
             "target_tier": payload.target_tier_id,
         }
         form = type("ApiVoucherForm", (VoucherForm,), {"merchant": merchant})(data=data)
-        cleaned = validated(form)
+        cleaned = valid_or_refuse(form)
         with changes_by(request.auth.key):
             voucher = services.create_voucher(
                 merchant=merchant,

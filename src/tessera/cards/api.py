@@ -30,7 +30,7 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from tessera.cards import rendering, selectors, services
 from tessera.cards.forms import CardTypeForm, GenerateBatchForm
 from tessera.cards.models import Card, CardBatch, CardKind, CardStatus, CardType
-from tessera.core.configapi import body_example, one_of, validated
+from tessera.core.api_forms import body_example, one_of, valid_or_refuse
 from tessera.core.errors import NotFound
 from tessera.core.etag import PRECONDITION_ERRORS, require_if_match, tagged, tagged_json
 from tessera.core.idempotency import idempotent, key_header
@@ -323,7 +323,7 @@ def _card_type(request: ApiRequest, card_type_id: int, *, lock: bool = False) ->
 
 
 def _save_card_type(form: CardTypeForm) -> CardType:
-    validated(form)
+    valid_or_refuse(form)
     card_type: CardType = form.save(commit=False)
     card_type.stamp(None)
     card_type.save()
@@ -491,7 +491,7 @@ def generate_batch(
             data={**payload.model_dump(exclude={"card_type_id"}), "card_type": payload.card_type_id},
             merchant_id=merchant.pk,
         )
-        data = validated(form)
+        data = valid_or_refuse(form)
         with changes_by(request.auth.key):
             batch = services.generate_batch(
                 merchant=merchant,

@@ -2,7 +2,9 @@
 
 An API change is applied to the same ModelForm a back-office page shows: the form starts from the
 object as it stands (its initial values), the fields the client sent replace theirs, and the form's
-errors come back as a 422 problem with the same messages, per field.
+errors come back as a 422 problem with the same messages, per field, in the shape of ninja's schema
+errors (`loc`, `msg`, `type`), so that a client reads both alike. Also what every configuration
+endpoint needs besides: a merchant's row by id (`one_of`) and a request body's example (`body_example`).
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from typing import Any, TypeVar
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import models
+from django.db.models import Model, QuerySet
 
-from tessera.core.errors import ValidationFailed
+from tessera.core.errors import NotFound, ValidationFailed
 
 F = TypeVar("F", bound=forms.ModelForm)
+M = TypeVar("M", bound=Model)
 
 
 def for_api(form_class: type[F], **attributes: Any) -> type[F]:
@@ -37,14 +41,42 @@ def bound_form(form_class: type[F], *, instance: models.Model, changes: Mapping[
     return form_class(data=data, instance=instance)
 
 
-def valid_or_refuse(form: forms.BaseForm, *, code: str) -> dict[str, Any]:
-    """The form's cleaned data, or ValidationFailed (422) with its messages: `errors` per field, those
-    of the whole form under `null`, the first message as `detail`."""
+def valid_or_refuse(form: forms.BaseForm, *, code: str = "invalid_fields") -> dict[str, Any]:
+    """The form's cleaned data, or ValidationFailed (422 `code`) with its messages: `errors` lists each
+    as `{"loc": ["body", field], "msg": …, "type": …}` (`["body"]` for the whole form), the first message
+    is the `detail`."""
     if form.is_valid():
         return form.cleaned_data
-    errors = {
-        (None if field == NON_FIELD_ERRORS else field): [str(m) for m in messages]
-        for field, messages in form.errors.items()
-    }
-    first = next(iter(errors.values()))[0]
-    raise ValidationFailed(first, code=code, errors=errors)
+    errors = [
+        {
+            "loc": ["body"] if field == NON_FIELD_ERRORS else ["body", field],
+            "msg": message,
+            "type": error.code or "invalid",
+        }
+        for field, field_errors in form.errors.as_data().items()
+        for error in field_errors
+        for message in error.messages
+    ]
+    raise ValidationFailed(errors[0]["msg"], code=code, errors=errors)
+
+
+def field_errors(errors: list[dict[str, Any]]) -> dict[str | None, list[str]]:
+    """A 422's `errors` by field (None: the whole form), as a form's `errors` reads."""
+    found: dict[str | None, list[str]] = {}
+    for error in errors:
+        found.setdefault(error["loc"][1] if len(error["loc"]) > 1 else None, []).append(error["msg"])
+    return found
+
+
+def body_example(example: dict[str, Any]) -> dict[str, Any]:
+    """`openapi_extra` giving an operation's JSON request body an example, for client generators."""
+    return {"requestBody": {"content": {"application/json": {"example": example}}}}
+
+
+def one_of(rows: QuerySet[M], pk: int, *, missing: NotFound, lock: bool = False) -> M:
+    """Row `pk` of `rows` (a merchant's rows: another merchant's id is not among them), locked for an
+    update when `lock`; else `missing`, a 404."""
+    found = (rows.select_for_update() if lock else rows).filter(pk=pk).first()
+    if found is None:
+        raise missing
+    return found

@@ -19,7 +19,7 @@ from ninja import Field, File, Path, Router, Schema
 from ninja.files import UploadedFile
 from ninja.pagination import LimitOffsetPagination, paginate
 
-from tessera.core.configapi import body_example, one_of
+from tessera.core.api_forms import body_example, one_of
 from tessera.core.errors import NotFound
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.limits import MAX_SAFE_INTEGER, Id

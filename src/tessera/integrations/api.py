@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from ninja import Field, Path, Router, Schema
 from ninja.pagination import LimitOffsetPagination, paginate
 
-from tessera.core.configapi import body_example, one_of, validated
+from tessera.core.api_forms import body_example, one_of, valid_or_refuse
 from tessera.core.errors import NotFound, ValidationFailed
 from tessera.core.etag import PRECONDITION_ERRORS, require_if_match, tagged
 from tessera.core.idempotency import idempotent, key_header
@@ -236,7 +236,7 @@ def create_connection(
 ) -> HttpResponse:
     def work() -> tuple[int, ConnectionCreatedOut]:
         data = payload.model_dump(exclude={"store_id"}) | {"store": payload.store_id}
-        cleaned = validated(_stores_of(ConnectionForm(data=data), request))
+        cleaned = valid_or_refuse(_stores_of(ConnectionForm(data=data), request))
         issued = services.create_connection(
             merchant=request.auth.merchant,
             platform=cleaned["platform"],
@@ -283,7 +283,7 @@ def update_connection(
         form_class = forms.modelform_factory(Connection, fields=CONNECTION_CHANGE_FIELDS)
         data = model_to_dict(connection, fields=CONNECTION_CHANGE_FIELDS) | sent
         form = _stores_of(form_class(data=data, instance=connection), request)
-        cleaned = validated(form)
+        cleaned = valid_or_refuse(form)
         changed = {k: cleaned[k] for k in CONNECTION_CHANGE_FIELDS if k in form.changed_data}
         shown = ConnectionOut.of(request, services.update_connection(connection=connection, **changed))
     tagged(response, shown)
@@ -403,7 +403,7 @@ def create_endpoint(
     request: ApiRequest, payload: EndpointIn, idempotency_key: str = key_header()
 ) -> HttpResponse:
     def work() -> tuple[int, EndpointSecretOut]:
-        cleaned = validated(_ENDPOINT_FORM(data=payload.model_dump()))
+        cleaned = valid_or_refuse(_ENDPOINT_FORM(data=payload.model_dump()))
         issued = services.create_endpoint(
             merchant=request.auth.merchant,
             url=cleaned["url"],
@@ -446,7 +446,7 @@ def update_endpoint(
         require_if_match(request, EndpointOut.of(endpoint))
         data = model_to_dict(endpoint, fields=ENDPOINT_FIELDS) | payload.model_dump(exclude_unset=True)
         form = _ENDPOINT_FORM(data=data, instance=endpoint)
-        cleaned = validated(form)
+        cleaned = valid_or_refuse(form)
         changed = {k: cleaned[k] for k in ENDPOINT_FIELDS if k in form.changed_data}
         shown = EndpointOut.of(services.update_endpoint(endpoint=endpoint, **changed))
     tagged(response, shown)
