@@ -15,7 +15,7 @@ from typing import Any
 
 import phonenumbers
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Field
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -24,7 +24,7 @@ from pydantic import ValidationError as PydanticValidationError
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 from unidecode import unidecode
 
-from tessera.core import events
+from tessera.core import bulk, events
 from tessera.core.errors import Conflict, DomainError, ValidationFailed
 from tessera.members import signals
 from tessera.members.models import Anniversary, Member, MemberStatus, Segment, Tag
@@ -112,13 +112,43 @@ def build_search_text(*, full_name: str, phone: str | None, email: str) -> str:
         if plain != name:
             words.append(plain)
     if phone:
-        number = phonenumbers.parse(str(phone))
         words.append(str(phone).lstrip("+"))
-        national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-        words.append(re.sub(r"\D", "", national))
+        words.append(_national_digits(str(phone)))
     if email:
         words.append(email.lower())
     return f" {' '.join(words)}" if words else ""
+
+
+def _national_digits(e164: str) -> str:
+    """The digits of the number as written at home (`0912345678` for `+84912345678`).
+
+    The national format adds at most a prefix to the number's own digits, chosen by the number's
+    leading digits and length: numbers sharing their first seven digits and their length share it,
+    so an import of a million members formats one number in a hundred (issue 16)."""
+    code = next(
+        (e164[1:n] for n in (2, 3, 4) if int(e164[1:n] or 0) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE), ""
+    )
+    national = e164[1 + len(code) :]
+    if len(national) >= 9 and not national.startswith("0"):
+        prefix = _national_prefix(code, national[:7], len(national))
+        if prefix is not None:
+            return prefix + national
+    return _formatted_national_digits(e164)
+
+
+@lru_cache(maxsize=100_000)
+def _national_prefix(code: str, leading: str, length: int) -> str | None:
+    sample = f"+{code}{leading}{'5' * (length - len(leading))}"
+    digits = _formatted_national_digits(sample)
+    return digits[:-length] if digits.endswith(sample[-length:]) else None
+
+
+def _formatted_national_digits(e164: str) -> str:
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return ""
+    return re.sub(r"\D", "", phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))
 
 
 def _refresh_search_text(member: Member) -> None:
@@ -554,6 +584,99 @@ def bulk_register_members(
     except IntegrityError:
         raise Conflict(_("Another member already has one of these phones."), code="phone_taken") from None
     return created
+
+
+#: The columns a SELECT given to `register_members_from` yields: the phone and the importable profile.
+IMPORT_COLUMNS = (
+    "phone",
+    "full_name",
+    "email",
+    "address",
+    "region",
+    "birthday",
+    "gender",
+    "occupation",
+    "id_number",
+    "notes",
+    "home_store_id",
+    "marketing_sms",
+    "marketing_email",
+    "search_text",
+)
+
+
+def register_members_from(
+    *, merchant: Merchant, rows: str, params: Sequence[Any] = (), actor: Any = None, reason: str = ""
+) -> int:
+    """`bulk_register_members` set-based (issue 16): `rows` is a SELECT (with `params`) of the
+    `IMPORT_COLUMNS` of new members — an E.164 phone, profile fields checked by the caller, the search
+    text of `build_search_text`. Two statements whatever the number of rows: the members (status as
+    `register_member` gives it) and their history rows (change reason `reason`). The unique constraint
+    on phones decides clashes: one clash fails the call. Returns how many members were registered."""
+    authorise(actor, "members.add_member", merchant=merchant)
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    user_id = bulk.Param(user.pk if user is not None else None)
+    now = timezone.now()
+    active = merchant.auto_activate_members
+    status = MemberStatus.ACTIVE if active else MemberStatus.NOT_ACTIVATED
+    history = Member.history.model
+    own = {f.column for f in Member._meta.concrete_fields}
+    copied = {
+        f.column: f"m.{connection.ops.quote_name(f.column)}"
+        for f in history._meta.concrete_fields
+        if f.column in own
+    }
+    try:
+        with transaction.atomic():
+            count = bulk.execute(
+                *bulk.insert_select(
+                    Member,
+                    {
+                        **{column: f"r.{column}" for column in IMPORT_COLUMNS},
+                        "merchant_id": bulk.Param(merchant.pk),
+                        "status": bulk.Param(status.value),
+                        "status_changed_at": bulk.Param(now if active else None),
+                        "created_at": bulk.Param(now),
+                        "updated_at": bulk.Param(now),
+                        "created_by_id": user_id,
+                        "updated_by_id": user_id,
+                    },
+                    f"FROM ({rows}) r",
+                    params,
+                )
+            )
+            bulk.execute(
+                *bulk.insert_select(
+                    history,
+                    {
+                        **copied,
+                        "history_date": bulk.Param(now),
+                        "history_change_reason": bulk.Param(reason or None),
+                        "history_type": bulk.Param("+"),
+                        "history_user_id": user_id,
+                    },
+                    f"""FROM members_member m WHERE m.merchant_id = %s AND m.created_at = %s
+                        AND m.superseded_by_id IS NULL AND m.erased_at IS NULL
+                        AND m.phone IN (SELECT r.phone FROM ({rows}) r) ORDER BY m.id""",  # noqa: S608
+                    [merchant.pk, connection.ops.adapt_datetimefield_value(now), *params],
+                )
+            )
+    except IntegrityError:
+        raise Conflict(_("Another member already has one of these phones."), code="phone_taken") from None
+    return count
+
+
+def tag_members_from(*, rows: str, params: Sequence[Any] = ()) -> int:
+    """Add tags to members in one statement: `rows` is a SELECT (with `params`) of `member_id`,
+    `tag_id` pairs, each member's tag its merchant's own (the caller's check); a tag the member
+    already has, or one deleted meanwhile, is left out."""
+    return bulk.execute(
+        f"""INSERT INTO members_member_tags (member_id, tag_id)
+            SELECT r.member_id, r.tag_id FROM ({rows}) r JOIN members_tag t ON t.id = r.tag_id
+            WHERE NOT EXISTS (SELECT 1 FROM members_member_tags x
+                              WHERE x.member_id = r.member_id AND x.tag_id = r.tag_id)""",  # noqa: S608
+        params,
+    )
 
 
 def bulk_update_member_profiles(
