@@ -10,6 +10,7 @@ rest with the field's default (or a value the writer passes), adapted for the da
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,3 +65,18 @@ def execute(sql: str, params: Sequence[Any]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)
+
+
+def returning(sql: str, params: Sequence[Any], columns: str) -> list[tuple[Any, ...]]:
+    """Run an INSERT and return `columns` of the rows it wrote (PostgreSQL and SQLite ≥ 3.35)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {columns}", params)
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def any_of(ids: Sequence[int]) -> tuple[str, Any]:
+    """`IN` a list of ids as one parameter, whatever its length: an array on PostgreSQL, a JSON array
+    on SQLite (as `ledger.tasks.expire_points`). Returns the SQL after the column and the parameter."""
+    if connection.vendor == "postgresql":
+        return "= ANY(%s)", list(ids)
+    return "IN (SELECT value FROM json_each(%s))", json.dumps(list(ids))

@@ -435,6 +435,7 @@ def run_check(job_id: int) -> None:
                         job.rows_done = read
                         job.save(update_fields=["rows_done", "updated_at"])
                     _write_progress(job, rows_done=read, fraction=table.progress())
+            staging.analyse()
             with transaction.atomic():
                 _save_errors(job, staging.find_duplicates(job, phone_header=checker.phone_header))
                 _save_errors(
@@ -561,7 +562,7 @@ def _write_chunk(job: ImportJob, first: int, last: int, *, reason: str) -> None:
         reason=source,
     )
     if created:
-        staging.link_members(job, first=first, last=last)
+        staging.link_members(job, created, first=first, last=last)
         tag_members_from(rows=staging.new_tags(), params=creates)
         credit_opening_balances_from(
             merchant=merchant,

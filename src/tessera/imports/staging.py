@@ -88,6 +88,13 @@ def stage(job: ImportJob, rows: Sequence[ParsedRow]) -> None:
         cursor.executemany(f"INSERT INTO {_TABLE} ({names}) VALUES ({holes})", values)
 
 
+def analyse() -> None:
+    """Fresh planner statistics once a file is staged, so apply's range scans use the (job, line) index."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {_TABLE}")
+
+
 def clear(job: ImportJob) -> None:
     StagedRow.objects.filter(job=job).delete()
 
@@ -244,14 +251,21 @@ def updates(job: ImportJob, *, first: int, last: int) -> list[tuple[int, dict[st
         ]
 
 
-def link_members(job: ImportJob, *, first: int, last: int) -> None:
-    """Note on the rows just created which member each became (the phone is theirs alone)."""
+def link_members(job: ImportJob, created: Sequence[tuple[int, str]], *, first: int, last: int) -> None:
+    """Note on the rows just created which member each became: `created` holds (member id, phone)."""
+    if connection.vendor == "postgresql":
+        pairs = "unnest(%s::bigint[], %s::text[]) AS v(id, phone)"
+        params: list[Any] = [[pk for pk, _phone in created], [phone for _pk, phone in created]]
+    else:
+        pairs = """(SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS phone
+                    FROM json_each(%s)) AS v"""
+        params = [json.dumps([list(pair) for pair in created])]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""UPDATE {_TABLE} SET member_id = (
-                    SELECT m.id FROM members_member m WHERE {_CURRENT.replace("s.phone", f"{_TABLE}.phone")})
-                WHERE job_id = %s AND line BETWEEN %s AND %s AND action = %s""",
-            [job.merchant_id, job.pk, first, last, Action.CREATE.value],
+            f"""UPDATE {_TABLE} SET member_id = v.id FROM {pairs}
+                WHERE {_TABLE}.job_id = %s AND {_TABLE}.phone = v.phone
+                  AND {_TABLE}.line BETWEEN %s AND %s AND {_TABLE}.action = %s""",
+            [*params, job.pk, first, last, Action.CREATE.value],
         )
 
 

@@ -842,10 +842,9 @@ def credit_opening_balances_from(
         "created_by_id": user_id,
         "updated_by_id": user_id,
     }
-    new_accounts = f"""FROM ledger_account a JOIN ({rows}) r ON r.member_id = a.member_id
-        {{entry}} WHERE a.merchant_id = %s AND a.kind = %s ORDER BY a.id"""
+    rows_of_accounts = f"FROM ledger_account a JOIN ({rows}) r ON r.member_id = a.member_id"
     with atomic():
-        count = bulk.execute(
+        accounts = bulk.returning(
             *bulk.insert_select(
                 Account,
                 {
@@ -856,10 +855,13 @@ def credit_opening_balances_from(
                 },
                 f"FROM ({rows}) r",
                 params,
-            )
+            ),
+            "id",
         )
-        # The accounts are new (one per member and kind), so each has exactly the entry written here.
-        bulk.execute(
+        if not accounts:
+            return 0
+        account_ids, account_param = bulk.any_of([pk for (pk,) in accounts])
+        entries = bulk.returning(
             *bulk.insert_select(
                 Entry,
                 {
@@ -872,10 +874,13 @@ def credit_opening_balances_from(
                     **{name: bulk.Param(value) for name, value in stored(reason).items()},
                     "occurred_at": bulk.Param(now),
                 },
-                new_accounts.format(entry=""),
-                [*params, merchant.pk, AccountKind.POINTS.value],
-            )
+                f"{rows_of_accounts} WHERE a.id {account_ids} ORDER BY a.id",
+                [*params, account_param],
+            ),
+            "id",
         )
+        # The accounts are new (one per member and kind), so each has exactly the entry written here.
+        entry_ids, entry_param = bulk.any_of([pk for (pk,) in entries])
         bulk.execute(
             *bulk.insert_select(
                 Lot,
@@ -890,22 +895,21 @@ def credit_opening_balances_from(
                     "expires_at": "r.expires_at",
                     "released": bulk.Param(True),
                 },
-                new_accounts.format(entry="JOIN ledger_entry e ON e.account_id = a.id"),
-                [*params, merchant.pk, AccountKind.POINTS.value],
+                f"""{rows_of_accounts} JOIN ledger_entry e ON e.account_id = a.id
+                    WHERE e.id {entry_ids} ORDER BY e.id""",
+                [*params, entry_param],
             )
         )
         if entries_written.has_listeners(Entry):
             entries_written.send(
                 sender=Entry,
                 entries=list(
-                    Entry.objects.filter(
-                        merchant=merchant, source=source, occurred_at=now, kind=EntryKind.ADJUST
-                    )
+                    Entry.objects.filter(pk__in=[pk for (pk,) in entries])
                     .select_related("account")
                     .order_by("pk")
                 ),
             )
-    return count
+    return len(accounts)
 
 
 # --- helpers -------------------------------------------------------------------------------------

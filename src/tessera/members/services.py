@@ -607,12 +607,12 @@ IMPORT_COLUMNS = (
 
 def register_members_from(
     *, merchant: Merchant, rows: str, params: Sequence[Any] = (), actor: Any = None, reason: str = ""
-) -> int:
+) -> list[tuple[int, str]]:
     """`bulk_register_members` set-based (issue 16): `rows` is a SELECT (with `params`) of the
     `IMPORT_COLUMNS` of new members — an E.164 phone, profile fields checked by the caller, the search
     text of `build_search_text`. Two statements whatever the number of rows: the members (status as
     `register_member` gives it) and their history rows (change reason `reason`). The unique constraint
-    on phones decides clashes: one clash fails the call. Returns how many members were registered."""
+    on phones decides clashes: one clash fails the call. Returns the (id, phone) of each new member."""
     authorise(actor, "members.add_member", merchant=merchant)
     user = actor if getattr(actor, "is_authenticated", False) else None
     user_id = bulk.Param(user.pk if user is not None else None)
@@ -628,7 +628,7 @@ def register_members_from(
     }
     try:
         with transaction.atomic():
-            count = bulk.execute(
+            created = bulk.returning(
                 *bulk.insert_select(
                     Member,
                     {
@@ -643,27 +643,28 @@ def register_members_from(
                     },
                     f"FROM ({rows}) r",
                     params,
-                )
+                ),
+                "id, phone",
             )
-            bulk.execute(
-                *bulk.insert_select(
-                    history,
-                    {
-                        **copied,
-                        "history_date": bulk.Param(now),
-                        "history_change_reason": bulk.Param(reason or None),
-                        "history_type": bulk.Param("+"),
-                        "history_user_id": user_id,
-                    },
-                    f"""FROM members_member m WHERE m.merchant_id = %s AND m.created_at = %s
-                        AND m.superseded_by_id IS NULL AND m.erased_at IS NULL
-                        AND m.phone IN (SELECT r.phone FROM ({rows}) r) ORDER BY m.id""",  # noqa: S608
-                    [merchant.pk, connection.ops.adapt_datetimefield_value(now), *params],
+            if created:
+                ids, id_param = bulk.any_of([pk for pk, _phone in created])
+                bulk.execute(
+                    *bulk.insert_select(
+                        history,
+                        {
+                            **copied,
+                            "history_date": bulk.Param(now),
+                            "history_change_reason": bulk.Param(reason or None),
+                            "history_type": bulk.Param("+"),
+                            "history_user_id": user_id,
+                        },
+                        f"FROM members_member m WHERE m.id {ids} ORDER BY m.id",
+                        [id_param],
+                    )
                 )
-            )
     except IntegrityError:
         raise Conflict(_("Another member already has one of these phones."), code="phone_taken") from None
-    return count
+    return [(int(pk), str(phone)) for pk, phone in created]
 
 
 def tag_members_from(*, rows: str, params: Sequence[Any] = ()) -> int:
