@@ -18,6 +18,7 @@ from typing import Any
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils import translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from phonenumbers import PhoneMetadata
@@ -204,7 +205,17 @@ def header_key(text: str) -> str:
     return re.sub(r"[\W_]+", "", unidecode(unicodedata.normalize("NFKC", str(text))).lower())
 
 
-_SYNONYMS = {header_key(s): f.name for f in FIELDS for s in (f.name, *f.synonyms)}
+#: The languages of the back office, whose field labels are headers too (the template file's).
+TEMPLATE_LANGUAGES = ("vi", "zh-hans", "en")
+
+
+@functools.cache
+def _synonyms() -> dict[str, str]:
+    labels = {}
+    for language in TEMPLATE_LANGUAGES:
+        with translation.override(language):
+            labels.update({header_key(str(f.label)): f.name for f in FIELDS})
+    return {**labels, **{header_key(s): f.name for f in FIELDS for s in (f.name, *f.synonyms)}}
 
 
 def suggest_mapping(headers: list[str]) -> dict[str, str]:
@@ -212,7 +223,7 @@ def suggest_mapping(headers: list[str]) -> dict[str, str]:
     mapping: dict[str, str] = {}
     used: set[str] = set()
     for header in headers:
-        name = _SYNONYMS.get(header_key(header))
+        name = _synonyms().get(header_key(header))
         if name and name not in used:
             mapping[header] = name
             used.add(name)

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext_lazy as _
 from pydantic import ValidationError as PydanticValidationError
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from simple_history.utils import bulk_update_with_history
 from unidecode import unidecode
 
 from tessera.core import bulk, events
@@ -546,46 +546,6 @@ def ensure_can_transact(member: Member) -> None:
         )
 
 
-def bulk_register_members(
-    *,
-    merchant: Merchant,
-    members: Sequence[Member],
-    tag_ids: Sequence[Sequence[int]] | None = None,
-    actor: Any = None,
-    reason: str = "",
-) -> list[Member]:
-    """Register many new members at once (C4 imports): unsaved `members` with an E.164 phone and
-    profile fields already checked by the caller, and the ids of each one's tags (the merchant's own).
-
-    Each gets the status and search text `register_member` would give and a history row whose change
-    reason is `reason`. The unique constraint on phones decides clashes: one clash fails the call.
-    No `member.created` event per member: the caller announces the import once."""
-    authorise(actor, "members.add_member", merchant=merchant)
-    user = actor if getattr(actor, "is_authenticated", False) else None
-    now = timezone.now()
-    status = MemberStatus.ACTIVE if merchant.auto_activate_members else MemberStatus.NOT_ACTIVATED
-    for member in members:
-        member.merchant = merchant
-        member.status = status
-        member.status_changed_at = now if status == MemberStatus.ACTIVE else None
-        _refresh_search_text(member)
-        member.created_by = member.updated_by = user
-    try:
-        with transaction.atomic():
-            created = bulk_create_with_history(
-                list(members), Member, default_user=user, default_change_reason=reason or None
-            )
-            if tag_ids:
-                Member.tags.through.objects.bulk_create(
-                    Member.tags.through(member_id=member.pk, tag_id=tag_id)
-                    for member, ids in zip(created, tag_ids, strict=True)
-                    for tag_id in ids
-                )
-    except IntegrityError:
-        raise Conflict(_("Another member already has one of these phones."), code="phone_taken") from None
-    return created
-
-
 #: The columns a SELECT given to `register_members_from` yields: the phone and the importable profile.
 IMPORT_COLUMNS = (
     "phone",
@@ -608,11 +568,13 @@ IMPORT_COLUMNS = (
 def register_members_from(
     *, merchant: Merchant, rows: str, params: Sequence[Any] = (), actor: Any = None, reason: str = ""
 ) -> list[tuple[int, str]]:
-    """`bulk_register_members` set-based (issue 16): `rows` is a SELECT (with `params`) of the
-    `IMPORT_COLUMNS` of new members — an E.164 phone, profile fields checked by the caller, the search
-    text of `build_search_text`. Two statements whatever the number of rows: the members (status as
-    `register_member` gives it) and their history rows (change reason `reason`). The unique constraint
-    on phones decides clashes: one clash fails the call. Returns the (id, phone) of each new member."""
+    """Register many new members at once (C4 imports), set-based (issue 16): `rows` is a SELECT (with
+    `params`) of the `IMPORT_COLUMNS` of new members — an E.164 phone, profile fields checked by the
+    caller, the search text of `build_search_text`. Two statements whatever the number of rows: the
+    members (status as `register_member` gives it) and their history rows (change reason `reason`).
+    The unique constraint on phones decides clashes: one clash fails the call. Returns the (id,
+    phone) of each new member. No `member.created` event per member: the caller announces the import
+    once."""
     authorise(actor, "members.add_member", merchant=merchant)
     user = actor if getattr(actor, "is_authenticated", False) else None
     user_id = bulk.Param(user.pk if user is not None else None)
