@@ -5,43 +5,67 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('imports', '0002_opening_balances_expire_by_policy'),
+        ("imports", "0002_opening_balances_expire_by_policy"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='StagedRow',
+            name="StagedRow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('line', models.PositiveIntegerField()),
-                ('action', models.CharField(choices=[('create', 'Create'), ('update', 'Update'), ('skip', 'Skip'), ('reject', 'Reject')], max_length=10)),
-                ('phone', models.CharField(blank=True, max_length=20)),
-                ('phone_cell', models.CharField(blank=True, max_length=300)),
-                ('full_name', models.TextField(blank=True)),
-                ('email', models.TextField(blank=True)),
-                ('address', models.TextField(blank=True)),
-                ('region', models.TextField(blank=True)),
-                ('birthday', models.DateField(null=True)),
-                ('gender', models.TextField(blank=True)),
-                ('occupation', models.TextField(blank=True)),
-                ('id_number', models.TextField(blank=True)),
-                ('notes', models.TextField(blank=True)),
-                ('home_store_id', models.BigIntegerField(null=True)),
-                ('marketing_sms', models.BooleanField(default=False)),
-                ('marketing_email', models.BooleanField(default=False)),
-                ('search_text', models.TextField(blank=True)),
-                ('tag_ids', models.JSONField(default=list)),
-                ('points', models.BigIntegerField(default=0)),
-                ('earned_at', models.DateTimeField(null=True)),
-                ('expires_at', models.DateTimeField(null=True)),
-                ('member_id', models.BigIntegerField(null=True)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='staged_rows', to='imports.importjob')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("line", models.PositiveIntegerField()),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("create", "Create"),
+                            ("update", "Update"),
+                            ("skip", "Skip"),
+                            ("reject", "Reject"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("phone", models.CharField(blank=True, max_length=20)),
+                ("phone_cell", models.CharField(blank=True, max_length=300)),
+                ("full_name", models.TextField(blank=True)),
+                ("email", models.TextField(blank=True)),
+                ("address", models.TextField(blank=True)),
+                ("region", models.TextField(blank=True)),
+                ("birthday", models.DateField(null=True)),
+                ("gender", models.TextField(blank=True)),
+                ("occupation", models.TextField(blank=True)),
+                ("id_number", models.TextField(blank=True)),
+                ("notes", models.TextField(blank=True)),
+                ("home_store_id", models.BigIntegerField(null=True)),
+                ("marketing_sms", models.BooleanField(default=False)),
+                ("marketing_email", models.BooleanField(default=False)),
+                ("search_text", models.TextField(blank=True)),
+                ("tag_ids", models.JSONField(default=list)),
+                ("points", models.BigIntegerField(default=0)),
+                ("earned_at", models.DateTimeField(null=True)),
+                ("expires_at", models.DateTimeField(null=True)),
+                ("member_id", models.BigIntegerField(null=True)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="staged_rows",
+                        to="imports.importjob",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['job', 'phone', 'line'], name='stagedrow_phone')],
-                'constraints': [models.UniqueConstraint(fields=('job', 'line'), name='stagedrow_line_once_per_job')],
+                "indexes": [models.Index(fields=["job", "phone", "line"], name="stagedrow_phone")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("job", "line"), name="stagedrow_line_once_per_job")
+                ],
             },
         ),
     ]
