@@ -10,6 +10,7 @@ Money is in the currency's minor unit (VND: đồng, CNY: fen). Quantities are w
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
@@ -85,10 +86,14 @@ IsoDateTime = Annotated[datetime, BeforeValidator(_refuse_number)]
 #: Characters never accepted in text: C0/C1 controls (NUL breaks PostgreSQL), except tab and line breaks
 #: where a multi-line text allows them.
 _LINE_BREAKS = {"\n", "\r", "\t"}
+#: Unicode's control characters (category Cc) are exactly these 65 code points.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def control_characters(text: str, *, multiline: bool = False) -> list[str]:
     """The control characters in `text` (as U+XXXX), line breaks and tabs allowed when `multiline`."""
+    if not _CONTROL.search(text):  # the common case, without a look at each character (issue 16)
+        return []
     return [
         f"U+{ord(char):04X}"
         for char in text

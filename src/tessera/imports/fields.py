@@ -7,6 +7,7 @@ built lazily, in the language active when they are shown or stored.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -17,9 +18,11 @@ from typing import Any
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils import translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
-from phonenumber_field.phonenumber import PhoneNumber
+from phonenumbers import PhoneMetadata
+from phonenumbers.phonenumberutil import _match_national_number, _number_type_helper
 from unidecode import unidecode
 
 from tessera.core.formatting import format_points
@@ -202,7 +205,17 @@ def header_key(text: str) -> str:
     return re.sub(r"[\W_]+", "", unidecode(unicodedata.normalize("NFKC", str(text))).lower())
 
 
-_SYNONYMS = {header_key(s): f.name for f in FIELDS for s in (f.name, *f.synonyms)}
+#: The languages of the back office, whose field labels are headers too (the template file's).
+TEMPLATE_LANGUAGES = ("vi", "zh-hans", "en")
+
+
+@functools.cache
+def _synonyms() -> dict[str, str]:
+    labels = {}
+    for language in TEMPLATE_LANGUAGES:
+        with translation.override(language):
+            labels.update({header_key(str(f.label)): f.name for f in FIELDS})
+    return {**labels, **{header_key(s): f.name for f in FIELDS for s in (f.name, *f.synonyms)}}
 
 
 def suggest_mapping(headers: list[str]) -> dict[str, str]:
@@ -210,7 +223,7 @@ def suggest_mapping(headers: list[str]) -> dict[str, str]:
     mapping: dict[str, str] = {}
     used: set[str] = set()
     for header in headers:
-        name = _SYNONYMS.get(header_key(header))
+        name = _synonyms().get(header_key(header))
         if name and name not in used:
             mapping[header] = name
             used.add(name)
@@ -244,27 +257,6 @@ _SCIENTIFIC = re.compile(r"^[+]?\d+(\.\d+)?[eE]\+?\d+$")
 def phone(value: Any, *, region: str) -> str:
     """E.164. Local formats are read as numbers of `region`; Excel's floats (912345678.0) and
     scientific notation (8.4912345678E+10) are turned back into digits."""
-    return phone_number(value, region=region).as_e164
-
-
-class CheckedPhoneNumber(PhoneNumber):
-    """A number `phone_number` has validated. Saving a member validates and formats its phone for
-    the member row, its history row and its search text; at a million rows that was most of an
-    import's work, so a checked number answers from what the check already found."""
-
-    e164 = ""
-
-    def is_valid(self) -> bool:
-        return True
-
-    def format_as(self, format: int) -> str:
-        if format == phonenumbers.PhoneNumberFormat.E164:
-            return self.e164
-        return str(super().format_as(format))
-
-
-def phone_number(value: Any, *, region: str) -> PhoneNumber:
-    """The valid number as the model field's own type, so saving it does not parse it again."""
     if isinstance(value, bool):
         raise CellError("invalid_phone", _("This is not a valid phone number."))
     if isinstance(value, float):
@@ -279,15 +271,71 @@ def phone_number(value: Any, *, region: str) -> PhoneNumber:
             raise CellError("invalid_phone", _("This is not a valid phone number.")) from None
     if not raw:
         raise CellError("missing_phone", _("The phone is required."))
-    number = CheckedPhoneNumber()
+    fast = _valid_common_shape(raw, region)
+    if fast is not None:
+        return fast
     try:
-        phonenumbers.parse(raw, region, numobj=number)
+        number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
         raise CellError("invalid_phone", _("This is not a valid phone number.")) from None
     if not phonenumbers.is_valid_number(number):
         raise CellError("invalid_phone", _("This is not a valid phone number."))
-    number.e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return number
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+#: What people write between the digits of a phone, which phonenumbers ignores too.
+_SEPARATORS = str.maketrans("", "", " -.()\u00a0")
+
+
+@dataclass(frozen=True)
+class _Region:
+    code: str
+    national_prefix: str
+    metadata: Any
+
+
+@functools.cache
+def _region(region: str) -> _Region | None:
+    """A region whose numbers the fast path may read: the only region of its country code, whose
+    national prefix (Vietnam's "0", or none) is all that reading a number strips."""
+    metadata = PhoneMetadata.metadata_for_region(region)
+    if metadata is None or not metadata.country_code:
+        return None
+    code = metadata.country_code
+    prefix = metadata.national_prefix or ""
+    if (
+        len(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code, ())) != 1
+        or metadata.national_prefix_transform_rule
+    ):
+        return None
+    if metadata.national_prefix_for_parsing not in (None, prefix):
+        prefix = ""  # parsing strips more than the prefix (China): local numbers take the slow path
+    return _Region(str(code), prefix, metadata)
+
+
+def _valid_common_shape(raw: str, region: str) -> str | None:
+    """The E.164 of a valid number written in one of the common shapes — `+84 912 345 678`,
+    `0912 345 678`, `84912345678` — as phonenumbers would read it, at a fraction of its cost (a million
+    rows, issue 16); None for anything else, which phonenumbers reads (and refuses) itself.
+    `test_fields` holds both ways to the same answers."""
+    known = _region(region)
+    if known is None:
+        return None
+    digits = raw.translate(_SEPARATORS)
+    general = known.metadata.general_desc
+    if digits.startswith("+"):
+        national = digits[1:].removeprefix(known.code) if digits[1:].startswith(known.code) else ""
+    elif known.national_prefix and digits.startswith(known.national_prefix):
+        national = digits[len(known.national_prefix) :]
+    elif digits.startswith(known.code) and not _match_national_number(digits, general, False):
+        national = digits[len(known.code) :]  # the country code without "+", as phonenumbers reads it
+    else:
+        return None
+    if not (national.isascii() and national.isdigit()) or national.startswith("0"):
+        return None
+    if _number_type_helper(national, known.metadata) == phonenumbers.PhoneNumberType.UNKNOWN:
+        return None
+    return f"+{known.code}{national}"
 
 
 _DMY = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")

@@ -142,3 +142,49 @@ class ImportRowError(models.Model):
 
     def __str__(self) -> str:
         return f"{self.row}: {self.code}"
+
+
+class StagedRow(models.Model):
+    """One checked row of a job's file, as the check read it (issue 16): the values apply writes with
+    `INSERT … SELECT`, so the file is read once. The set rules (duplicates in the file, phones already
+    members) are checked over these rows in SQL. Deleted when the import ends or is checked again."""
+
+    class Action(models.TextChoices):
+        CREATE = "create"
+        UPDATE = "update"
+        SKIP = "skip"
+        REJECT = "reject"
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="staged_rows")
+    #: The row number a spreadsheet shows (the header is row 1).
+    line = models.PositiveIntegerField()
+    action = models.CharField(max_length=10, choices=Action.choices)
+    #: E.164 ("" when the cell was not a phone) and the cell as written, for the error report.
+    phone = models.CharField(max_length=20, blank=True)
+    phone_cell = models.CharField(max_length=300, blank=True)
+    full_name = models.TextField(blank=True)
+    email = models.TextField(blank=True)
+    address = models.TextField(blank=True)
+    region = models.TextField(blank=True)
+    birthday = models.DateField(null=True)
+    gender = models.TextField(blank=True)
+    occupation = models.TextField(blank=True)
+    id_number = models.TextField(blank=True)
+    notes = models.TextField(blank=True)
+    home_store_id = models.BigIntegerField(null=True)
+    marketing_sms = models.BooleanField(default=False)
+    marketing_email = models.BooleanField(default=False)
+    search_text = models.TextField(blank=True)
+    tag_ids = models.JSONField(default=list)
+    points = models.BigIntegerField(default=0)
+    earned_at = models.DateTimeField(null=True)
+    expires_at = models.DateTimeField(null=True)
+    #: The member the row created (after apply) or fills in (action "update").
+    member_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "line"], name="stagedrow_line_once_per_job")]
+        indexes = [models.Index(fields=["job", "phone", "line"], name="stagedrow_phone")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}:{self.line}"

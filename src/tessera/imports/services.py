@@ -19,7 +19,6 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +30,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tessera.core import events
 from tessera.core.errors import Conflict, DomainError, ValidationFailed
+from tessera.imports import staging
 from tessera.imports.fields import FIELDS_BY_NAME, suggest_mapping
 from tessera.imports.models import (
     RUNNING_STATES,
@@ -40,12 +40,18 @@ from tessera.imports.models import (
     ImportMode,
     ImportRowError,
     ImportState,
+    StagedRow,
 )
 from tessera.imports.reading import FileProblem, check_xlsx_archive, file_format, open_table, read_head
-from tessera.imports.validation import Action, ParsedRow, Problem, RowChecker
-from tessera.ledger.services import OpeningBalance, credit_opening_balances
+from tessera.imports.validation import Problem, RowChecker
+from tessera.ledger.services import credit_opening_balances_from
 from tessera.members.models import Member
-from tessera.members.services import bulk_register_members, bulk_update_member_profiles
+from tessera.members.services import (
+    IMPORT_COLUMNS,
+    bulk_update_member_profiles,
+    register_members_from,
+    tag_members_from,
+)
 from tessera.tenancy.models import Merchant
 from tessera.tenancy.permissions import authorise
 
@@ -343,40 +349,6 @@ class _Stop(Exception):
         self.problems = problems or []
 
 
-@dataclass
-class _Counts:
-    total: int = 0
-    valid: int = 0
-    invalid: int = 0
-    created: int = 0
-    updated: int = 0
-    skipped: int = 0
-    points: int = 0
-    last_row: int = 0
-
-    def add(self, rows: list[ParsedRow]) -> None:
-        for row in rows:
-            self.total += 1
-            self.last_row = row.row
-            if row.action is Action.REJECT:
-                self.invalid += 1
-                continue
-            self.valid += 1
-            if row.action is Action.CREATE:
-                self.created += 1
-                self.points += row.points
-            elif row.action is Action.UPDATE:
-                self.updated += 1
-            else:
-                self.skipped += 1
-
-    def store(self, job: ImportJob) -> None:
-        job.total_rows, job.valid_rows, job.invalid_rows = self.total, self.valid, self.invalid
-        job.created_count, job.updated_count, job.skipped_count = self.created, self.updated, self.skipped
-        job.points_total = self.points
-        job.rows_done = self.total
-
-
 _COUNT_FIELDS = [
     "total_rows",
     "valid_rows",
@@ -407,10 +379,6 @@ def _save_errors(job: ImportJob, problems: Iterable[Problem]) -> None:
     )
 
 
-def _problems(rows: list[ParsedRow]) -> list[Problem]:
-    return [p for row in rows for p in row.problems]
-
-
 def _finish(
     job: ImportJob, state: ImportState, *, failure: str = "", fields: list[str] | None = None
 ) -> None:
@@ -430,47 +398,69 @@ def _checker(job: ImportJob, headers: list[str]) -> RowChecker:
         merchant=job.merchant,
         headers=headers,
         mapping=job.mapping,
-        duplicate_policy=job.duplicate_policy,
         default_expiry=job.default_expiry,
     )
 
 
+def _store(job: ImportJob, counts: staging.Counts) -> None:
+    job.total_rows, job.valid_rows, job.invalid_rows = counts.total, counts.valid, counts.invalid
+    job.created_count, job.updated_count, job.skipped_count = counts.created, counts.updated, counts.skipped
+    job.points_total = counts.points
+    job.rows_done = counts.total
+
+
 def run_check(job_id: int) -> None:
-    """The dry run: read every row, record every problem, count what apply would do."""
+    """The dry run: read every row once into the staging table, record every problem, count what
+    apply would do. The rows' own problems are found as they are read; the set rules (duplicates,
+    phones already members') over the staged rows at the end."""
     job = ImportJob.objects.select_related("merchant").get(pk=job_id)
     if job.state != ImportState.VALIDATING:
         return  # already checked, or cancelled before the worker got to it
-    counts = _Counts()
     with translation.override(job.merchant.default_language):
         try:
+            staging.clear(job)
             with open_table(
                 Path(job.file.path), file_format=job.file_format, country=job.merchant.country
             ) as table:
                 checker = _checker(job, table.headers)
+                read = 0
                 for chunk in _chunks(table.rows, CHUNK):
                     if cancel_requested(job):
                         raise _Stop(ImportState.CANCELLED)
                     rows = [checker.parse(number, cells) for number, cells in chunk]
-                    checker.resolve(rows)
-                    counts.add(rows)
-                    _save_errors(job, _problems(rows))
-                    counts.store(job)
-                    job.save(update_fields=[*_COUNT_FIELDS, "updated_at"])
-                    _write_progress(job, rows_done=counts.total, fraction=table.progress())
+                    with transaction.atomic():
+                        staging.stage(job, rows)
+                        _save_errors(job, [p for row in rows for p in row.problems])
+                        read += len(rows)
+                        job.rows_done = read
+                        job.save(update_fields=["rows_done", "updated_at"])
+                    _write_progress(job, rows_done=read, fraction=table.progress())
+            staging.analyse()
+            with transaction.atomic():
+                _save_errors(job, staging.find_duplicates(job, phone_header=checker.phone_header))
+                _save_errors(
+                    job,
+                    staging.match_members(
+                        job, first=0, last=staging.last_line(job), phone_header=checker.phone_header
+                    ),
+                )
+                _store(job, staging.counts(job))
         except FileProblem as problem:
             if problem.row is not None:
                 _save_errors(job, [Problem(problem.row, "", "", problem.code, problem.message)])
+            staging.clear(job)
             _finish(job, ImportState.FAILED, failure=str(problem.message))
             return
         except _Stop as stop:
+            staging.clear(job)
             _finish(job, stop.state, failure=stop.failure)
             return
         except Exception as exc:  # a database error: report it on the job, never leave it "checking"
             log.exception("Check of import %s failed", job.pk)
+            staging.clear(job)
             _finish(job, ImportState.FAILED, failure=str(exc.__class__.__name__))
             return
-        counts.store(job)
-        if not counts.total:
+        if not job.total_rows:
             _finish(
                 job, ImportState.FAILED, failure=str(_("The file has no data rows.")), fields=_COUNT_FIELDS
             )
@@ -479,7 +469,7 @@ def run_check(job_id: int) -> None:
 
 
 def run_apply(job_id: int) -> None:
-    """Import the rows; see the module docstring for the two modes."""
+    """Import the staged rows; see the module docstring for the two modes."""
     job = ImportJob.objects.select_related("merchant", "updated_by").get(pk=job_id)
     if job.state != ImportState.APPLYING:
         return  # done already: an import never runs twice
@@ -488,26 +478,25 @@ def run_apply(job_id: int) -> None:
         try:
             if job.mode == ImportMode.ALL_OR_NOTHING:
                 with transaction.atomic():
-                    counts = _apply_rows(job, reason=reason, per_chunk=False)
-                    counts.store(job)
+                    _apply_rows(job, reason=reason, per_chunk=False)
+                    _store(job, staging.counts(job))
                     _finish(job, ImportState.DONE, fields=_COUNT_FIELDS)
             else:
-                counts = _apply_rows(job, reason=reason, per_chunk=True)
-                counts.store(job)
+                _apply_rows(job, reason=reason, per_chunk=True)
+                _store(job, staging.counts(job))
                 _finish(job, ImportState.DONE, fields=_COUNT_FIELDS)
         except _Stop as stop:
             if stop.problems:
                 _save_errors(job, stop.problems)
+            staging.clear(job)
             _finish(job, stop.state, failure=stop.failure, fields=["applied_through_row"])
-            return
-        except FileProblem as problem:
-            _finish(job, ImportState.FAILED, failure=_failure(job, str(problem.message)))
             return
         except Exception as exc:  # a database error: report it on the job, never leave it "importing"
             log.exception("Import %s failed", job.pk)
             detail = exc.message if isinstance(exc, DomainError) else exc.__class__.__name__
             _finish(job, ImportState.FAILED, failure=_failure(job, str(detail)))
             return
+    staging.clear(job)
     events.publish(
         merchant_id=job.merchant_id,
         type="members.imported",
@@ -524,94 +513,79 @@ def _failure(job: ImportJob, detail: str) -> str:
     )
 
 
-def _apply_rows(job: ImportJob, *, reason: str, per_chunk: bool) -> _Counts:
-    """Read, check and write every row. `per_chunk`: each chunk is its own transaction (skip bad
-    rows); otherwise the caller's transaction holds them all and any problem stops everything."""
-    counts = _Counts()
-    if job.applied_through_row:  # a resumed run: the committed chunks' counts and errors stand
-        counts = _Counts(
-            total=job.rows_done,
-            valid=job.valid_rows,
-            invalid=job.invalid_rows,
-            created=job.created_count,
-            updated=job.updated_count,
-            skipped=job.skipped_count,
-            points=job.points_total,
-            last_row=job.applied_through_row,
-        )
-    actor = job.updated_by
-    ImportRowError.objects.filter(job=job, row__gt=job.applied_through_row).delete()
-    with open_table(Path(job.file.path), file_format=job.file_format, country=job.merchant.country) as table:
-        checker = _checker(job, table.headers)
-        for chunk in _chunks(table.rows, CHUNK):
-            if cancel_requested(job):
-                raise _Stop(ImportState.CANCELLED)
-            rows = [checker.parse(number, cells) for number, cells in chunk]
-            if rows[-1].row <= job.applied_through_row:
-                continue  # committed by an earlier run of this task (parsed for the duplicate check)
-            checker.resolve(rows)
-            problems = _problems(rows)
+def _apply_rows(job: ImportJob, *, reason: str, per_chunk: bool) -> None:
+    """Write the staged rows CHUNK lines at a time. `per_chunk`: each chunk is its own transaction
+    (skip bad rows), which records how far the job got, so a resumed task starts after it;
+    otherwise the caller's transaction holds them all and any problem stops everything."""
+    phone_header = next((h for h, name in job.mapping.items() if name == "phone"), "")
+    last = staging.last_line(job)
+    first = job.applied_through_row + 1
+    while first <= last:
+        if cancel_requested(job):
+            raise _Stop(ImportState.CANCELLED)
+        end = staging.chunk_end(job, first=first, size=CHUNK) or last
+        with transaction.atomic():
+            # What changed since the check: a phone registered at the till meanwhile.
+            problems = staging.match_members(job, first=first, last=end, phone_header=phone_header)
             if problems and not per_chunk:
-                first = problems[0].row
+                row = problems[0].row
                 raise _Stop(
                     ImportState.FAILED,
                     str(
                         _("Row %(row)s is not valid (it changed since the check?): nothing was imported.")
-                        % {"row": first}
+                        % {"row": row}
                     ),
-                    [p for p in problems if p.row == first],
+                    [p for p in problems if p.row == row],
                 )
+            _write_chunk(job, first, end, reason=reason)
             if per_chunk:
-                with transaction.atomic():
-                    _write_rows(job, rows, actor=actor, reason=reason)
-                    _save_errors(job, problems)
-                    counts.add(rows)
-                    counts.store(job)
-                    job.applied_through_row = counts.last_row
-                    job.save(update_fields=[*_COUNT_FIELDS, "applied_through_row", "updated_at"])
-            else:
-                _write_rows(job, rows, actor=actor, reason=reason)
-                counts.add(rows)
-            _write_progress(job, rows_done=counts.total, fraction=table.progress())
-    return counts
+                _save_errors(job, problems)
+                job.applied_through_row = end
+                job.rows_done = end
+                job.save(update_fields=["applied_through_row", "rows_done", "updated_at"])
+        _write_progress(job, rows_done=end, fraction=end / last)
+        first = end + 1
 
 
-def _write_rows(job: ImportJob, rows: list[ParsedRow], *, actor: Any, reason: str) -> None:
-    source = f"import:{job.pk}"
-    creates = [r for r in rows if r.action is Action.CREATE]
-    if creates:
-        members = [Member(phone=r.number, **r.values) for r in creates]
-        created = bulk_register_members(
-            merchant=job.merchant,
-            members=members,
-            tag_ids=[r.tag_ids for r in creates],
-            actor=actor,
-            reason=source,
-        )
-        credit_opening_balances(
-            merchant=job.merchant,
-            balances=[
-                OpeningBalance(
-                    member_id=m.pk, amount=r.points, earned_at=r.earned_at, expires_at=r.expires_at
-                )
-                for m, r in zip(created, creates, strict=True)
-                if r.points and r.earned_at is not None
-            ],
+def _write_chunk(job: ImportJob, first: int, last: int, *, reason: str) -> None:
+    """Members, their history rows, tags and opening balances of the staged rows between two lines:
+    a few `INSERT … SELECT` whatever the number of rows; the members filled in through the members'
+    service."""
+    source, actor, merchant = f"import:{job.pk}", job.updated_by, job.merchant
+    creates = [job.pk, first, last, StagedRow.Action.CREATE.value]
+    columns = ", ".join(f"s.{name}" for name in IMPORT_COLUMNS)
+    created = register_members_from(
+        merchant=merchant,
+        rows=f"SELECT {columns} {staging.RANGE} ORDER BY s.line",
+        params=creates,
+        actor=actor,
+        reason=source,
+    )
+    if created:
+        staging.link_members(job, created, first=first, last=last)
+        tag_members_from(rows=staging.new_tags(), params=creates)
+        credit_opening_balances_from(
+            merchant=merchant,
+            rows=f"""SELECT s.member_id, s.points AS amount, s.earned_at, s.expires_at {staging.RANGE}
+                AND s.points > 0""",
+            params=creates,
             actor=actor,
             source=source,
             reason=reason,
         )
-    updates = [r for r in rows if r.action is Action.UPDATE and r.member is not None]
+    updates = staging.updates(job, first=first, last=last)
     if updates:
+        members = Member.objects.in_bulk([member_id for member_id, _values, _tags in updates])
         fields: set[str] = set()
-        for row in updates:
-            for name in row.fills:
-                setattr(row.member, name, row.values[name])
+        for member_id, values, _tags in updates:
+            member = members[member_id]
+            for name, value in staging.fills_of(member, values).items():
+                setattr(member, name, value)
                 fields.add(name.removesuffix("_id"))
         bulk_update_member_profiles(
-            members=[r.member for r in updates if r.member is not None],
+            members=[members[member_id] for member_id, _values, _tags in updates],
             fields=sorted(fields),
-            tag_ids=[r.tag_ids for r in updates],
+            tag_ids=[tags for _member_id, _values, tags in updates],
             actor=actor,
             reason=source,
         )

@@ -16,4 +16,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("<int:pk>/apply/", admin.site.admin_view(views.apply), name="apply"),
     path("<int:pk>/cancel/", admin.site.admin_view(views.cancel), name="cancel"),
     path("<int:pk>/errors.<str:fmt>", admin.site.admin_view(views.error_report), name="errors"),
+    path("template-<str:language>.xlsx", admin.site.admin_view(views.template_file), name="template"),
 ]

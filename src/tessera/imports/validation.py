@@ -1,30 +1,24 @@
-"""Checking import rows: first each row on its own (`RowChecker.parse`), then a chunk of rows against
-the merchant's members (`RowChecker.resolve`), which decides what apply will do with each row.
-
-The same code runs for the dry run and for apply, so apply refuses exactly what the dry run reported,
-plus whatever changed in between (a phone registered at the till meanwhile).
+"""Checking import rows, each on its own (`RowChecker.parse`): what only Python can check — phones,
+dates, numbers, texts, the merchant's tags and stores. The rules over the set of rows (a phone twice
+in the file, a phone already a member's) are checked in SQL over the staged rows (`staging.py`).
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import CharField, Value
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
-from phonenumber_field.phonenumber import PhoneNumber
 
 from tessera.core.limits import MIN_BIRTH_YEAR, control_characters
 from tessera.core.textguard import printable
 from tessera.imports import fields as parse
 from tessera.imports.fields import FIELDS_BY_NAME, CellError
-from tessera.imports.models import DuplicatePolicy
-from tessera.members.models import Member, Tag
+from tessera.members.models import Tag
 from tessera.points.policy import lot_dates, policy_of
 from tessera.tenancy.models import Merchant, Store
 
@@ -44,13 +38,6 @@ FILLABLE = (
 )
 
 
-class Action(enum.Enum):
-    CREATE = "create"
-    UPDATE = "update"
-    SKIP = "skip"
-    REJECT = "reject"
-
-
 @dataclass(frozen=True)
 class Problem:
     row: int
@@ -63,9 +50,9 @@ class Problem:
 @dataclass
 class ParsedRow:
     row: int
-    #: E.164, and the parsed number handed to the model as is.
+    #: E.164, and the phone cell as the error report shows it.
     phone: str | None = None
-    number: PhoneNumber | None = None
+    phone_cell: str = ""
     #: Member attribute → value, for the mapped, non-empty cells.
     values: dict[str, Any] = field(default_factory=dict)
     tag_ids: list[int] = field(default_factory=list)
@@ -73,10 +60,6 @@ class ParsedRow:
     earned_at: datetime | None = None
     expires_at: datetime | None = None
     problems: list[Problem] = field(default_factory=list)
-    action: Action = Action.REJECT
-    #: For UPDATE: the member and the attributes to fill on it; the tags to add.
-    member: Member | None = None
-    fills: list[str] = field(default_factory=list)
 
 
 def _cell_text(value: Any) -> str:
@@ -99,7 +82,7 @@ def _refuse_controls(value: Any) -> None:
 
 
 class RowChecker:
-    """Checks rows of one file for one merchant. Remembers the phones seen, to catch duplicates."""
+    """Checks rows of one file for one merchant, one at a time."""
 
     def __init__(
         self,
@@ -107,7 +90,6 @@ class RowChecker:
         merchant: Merchant,
         headers: Sequence[str],
         mapping: dict[str, str],
-        duplicate_policy: str,
         default_expiry: date | None,
         now: datetime | None = None,
     ) -> None:
@@ -116,7 +98,6 @@ class RowChecker:
         self.tz = merchant.tz
         self.now = now or timezone.now()
         self.today = timezone.localtime(self.now, self.tz).date()
-        self.duplicate_policy = duplicate_policy
         self.default_expiry = self._end_of(default_expiry) if default_expiry else None
         self.policy = policy_of(merchant)
         self.policy_expiry: dict[datetime, datetime | None] = {}
@@ -129,7 +110,6 @@ class RowChecker:
             self.stores.setdefault(store.name.casefold(), store.pk)
         for store in Store.objects.of(merchant):
             self.stores[store.code.casefold()] = store.pk  # a code wins over a name
-        self.seen: set[int] = set()
 
     def _start_of(self, day: date) -> datetime:
         return datetime.combine(day, time.min, tzinfo=self.tz)
@@ -167,14 +147,8 @@ class RowChecker:
     def _parse_cell(self, row: ParsedRow, name: str, value: Any, problem: Callable[..., None]) -> None:
         spec = FIELDS_BY_NAME[name]
         if name == "phone":
-            row.number = parse.phone_number(value, region=self.region)
-            row.phone = row.number.as_e164
-            key = int(row.phone[1:])
-            if key in self.seen:
-                raise CellError(
-                    "duplicate_in_file", _("This phone is already on an earlier row of the file.")
-                )
-            self.seen.add(key)
+            row.phone_cell = _cell_text(value)
+            row.phone = parse.phone(value, region=self.region)
         elif name == "email":
             row.values["email"] = parse.email(value)
         elif name == "birthday":
@@ -238,58 +212,3 @@ class RowChecker:
         if earned_at not in self.policy_expiry:
             self.policy_expiry[earned_at] = lot_dates(self.policy, earned_at=earned_at, tz=self.tz).expires_at
         return self.policy_expiry[earned_at]
-
-    # --- a chunk of rows against the members ----------------------------------------------------------
-
-    def resolve(self, rows: list[ParsedRow]) -> None:
-        """Decide each row's action: new members are created; a phone that is already a member's
-        follows the duplicate policy. Rows with problems are rejected."""
-        phones = [r.phone for r in rows if r.phone and not r.problems]
-        existing: dict[str, Member] = {}
-        if phones:
-            # Values, not strings: the phone field would parse and validate each one again.
-            current = Member.objects.of(self.merchant).filter(
-                phone__in=[Value(p, output_field=CharField()) for p in phones],
-                superseded_by__isnull=True,
-                erased_at__isnull=True,
-            )
-            existing = {str(m.phone): m for m in current}
-        tagged: set[int] = set()
-        if existing and self.duplicate_policy == DuplicatePolicy.UPDATE_EMPTY:
-            tagged = set(
-                Member.tags.through.objects.filter(
-                    member_id__in=[m.pk for m in existing.values()]
-                ).values_list("member_id", flat=True)
-            )
-        for row in rows:
-            if row.problems:
-                row.action = Action.REJECT
-                continue
-            member = existing.get(row.phone or "")
-            if member is None:
-                row.action = Action.CREATE
-            elif self.duplicate_policy == DuplicatePolicy.ERROR:
-                self._reject(row, "member_exists", _("This phone is already a member's."))
-            elif self.duplicate_policy == DuplicatePolicy.SKIP:
-                row.action = Action.SKIP
-            elif row.points:
-                self._reject(
-                    row,
-                    "points_for_existing_member",
-                    _(
-                        "This phone is already a member's: opening points are imported for new members "
-                        "only; use an adjustment voucher."
-                    ),
-                )
-            else:
-                row.member = member
-                row.fills = [
-                    name for name in FILLABLE if name in row.values and getattr(member, name) in ("", None)
-                ]
-                if member.pk in tagged:
-                    row.tag_ids = []
-                row.action = Action.UPDATE if (row.fills or row.tag_ids) else Action.SKIP
-
-    def _reject(self, row: ParsedRow, code: str, message: str | Promise) -> None:
-        row.problems.append(Problem(row.row, self.phone_header, row.phone or "", code, message))
-        row.action = Action.REJECT

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from openpyxl import Workbook
@@ -23,6 +24,7 @@ from openpyxl.cell import WriteOnlyCell
 from tessera.core.errors import DomainError
 from tessera.core.exports import Column, export_response
 from tessera.imports import selectors, services
+from tessera.imports.fields import FIELDS, TEMPLATE_LANGUAGES
 from tessera.imports.forms import MappingForm, UploadForm
 from tessera.imports.models import ImportJob, ImportState
 from tessera.tenancy.admin_base import request_staff
@@ -170,13 +172,17 @@ def error_report(request: HttpRequest, pk: int, fmt: str) -> HttpResponseBase:
     sheet.append([c.title for c in columns])
     for row in selectors.error_rows(job):
         sheet.append([row[0], row[1], _as_text(sheet, row[2]), row[3], row[4]])
+    return _xlsx_response(workbook, f"{filename}.xlsx")
+
+
+def _xlsx_response(workbook: Workbook, filename: str) -> FileResponse:
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
     workbook.save(spool)
     spool.seek(0)
     return FileResponse(
         spool,
         as_attachment=True,
-        filename=f"{filename}.xlsx",
+        filename=filename,
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
 
@@ -186,3 +192,28 @@ def _as_text(sheet: Any, value: str) -> WriteOnlyCell:
     cell = WriteOnlyCell(sheet, value=value)
     cell.data_type = "s"
     return cell
+
+
+#: The example row of the template file: one member with opening points, in the merchant's formats.
+_EXAMPLE = {
+    "phone": "0912 345 678",
+    "full_name": "Nguyễn Thị Hồng",
+    "email": "hong@example.vn",
+    "birthday": "03/05/1990",
+    "points": "1500",
+    "points_earned_on": "01/02/2024",
+}
+
+
+def template_file(request: HttpRequest, language: str) -> HttpResponseBase:
+    """An .xlsx with a column for every field, its header in `language` (vi, zh-hans, en) as the
+    mapping step recognises it, and an example row: a file to fill in for an import."""
+    _require(request, VIEW)
+    if language not in TEMPLATE_LANGUAGES:
+        raise Http404
+    workbook = Workbook(write_only=True)
+    with translation.override(language):
+        sheet = workbook.create_sheet(_("Members"))
+        sheet.append([str(f.label) for f in FIELDS])
+    sheet.append([_as_text(sheet, _EXAMPLE.get(f.name, "")) for f in FIELDS])
+    return _xlsx_response(workbook, f"tessera-members-{language}.xlsx")

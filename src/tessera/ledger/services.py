@@ -23,7 +23,7 @@ from django.db.models import F, Field, OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from tessera.core import prepared
+from tessera.core import bulk, prepared
 from tessera.core.errors import Conflict, ValidationFailed
 from tessera.core.limits import MAX_BALANCE
 from tessera.core.prepared import Prepared
@@ -795,6 +795,121 @@ def credit_opening_balances(
         )
         entries_written.send(sender=Entry, entries=entries)
     return entries
+
+
+def credit_opening_balances_from(
+    *,
+    merchant: Merchant,
+    rows: str,
+    params: Sequence[Any] = (),
+    actor: Any = None,
+    source: str = "",
+    reason: Reason | str = "",
+    now: datetime | None = None,
+) -> int:
+    """`credit_opening_balances` set-based (issue 16): `rows` is a SELECT (with `params`) of the columns
+    `member_id`, `amount`, `earned_at`, `expires_at`, one row per member of the merchant without a
+    points account. Three statements whatever the number of rows — the accounts,
+    their entries, their lots — after one that refuses what `credit_opening_balances` refuses.
+    Returns how many balances were credited."""
+    now = now or timezone.now()
+    at = connection.ops.adapt_datetimefield_value(now)
+    bad = f"""SELECT r.amount, r.earned_at, r.expires_at, m.merchant_id FROM ({rows}) r
+        JOIN members_member m ON m.id = r.member_id
+        WHERE r.amount <= 0 OR r.amount > %s OR r.earned_at > %s OR r.expires_at <= r.earned_at
+           OR m.merchant_id <> %s"""  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(f"{bad} LIMIT 1", [*params, MAX_BALANCE, at, merchant.pk])
+        refused = cursor.fetchone()
+    if refused is not None:
+        amount, _earned, _expires, merchant_id = refused
+        if merchant_id != merchant.pk:
+            raise ValidationFailed(
+                _("This member belongs to another merchant."), code="member_of_other_merchant"
+            )
+        _check_amount(int(amount))
+        if amount > MAX_BALANCE:
+            raise BalanceLimitExceeded(balance=0, requested=int(amount))
+        raise ValidationFailed(
+            _("The earning and expiry dates of opening points are not valid."), code="invalid_dates"
+        )
+    user = _user(actor)
+    user_id = bulk.Param(user.pk if user is not None else None)
+    stamps = {
+        "merchant_id": bulk.Param(merchant.pk),
+        "created_at": bulk.Param(now),
+        "updated_at": bulk.Param(now),
+        "created_by_id": user_id,
+        "updated_by_id": user_id,
+    }
+    rows_of_accounts = f"FROM ledger_account a JOIN ({rows}) r ON r.member_id = a.member_id"
+    with atomic():
+        accounts = bulk.returning(
+            *bulk.insert_select(
+                Account,
+                {
+                    **stamps,
+                    "member_id": "r.member_id",
+                    "kind": bulk.Param(AccountKind.POINTS.value),
+                    "balance": "r.amount",
+                },
+                f"FROM ({rows}) r",
+                params,
+            ),
+            "id",
+        )
+        if not accounts:
+            return 0
+        account_ids, account_param = bulk.id_list().of([pk for (pk,) in accounts])
+        entries = bulk.returning(
+            *bulk.insert_select(
+                Entry,
+                {
+                    **stamps,
+                    "account_id": "a.id",
+                    "kind": bulk.Param(EntryKind.ADJUST.value),
+                    "amount": "r.amount",
+                    "balance_after": "r.amount",
+                    "source": bulk.Param(source),
+                    **{name: bulk.Param(value) for name, value in stored(reason).items()},
+                    "occurred_at": bulk.Param(now),
+                },
+                f"{rows_of_accounts} WHERE a.id {account_ids} ORDER BY a.id",
+                [*params, account_param],
+            ),
+            "id",
+        )
+        # The accounts are new (one per member and kind), so each has exactly the entry written here.
+        entry_ids, entry_param = bulk.id_list().of([pk for (pk,) in entries])
+        bulk.execute(
+            *bulk.insert_select(
+                Lot,
+                {
+                    **stamps,
+                    "account_id": "a.id",
+                    "entry_id": "e.id",
+                    "amount": "r.amount",
+                    "remaining": "r.amount",
+                    "earned_at": "r.earned_at",
+                    "available_at": "r.earned_at",
+                    "expires_at": "r.expires_at",
+                    "released": bulk.Param(True),
+                },
+                f"""{rows_of_accounts} JOIN ledger_entry e ON e.account_id = a.id
+                    WHERE e.id {entry_ids} ORDER BY e.id""",
+                [*params, entry_param],
+            )
+        )
+        if entries_written.has_listeners(Entry):
+            entries_written.send(
+                sender=Entry,
+                entries=list(
+                    Entry.objects.filter(pk__in=[pk for (pk,) in entries])
+                    .select_related("account")
+                    .order_by("pk")
+                ),
+            )
+    return len(accounts)
 
 
 # --- helpers -------------------------------------------------------------------------------------

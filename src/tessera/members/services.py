@@ -15,16 +15,16 @@ from typing import Any
 
 import phonenumbers
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Field
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext_lazy as _
 from pydantic import ValidationError as PydanticValidationError
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from simple_history.utils import bulk_update_with_history
 from unidecode import unidecode
 
-from tessera.core import events
+from tessera.core import bulk, events
 from tessera.core.errors import Conflict, DomainError, ValidationFailed
 from tessera.members import signals
 from tessera.members.models import Anniversary, Member, MemberStatus, Segment, Tag
@@ -112,13 +112,43 @@ def build_search_text(*, full_name: str, phone: str | None, email: str) -> str:
         if plain != name:
             words.append(plain)
     if phone:
-        number = phonenumbers.parse(str(phone))
         words.append(str(phone).lstrip("+"))
-        national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-        words.append(re.sub(r"\D", "", national))
+        words.append(_national_digits(str(phone)))
     if email:
         words.append(email.lower())
     return f" {' '.join(words)}" if words else ""
+
+
+def _national_digits(e164: str) -> str:
+    """The digits of the number as written at home (`0912345678` for `+84912345678`).
+
+    The national format adds at most a prefix to the number's own digits, chosen by the number's
+    leading digits and length: numbers sharing their first seven digits and their length share it,
+    so an import of a million members formats one number in a hundred (issue 16)."""
+    code = next(
+        (e164[1:n] for n in (2, 3, 4) if int(e164[1:n] or 0) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE), ""
+    )
+    national = e164[1 + len(code) :]
+    if len(national) >= 9 and not national.startswith("0"):
+        prefix = _national_prefix(code, national[:7], len(national))
+        if prefix is not None:
+            return prefix + national
+    return _formatted_national_digits(e164)
+
+
+@lru_cache(maxsize=100_000)
+def _national_prefix(code: str, leading: str, length: int) -> str | None:
+    sample = f"+{code}{leading}{'5' * (length - len(leading))}"
+    digits = _formatted_national_digits(sample)
+    return digits[:-length] if digits.endswith(sample[-length:]) else None
+
+
+def _formatted_national_digits(e164: str) -> str:
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return ""
+    return re.sub(r"\D", "", phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))
 
 
 def _refresh_search_text(member: Member) -> None:
@@ -516,44 +546,100 @@ def ensure_can_transact(member: Member) -> None:
         )
 
 
-def bulk_register_members(
-    *,
-    merchant: Merchant,
-    members: Sequence[Member],
-    tag_ids: Sequence[Sequence[int]] | None = None,
-    actor: Any = None,
-    reason: str = "",
-) -> list[Member]:
-    """Register many new members at once (C4 imports): unsaved `members` with an E.164 phone and
-    profile fields already checked by the caller, and the ids of each one's tags (the merchant's own).
+#: The columns a SELECT given to `register_members_from` yields: the phone and the importable profile.
+IMPORT_COLUMNS = (
+    "phone",
+    "full_name",
+    "email",
+    "address",
+    "region",
+    "birthday",
+    "gender",
+    "occupation",
+    "id_number",
+    "notes",
+    "home_store_id",
+    "marketing_sms",
+    "marketing_email",
+    "search_text",
+)
 
-    Each gets the status and search text `register_member` would give and a history row whose change
-    reason is `reason`. The unique constraint on phones decides clashes: one clash fails the call.
-    No `member.created` event per member: the caller announces the import once."""
+
+def register_members_from(
+    *, merchant: Merchant, rows: str, params: Sequence[Any] = (), actor: Any = None, reason: str = ""
+) -> list[tuple[int, str]]:
+    """Register many new members at once (C4 imports), set-based (issue 16): `rows` is a SELECT (with
+    `params`) of the `IMPORT_COLUMNS` of new members — an E.164 phone, profile fields checked by the
+    caller, the search text of `build_search_text`. Two statements whatever the number of rows: the
+    members (status as `register_member` gives it) and their history rows (change reason `reason`).
+    The unique constraint on phones decides clashes: one clash fails the call. Returns the (id,
+    phone) of each new member. No `member.created` event per member: the caller announces the import
+    once."""
     authorise(actor, "members.add_member", merchant=merchant)
     user = actor if getattr(actor, "is_authenticated", False) else None
+    user_id = bulk.Param(user.pk if user is not None else None)
     now = timezone.now()
-    status = MemberStatus.ACTIVE if merchant.auto_activate_members else MemberStatus.NOT_ACTIVATED
-    for member in members:
-        member.merchant = merchant
-        member.status = status
-        member.status_changed_at = now if status == MemberStatus.ACTIVE else None
-        _refresh_search_text(member)
-        member.created_by = member.updated_by = user
+    active = merchant.auto_activate_members
+    status = MemberStatus.ACTIVE if active else MemberStatus.NOT_ACTIVATED
+    history = Member.history.model
+    own = {f.column for f in Member._meta.concrete_fields}
+    copied = {
+        f.column: f"m.{connection.ops.quote_name(f.column)}"
+        for f in history._meta.concrete_fields
+        if f.column in own
+    }
     try:
         with transaction.atomic():
-            created = bulk_create_with_history(
-                list(members), Member, default_user=user, default_change_reason=reason or None
+            created = bulk.returning(
+                *bulk.insert_select(
+                    Member,
+                    {
+                        **{column: f"r.{column}" for column in IMPORT_COLUMNS},
+                        "merchant_id": bulk.Param(merchant.pk),
+                        "status": bulk.Param(status.value),
+                        "status_changed_at": bulk.Param(now if active else None),
+                        "created_at": bulk.Param(now),
+                        "updated_at": bulk.Param(now),
+                        "created_by_id": user_id,
+                        "updated_by_id": user_id,
+                    },
+                    f"FROM ({rows}) r",
+                    params,
+                ),
+                "id, phone",
             )
-            if tag_ids:
-                Member.tags.through.objects.bulk_create(
-                    Member.tags.through(member_id=member.pk, tag_id=tag_id)
-                    for member, ids in zip(created, tag_ids, strict=True)
-                    for tag_id in ids
+            if created:
+                ids, id_param = bulk.id_list().of([pk for pk, _phone in created])
+                bulk.execute(
+                    *bulk.insert_select(
+                        history,
+                        {
+                            **copied,
+                            "history_date": bulk.Param(now),
+                            "history_change_reason": bulk.Param(reason or None),
+                            "history_type": bulk.Param("+"),
+                            "history_user_id": user_id,
+                        },
+                        f"FROM members_member m WHERE m.id {ids} ORDER BY m.id",
+                        [id_param],
+                    )
                 )
     except IntegrityError:
         raise Conflict(_("Another member already has one of these phones."), code="phone_taken") from None
-    return created
+    return [(int(pk), str(phone)) for pk, phone in created]
+
+
+def tag_members_from(*, rows: str, params: Sequence[Any] = ()) -> int:
+    """Add tags to members in one statement: `rows` is a SELECT (with `params`) of `member_id`,
+    `tag_id` pairs, each member's tag its merchant's own (the caller's check); a tag the member
+    already has, or one deleted meanwhile, is left out."""
+    return bulk.execute(
+        f"""INSERT INTO members_member_tags (member_id, tag_id)
+            SELECT r.member_id, r.tag_id FROM ({rows}) r JOIN members_tag t ON t.id = r.tag_id
+            WHERE NOT EXISTS (SELECT 1 FROM members_member_tags x
+                              WHERE x.member_id = r.member_id AND x.tag_id = r.tag_id)""",  # noqa: S608
+        params,
+    )
 
 
 def bulk_update_member_profiles(

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import phonenumbers
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tessera.imports import fields
@@ -30,6 +31,36 @@ from tessera.imports.reading import csv_encoding
 )
 def test_c4_phones_in_local_formats_become_e164(raw, region, e164):
     assert fields.phone(raw, region=region) == e164
+
+
+def _by_phonenumbers(raw, region):
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@settings(max_examples=600)
+@given(
+    region=st.sampled_from(["VN", "CN", "TH", "SG", "US", "GB", "JP"]),
+    lead=st.sampled_from(["", "0", "+84", "84", "+86", "86", "+66", "00", "+840", "840", "+1", "+65"]),
+    digits=st.text(alphabet="0123456789", min_size=5, max_size=12),
+    separator=st.sampled_from(["", " ", "-", ".", "\u00a0"]),
+)
+def test_c4_the_fast_path_for_common_phone_shapes_reads_as_phonenumbers_does(region, lead, digits, separator):
+    """Issue 16: the fast path answers only for valid numbers, and with phonenumbers' own answer."""
+    raw = lead + separator + separator.join([digits[:3], digits[3:6], digits[6:]])
+    fast = fields._valid_common_shape(raw, region)
+    if fast is not None:
+        assert fast == _by_phonenumbers(raw, region)
+
+
+def test_c4_the_fast_path_reads_the_common_vietnamese_shapes():
+    for raw in ("0912 345 678", "+84 912345678", "84912345678", "(028) 3823 4567"):
+        assert fields._valid_common_shape(raw, "VN") == _by_phonenumbers(raw, "VN") is not None
 
 
 @pytest.mark.parametrize("raw", ["12345", "abc", "0912", 912345678.5, True, "+84 000 000 000"])

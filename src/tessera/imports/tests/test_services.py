@@ -334,7 +334,7 @@ def test_c4_all_or_nothing_rolls_back_everything_on_a_late_bad_row(merchant, adm
 def test_c4_all_or_nothing_rolls_back_everything_on_a_database_failure(merchant, admin, run, monkeypatch):
     monkeypatch.setattr(services, "CHUNK", 2)
     job = check(run, upload(merchant, admin, csv_upload([HEADER, *GOOD])), admin)
-    real = services.credit_opening_balances
+    real = services.credit_opening_balances_from
     calls = []
 
     def fail_on_second_chunk(**kwargs):
@@ -343,7 +343,7 @@ def test_c4_all_or_nothing_rolls_back_everything_on_a_database_failure(merchant,
             raise IntegrityError("injected")
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "credit_opening_balances", fail_on_second_chunk)
+    monkeypatch.setattr(services, "credit_opening_balances_from", fail_on_second_chunk)
     before = snapshot()
 
     job = run(services.apply_import, job=job, actor=admin)
@@ -358,7 +358,7 @@ def test_c4_skip_bad_rows_keeps_committed_chunks_and_a_rerun_imports_nothing_twi
 ):
     monkeypatch.setattr(services, "CHUNK", 2)
     job = check(run, upload(merchant, admin, csv_upload([HEADER, *GOOD])), admin, mode="skip_bad_rows")
-    real = services.credit_opening_balances
+    real = services.credit_opening_balances_from
     calls = []
 
     def fail_on_second_chunk(**kwargs):
@@ -367,13 +367,13 @@ def test_c4_skip_bad_rows_keeps_committed_chunks_and_a_rerun_imports_nothing_twi
             raise IntegrityError("injected")
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "credit_opening_balances", fail_on_second_chunk)
+    monkeypatch.setattr(services, "credit_opening_balances_from", fail_on_second_chunk)
     job = run(services.apply_import, job=job, actor=admin)
     assert job.state == ImportState.FAILED and job.applied_through_row == 3
     assert Member.objects.count() == 2
 
     # The worker is restarted on the same job (e.g. after a crash): it resumes after row 3.
-    monkeypatch.setattr(services, "credit_opening_balances", real)
+    monkeypatch.setattr(services, "credit_opening_balances_from", real)
     ImportJob.objects.filter(pk=job.pk).update(state=ImportState.APPLYING)
     services.run_apply(job.pk)
     job.refresh_from_db()
@@ -390,13 +390,13 @@ def test_c4_skip_bad_rows_keeps_committed_chunks_and_a_rerun_imports_nothing_twi
 def test_c4_cancel_while_running_stops_and_rolls_back(merchant, admin, run, monkeypatch):
     monkeypatch.setattr(services, "CHUNK", 2)
     job = check(run, upload(merchant, admin, csv_upload([HEADER, *GOOD])), admin)
-    real = services._write_rows
+    real = services._write_chunk
 
-    def cancel_after_first_chunk(job, rows, **kwargs):
-        real(job, rows, **kwargs)
+    def cancel_after_first_chunk(job, first, last, **kwargs):
+        real(job, first, last, **kwargs)
         services.cancel_import(job=job, actor=admin)
 
-    monkeypatch.setattr(services, "_write_rows", cancel_after_first_chunk)
+    monkeypatch.setattr(services, "_write_chunk", cancel_after_first_chunk)
     before = snapshot()
     job = run(services.apply_import, job=job, actor=admin)
     assert job.state == ImportState.CANCELLED
@@ -521,12 +521,12 @@ def test_c4_credit_opening_balances_guards_its_dates_and_the_merchant(merchant, 
 def test_c4_a_database_error_during_the_check_fails_the_job_instead_of_leaving_it_checking(
     merchant, admin, run, monkeypatch
 ):
-    from tessera.imports.validation import RowChecker
+    from tessera.imports import staging
 
-    def broken(self, rows):
+    def broken(job, **kwargs):
         raise IntegrityError("injected")
 
-    monkeypatch.setattr(RowChecker, "resolve", broken)
+    monkeypatch.setattr(staging, "find_duplicates", broken)
     job = check(run, upload(merchant, admin, csv_upload([HEADER, *GOOD])), admin)
 
     assert (job.state, job.failure) == (ImportState.FAILED, "IntegrityError")

@@ -12,6 +12,7 @@ from openpyxl import load_workbook
 from tests.factories import staff_user
 
 from tessera.imports import services
+from tessera.imports.fields import FIELDS
 from tessera.imports.models import ImportJob, ImportState
 from tessera.imports.tests.factories import csv_upload
 from tessera.members.models import Member
@@ -138,3 +139,17 @@ def test_c4_a_bad_upload_is_shown_on_the_form(admin_client):
     assert response.status_code == 200
     assert "xlsx" in response.content.decode()
     assert not ImportJob.objects.exists()
+
+
+@pytest.mark.parametrize("language", ["vi", "zh-hans", "en"])
+def test_c4_the_template_file_has_every_column_in_the_language_and_its_headers_map_back(
+    admin_client, language
+):
+    response = admin_client.get(reverse("imports:template", args=[language]))
+
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True).active
+    header, example = list(sheet.iter_rows(values_only=True))[:2]
+    assert services.suggest_mapping(list(header)) == {h: f.name for h, f in zip(header, FIELDS, strict=True)}
+    assert "0912 345 678" in example
+    assert admin_client.get(reverse("imports:template", args=["fr"])).status_code == 404

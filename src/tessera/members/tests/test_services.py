@@ -343,3 +343,15 @@ def test_member_pin_must_be_4_to_6_digits(merchant, pin):
     with pytest.raises(ValidationFailed) as caught:
         services.set_member_pin(member=member, pin=pin)
     assert caught.value.code == "invalid_pin"
+
+
+@pytest.mark.parametrize(
+    "e164",
+    ["+84912345678", "+842838234567", "+8613800138000", "+861088886666", "+6591234567", "+12025550123"],
+)
+def test_c1_search_text_has_the_national_digits_phonenumbers_formats(e164):
+    """Issue 16: the national digits come from a prefix shared by numbers of the same leading digits."""
+    services._national_prefix.cache_clear()
+    expected = services._formatted_national_digits(e164)
+    assert services._national_digits(e164) == expected
+    assert services._national_digits(e164) == expected  # from the cache
