@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.forms import ModelForm
@@ -11,13 +12,29 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from tessera.core.forms import TextListField
 from tessera.points import services
 from tessera.points.models import Policy
 from tessera.tenancy.admin_base import TenantHistoryAdmin, request_staff
 
 
+class PolicyForm(forms.ModelForm):
+    non_earning_skus = TextListField(
+        label=_("SKUs that earn no points"),
+        help_text=_(
+            "Separated by commas. Delivery, service and other lines with these SKUs earn nothing under "
+            "any rule or the flat rate; they still count in the invoice total."
+        ),
+    )
+
+    class Meta:
+        model = Policy
+        fields = services.FIELDS
+
+
 @admin.register(Policy)
 class PolicyAdmin(TenantHistoryAdmin):
+    form = PolicyForm
     list_display = ("merchant", "earn_points", "earn_per_amount", "point_value", "pending_days", "expiry")
     fieldsets = (
         (_("Earning"), {"fields": services.EARNING_FIELDS}),
