@@ -8,7 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminTextInputWidget
 
-from tessera.core.limits import MAX_LABEL_LENGTH
+from tessera.core.limits import MAX_LABEL_LENGTH, MAX_LABELS
 
 
 class TextListField(forms.CharField):
@@ -38,3 +38,31 @@ class TextListField(forms.CharField):
                 % {"item": too_long[0], "max": MAX_LABEL_LENGTH}
             )
         return found
+
+
+class LabelsField(forms.CharField):
+    """A sale line's labels typed as `key:value` separated by commas (issue 15 §4), read as a dict held
+    to the API's bounds (`core.limits.Labels`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("widget", UnfoldAdminTextInputWidget)
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> dict[str, str]:  # type: ignore[override]
+        labels: dict[str, str] = {}
+        for item in str(value or "").split(","):
+            if not item.strip():
+                continue
+            key, sep, text = item.partition(":")
+            key, text = key.strip(), text.strip()
+            if not sep or not key:
+                raise forms.ValidationError(_("Write labels as key:value, separated by commas."))
+            if len(key) > MAX_LABEL_LENGTH or len(text) > MAX_LABEL_LENGTH:
+                raise forms.ValidationError(
+                    _("A label's key and value have at most %(max)s characters.") % {"max": MAX_LABEL_LENGTH}
+                )
+            labels[key] = text
+        if len(labels) > MAX_LABELS:
+            raise forms.ValidationError(_("At most %(max)s labels.") % {"max": MAX_LABELS})
+        return labels

@@ -104,7 +104,7 @@ def _simulate(ctx: ApiContext, data: SimulateIn) -> SimulationOut:
                 position=line.position,
                 sku=line.sku,
                 points=line.points,
-                parts=[LinePartOut(name=name, points=points) for name, points in line.parts],
+                parts=[LinePartOut(name=str(name), points=points) for name, points in line.parts],
             )
             for line in result.lines
         ],

@@ -69,11 +69,6 @@ class LinePartOut(Schema):
     name: str
     points: int
 
-    @field_validator("name", mode="before")
-    @classmethod
-    def _worded(cls, value: object) -> str:
-        return str(value)
-
 
 class LinePointsOut(Schema):
     """What one line of the basket earns, and from which parts (issue 15 §4)."""
