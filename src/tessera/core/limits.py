@@ -121,14 +121,19 @@ LabelValue = Annotated[str, Field(max_length=MAX_LABEL_LENGTH), AfterValidator(_
 Labels = Annotated[dict[LabelKey, LabelValue], Field(max_length=MAX_LABELS)]
 
 
+def bounded_text(value: Any) -> str:
+    """Text another system sent for a category or a label: stripped, without control characters, cut to
+    MAX_LABEL_LENGTH characters."""
+    return "".join(c for c in str(value).strip() if unicodedata.category(c) != "Cc")[:MAX_LABEL_LENGTH]
+
+
 def bounded_labels(pairs: Any) -> dict[str, str]:
     """Labels from what another system sent (a shop's tags and properties), held to the API's bounds:
     pairs with an empty key are dropped, keys and values cut to MAX_LABEL_LENGTH characters without
     control characters, the first MAX_LABELS kept."""
     labels: dict[str, str] = {}
     for key, value in pairs:
-        key = "".join(c for c in str(key).strip() if unicodedata.category(c) != "Cc")[:MAX_LABEL_LENGTH]
-        value = "".join(c for c in str(value).strip() if unicodedata.category(c) != "Cc")[:MAX_LABEL_LENGTH]
+        key, value = bounded_text(key), bounded_text(value)
         if key and key not in labels and len(labels) < MAX_LABELS:
             labels[key] = value
     return labels

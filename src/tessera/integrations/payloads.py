@@ -29,12 +29,12 @@ from django.utils.translation import gettext_lazy as _
 from tessera.core.errors import ValidationFailed
 from tessera.core.limits import (
     MAX_AMOUNT,
-    MAX_LABEL_LENGTH,
     MAX_LINE_AMOUNT,
     MAX_LINES,
     MAX_QUANTITY,
     MAX_SALE_AMOUNT,
     bounded_labels,
+    bounded_text,
     parse_ascii_int,
 )
 from tessera.core.money import to_minor
@@ -207,7 +207,7 @@ def order_from_shop(data: dict[str, Any], *, topic: str, currency: str) -> ShopO
             ShopLine(
                 external_id=_text(item.get("id")),
                 sku=_text(item.get("sku"))[:64],
-                category=_text(item.get("product_type"))[:MAX_LABEL_LENGTH],
+                category=bounded_text(_text(item.get("product_type"))),
                 labels=_labels(item),
                 name=(_text(item.get("name")) or _text(item.get("title")) or "?")[:200],
                 quantity=quantity,

@@ -23,7 +23,7 @@ def erp(merchant, rules, online_store):
 def test_a_shop_order_maps_product_type_vendor_and_properties_to_category_and_labels(shop, merchant):
     data = payload("order_paid")
     coffee = data["line_items"][0]
-    coffee["product_type"] = "coffee"
+    coffee["product_type"] = "cof\tfee"  # a control character is dropped
     coffee["vendor"] = "Cầu Đất Farm"
     coffee["properties"] = [
         {"name": "roast", "value": "medium"},
