@@ -43,7 +43,7 @@ from tessera.core.money import AmountError, MoneyField, parse_money
 from tessera.members.selectors import find_member_by_phone
 from tessera.rules import lines, selectors, services
 from tessera.rules.formula import FUNCTIONS, VARIABLES
-from tessera.rules.models import EarningRule, EarningRuleVersion, Effect, Weekday
+from tessera.rules.models import EarningRule, EarningRuleVersion, Effect, ProductPer, Weekday
 from tessera.rules.simulator import BasketItem, RuleSpec, Simulation, simulate, stacking_with
 from tessera.tenancy.admin_base import ReadOnlyAdminMixin, ReadOnlyInline, TenantAdmin, request_staff
 from tessera.tenancy.models import StaffMembership, Store
@@ -156,6 +156,7 @@ class EarningRuleForm(forms.ModelForm):
         card_types = CardType.objects.of(staff.merchant_id) if staff is not None else CardType.objects.all()
         self.fields["stores"].queryset = stores  # type: ignore[attr-defined]
         self.fields["card_types"].queryset = card_types  # type: ignore[attr-defined]
+        self.fields["product_per"].required = False  # only product rules show it: per unit unless chosen
         if "formula" in self.fields:
             self.fields["formula"].help_text = _formula_help()
         if staff is not None:
@@ -173,6 +174,9 @@ class EarningRuleForm(forms.ModelForm):
                 days=list(rule.weekdays),
                 multipliers="\n".join(str(lines.multiplier_of(item)) for item in rule.line_multipliers or []),
             )
+
+    def clean_product_per(self) -> str:
+        return self.cleaned_data.get("product_per") or ProductPer.UNIT
 
     def clean_multipliers(self) -> list[dict[str, str]]:
         try:
