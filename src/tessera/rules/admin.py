@@ -198,6 +198,12 @@ class EarningRuleForm(forms.ModelForm):
         rule.line_multipliers = data.get("multipliers") or []
         return data
 
+    def _update_errors(self, errors: Any) -> None:
+        # The model names the stored list; the form shows it as the `multipliers` text.
+        if hasattr(errors, "error_dict") and "line_multipliers" in errors.error_dict:
+            errors.error_dict["multipliers"] = errors.error_dict.pop("line_multipliers")
+        super()._update_errors(errors)  # type: ignore[misc]
+
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]
         if not self.errors and self.instance.merchant_id is not None:

@@ -184,7 +184,7 @@ def test_issue_15_a_product_rule_is_written_on_the_form_with_its_lines_and_multi
         ADD, form_data(name="Bad", effect="line_multiplier", formula="", multipliers="sku:X = 0.5")
     )
     assert bad.status_code == 200
-    assert "A factor is between 1 and 1000." in bad.content.decode()
+    assert list(bad.context["adminform"].form.errors) == ["multipliers"]  # the page is in Vietnamese
 
 
 def test_issue_15_the_simulator_page_shows_each_lines_points(client, merchant, admin_of, store):
