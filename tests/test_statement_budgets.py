@@ -294,7 +294,10 @@ def test_refund_by_line_within_budget(tiered, bonuses):
     refund = {"lines": [{"line_id": sale["lines"][0]["id"], "quantity": 1}], "reason": "count"}
     response, statements = counted(lambda: till.post(f"/transactions/{sale['id']}/refunds", refund))
     assert response.status_code == 201, response.content
-    assert response.json()["lines"] == [{**refund["lines"][0], "amount": 65000}]
+    sold = sale["lines"][0]  # 2 units: one takes back half the line's points, rounded down (issue 15 §4)
+    assert response.json()["lines"] == [
+        {**refund["lines"][0], "amount": 65000, "points_reversed": sold["points"] // sold["quantity"]}
+    ]
     within("refund by line", statements, write=True, tiered=tiered, bonuses=bonuses)
 
 

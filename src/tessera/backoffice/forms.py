@@ -20,7 +20,15 @@ from unfold.widgets import (
 
 from tessera.core import periods
 from tessera.core.formatting import format_money
-from tessera.core.limits import MAX_AMOUNT, MAX_LINE_AMOUNT, MAX_POINTS, MAX_QUANTITY, MAX_SALE_AMOUNT
+from tessera.core.forms import LabelsField
+from tessera.core.limits import (
+    MAX_AMOUNT,
+    MAX_LABEL_LENGTH,
+    MAX_LINE_AMOUNT,
+    MAX_POINTS,
+    MAX_QUANTITY,
+    MAX_SALE_AMOUNT,
+)
 from tessera.core.money import MoneyField, minor_digits
 from tessera.sales.services import SaleLine
 from tessera.tenancy.models import Merchant, StaffMembership, Store
@@ -94,6 +102,13 @@ class LineForm(forms.Form):
         widget=UnfoldAdminIntegerFieldWidget(attrs={"class": "js-quantity", "inputmode": "numeric"}),
     )
 
+    # Optional: what product rules count (issue 15 §4).
+    sku = forms.CharField(label=_("SKU"), max_length=64, required=False, widget=UnfoldAdminTextInputWidget())
+    category = forms.CharField(
+        label=_("Category"), max_length=MAX_LABEL_LENGTH, required=False, widget=UnfoldAdminTextInputWidget()
+    )
+    labels = LabelsField(label=_("Labels"), help_text=_("key:value, separated by commas"))
+
     def __init__(self, *args: Any, currency: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.currency = currency
@@ -125,6 +140,9 @@ class LineForm(forms.Form):
             name=data["name"],
             quantity=data["quantity"] or 1,
             unit_price=data["unit_price"],
+            sku=(data.get("sku") or "").strip(),
+            category=(data.get("category") or "").strip(),
+            labels=data.get("labels") or {},
         )
 
 

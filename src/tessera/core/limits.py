@@ -36,6 +36,9 @@ MAX_POINTS = 10**10
 MAX_BALANCE = 10**15
 #: New tags one request may create; tags per member.
 MAX_TAGS = 20
+#: Labels (key: value) on one sale line, and the length of a label's key or value, a category, a SKU.
+MAX_LABELS = 20
+MAX_LABEL_LENGTH = 64
 #: Days back a sale or points operation may be dated (`occurred_on`), and days ahead (clock skew).
 MAX_DAYS_BACK = 366
 MAX_DAYS_AHEAD = 1
@@ -116,6 +119,31 @@ def _refuse_controls_multiline(text: str) -> str:
 #: API text types: one line (names, phones, codes) or several (notes), control characters refused.
 Line = Annotated[str, AfterValidator(_refuse_controls)]
 Text = Annotated[str, AfterValidator(_refuse_controls_multiline)]
+
+#: A sale line's category and labels (issue 15 §4): at most MAX_LABELS labels, each key 1–64 and each
+#: value 0–64 characters of one line. Keys and values are matched by earning rules as written.
+Category = Annotated[str, Field(max_length=MAX_LABEL_LENGTH), AfterValidator(_refuse_controls)]
+LabelKey = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_LENGTH), AfterValidator(_refuse_controls)]
+LabelValue = Annotated[str, Field(max_length=MAX_LABEL_LENGTH), AfterValidator(_refuse_controls)]
+Labels = Annotated[dict[LabelKey, LabelValue], Field(max_length=MAX_LABELS)]
+
+
+def bounded_text(value: Any) -> str:
+    """Text another system sent for a category or a label: stripped, without control characters, cut to
+    MAX_LABEL_LENGTH characters."""
+    return "".join(c for c in str(value).strip() if unicodedata.category(c) != "Cc")[:MAX_LABEL_LENGTH]
+
+
+def bounded_labels(pairs: Any) -> dict[str, str]:
+    """Labels from what another system sent (a shop's tags and properties), held to the API's bounds:
+    pairs with an empty key are dropped, keys and values cut to MAX_LABEL_LENGTH characters without
+    control characters, the first MAX_LABELS kept."""
+    labels: dict[str, str] = {}
+    for key, value in pairs:
+        key, value = bounded_text(key), bounded_text(value)
+        if key and key not in labels and len(labels) < MAX_LABELS:
+            labels[key] = value
+    return labels
 
 
 def parse_ascii_int(raw: str | None) -> int | None:

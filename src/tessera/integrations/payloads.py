@@ -8,7 +8,8 @@ format (schemas.py), read by `GenericOrder.to_order()` and its siblings.
 
 Points are earned on what the customer paid for the goods: each line's price × quantity less the
 discounts allocated to it (line and order discounts alike). Shipping, taxes charged on top and tips
-earn nothing.
+earn nothing. A line's `product_type` is its category and its `vendor` and `properties` its labels,
+which product rules count (issue 15 §4); properties whose name starts with "_" are the shop's own.
 
 Numbers are held to the API's documented limits (core.limits): a price or discount over MAX_AMOUNT, a
 quantity over MAX_QUANTITY, a line over MAX_LINE_AMOUNT, an order over MAX_SALE_AMOUNT or MAX_LINES,
@@ -32,6 +33,8 @@ from tessera.core.limits import (
     MAX_LINES,
     MAX_QUANTITY,
     MAX_SALE_AMOUNT,
+    bounded_labels,
+    bounded_text,
     parse_ascii_int,
 )
 from tessera.core.money import to_minor
@@ -60,6 +63,8 @@ class ShopLine:
     unit_price: int
     amount: int
     sku: str = ""
+    category: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,18 @@ def customer_from_shop(data: dict[str, Any]) -> ShopCustomer:
     return _customer(data)
 
 
+def _labels(item: dict[str, Any]) -> dict[str, str]:
+    """A line item's labels for the earning rules (issue 15 §4): its `vendor` as `vendor`, and its
+    `properties` (`[{"name": …, "value": …}]`) by name; held to the API's bounds, not refused."""
+    pairs: list[tuple[Any, Any]] = []
+    if _text(item.get("vendor")):
+        pairs.append(("vendor", _text(item.get("vendor"))))
+    properties = item.get("properties")
+    if isinstance(properties, list):
+        pairs += [(p.get("name", ""), p.get("value", "")) for p in properties if isinstance(p, dict)]
+    return bounded_labels((key, value) for key, value in pairs if not str(key).startswith("_"))
+
+
 def order_from_shop(data: dict[str, Any], *, topic: str, currency: str) -> ShopOrder:
     if not data.get("id"):
         raise invalid("order id")
@@ -190,6 +207,8 @@ def order_from_shop(data: dict[str, Any], *, topic: str, currency: str) -> ShopO
             ShopLine(
                 external_id=_text(item.get("id")),
                 sku=_text(item.get("sku"))[:64],
+                category=bounded_text(_text(item.get("product_type"))),
+                labels=_labels(item),
                 name=(_text(item.get("name")) or _text(item.get("title")) or "?")[:200],
                 quantity=quantity,
                 unit_price=unit_price,

@@ -10,7 +10,16 @@ from typing import Literal
 from ninja import Field, Schema
 from pydantic import ConfigDict, model_validator
 
-from tessera.core.limits import MAX_LINE_AMOUNT, MAX_LINES, MAX_SALE_AMOUNT, Amount, IsoDateTime, Quantity
+from tessera.core.limits import (
+    MAX_LINE_AMOUNT,
+    MAX_LINES,
+    MAX_SALE_AMOUNT,
+    Amount,
+    Category,
+    IsoDateTime,
+    Labels,
+    Quantity,
+)
 from tessera.integrations.payloads import ShopCancellation, ShopCustomer, ShopLine, ShopOrder, ShopRefund
 
 
@@ -36,6 +45,8 @@ class GenericCustomer(Schema):
 class GenericLine(Schema):
     id: str = Field(..., min_length=1, max_length=100, description="The line's id, used by refunds.")
     sku: str = Field("", max_length=64)
+    category: Category = Field("", description="Product rules may count lines by it (issue 15 §4).")
+    labels: Labels = Field(default_factory=dict, description="key → value, at most 20; as on a sale line.")
     name: str = Field(..., min_length=1, max_length=200)
     quantity: Quantity
     unit_price: Amount
@@ -104,6 +115,8 @@ class GenericOrder(Schema):
                 ShopLine(
                     external_id=line.id,
                     sku=line.sku,
+                    category=line.category,
+                    labels=dict(line.labels),
                     name=line.name,
                     quantity=line.quantity,
                     unit_price=line.unit_price,

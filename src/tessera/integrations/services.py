@@ -493,6 +493,8 @@ def record_order(
             sales.SaleLine(
                 name=line.name,
                 sku=line.sku,
+                category=line.category,
+                labels=line.labels,
                 quantity=line.quantity,
                 unit_price=line.unit_price,
                 amount=line.amount,

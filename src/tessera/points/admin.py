@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from tessera.core.forms import TextListField
 from tessera.points import services
 from tessera.points.models import Policy
 from tessera.tenancy.admin_base import TenantHistoryAdmin, request_staff
@@ -19,6 +20,14 @@ from tessera.tenancy.admin_base import TenantHistoryAdmin, request_staff
 
 class PolicyForm(forms.ModelForm):
     """The policy's fields, as the page and the management API (`tessera.points.api`) validate them."""
+
+    non_earning_skus = TextListField(
+        label=_("SKUs that earn no points"),
+        help_text=_(
+            "Separated by commas. Delivery, service and other lines with these SKUs earn nothing under "
+            "any rule or the flat rate; they still count in the invoice total."
+        ),
+    )
 
     class Meta:
         model = Policy

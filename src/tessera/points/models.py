@@ -98,6 +98,15 @@ class Policy(TenantOwned):
             "day itself last until the next year's. 29 February is 28 February in other years."
         ),
     )
+    non_earning_skus = models.JSONField(
+        _("SKUs that earn no points"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "Delivery, service and other lines with these SKUs earn nothing under any rule or the flat "
+            "rate; they still count in the invoice total."
+        ),
+    )
     notice_days = models.PositiveSmallIntegerField(
         _("notice days"),
         default=default_notice_days,
@@ -125,6 +134,8 @@ class Policy(TenantOwned):
         )
         if at_least_one and self.expiry_period < 1:
             raise ValidationError({"expiry_period": _("Give at least 1.")})
+        if any(len(str(sku)) > 64 for sku in self.non_earning_skus or ()):
+            raise ValidationError({"non_earning_skus": _("A SKU has at most 64 characters.")})
 
     @classmethod
     def for_merchant(cls, merchant: Merchant) -> Policy:

@@ -35,6 +35,8 @@ class PointsPolicy:
     reset_month: int = 1
     reset_day: int = 1
     notice_days: int = 14
+    #: Lines with these SKUs earn no points (delivery, services; issue 15 §4).
+    non_earning_skus: frozenset[str] = frozenset()
 
 
 def from_row(row: Policy) -> PointsPolicy:
@@ -50,6 +52,7 @@ def from_row(row: Policy) -> PointsPolicy:
         reset_month=row.reset_month,
         reset_day=row.reset_day,
         notice_days=row.notice_days,
+        non_earning_skus=frozenset(row.non_earning_skus or ()),
     )
 
 

@@ -13,7 +13,7 @@ from tessera.tenancy.models import Merchant
 from tessera.tenancy.permissions import authorise, is_user
 
 #: What `save_policy` may change: how points are earned and valued, and when they expire.
-EARNING_FIELDS = ("earn_points", "earn_per_amount", "point_value", "pending_days")
+EARNING_FIELDS = ("earn_points", "earn_per_amount", "point_value", "pending_days", "non_earning_skus")
 EXPIRY_FIELDS = ("expiry", "expiry_period", "round_to_month_end", "reset_month", "reset_day", "notice_days")
 FIELDS = EARNING_FIELDS + EXPIRY_FIELDS
 
@@ -26,6 +26,10 @@ def save_policy(*, merchant: Merchant, actor: Any = None, **fields: Any) -> Poli
     unknown = set(fields) - set(FIELDS)
     if unknown:
         raise TypeError(f"not fields of the points policy: {sorted(unknown)}")
+    if "non_earning_skus" in fields:
+        fields["non_earning_skus"] = sorted(
+            {str(sku).strip() for sku in fields["non_earning_skus"] or ()} - {""}
+        )
     locked = Policy.objects.select_for_update().filter(merchant=merchant).first()
     policy: Policy = locked or Policy.for_merchant(merchant)
     for name, value in fields.items():

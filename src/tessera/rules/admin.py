@@ -32,17 +32,19 @@ from unfold.widgets import (
     UnfoldAdminSelectWidget,
     UnfoldAdminSingleDateWidget,
     UnfoldAdminSingleTimeWidget,
+    UnfoldAdminTextareaWidget,
     UnfoldAdminTextInputWidget,
 )
 
 from tessera.cards.models import CardType
 from tessera.core.errors import DomainError
-from tessera.core.money import MoneyField
+from tessera.core.forms import LabelsField, TextListField
+from tessera.core.money import AmountError, MoneyField, parse_money
 from tessera.members.selectors import find_member_by_phone
-from tessera.rules import selectors, services
+from tessera.rules import lines, selectors, services
 from tessera.rules.formula import FUNCTIONS, VARIABLES
-from tessera.rules.models import EarningRule, EarningRuleVersion, Effect, Weekday
-from tessera.rules.simulator import RuleSpec, Simulation, simulate, stacking_with
+from tessera.rules.models import EarningRule, EarningRuleVersion, Effect, ProductPer, Weekday
+from tessera.rules.simulator import BasketItem, RuleSpec, Simulation, simulate, stacking_with
 from tessera.tenancy.admin_base import ReadOnlyAdminMixin, ReadOnlyInline, TenantAdmin, request_staff
 from tessera.tenancy.models import StaffMembership, Store
 
@@ -90,6 +92,27 @@ class EarningRuleForm(forms.ModelForm):
         widget=UnfoldAdminCheckboxSelectMultipleWidget,
     )
 
+    # Which lines the rule counts (issue 15 §4).
+    include_skus = TextListField(label=_("only SKUs"), help_text=_("Separated by commas; empty: any."))
+    include_categories = TextListField(
+        label=_("only categories"), help_text=_("Separated by commas; empty: any.")
+    )
+    include_labels = TextListField(
+        label=_("only labels"), help_text=_("key:value, separated by commas; empty: any.")
+    )
+    exclude_skus = TextListField(label=_("except SKUs"), help_text=_("Separated by commas."))
+    exclude_categories = TextListField(label=_("except categories"), help_text=_("Separated by commas."))
+    exclude_labels = TextListField(label=_("except labels"), help_text=_("key:value, separated by commas."))
+    multipliers = forms.CharField(
+        required=False,
+        label=_("multipliers per product"),
+        help_text=_(
+            "One per line: sku:CODE = 2, category:NAME = 1.5 or label:key:value = 3. A line takes the "
+            "largest factor that matches it."
+        ),
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 4}),
+    )
+
     #: Set by the admin: the staff member editing (None for a platform operator).
     staff: StaffMembership | None = None
     #: Set by the management API (`tessera.rules.api`): the merchant whose rule it is, without staff.
@@ -118,6 +141,14 @@ class EarningRuleForm(forms.ModelForm):
             "multiplier",
             "bonus_points",
             "formula",
+            "include_skus",
+            "include_categories",
+            "include_labels",
+            "exclude_skus",
+            "exclude_categories",
+            "exclude_labels",
+            "min_quantity",
+            "product_per",
         )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -131,6 +162,7 @@ class EarningRuleForm(forms.ModelForm):
         card_types = CardType.objects.of(merchant_id) if merchant_id else CardType.objects.all()
         self.fields["stores"].queryset = stores  # type: ignore[attr-defined]
         self.fields["card_types"].queryset = card_types  # type: ignore[attr-defined]
+        self.fields["product_per"].required = False  # only product rules show it: per unit unless chosen
         if "formula" in self.fields:
             self.fields["formula"].help_text = _formula_help()
         if staff is not None:
@@ -146,7 +178,17 @@ class EarningRuleForm(forms.ModelForm):
                 card_types=list(rule.card_type_ids),
                 tiers=", ".join(rule.tier_codes),
                 days=list(rule.weekdays),
+                multipliers="\n".join(str(lines.multiplier_of(item)) for item in rule.line_multipliers or []),
             )
+
+    def clean_product_per(self) -> str:
+        return self.cleaned_data.get("product_per") or ProductPer.UNIT
+
+    def clean_multipliers(self) -> list[dict[str, str]]:
+        try:
+            return lines.parse_multipliers(self.cleaned_data.get("multipliers") or "")
+        except lines.MultiplierError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -159,7 +201,14 @@ class EarningRuleForm(forms.ModelForm):
             {code.strip() for code in (data.get("tiers") or "").split(",") if code.strip()}
         )
         rule.weekdays = sorted(data.get("days") or [])
+        rule.line_multipliers = data.get("multipliers") or []
         return data
+
+    def _update_errors(self, errors: Any) -> None:
+        # The model names the stored list; the form shows it as the `multipliers` text.
+        if hasattr(errors, "error_dict") and "line_multipliers" in errors.error_dict:
+            errors.error_dict["multipliers"] = errors.error_dict.pop("line_multipliers")
+        super()._update_errors(errors)  # type: ignore[misc]
 
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]
@@ -196,6 +245,8 @@ def _snapshot_item(key: str, value: Any) -> tuple[str, Any]:
         return key, value
     if not isinstance(field, models.Field):
         return key, value
+    if key == "line_multipliers":
+        return capfirst(str(field.verbose_name)), ", ".join(str(lines.multiplier_of(m)) for m in value)
     if field.choices:
         labels = dict(field.flatchoices)
         value = (
@@ -249,6 +300,22 @@ class EarningRuleAdmin(TenantAdmin):
             },
         ),
         (
+            _("Which lines it counts"),
+            {
+                "fields": (
+                    ("include_skus", "exclude_skus"),
+                    ("include_categories", "exclude_categories"),
+                    ("include_labels", "exclude_labels"),
+                    "min_quantity",
+                ),
+                "description": _(
+                    "A line counts when it matches one of the 'only' lists (when any is filled) and none "
+                    "of the 'except' lists. Lines with the points policy's SKUs that earn no points never "
+                    "count."
+                ),
+            },
+        ),
+        (
             _("What it gives"),
             {
                 "fields": (
@@ -258,6 +325,8 @@ class EarningRuleAdmin(TenantAdmin):
                     "multiplier",
                     "rounding",
                     "bonus_points",
+                    "product_per",
+                    "multipliers",
                     "formula",
                 )
             },
@@ -267,9 +336,12 @@ class EarningRuleAdmin(TenantAdmin):
     conditional_fields = {
         "points": f"effect == '{Effect.PER_AMOUNT}'",
         "per_amount": f"effect == '{Effect.PER_AMOUNT}'",
-        "rounding": f"effect == '{Effect.PER_AMOUNT}' || effect == '{Effect.MULTIPLIER}'",
+        "rounding": f"effect == '{Effect.PER_AMOUNT}' || effect == '{Effect.MULTIPLIER}' "
+        f"|| effect == '{Effect.LINE_MULTIPLIER}'",
         "multiplier": f"effect == '{Effect.MULTIPLIER}'",
-        "bonus_points": f"effect == '{Effect.FIXED}'",
+        "bonus_points": f"effect == '{Effect.FIXED}' || effect == '{Effect.PRODUCT}'",
+        "product_per": f"effect == '{Effect.PRODUCT}'",
+        "multipliers": f"effect == '{Effect.LINE_MULTIPLIER}'",
         "formula": f"effect == '{Effect.FORMULA}'",
     }
 
@@ -317,11 +389,14 @@ class EarningRuleAdmin(TenantAdmin):
             if data.get("date"):
                 local = datetime.combine(data["date"], data.get("time") or at.astimezone(store.tz).time())
                 at = local.replace(tzinfo=store.tz)
+            basket = data.get("lines") or None
             try:
                 result = simulate(
                     merchant=staff.merchant,
-                    amount=data["amount"],
-                    lines=None,
+                    amount=data["amount"]
+                    if data.get("amount") is not None
+                    else sum(i.line_amount for i in basket or []),
+                    lines=basket,
                     member=data["member"],
                     store=store,
                     at=at,
@@ -362,11 +437,56 @@ class SimulatorForm(forms.Form):
         # Typed as people write money ("150.000" đồng), read by core.money.parse_money (issue 14).
         self.fields["amount"] = MoneyField(
             currency=staff.merchant.currency,
+            required=False,
             label=_("amount"),
-            help_text=_("What earns points."),
+            help_text=_("What earns points; empty: the lines' total."),
             widget=UnfoldAdminTextInputWidget(),
         )
-        self.order_fields(["amount"])
+        self.fields["lines"] = forms.CharField(
+            required=False,
+            label=_("lines"),
+            help_text=_(
+                "Optional, one per line: SKU; quantity; line amount; category; labels (key:value, "
+                "separated by commas). The points of each line are shown."
+            ),
+            widget=UnfoldAdminTextareaWidget(
+                attrs={"rows": 4, "placeholder": "SKU-1; 2; 130000; hair; brand:loreal"}
+            ),
+        )
+        self.order_fields(["amount", "lines"])
+
+    def clean_lines(self) -> list[BasketItem]:
+        basket = []
+        for number, row in enumerate((self.cleaned_data.get("lines") or "").splitlines(), start=1):
+            if not row.strip():
+                continue
+            cells = [cell.strip() for cell in row.split(";")] + [""] * 5
+            try:
+                quantity = int(cells[1] or 1)
+                amount = parse_money(cells[2], self.staff.merchant.currency)
+                labels = LabelsField().clean(cells[4])
+            except (ValueError, AmountError, forms.ValidationError):
+                raise forms.ValidationError(
+                    _("Line %(number)s: write SKU; quantity; line amount; category; labels.")
+                    % {"number": number}
+                ) from None
+            if quantity < 1:
+                raise forms.ValidationError(
+                    _("Line %(number)s: write SKU; quantity; line amount; category; labels.")
+                    % {"number": number}
+                )
+            basket.append(
+                BasketItem(
+                    quantity=quantity, line_amount=amount, sku=cells[0], category=cells[3], labels=labels
+                )
+            )
+        return basket
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("amount") is None and not data.get("lines") and not self.errors:
+            self.add_error("amount", _("Give an amount or lines."))
+        return data
 
     def clean_phone(self) -> Any:
         member = find_member_by_phone(merchant=self.staff.merchant, phone=self.cleaned_data["phone"])

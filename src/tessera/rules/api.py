@@ -33,7 +33,7 @@ from tessera.rules.models import (
     Effect,
     Rounding,
 )
-from tessera.rules.schemas import EarningPartOut, LineIn
+from tessera.rules.schemas import EarningPartOut, LineIn, LinePartOut, LinePointsOut
 from tessera.rules.simulator import BasketItem, simulate
 from tessera.tenancy.auth import ApiContext, ApiKeyAuth, ApiRequest
 from tessera.tenancy.history import changing
@@ -63,7 +63,9 @@ class SimulateIn(CustomerIn):
         None, description="Minor units that earn points; the lines' total when omitted."
     )
     lines: list[LineIn] = Field(
-        default_factory=list, max_length=MAX_LINES, description="Give the invoice total and item count."
+        default_factory=list,
+        max_length=MAX_LINES,
+        description="Give the invoice total, the item count and the lines product rules count.",
     )
     at: IsoDateTime | None = Field(None, description="When the sale happens; now when omitted.")
 
@@ -78,6 +80,9 @@ class SimulationOut(Schema):
     points: int
     parts: list[EarningPartOut] = Field(description="Which rule gave which part of the points, and why.")
     skipped: list[SkippedOut] = Field(description="Rules in force that did not apply, and why not.")
+    lines: list[LinePointsOut] = Field(
+        description="Each line's points and the parts they came from (empty without lines)."
+    )
 
 
 def _simulate(ctx: ApiContext, data: SimulateIn, draft: EarningRuleVersion | None = None) -> SimulationOut:
@@ -85,7 +90,10 @@ def _simulate(ctx: ApiContext, data: SimulateIn, draft: EarningRuleVersion | Non
     lines = [
         BasketItem(
             quantity=line.quantity,
-            line_amount=line.quantity * line.unit_price if line.amount is None else line.amount,
+            line_amount=line.total,
+            sku=line.sku,
+            category=line.category,
+            labels=line.labels,
         )
         for line in data.lines
     ]
@@ -112,6 +120,15 @@ def _simulate(ctx: ApiContext, data: SimulateIn, draft: EarningRuleVersion | Non
         points=result.points,
         parts=[EarningPartOut(**part.__dict__) for part in result.parts],
         skipped=[SkippedOut(**skip.__dict__) for skip in result.skipped],
+        lines=[
+            LinePointsOut(
+                position=line.position,
+                sku=line.sku,
+                points=line.points,
+                parts=[LinePartOut(name=str(name), points=points) for name, points in line.parts],
+            )
+            for line in result.lines
+        ],
     )
 
 

@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from tessera.core.models import TenantOwned
+from tessera.rules import lines
 
 #: Bounds of a rule's result, so a typo cannot credit a billion points.
 MAX_POINTS = 10**9
@@ -27,6 +28,13 @@ class Effect(models.TextChoices):
     MULTIPLIER = "multiplier", _("Multiplier of the points before it")
     FIXED = "fixed", _("Fixed bonus")
     FORMULA = "formula", _("Formula")
+    LINE_MULTIPLIER = "line_multiplier", _("Multiplier per product (by SKU, category or label)")
+    PRODUCT = "product", _("Fixed points for buying a product")
+
+
+class ProductPer(models.TextChoices):
+    UNIT = "unit", _("Per unit bought")
+    SALE = "sale", _("Once per sale")
 
 
 class Rounding(models.TextChoices):
@@ -99,6 +107,20 @@ class EarningRule(TenantOwned):
     )
     min_top_ups = models.PositiveIntegerField(_("at least this many top-ups so far"), null=True, blank=True)
     max_top_ups = models.PositiveIntegerField(_("at most this many top-ups so far"), null=True, blank=True)
+    # Which lines the rule counts (issue 15 §4). Labels are written "key:value".
+    include_skus = models.JSONField(_("only SKUs"), default=list, blank=True)
+    include_categories = models.JSONField(_("only categories"), default=list, blank=True)
+    include_labels = models.JSONField(_("only labels"), default=list, blank=True)
+    exclude_skus = models.JSONField(_("except SKUs"), default=list, blank=True)
+    exclude_categories = models.JSONField(_("except categories"), default=list, blank=True)
+    exclude_labels = models.JSONField(_("except labels"), default=list, blank=True)
+    min_quantity = models.PositiveIntegerField(
+        _("minimum quantity"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("Units of the rule's products the basket must hold."),
+    )
     # Effect.
     effect = models.CharField(_("effect"), max_length=20, choices=Effect.choices, default=Effect.PER_AMOUNT)
     points = models.DecimalField(
@@ -131,6 +153,11 @@ class EarningRule(TenantOwned):
         _("bonus points"), null=True, blank=True, validators=[MaxValueValidator(MAX_POINTS)]
     )
     formula = models.TextField(_("formula"), max_length=500, blank=True)
+    #: [{"match": "sku" | "category" | "label", "value": "ABC" | "brand:loreal", "factor": "2"}, …]
+    line_multipliers = models.JSONField(_("multipliers per product"), default=list, blank=True)
+    product_per = models.CharField(
+        _("points given"), max_length=10, choices=ProductPer.choices, default=ProductPer.UNIT
+    )
     combine = models.CharField(_("combine"), max_length=10, choices=Combine.choices, default=Combine.ADD)
     current_version = models.ForeignKey(
         "EarningRuleVersion",
@@ -162,6 +189,10 @@ class EarningRule(TenantOwned):
                 condition=~Q(effect="formula") | ~Q(formula=""), name="earningrule_formula_params"
             ),
             models.CheckConstraint(
+                condition=~Q(effect="product") | Q(bonus_points__isnull=False),
+                name="earningrule_product_params",
+            ),
+            models.CheckConstraint(
                 condition=Q(hour_from__isnull=True, hour_until__isnull=True)
                 | Q(hour_from__isnull=False, hour_until__isnull=False),
                 name="earningrule_hours_both_or_none",
@@ -182,6 +213,7 @@ class EarningRule(TenantOwned):
             Effect.MULTIPLIER: ("multiplier",),
             Effect.FIXED: ("bonus_points",),
             Effect.FORMULA: (),
+            Effect.PRODUCT: ("bonus_points",),
         }.get(Effect(self.effect), ())
         for name in required:
             if getattr(self, name) is None:
@@ -203,6 +235,16 @@ class EarningRule(TenantOwned):
             and self.min_top_ups > self.max_top_ups
         ):
             errors["max_top_ups"] = _("The maximum is below the minimum.")
+        if self.effect == Effect.LINE_MULTIPLIER and not self.line_multipliers:
+            errors["line_multipliers"] = _("Give at least one multiplier.")
+        for item in self.line_multipliers or []:
+            try:
+                lines.multiplier_of(item)
+            except lines.MultiplierError as exc:
+                errors["line_multipliers"] = str(exc)
+        for name in ("include_labels", "exclude_labels"):
+            if any(":" not in str(label) for label in getattr(self, name) or []):
+                errors[name] = _("Write labels as key:value.")
         if any(day not in Weekday.values for day in self.weekdays or []):
             errors["weekdays"] = _("Days of the week are 1 (Monday) to 7 (Sunday).")
         if errors:

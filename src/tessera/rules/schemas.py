@@ -6,11 +6,29 @@ from __future__ import annotations
 from ninja import Schema
 from pydantic import Field, field_validator, model_validator
 
-from tessera.core.limits import MAX_LINE_AMOUNT, Amount, LineAmount, Quantity
+from tessera.core.limits import (
+    MAX_LABEL_LENGTH,
+    MAX_LABELS,
+    MAX_LINE_AMOUNT,
+    Amount,
+    Category,
+    Labels,
+    LineAmount,
+    Quantity,
+)
 
 
 class LineIn(Schema):
     sku: str = Field("", max_length=64, examples=["PHO-BO"])
+    category: Category = Field(
+        "", description=f"At most {MAX_LABEL_LENGTH} characters; earning rules may count lines by it."
+    )
+    labels: Labels = Field(
+        default_factory=dict,
+        description=f"key → value, at most {MAX_LABELS} labels, keys 1–{MAX_LABEL_LENGTH} and values "
+        f"0–{MAX_LABEL_LENGTH} characters; earning rules may count or multiply lines by a label.",
+        examples=[{"brand": "loreal", "season": "tet"}],
+    )
     name: str = Field(..., min_length=1, max_length=200, examples=["Phở bò"])
     quantity: Quantity = Field(..., examples=[2])
     unit_price: Amount = Field(..., description="Minor units.", examples=[65000])
@@ -45,3 +63,17 @@ class EarningPartOut(Schema):
     def _worded(cls, value: object) -> str:
         """A `rules.explain.Why` is worded here, in the request's language."""
         return str(value)
+
+
+class LinePartOut(Schema):
+    name: str
+    points: int
+
+
+class LinePointsOut(Schema):
+    """What one line of the basket earns, and from which parts (issue 15 §4)."""
+
+    position: int = Field(description="The line's place in the basket, from 0.")
+    sku: str
+    points: int
+    parts: list[LinePartOut]

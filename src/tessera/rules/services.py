@@ -45,6 +45,25 @@ SNAPSHOT_FIELDS = (
     "bonus_points",
     "formula",
     "combine",
+    "include_skus",
+    "include_categories",
+    "include_labels",
+    "exclude_skus",
+    "exclude_categories",
+    "exclude_labels",
+    "min_quantity",
+    "line_multipliers",
+    "product_per",
+)
+
+#: The lists of SKUs, categories and labels that choose a rule's lines (issue 15 §4).
+LINE_LISTS = (
+    "include_skus",
+    "include_categories",
+    "include_labels",
+    "exclude_skus",
+    "exclude_categories",
+    "exclude_labels",
 )
 
 
@@ -57,6 +76,8 @@ def snapshot_of(rule: EarningRule) -> dict[str, Any]:
             value = value.isoformat()
         elif name in ("points", "multiplier") and value is not None:
             value = str(Decimal(value).quantize(Decimal("0.0001")))  # as the database stores it
+        elif name == "line_multipliers":
+            value = list(value or [])  # in the order staff wrote them
         elif isinstance(value, list):
             value = sorted(value)
         data[name] = value
@@ -70,6 +91,8 @@ def _normalise(rule: EarningRule) -> None:
     rule.store_ids = sorted({int(pk) for pk in rule.store_ids or []})
     rule.card_type_ids = sorted({int(pk) for pk in rule.card_type_ids or []})
     rule.weekdays = sorted({int(day) for day in rule.weekdays or []})
+    for name in LINE_LISTS:
+        setattr(rule, name, sorted({str(item).strip() for item in getattr(rule, name) or []} - {""}))
 
 
 def _check(rule: EarningRule) -> None:

@@ -22,6 +22,29 @@ What each applying rule gives (never negative)
     fixed       the bonus points.
     formula     `tessera.rules.formula`: rounded down; an error gives 0 points and says why.
 
+Which lines a rule counts (issue 15 §4, `tessera.rules.lines`)
+    A sale line has a SKU, a category and labels. Lines whose SKU is on the points policy's list of SKUs
+    that earn nothing (delivery, services) count for no rule and not for the flat rate. A rule with
+    "only" lists counts the lines matching one of them (a SKU, a category or a `key:value` label); its
+    "except" lists drop the lines matching any. A rule none of whose lines is in the basket, or whose
+    lines hold fewer units than its minimum quantity, does not apply. `amount` for a rule is its lines'
+    share of the amount that earns (shared by line amount, largest remainder); without lines the
+    amount is one line with no SKU, no category and no label. The minimum invoice total is the whole
+    basket's.
+
+What each applying rule gives (never negative), and to which lines
+    per_amount  on the rule's amount, shared among its lines by amount.
+    multiplier  on the points its lines have so far, shared among them by those points.
+    fixed, formula  shared among the rule's lines by amount.
+    line_multiplier  for each of its lines, (factor − 1) × the line's points so far (rounded as
+                stated), the factor being the largest of the rule's multipliers (SKU, category or
+                label) that matches the line: it goes to that line.
+    product     bonus points × units for each of its lines (per unit), or the bonus once, shared among
+                its lines by amount (once per sale); with a minimum quantity of the rule's products.
+    The flat rate is shared among the earning lines by amount and the tier multiplier among the lines
+    by their points. The parts' shares of each line make its points (`Simulation.lines`): what the sale
+    stores on the line and a refund of the line takes back.
+
 How they combine (per rule)
     add         its points are added.
     best_of     the best_of rules compete: a best_of rule counts only if it gives more than every
@@ -39,7 +62,7 @@ Tier multiplier
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
@@ -55,10 +78,18 @@ from tessera.core.errors import NotFound
 from tessera.core.formatting import format_money
 from tessera.members.models import Member
 from tessera.points.policy import policy_of
-from tessera.rules import explain, selectors
+from tessera.rules import explain, lines, selectors
 from tessera.rules import formula as formulas
 from tessera.rules.explain import Money, Why
-from tessera.rules.models import BirthdayWindow, Combine, EarningRuleVersion, Effect, Rounding, Weekday
+from tessera.rules.models import (
+    BirthdayWindow,
+    Combine,
+    EarningRuleVersion,
+    Effect,
+    ProductPer,
+    Rounding,
+    Weekday,
+)
 from tessera.tenancy.models import Merchant, Store
 from tessera.tiers.benefits import tier_benefits
 
@@ -76,6 +107,15 @@ class BasketLine(Protocol):
     @property
     def line_amount(self) -> int: ...
 
+    @property
+    def sku(self) -> str: ...
+
+    @property
+    def category(self) -> str: ...
+
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+
 
 @dataclass(frozen=True)
 class BasketItem:
@@ -83,6 +123,9 @@ class BasketItem:
 
     quantity: int
     line_amount: int
+    sku: str = ""
+    category: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 BEATEN = gettext_noop("%(why)s: %(points)s, but “%(winner)s” gives more (best of)")
@@ -97,6 +140,9 @@ class Part:
     name: Why | str  # a rule's own name, or the flat rate's / tier's worded in the reader's language
     points: int
     explanation: Why
+    #: The points' share of each line of the basket, in the basket's order (not stored in the part:
+    #: each line keeps its total, `TransactionLine.points`).
+    allocation: tuple[int, ...] = ()
 
     def stored(self) -> dict[str, Any]:
         """Its JSON form, kept on the sale (`Transaction.earning_parts`)."""
@@ -137,11 +183,27 @@ class Stacking:
 
 
 @dataclass(frozen=True)
+class LinePoints:
+    """What one line of the basket earns, and from which parts."""
+
+    position: int
+    sku: str
+    points: int
+    parts: list[tuple[Why | str, int]]
+
+    @property
+    def explanation(self) -> str:
+        return "; ".join(f"{name}: {points}" for name, points in self.parts)
+
+
+@dataclass(frozen=True)
 class Simulation:
     points: int
     parts: list[Part]
     skipped: list[Skipped] = field(default_factory=list)
     stacked: Stacking | None = None  # when two or more multipliers applied
+    #: Each line's points and the parts they came from; empty without lines.
+    lines: list[LinePoints] = field(default_factory=list)
 
     @property
     def explanation(self) -> str:
@@ -179,6 +241,30 @@ class RuleSpec:
     bonus_points: int | None
     formula: str
     combine: str
+    include_skus: frozenset[str] = frozenset()
+    include_categories: frozenset[str] = frozenset()
+    include_labels: frozenset[str] = frozenset()
+    exclude_skus: frozenset[str] = frozenset()
+    exclude_categories: frozenset[str] = frozenset()
+    exclude_labels: frozenset[str] = frozenset()
+    min_quantity: int | None = None
+    line_multipliers: tuple[lines.LineMultiplier, ...] = ()
+    product_per: str = ProductPer.UNIT
+
+    @property
+    def has_only(self) -> bool:
+        return bool(self.include_skus or self.include_categories or self.include_labels)
+
+    def counts(self, line: BasketLine) -> bool:
+        """The rule counts this (earning) line: it matches an "only" list, when there are any, and no
+        "except" list."""
+        if self.has_only and not lines.matches(
+            line, skus=self.include_skus, categories=self.include_categories, labels=self.include_labels
+        ):
+            return False
+        return not lines.matches(
+            line, skus=self.exclude_skus, categories=self.exclude_categories, labels=self.exclude_labels
+        )
 
     @classmethod
     def of(cls, version: EarningRuleVersion) -> RuleSpec:
@@ -214,6 +300,15 @@ class RuleSpec:
             bonus_points=s.get("bonus_points"),
             formula=s.get("formula") or "",
             combine=s.get("combine") or Combine.ADD,
+            include_skus=frozenset(s.get("include_skus") or ()),
+            include_categories=frozenset(s.get("include_categories") or ()),
+            include_labels=frozenset(s.get("include_labels") or ()),
+            exclude_skus=frozenset(s.get("exclude_skus") or ()),
+            exclude_categories=frozenset(s.get("exclude_categories") or ()),
+            exclude_labels=frozenset(s.get("exclude_labels") or ()),
+            min_quantity=s.get("min_quantity"),
+            line_multipliers=tuple(lines.multiplier_of(m) for m in s.get("line_multipliers") or ()),
+            product_per=s.get("product_per") or ProductPer.UNIT,
         )
 
 
@@ -257,6 +352,11 @@ class Facts:
         self.amount = max(amount, 0)
         self.total = sum(line.line_amount for line in lines) if lines else self.amount
         self.items = sum(line.quantity for line in lines) if lines else 0
+        #: The basket's lines; without lines, one line of the amount with no SKU, category or label.
+        self.lines: list[BasketLine] = (
+            list(lines) if lines else [BasketItem(quantity=0, line_amount=self.amount)]
+        )
+        self.has_lines = bool(lines)
         self.member = member
         self.store = store
         self.card = card
@@ -293,9 +393,31 @@ class Facts:
         return in_birthday_window(birthday, self.local.date(), BirthdayWindow.DAY)
 
     @cached_property
+    def earning(self) -> list[int]:
+        """Each line's share of the amount that earns (by line amount, largest remainder); 0 for a line
+        whose SKU earns nothing."""
+        shares = lines.apportion(self.amount, [max(line.line_amount, 0) for line in self.lines])
+        skip = policy_of(self.merchant).non_earning_skus
+        return [
+            0 if line.sku and line.sku in skip else share
+            for line, share in zip(self.lines, shares, strict=True)
+        ]
+
+    @cached_property
+    def earning_lines(self) -> list[int]:
+        """Indexes of the lines that earn (not on the list of SKUs that earn nothing)."""
+        skip = policy_of(self.merchant).non_earning_skus
+        return [i for i, line in enumerate(self.lines) if not (line.sku and line.sku in skip)]
+
+    def scope(self, spec: RuleSpec) -> list[int]:
+        """Indexes of the lines the rule counts."""
+        return [i for i in self.earning_lines if spec.counts(self.lines[i])]
+
+    @cached_property
     def flat_rate(self) -> tuple[int, Why]:
         rate = policy_of(self.merchant)
-        exact = Decimal(self.amount) * rate.earn_points / Decimal(rate.earn_per_amount)
+        earning = sum(self.earning)
+        exact = Decimal(earning) * rate.earn_points / Decimal(rate.earn_per_amount)
         points = int(exact.to_integral_value(rounding=ROUND_FLOOR))
         why = Why(
             gettext_noop("%(points)s point(s) per %(amount)s spent, rounded down"),
@@ -306,9 +428,9 @@ class Facts:
         )
         return points, why
 
-    def variables(self, points_so_far: int) -> dict[str, Any]:
+    def variables(self, points_so_far: int, amount: int) -> dict[str, Any]:
         return {
-            "amount": self.amount,
+            "amount": amount,
             "total": self.total,
             "items": self.items,
             "top_ups": self.top_ups,
@@ -359,9 +481,26 @@ def mismatch(spec: RuleSpec, facts: Facts) -> str | None:
     return None
 
 
+def lines_mismatch(spec: RuleSpec, facts: Facts, scope: Sequence[int]) -> str | None:
+    """None when the basket holds the rule's lines (and enough units of them), else why not."""
+    if not scope:
+        return _("no line of the basket counts for this rule")
+    units = sum(facts.lines[i].quantity for i in scope)
+    if spec.min_quantity is not None and units < spec.min_quantity:
+        return _("%(units)s unit(s) of the rule's products, fewer than %(count)s") % {
+            "units": units,
+            "count": spec.min_quantity,
+        }
+    return None
+
+
 def _rounded(exact: Decimal, rounding: str) -> int:
     return int(exact.to_integral_value(rounding=ROUNDINGS.get(rounding, ROUND_FLOOR)))
 
+
+#: Effects that multiply the points of the rules before them and give nothing by themselves: when only
+#: such rules apply, the flat rate is the first part.
+MULTIPLYING = (Effect.MULTIPLIER, Effect.LINE_MULTIPLIER)
 
 #: How a rule rounds, as its explanation says it ("…, rounded down").
 ROUNDED = {
@@ -375,41 +514,108 @@ def _rounding_label(rounding: str) -> Why | str:
     return Why(ROUNDED[Rounding(rounding)], {}) if rounding in Rounding.values else rounding
 
 
-def effect_of(spec: RuleSpec, facts: Facts, so_far: int) -> tuple[int, Why]:
-    """(points, explanation) the rule gives, `so_far` being the points counted before it."""
+def _spread(points: int, scope: Sequence[int], weights: Sequence[int], size: int) -> list[int]:
+    """`points` shared among the lines `scope` by `weights` (indexed like the basket), as a list over
+    the whole basket."""
+    allocation = [0] * size
+    for index, share in zip(scope, lines.apportion(points, [weights[i] for i in scope]), strict=True):
+        allocation[index] = share
+    return allocation
+
+
+def effect_of(
+    spec: RuleSpec, facts: Facts, scope: Sequence[int], alloc: Sequence[int]
+) -> tuple[int, Why, list[int]]:
+    """(points, explanation, each line's share) the rule gives to its lines `scope`, `alloc` being each
+    line's points counted before it."""
+    size = len(facts.lines)
+    amount = sum(facts.earning[i] for i in scope)
+    so_far = sum(alloc[i] for i in scope)
+    by_amount = facts.earning
     if spec.effect == Effect.PER_AMOUNT and spec.points is not None and spec.per_amount:
-        points = _rounded(Decimal(facts.amount) * spec.points / Decimal(spec.per_amount), spec.rounding)
-        return points, Why(
-            gettext_noop("%(points)s point(s) per %(per)s on %(amount)s, rounded %(rounding)s"),
-            {
-                "points": spec.points.normalize(),
-                "per": Money(spec.per_amount, facts.merchant.currency),
-                "amount": Money(facts.amount, facts.merchant.currency),
-                "rounding": _rounding_label(spec.rounding),
-            },
+        points = _rounded(Decimal(amount) * spec.points / Decimal(spec.per_amount), spec.rounding)
+        return (
+            points,
+            Why(
+                gettext_noop("%(points)s point(s) per %(per)s on %(amount)s, rounded %(rounding)s"),
+                {
+                    "points": spec.points.normalize(),
+                    "per": Money(spec.per_amount, facts.merchant.currency),
+                    "amount": Money(amount, facts.merchant.currency),
+                    "rounding": _rounding_label(spec.rounding),
+                },
+            ),
+            _spread(points, scope, by_amount, size),
         )
     if spec.effect == Effect.MULTIPLIER and spec.multiplier is not None:
         points = _rounded(Decimal(so_far) * (spec.multiplier - 1), spec.rounding)
-        return points, Why(
-            gettext_noop("×%(multiplier)s on the %(before)s point(s) before it, rounded %(rounding)s"),
-            {
-                "multiplier": spec.multiplier.normalize(),
-                "before": so_far,
-                "rounding": _rounding_label(spec.rounding),
-            },
+        return (
+            points,
+            Why(
+                gettext_noop("×%(multiplier)s on the %(before)s point(s) before it, rounded %(rounding)s"),
+                {
+                    "multiplier": spec.multiplier.normalize(),
+                    "before": so_far,
+                    "rounding": _rounding_label(spec.rounding),
+                },
+            ),
+            _spread(points, scope, alloc if so_far else by_amount, size),
         )
     if spec.effect == Effect.FIXED:
-        return spec.bonus_points or 0, Why(gettext_noop("a fixed bonus"), {})
+        points = spec.bonus_points or 0
+        return points, Why(gettext_noop("a fixed bonus"), {}), _spread(points, scope, by_amount, size)
     if spec.effect == Effect.FORMULA:
         try:
-            points = formulas.evaluate(spec.formula, facts.variables(so_far))
+            points = formulas.evaluate(spec.formula, facts.variables(so_far, amount))
         except formulas.FormulaError as exc:
-            return 0, Why(
-                gettext_noop("the formula “%(formula)s” could not be computed (%(reason)s): 0 points"),
-                {"formula": spec.formula, "reason": str(exc)},
+            return (
+                0,
+                Why(
+                    gettext_noop("the formula “%(formula)s” could not be computed (%(reason)s): 0 points"),
+                    {"formula": spec.formula, "reason": str(exc)},
+                ),
+                [0] * size,
             )
-        return points, Why(gettext_noop("formula “%(formula)s”, rounded down"), {"formula": spec.formula})
-    return 0, Why(gettext_noop("the rule has no effect set"), {})
+        why = Why(gettext_noop("formula “%(formula)s”, rounded down"), {"formula": spec.formula})
+        return points, why, _spread(points, scope, by_amount, size)
+    if spec.effect == Effect.LINE_MULTIPLIER:
+        allocation = [0] * size
+        used: list[str] = []
+        for index in scope:
+            found = lines.best_factor(facts.lines[index], spec.line_multipliers)
+            if found is None:
+                continue
+            allocation[index] = _rounded(Decimal(alloc[index]) * (found.factor - 1), spec.rounding)
+            if str(found) not in used:
+                used.append(str(found))
+        return (
+            sum(allocation),
+            Why(
+                gettext_noop("%(multipliers)s on the points of each matching line, rounded %(rounding)s"),
+                {"multipliers": ", ".join(used) or "—", "rounding": _rounding_label(spec.rounding)},
+            ),
+            allocation,
+        )
+    if spec.effect == Effect.PRODUCT:
+        bonus = spec.bonus_points or 0
+        if spec.product_per == ProductPer.SALE:
+            why = Why(gettext_noop("%(points)s point(s) once for buying the product"), {"points": bonus})
+            return bonus, why, _spread(bonus, scope, by_amount, size)
+        allocation = [0] * size
+        for index in scope:
+            allocation[index] = bonus * facts.lines[index].quantity
+        units = sum(facts.lines[i].quantity for i in scope)
+        why = Why(
+            gettext_noop("%(points)s point(s) for each of %(units)s unit(s) bought"),
+            {"points": bonus, "units": units},
+        )
+        return sum(allocation), why, allocation
+    return 0, Why(gettext_noop("the rule has no effect set"), {}), [0] * size
+
+
+def _add(alloc: list[int], allocation: Sequence[int], sign: int = 1) -> None:
+    for index, share in enumerate(allocation):
+        alloc[index] += sign * share
 
 
 def with_draft(versions: list[EarningRuleVersion], draft: EarningRuleVersion) -> list[EarningRuleVersion]:
@@ -433,12 +639,14 @@ def simulate(
     perks: Any = None,
     draft: EarningRuleVersion | None = None,
 ) -> Simulation:
-    """The points `amount` earns for this member, store and moment, and which rule gave which part.
+    """The points `amount` earns for this member, store and moment, which rule gave which part, and
+    each line's points.
 
-    `amount` is what earns points (see the module docstring); `lines` give the invoice total and the
-    item count (without lines the total is `amount`). `perks` is the member's `tier_benefits(...)` when
-    the caller already has it. `draft` is a rule not saved yet (an unsaved version of it): it takes the
-    place of the rule it edits, or joins the rules in force, in its priority's place.
+    `amount` is what earns points (see the module docstring); `lines` give the invoice total, the item
+    count and the lines the rules count (without lines the total is `amount`). `perks` is the member's
+    `tier_benefits(...)` when the caller already has it. `draft` is a rule not saved yet (an unsaved
+    version of it): it takes the place of the rule it edits, or joins the rules in force, in its
+    priority's place.
     """
     for obj in (member, store, card):
         if obj is not None and obj.merchant_id != merchant.pk:
@@ -453,7 +661,7 @@ def simulate(
         card=card,
         perks=perks,
     )
-    applying: list[RuleSpec] = []
+    applying: list[tuple[RuleSpec, list[int]]] = []
     skipped: list[Skipped] = []
     versions = selectors.versions_in_force(merchant)
     if draft is not None:
@@ -461,24 +669,46 @@ def simulate(
     for version in versions:
         spec = RuleSpec.of(version)
         reason = mismatch(spec, facts)
+        scope: list[int] = []
         if reason is None:
-            applying.append(spec)
+            scope = facts.scope(spec)
+            reason = lines_mismatch(spec, facts, scope)
+        if reason is None:
+            applying.append((spec, scope))
         else:
             skipped.append(Skipped(rule_id=spec.rule_id, name=spec.name, reason=reason))
 
+    size = len(facts.lines)
+    alloc = [0] * size  # each line's points so far
     parts: list[Part] = []
     total = 0
-    if all(spec.effect == Effect.MULTIPLIER for spec in applying):
+    if all(spec.effect in MULTIPLYING for spec, _scope in applying):
         flat, why = facts.flat_rate
         name = Why(gettext_noop("Flat rate"), {})
-        parts.append(Part(rule_id=None, version_id=None, name=name, points=flat, explanation=why))
+        allocation = _spread(flat, facts.earning_lines, facts.earning, size)
+        parts.append(
+            Part(
+                rule_id=None,
+                version_id=None,
+                name=name,
+                points=flat,
+                explanation=why,
+                allocation=tuple(allocation),
+            )
+        )
+        _add(alloc, allocation)
         total = flat
     best: int | None = None  # index in `parts` of the best best_of rule so far
     multipliers: list[tuple[Why | str, Decimal]] = []
-    for spec in applying:
-        points, why = effect_of(spec, facts, total)
+    for spec, scope in applying:
+        points, why, allocation = effect_of(spec, facts, scope, alloc)
         part = Part(
-            rule_id=spec.rule_id, version_id=spec.version_id, name=spec.name, points=points, explanation=why
+            rule_id=spec.rule_id,
+            version_id=spec.version_id,
+            name=spec.name,
+            points=points,
+            explanation=why,
+            allocation=tuple(allocation),
         )
         if spec.combine == Combine.BEST_OF:
             if best is not None and points <= parts[best].points:
@@ -487,21 +717,25 @@ def simulate(
                     part,
                     points=0,
                     explanation=Why(BEATEN, {"why": why, "points": points, "winner": winner}),
+                    allocation=(0,) * size,
                 )
             else:
                 if best is not None:
                     loser = parts[best]
                     total -= loser.points
+                    _add(alloc, loser.allocation, -1)
                     parts[best] = replace(
                         loser,
                         points=0,
                         explanation=Why(
                             BEATEN, {"why": loser.explanation, "points": loser.points, "winner": spec.name}
                         ),
+                        allocation=(0,) * size,
                     )
                 best = len(parts)
         parts.append(part)
         total += part.points
+        _add(alloc, part.allocation)
         if spec.effect == Effect.MULTIPLIER and spec.multiplier is not None and spec.multiplier > 1:
             multipliers.append((spec.name, spec.multiplier))
         if spec.combine == Combine.STOP:
@@ -512,6 +746,7 @@ def simulate(
         extra = _rounded(Decimal(total) * (Decimal(multiplier) - 1), Rounding.DOWN)
         tier_name = Why(gettext_noop("Tier %(tier)s"), {"tier": facts.tier_code or ""})
         multipliers.append((tier_name, Decimal(multiplier)))
+        allocation = _spread(extra, range(size), alloc, size)
         parts.append(
             Part(
                 rule_id=None,
@@ -522,8 +757,10 @@ def simulate(
                     gettext_noop("×%(multiplier)s on %(points)s point(s), rounded down"),
                     {"multiplier": Decimal(multiplier).normalize(), "points": total},
                 ),
+                allocation=tuple(allocation),
             )
         )
+        _add(alloc, allocation)
         total += extra
     stacked = None
     if len(multipliers) > 1:
@@ -531,7 +768,18 @@ def simulate(
         for _name, factor in multipliers:
             product *= factor
         stacked = Stacking(names=[name for name, _factor in multipliers], multiplier=product)
-    return Simulation(points=total, parts=parts, skipped=skipped, stacked=stacked)
+    per_line = []
+    if facts.has_lines:
+        per_line = [
+            LinePoints(
+                position=index,
+                sku=line.sku,
+                points=alloc[index],
+                parts=[(part.name, part.allocation[index]) for part in parts if part.allocation[index]],
+            )
+            for index, line in enumerate(facts.lines)
+        ]
+    return Simulation(points=total, parts=parts, skipped=skipped, stacked=stacked, lines=per_line)
 
 
 # --- rules that stack -------------------------------------------------------------------------------

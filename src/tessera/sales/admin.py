@@ -377,7 +377,13 @@ class TransactionAdmin(ExportAdminMixin, ReadOnlyAdminMixin, TenantHistoryAdmin)
             "preview": plan
             and {
                 "lines": [
-                    (line, qty, format_money(amount, sale.currency)) for line, qty, amount in plan.lines
+                    (
+                        planned.line,
+                        planned.quantity,
+                        format_money(planned.amount, sale.currency),
+                        planned.points,
+                    )
+                    for planned in plan.lines
                 ],
                 "amount": format_money(plan.amount, sale.currency),
                 "stored_value": format_money(plan.stored_value_returned, sale.currency),

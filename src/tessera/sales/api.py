@@ -96,6 +96,8 @@ def _sale_lines(data: SaleIn) -> list[services.SaleLine]:
     return [
         services.SaleLine(
             sku=line.sku,
+            category=line.category,
+            labels=line.labels,
             name=line.name,
             quantity=line.quantity,
             unit_price=line.unit_price,
@@ -132,7 +134,8 @@ def _refund_out(refund: Refund) -> RefundOut:
         stored_value_returned=refund.stored_value_returned,
         completes_return=refund.completes_return,
         lines=[
-            RefundLineOut(line_id=r.line_id, quantity=r.quantity, amount=r.amount) for r in refund.lines.all()
+            RefundLineOut(line_id=r.line_id, quantity=r.quantity, amount=r.amount, points_reversed=r.points)
+            for r in refund.lines.all()
         ],
         created_at=refund.created_at,
     )
@@ -177,10 +180,13 @@ def _sale_out(sale: Transaction) -> TransactionOut:
             LineOut(
                 id=line.pk,
                 sku=line.sku,
+                category=line.category,
+                labels=line.labels or {},
                 name=line.name,
                 quantity=line.quantity,
                 unit_price=line.unit_price,
                 amount=line.amount,
+                points=line.points,
                 refunded_quantity=getattr(line, "refunded_quantity", 0),
             )
             for line in lines

@@ -22,6 +22,8 @@ class EarnQuote:
     points: int
     explanation: str
     parts: list[Part] = field(default_factory=list)
+    #: Each line's share of `points`, in the basket's order (issue 15 §4); empty without lines.
+    line_points: list[int] = field(default_factory=list)
 
 
 def points_for(
@@ -46,4 +48,9 @@ def points_for(
         card=card,
         perks=perks,
     )
-    return EarnQuote(points=simulation.points, explanation=simulation.explanation, parts=simulation.parts)
+    return EarnQuote(
+        points=simulation.points,
+        explanation=simulation.explanation,
+        parts=simulation.parts,
+        line_points=[line.points for line in simulation.lines],
+    )

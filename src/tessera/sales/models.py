@@ -308,10 +308,16 @@ class TransactionLine(models.Model):
     )
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     sku = models.CharField(_("SKU"), max_length=64, blank=True)
+    category = models.CharField(_("category"), max_length=64, blank=True, default="")
+    #: key → value, at most `core.limits.MAX_LABELS` (issue 15 §4): what product rules match.
+    labels = models.JSONField(_("labels"), default=dict, blank=True)
     name = models.CharField(_("name"), max_length=200)
     quantity = models.PositiveIntegerField(_("quantity"))
     unit_price = models.BigIntegerField(_("unit price"))
     amount = models.BigIntegerField(_("line amount"))
+    #: The sale's earned points allocated to this line when the sale was made (issue 15 §4): what a
+    #: refund of the line takes back. Null on sales made before lines kept their points.
+    points = models.BigIntegerField(_("points earned"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("line")
@@ -320,7 +326,10 @@ class TransactionLine(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(quantity__gt=0, unit_price__gte=0, amount__gte=0), name="sale_line_positive"
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(points__isnull=True) | Q(points__gte=0), name="sale_line_points_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -384,12 +393,18 @@ class RefundLine(models.Model):
     line = models.ForeignKey(TransactionLine, on_delete=models.PROTECT, related_name="refund_lines")
     quantity = models.PositiveIntegerField(_("quantity"))
     amount = models.BigIntegerField(_("amount"))
+    #: The line's earned points this refund takes back (issue 15 §4); null when the sale's lines kept
+    #: no points (made before), whose refunds take back a share of the sale's points.
+    points = models.BigIntegerField(_("earned points taken back"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("refunded line")
         verbose_name_plural = _("refunded lines")
         constraints = [
-            models.CheckConstraint(condition=Q(quantity__gt=0, amount__gte=0), name="refund_line_positive")
+            models.CheckConstraint(condition=Q(quantity__gt=0, amount__gte=0), name="refund_line_positive"),
+            models.CheckConstraint(
+                condition=Q(points__isnull=True) | Q(points__gte=0), name="refund_line_points_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:

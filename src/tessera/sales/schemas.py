@@ -137,15 +137,24 @@ class QuoteOut(Schema):
         "floor((amount_due - stored_value_to_spend) / point_value)."
     )
     earning: list[EarningPartOut] = Field(description="Which rule gave which part of points_to_earn.")
+    line_points: list[int] = Field(
+        description="Each line's share of points_to_earn, in the order of the lines (issue 15 §4)."
+    )
 
 
 class LineOut(Schema):
     id: int
     sku: str
+    category: str
+    labels: dict[str, str]
     name: str
     quantity: int
     unit_price: int
     amount: int
+    points: int | None = Field(
+        description="The sale's earned points allocated to this line: what refunding it takes back "
+        "(null for sales made before lines kept their points)."
+    )
     refunded_quantity: int
 
 
@@ -153,6 +162,9 @@ class RefundLineOut(Schema):
     line_id: int
     quantity: int
     amount: int
+    points_reversed: int | None = Field(
+        description="The line's earned points this refund took back (null: a share of the sale's)."
+    )
 
 
 class RefundOut(Schema):

@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
@@ -53,6 +54,7 @@ from tessera.members.selectors import public_name
 from tessera.points.policy import lot_dates, policy_of
 from tessera.rewards import occasions
 from tessera.rewards.occasions import Discount
+from tessera.rules.lines import share_taken_back
 from tessera.rules.simulator import Part
 from tessera.sales import bonuses, selectors, signals
 from tessera.sales.earning import EarnQuote, points_for
@@ -170,6 +172,8 @@ class SaleLine:
     unit_price: int
     sku: str = ""
     amount: int | None = None
+    category: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def line_amount(self) -> int:
@@ -203,6 +207,8 @@ class SaleQuote:
     points_max_to_spend: int
     #: Which earning rule (version) gave which part of `points_to_earn`, and why (E5).
     earning: list[Part] = field(default_factory=list)
+    #: Each line's share of `points_to_earn`, in the basket's order (issue 15 §4).
+    line_points: list[int] = field(default_factory=list)
     #: The tier's and an occasion's discount that make up `discount_amount`, and why (issue 15 §3).
     discounts: list[Discount] = field(default_factory=list)
 
@@ -326,6 +332,7 @@ def quote_sale(
             _spendable(points_account), points_paying(amount_due - stored_value_to_spend, policy.point_value)
         ),
         earning=earn.parts,
+        line_points=earn.line_points,
         discounts=discounts,
     )
 
@@ -431,12 +438,15 @@ def create_transaction(
                 transaction=sale,
                 position=index,
                 sku=line.sku,
+                category=line.category,
+                labels=dict(line.labels),
                 name=line.name,
                 quantity=line.quantity,
                 unit_price=line.unit_price,
                 amount=line.line_amount,
+                points=points,
             )
-            for index, line in enumerate(lines)
+            for index, (line, points) in enumerate(zip(lines, quote.line_points, strict=True))
         ]
     )
     # The answer is shaped from what was just written: nothing to read back (issue 13).
@@ -1062,13 +1072,23 @@ def refunded_quantities(sale: Transaction) -> dict[int, tuple[int, int]]:
     return {row["line_id"]: (row["quantity"], row["amount"]) for row in rows}
 
 
+class PlannedLine(NamedTuple):
+    """One line of a refund: the units returned, the money and the earned points they take back (None
+    for a sale whose lines kept no points: the refund takes back a share of the sale's)."""
+
+    line: TransactionLine
+    quantity: int
+    amount: int
+    points: int | None
+
+
 @dataclass(frozen=True)
 class RefundPlan:
     """What a refund will return, before anything is written: the lines (line, quantity, amount), the
     money, the earned points to take back and the spent points and stored value to give back. The preview
     shows it and `refund_transaction` records it: one computation (issue 14)."""
 
-    lines: list[tuple[TransactionLine, int, int]]
+    lines: list[PlannedLine]
     amount: int
     points_reversed: int
     points_returned: int
@@ -1104,15 +1124,21 @@ def _plan_refund(sale: Transaction, lines: dict[int, int] | None) -> RefundPlan:
                 line_id=line_id,
                 quantity_left=left[line_id],
             )
-    refund_lines: list[tuple[TransactionLine, int, int]] = []
+    # Each line took back its own points (issue 15 §4) unless the sale was made before lines kept them.
+    by_line = all(line.points is not None for line in sale_lines.values())
+    refund_lines: list[PlannedLine] = []
     for line_id, quantity in wanted.items():
         line = sale_lines[line_id]
         if quantity == left[line_id]:
             amount = line.amount - done[line_id][1]
         else:
             amount = _floor_share(line.amount, quantity, line.quantity)
-        refund_lines.append((line, quantity, amount))
-    returned = sum(amount for _line, _qty, amount in refund_lines)
+        points = None
+        if by_line:
+            earned = (line.points or 0) if sale.earn_entry_id else 0
+            points = share_taken_back(earned, line.quantity, done[line_id][0], quantity)
+        refund_lines.append(PlannedLine(line, quantity, amount, points))
+    returned = sum(planned.amount for planned in refund_lines)
     completes = all(left[pk] - wanted.get(pk, 0) == 0 for pk in sale_lines)
     # Every refund returns at least one line: nothing refunded yet means no earlier refund to add up.
     before: dict[str, int | None] = (
@@ -1132,7 +1158,11 @@ def _plan_refund(sale: Transaction, lines: dict[int, int] | None) -> RefundPlan:
     return RefundPlan(
         lines=refund_lines,
         amount=returned,
-        points_reversed=share(sale.points_earned if sale.earn_entry_id else 0, before["reversed"]),
+        points_reversed=(
+            sum(planned.points or 0 for planned in refund_lines)
+            if by_line
+            else share(sale.points_earned if sale.earn_entry_id else 0, before["reversed"])
+        ),
         points_returned=share(sale.points_to_spend, before["points"]),
         stored_value_returned=share(sale.stored_value_to_spend, before["value"]),
         completes_return=completes,
@@ -1172,10 +1202,15 @@ def refund_transaction(
     """Return goods of a confirmed sale (E9): `lines` maps line id → quantity; None returns what is left.
 
     Arithmetic, all in integers: a partly returned line refunds floor(line amount × quantity / line
-    quantity); the refund completing a line refunds what is left of it. Earned points taken back, spent
-    points and stored value given back are each floor(original × returned amount / sale total), and the
-    refund that completes the return settles exactly what is left — so the refunds add up to the sale,
-    never more (`_plan_refund`, which the preview shows).
+    quantity); the refund completing a line refunds what is left of it. Earned points taken back are
+    the returned lines' own points (`TransactionLine.points`, issue 15 §4): of a line with P points and
+    Q units, returning units up to k in all takes back floor(P × k / Q) in all, so every unit returned
+    in any steps gives back P exactly. A return never takes back more than its lines' points, even when
+    what is left of the basket falls below a rule's minimum (the bonus was shared among the lines).
+    Spent points and stored value given back (and the earned points of a sale made before lines kept
+    their points) are each floor(original × returned amount / sale total), and the refund that
+    completes the return settles exactly what is left — so the refunds add up to the sale, never more
+    (`_plan_refund`, which the preview shows).
     """
     now = now or timezone.now()
     with atomic():
@@ -1203,8 +1238,15 @@ def refund_transaction(
         prepared.create(refund)
         saved = prepared.bulk_create(
             [
-                RefundLine(merchant=sale.merchant, refund=refund, line=line, quantity=qty, amount=amount)
-                for line, qty, amount in plan.lines
+                RefundLine(
+                    merchant=sale.merchant,
+                    refund=refund,
+                    line=planned.line,
+                    quantity=planned.quantity,
+                    amount=planned.amount,
+                    points=planned.points,
+                )
+                for planned in plan.lines
             ]
         )
         _prefetched(refund, "lines", saved)

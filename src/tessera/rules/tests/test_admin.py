@@ -155,3 +155,53 @@ def test_b1_a_cashier_may_simulate_but_not_change_rules(client, merchant, store)
     assert client.get(ADD).status_code == 403
     assert client.post(change_url(rule), form_data(name="Hacked")).status_code == 403
     assert EarningRule.objects.get(pk=rule.pk).name == "Base"
+
+
+def test_issue_15_a_product_rule_is_written_on_the_form_with_its_lines_and_multipliers(
+    client, merchant, admin_of
+):
+    response = client.post(
+        ADD,
+        form_data(
+            name="Brand days",
+            effect="line_multiplier",
+            formula="",
+            include_categories="hair, skin, hair",
+            exclude_labels="promo:tet",
+            multipliers="label:brand:loreal = 2\nsku:SH-1 = 3",
+        ),
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    rule = EarningRule.objects.of(merchant).get(name="Brand days")
+    assert (rule.include_categories, rule.exclude_labels) == (["hair", "skin"], ["promo:tet"])
+    assert rule.line_multipliers == [
+        {"match": "label", "value": "brand:loreal", "factor": "2"},
+        {"match": "sku", "value": "SH-1", "factor": "3"},
+    ]
+    assert rule.current_version.snapshot["line_multipliers"] == rule.line_multipliers
+    bad = client.post(
+        ADD, form_data(name="Bad", effect="line_multiplier", formula="", multipliers="sku:X = 0.5")
+    )
+    assert bad.status_code == 200
+    assert list(bad.context["adminform"].form.errors) == ["multipliers"]  # the page is in Vietnamese
+
+
+def test_issue_15_the_simulator_page_shows_each_lines_points(client, merchant, admin_of, store):
+    MemberFactory(merchant=merchant, phone="+84903123456")
+    make_rule(merchant, "Base", points=1, priority=1)
+    make_rule(merchant, "Shampoo", effect="product", bonus_points=20, include_skus=["SH-1"], priority=2)
+
+    response = client.post(
+        SIMULATOR,
+        {
+            "phone": "0903 123 456",
+            "store": str(store.pk),
+            "lines": "SH-1; 2; 200.000; hair; brand:loreal\nCR-1; 1; 150.000",
+        },
+    )
+
+    assert response.status_code == 200, response.context["form"].errors
+    result = response.context["result"]
+    assert [(line.sku, line.points) for line in result.lines] == [("SH-1", 60), ("CR-1", 15)]
+    assert 'id="simulation-lines"' in response.content.decode()

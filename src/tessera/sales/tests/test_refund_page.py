@@ -67,8 +67,8 @@ def test_e9_manager_refunds_one_drink_after_a_preview_that_equals_the_result(cli
     assert preview.status_code == 200
     plan = preview.context["plan"]
     assert not Refund.objects.exists()  # a preview writes nothing
-    # 5,000 of 105,000: floor(10 × 5,000 / 105,000) = 0 earned points back, floor(20 × …) = 0 spent.
-    assert [(line.name, qty, amount) for line, qty, amount in plan.lines] == [("Trà đá", 1, 5000)]
+    # The tea's share of the 10 points earned is 0 (issue 15 §4), floor(20 × 5,000 / 105,000) = 0 spent.
+    assert [(p.line.name, p.quantity, p.amount, p.points) for p in plan.lines] == [("Trà đá", 1, 5000, 0)]
 
     done = client.post(
         page_of(sale), {**fields(sale, token=token, tea=1, reason="cold"), "action": "confirm"}
