@@ -137,3 +137,51 @@ def test_scopes_another_merchants_ids_and_store_keys(admin, admin_read, till, st
     ):
         assert answer.status_code == 404 and answer.json()["code"] == "rule_not_found"
     assert stranger.get("/earning-rules").json()["count"] == 0
+
+
+def test_product_rules_by_api_lines_filters_and_multipliers_issue_15(admin, merchant, store) -> None:  # type: ignore[no-untyped-def]
+    """Issue 15 §4 through the management API: a rule's line filters, minimum quantity, per-product
+    multipliers and fixed points per product are read and written as on the back office's form; a
+    draft product rule is simulated per line."""
+    rule = _create(
+        admin,
+        {
+            "name": "Hair care ×3",
+            "priority": 40,
+            "effect": "line_multiplier",
+            "include_categories": ["hair", "nails"],
+            "exclude_skus": ["SHIP"],
+            "multipliers": ["category:hair = 3", "label:brand:loreal = 2"],
+            "min_quantity": 2,
+        },
+    )
+    assert rule["include_categories"] == ["hair", "nails"] and rule["exclude_skus"] == ["SHIP"]
+    assert rule["multipliers"] == ["category:hair = 3", "label:brand:loreal = 2"]
+    assert (rule["min_quantity"], rule["product_per"]) == (2, "unit")
+
+    changed = admin.change(f"/earning-rules/{rule['id']}", {"multipliers": ["sku:SH1 = 4"]})
+    assert changed.status_code == 200, changed.json()
+    assert changed.json()["multipliers"] == ["sku:SH1 = 4"]
+    assert changed.json()["include_categories"] == ["hair", "nails"]  # not sent: kept
+
+    refused = admin.change(f"/earning-rules/{rule['id']}", {"multipliers": ["colour:red = 2"]})
+    assert refused.status_code == 422 and "multipliers" in field_errors(refused.json()["errors"])
+
+    MemberFactory(merchant=merchant, phone="+84903123456")
+    draft = {"name": "10 per shampoo", "effect": "product", "bonus_points": 10, "include_skus": ["SH1"]}
+    answer = admin.post(
+        "/earning-rules/simulate",
+        {
+            "rule": draft,
+            "phone": "0903123456",
+            "store_code": store.code,
+            "lines": [
+                {"sku": "SH1", "name": "Shampoo", "quantity": 2, "unit_price": 100000, "category": "hair"},
+                {"sku": "SHIP", "name": "Delivery", "quantity": 1, "unit_price": 20000},
+            ],
+        },
+    )
+    assert answer.status_code == 200, answer.json()
+    by_sku = {line["sku"]: line for line in answer.json()["lines"]}
+    assert any(part["name"] == "10 per shampoo" and part["points"] == 20 for part in by_sku["SH1"]["parts"])
+    assert all(part["name"] != "10 per shampoo" for part in by_sku["SHIP"]["parts"])

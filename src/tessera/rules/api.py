@@ -23,7 +23,7 @@ from tessera.core.idempotency import idempotent, ignored_key_header, key_header
 from tessera.core.limits import MAX_LINES, Id, IsoDateTime, SaleAmount, Whole
 from tessera.core.pages import Page
 from tessera.core.problem import CHANGE_ERRORS, ERRORS
-from tessera.rules import selectors, services
+from tessera.rules import lines, selectors, services
 from tessera.rules.admin import EarningRuleForm
 from tessera.rules.models import (
     BirthdayWindow,
@@ -31,6 +31,7 @@ from tessera.rules.models import (
     EarningRule,
     EarningRuleVersion,
     Effect,
+    ProductPer,
     Rounding,
 )
 from tessera.rules.schemas import EarningPartOut, LineIn, LinePartOut, LinePointsOut
@@ -182,6 +183,17 @@ class RuleOut(Schema):
     multiplier: Decimal | None
     bonus_points: int | None
     formula: str
+    include_skus: list[str] = Field(description="Only lines with these SKUs count; empty: any.")
+    include_categories: list[str] = Field(description="Only lines of these categories; empty: any.")
+    include_labels: list[str] = Field(description="Only lines with these `key:value` labels; empty: any.")
+    exclude_skus: list[str]
+    exclude_categories: list[str]
+    exclude_labels: list[str]
+    min_quantity: int | None = Field(description="Units of the rule's lines a sale needs.")
+    product_per: ProductPer = Field(description="A product rule's points: per unit, or once per sale.")
+    multipliers: list[str] = Field(
+        description="Factors per product, `sku:CODE = 2`, `category:NAME = 1.5`, `label:key:value = 3`."
+    )
 
     @staticmethod
     def of(rule: EarningRule) -> RuleOut:
@@ -194,8 +206,13 @@ class RuleOut(Schema):
                 "card_types": rule.card_type_ids,
                 "tiers": rule.tier_codes,
                 "days": rule.weekdays,
+                "multipliers": [str(lines.multiplier_of(item)) for item in rule.line_multipliers or []],
             }
         )
+
+
+#: A list of SKUs, categories or labels: each is bounded by the form (as on the page).
+_Texts = list[str] | None
 
 
 class RuleIn(Schema):
@@ -226,12 +243,24 @@ class RuleIn(Schema):
     multiplier: Decimal | None = None
     bonus_points: Whole | None = None
     formula: str | None = None
+    # Which lines the rule counts, and per-product effects (issue 15 §4).
+    include_skus: _Texts = Field(None, max_length=200)
+    include_categories: _Texts = Field(None, max_length=200)
+    include_labels: _Texts = Field(None, max_length=200)
+    exclude_skus: _Texts = Field(None, max_length=200)
+    exclude_categories: _Texts = Field(None, max_length=200)
+    exclude_labels: _Texts = Field(None, max_length=200)
+    min_quantity: Whole | None = None
+    product_per: ProductPer | None = None
+    multipliers: _Texts = Field(None, max_length=50, examples=[["sku:PHO = 2", "label:brand:loreal = 3"]])
 
     def changes(self) -> dict[str, Any]:
-        """As the form reads them: tier codes are one text, separated by commas."""
+        """As the form reads them: tier codes are one text, separated by commas; multipliers one a line."""
         changes = self.dict(exclude_unset=True)
         if changes.get("tiers") is not None:
             changes["tiers"] = ", ".join(changes["tiers"])
+        if changes.get("multipliers") is not None:
+            changes["multipliers"] = "\n".join(changes["multipliers"])
         return changes
 
 
