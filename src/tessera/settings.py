@@ -78,6 +78,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "tessera.core.middleware.NoHealthCheckForApi",  # no SELECT 1 before an API request (issue 13)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # The Content-Security-Policy of each page; the member portal's own session under /m/.

@@ -47,7 +47,7 @@ def valid_or_refuse(form: forms.BaseForm, *, code: str = "invalid_fields") -> di
     is the `detail`."""
     if form.is_valid():
         return form.cleaned_data
-    errors = [
+    errors: list[dict[str, Any]] = [
         {
             "loc": ["body"] if field == NON_FIELD_ERRORS else ["body", field],
             "msg": message,

@@ -137,17 +137,25 @@ def for_api(request: HttpRequest) -> bool:
     return request.path_info.startswith(API_PREFIX)
 
 
-def skip_health_check_for_api(sender: object, environ: dict[str, Any] | None = None, **kwargs: Any) -> None:
-    """`request_started`, after Django's `close_old_connections`: a request under API_PREFIX spends no
-    round trip on `CONN_HEALTH_CHECKS`' `SELECT 1` (issue 13: one statement of three for a lookup).
+class NoHealthCheckForApi:
+    """First of the middleware: a request under API_PREFIX spends no round trip on
+    `CONN_HEALTH_CHECKS`' `SELECT 1` (issue 13: one statement of three for a lookup). A middleware, not
+    a `request_started` receiver: it runs after every receiver of that signal, Django's
+    `close_old_connections` (which asks for the check) included, whatever their order.
 
     People's pages keep the check. An API request on a connection the database dropped (a restart, a
     failover) answers 503 `database_unavailable` with Retry-After — the till retries with the same
     Idempotency-Key, which applies once (tests/ops/test_database_outage.py) — and Django closes the
     broken connection when that request ends, so the retry gets a new one."""
-    if environ is not None and environ.get("PATH_INFO", "").startswith(API_PREFIX):
-        for conn in connections.all(initialized_only=True):
-            conn.health_check_done = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if for_api(request):
+            for conn in connections.all(initialized_only=True):
+                conn.health_check_done = True  # type: ignore[attr-defined]  # Django's, not in its stubs
+        return self.get_response(request)
 
 
 class _ForPeople:

@@ -155,6 +155,7 @@ class EarningRuleForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         staff = self.staff
         merchant_id = staff.merchant_id if staff is not None else self.merchant_id
+        stores: QuerySet[Store]
         if staff is not None:
             stores = Store.objects.visible_to(staff)
         else:

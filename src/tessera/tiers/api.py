@@ -151,7 +151,7 @@ class ProgramIn(Schema):
     """The fields to set; on a change, those not sent stay as they are."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"basis": "spend", "window": "rolling", "window_months": 12}]}
+        json_schema_extra={"examples": [{"basis": "spend", "window": "rolling_months", "window_months": 12}]}
     )
 
     basis: Basis | None = None
