@@ -108,8 +108,10 @@ def posts() -> list[tuple[str, dict[str, Any]]]:
     found = []
     for path, item in DOCUMENT["paths"].items():
         operation = item.get("post")
-        if operation and "requestBody" in operation:
-            found.append((path, operation["requestBody"]["content"]["application/json"]["schema"]))
+        content = operation.get("requestBody", {}).get("content", {}) if operation else {}
+        # JSON bodies; a file upload (multipart, the imports) is fuzzed by the hostile-upload tests.
+        if "application/json" in content:
+            found.append((path, content["application/json"]["schema"]))
     return found
 
 
@@ -217,6 +219,13 @@ def world(merchant) -> dict[str, Any]:
     }
 
 
+class _AnyId(dict):  # type: ignore[type-arg]
+    """The world's ids, and 1 for any other (the management API's: a till's key gets 403 there)."""
+
+    def __missing__(self, key: str) -> int:
+        return 1
+
+
 def assert_clear_answer(response: Any, sent: Any) -> None:
     status, content_type = response.status_code, response.get("Content-Type", "")
     assert status < 500, (status, response.content[:500], sent)
@@ -232,7 +241,7 @@ def assert_clear_answer(response: Any, sent: Any) -> None:
 def test_random_json_in_any_body_field_is_answered_2xx_or_4xx_problem_and_the_ledger_stays_whole(
     world, path, schema
 ):
-    url = path.format(**world["path_values"])
+    url = path.format_map(_AnyId(world["path_values"]))
     base = body_of(schema)
     paths = fields(schema)
     client = world["client"]
