@@ -69,6 +69,7 @@ def world(merchant, other_merchant, settings, tmp_path):  # type: ignore[no-unty
         "b_store": b_store,
         "b_key": b_key,
         "merchant": merchant,
+        "batch": batch,
     }
 
 
@@ -81,12 +82,19 @@ def _path_values(w: dict[str, Any]) -> dict[str, str]:
         "redemption_id": "1",
         "code_id": "1",
         "message_id": "1",
+        # The management API's (issue 17): A's own where built here; B's till key is refused there.
+        "store_id": str(w["store"].pk),
+        "card_type_id": str(w["card"].type_id),
+        "batch_id": str(w["batch"].pk),
+        "merchant_id": str(w["merchant"].pk),
+        **{name: "1" for name in ("connection_id", "endpoint_id", "gift_id", "import_id", "key_id")},
+        **{name: "1" for name in ("offer_id", "rule_id", "tier_id", "voucher_id")},
     }
 
 
 #: Path parameters that name one of A's real records above: B must get a 4xx for them. The others
 #: (records of apps whose fixtures are not built here) get the leak and unchanged-data checks only.
-A_RECORDS = {"member_id", "transaction_id", "number"}
+A_RECORDS = {"member_id", "transaction_id", "number", "store_id", "card_type_id", "batch_id", "merchant_id"}
 
 
 def _body_overlay(w: dict[str, Any]) -> dict[str, Any]:

@@ -111,8 +111,8 @@ def _json_strings(data: Any) -> Iterator[tuple[list[Any], str, bool]]:
 
 def _body(request: HttpRequest, *, forms_too: bool = False) -> bytes:
     """The body, unless reading it here would change what the view sees: a page's form upload is
-    streamed by Django (programs' addresses take none), and a body over the limit is the view's to
-    refuse (413)."""
+    streamed by Django (a program's, the imports', is checked by its fields: `request_errors`), and a
+    body over the limit is the view's to refuse (413)."""
     if request.content_type in _FORM_BODIES and not forms_too:
         return b""
     try:
@@ -146,7 +146,24 @@ def request_errors(request: HttpRequest) -> list[dict[str, Any]]:
         pattern = _BUT_TAB if location[0] == "header" else _ANY
         if chars := found(text, pattern):
             errors.append(_error(location, chars))
+    if request.content_type == "multipart/form-data":
+        # A file upload (the imports): its files are binary (a workbook is a zip, NUL bytes and all)
+        # and are read by their own parsers; the form's text fields are checked like a JSON body's.
+        return errors[:MAX_REPORTED] or _form_field_errors(request)
     return errors[:MAX_REPORTED] or body_errors(_body(request, forms_too=True))
+
+
+def _form_field_errors(request: HttpRequest) -> list[dict[str, Any]]:
+    try:
+        fields = list(request.POST.lists())
+    except (BadRequest, SuspiciousOperation):  # too large, too many fields: the view's to refuse
+        return []
+    errors = []
+    for name, values in fields:
+        for text in (name, *values):
+            if chars := found(text, _BUT_LINE_BREAKS):
+                errors.append(_error(["body", name], chars))
+    return errors[:MAX_REPORTED]
 
 
 def _error(location: list[Any], chars: list[str]) -> dict[str, Any]:

@@ -183,6 +183,9 @@ class StagedRow(models.Model):
     member_id = models.BigIntegerField(null=True)
 
     class Meta:
+        verbose_name = _("staged row")
+        verbose_name_plural = _("staged rows")
+        default_permissions = ()  # the import's own working table: nothing a role is given
         constraints = [models.UniqueConstraint(fields=["job", "line"], name="stagedrow_line_once_per_job")]
         indexes = [models.Index(fields=["job", "phone", "line"], name="stagedrow_phone")]
 

@@ -103,3 +103,27 @@ def test_other_merchants_get_404_and_keys_without_admin_get_403(merchant, other_
     assert stranger.post(f"/imports/{job['id']}/check", {"mapping": {"SĐT": "phone"}}).status_code == 404
     assert _upload(till).status_code == 403
     assert ImportJob.objects.get().state == ImportState.UPLOADED
+
+
+def test_c4_an_excel_workbook_uploads_by_api_though_its_bytes_hold_nul(merchant):
+    """A workbook is a zip: NUL bytes in the file are its format, not control characters in text; the
+    upload's text fields are still checked (core.textguard)."""
+    from tessera.imports.tests.factories import xlsx_upload
+
+    admin = KeyClient(merchant)
+    workbook = xlsx_upload(ROWS)
+    assert b"\x00" in workbook.read()
+    workbook.seek(0)
+
+    uploaded = admin.client.post(
+        "/api/v1/imports", {"file": workbook}, HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())
+    )
+
+    assert uploaded.status_code == 201, uploaded.content
+    assert uploaded.json()["headers"] == ["SĐT", "Họ và tên", "Điểm"]
+    nul_field = admin.client.post(
+        "/api/v1/imports",
+        {"file": xlsx_upload(ROWS), "note": "a\x00b"},
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+    )
+    assert nul_field.status_code == 422 and nul_field.json()["code"] == "invalid_request"

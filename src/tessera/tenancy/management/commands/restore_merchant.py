@@ -27,7 +27,7 @@ from django.core.management.color import no_style
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
 
 from tessera.ledger.selectors import verify_ledger
-from tessera.reports.models import EntryDelta, SaleDelta
+from tessera.reports.models import EntryDelta, MemberCount, MemberVisits, SaleDelta
 from tessera.tenancy.management.commands.backup_merchant import (
     FORMAT,
     PERMISSION_TABLES,
@@ -41,10 +41,11 @@ from tessera.tenancy.models import Merchant
 
 #: Shared rows that may already be there (the same user or group): kept when id and name both match.
 SHARED = {"auth_user": "username", "auth_group": "name"}
-#: The reports' delta tables, which their triggers (`reports.triggers`) fill while the merchant's entries,
-#: sales and refunds are inserted: those rows are dropped before the backup's own deltas are restored.
-#: The backup lists the reports' tables after the ledger's and the sales' (the apps' order).
-TRIGGER_WRITTEN = {model._meta.db_table for model in (EntryDelta, SaleDelta)}
+#: The reports' tables their triggers (`reports.triggers`) fill while the merchant's entries, sales,
+#: refunds and members are inserted (deltas, members' visits, member counts): those rows are dropped
+#: before the backup's own are restored. The backup lists the reports' tables after the ledger's, the
+#: sales' and the members' (the apps' order).
+TRIGGER_WRITTEN = {model._meta.db_table for model in (EntryDelta, SaleDelta, MemberVisits, MemberCount)}
 
 
 class Refused(CommandError):
