@@ -19,9 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Count
-from django.forms.models import model_to_dict
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.translation import gettext_lazy as _
 from ninja import Field, Query, Router, Schema
@@ -30,14 +28,14 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from tessera.cards import rendering, selectors, services
 from tessera.cards.forms import CardTypeForm, GenerateBatchForm
 from tessera.cards.models import Card, CardBatch, CardKind, CardStatus, CardType
-from tessera.core.api_forms import body_example, one_of, valid_or_refuse
+from tessera.core.api_forms import body_example, bound_form, one_of, valid_or_refuse
 from tessera.core.errors import NotFound
-from tessera.core.etag import PRECONDITION_ERRORS, require_if_match, tagged, tagged_json
+from tessera.core.etag import tagged, tagged_json
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.limits import Id
-from tessera.core.problem import ERRORS
+from tessera.core.problem import CHANGE_ERRORS, ERRORS
 from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
-from tessera.tenancy.history import changes_by
+from tessera.tenancy.history import change_if_match, changes_by
 from tessera.tenancy.models import Scope
 
 router = Router(tags=["cards"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
@@ -378,7 +376,7 @@ def get_card_type(request: ApiRequest, card_type_id: Id, response: HttpResponse)
 
 @types_router.patch(
     "/{card_type_id}",
-    response={200: CardTypeDetailOut, **ERRORS, **PRECONDITION_ERRORS},
+    response={200: CardTypeDetailOut, **CHANGE_ERRORS},
     operation_id="updateCardType",
     summary="Change a card type",
     description="Send `If-Match` with the ETag you read: 412 `precondition_failed` when it was changed since "
@@ -388,14 +386,17 @@ def get_card_type(request: ApiRequest, card_type_id: Id, response: HttpResponse)
 def update_card_type(
     request: ApiRequest, card_type_id: Id, payload: CardTypePatch, response: HttpResponse
 ) -> CardTypeDetailOut:
-    with transaction.atomic(), changes_by(request.auth.key):
-        card_type = _card_type(request, card_type_id, lock=True)
-        require_if_match(request, CardTypeDetailOut.of(card_type))
-        data: dict[str, Any] = model_to_dict(card_type, fields=CardTypeForm.Meta.fields)
-        data.update(payload.model_dump(exclude_unset=True))
-        shown = CardTypeDetailOut.of(_save_card_type(CardTypeForm(data=data, instance=card_type)))
-    tagged(response, shown)
-    return shown
+    return change_if_match(
+        request,
+        response,
+        locked=lambda: _card_type(request, card_type_id, lock=True),
+        shown=CardTypeDetailOut.of,
+        save=lambda card_type: CardTypeDetailOut.of(
+            _save_card_type(
+                bound_form(CardTypeForm, instance=card_type, changes=payload.model_dump(exclude_unset=True))
+            )
+        ),
+    )
 
 
 # --------------------------------------------------------------------------------------- card batches (D3)

@@ -19,7 +19,6 @@ from django.utils.translation import gettext_lazy as _
 from pydantic import BaseModel
 
 from tessera.core.errors import DomainError
-from tessera.core.problem import Problem
 
 
 class PreconditionFailed(DomainError):
@@ -32,18 +31,18 @@ class PreconditionRequired(DomainError):
     status = 428
 
 
-#: The answers of an update besides `ERRORS`, for the OpenAPI document.
-PRECONDITION_ERRORS: dict[int, Any] = {412: Problem, 428: Problem}
+#: What an ETag is computed from: what the API shows of an object.
+Shown = BaseModel | dict[str, Any]
 
 
-def etag_of(shown: BaseModel | dict[str, Any]) -> str:
+def etag_of(shown: Shown) -> str:
     """The strong tag of what the API shows (quoted, as HTTP writes it)."""
     data = shown.model_dump(mode="json") if isinstance(shown, BaseModel) else shown
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
     return '"' + hashlib.sha256(canonical.encode()).hexdigest()[:32] + '"'
 
 
-def require_if_match(request: HttpRequest, current: BaseModel | dict[str, Any]) -> None:
+def require_if_match(request: HttpRequest, current: Shown) -> None:
     """Refuse an update whose `If-Match` does not name the current version (call it with the row
     locked, before changing anything). `*` matches any version, as RFC 9110 says."""
     sent = request.headers.get("If-Match", "").strip()
@@ -62,7 +61,7 @@ def require_if_match(request: HttpRequest, current: BaseModel | dict[str, Any]) 
         )
 
 
-def tagged(response: HttpResponse, shown: BaseModel | dict[str, Any]) -> HttpResponse:
+def tagged(response: HttpResponse, shown: Shown) -> HttpResponse:
     """Set the ETag header of an answer showing `shown`."""
     response["ETag"] = etag_of(shown)
     return response

@@ -13,20 +13,18 @@ from typing import Any
 from uuid import UUID
 
 from django import forms
-from django.db import transaction
-from django.forms.models import model_to_dict
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from ninja import Field, Path, Router, Schema
 from ninja.pagination import LimitOffsetPagination, paginate
 
-from tessera.core.api_forms import body_example, one_of, valid_or_refuse
+from tessera.core.api_forms import body_example, bound_form, one_of, valid_or_refuse
 from tessera.core.errors import NotFound, ValidationFailed
-from tessera.core.etag import PRECONDITION_ERRORS, require_if_match, tagged
+from tessera.core.etag import tagged
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.limits import MAX_SAFE_INTEGER, Id
-from tessera.core.problem import ERRORS
+from tessera.core.problem import CHANGE_ERRORS, ERRORS
 from tessera.integrations import services
 from tessera.integrations.forms import CONNECTION_CHANGE_FIELDS, ENDPOINT_FIELDS, ConnectionForm, EndpointForm
 from tessera.integrations.models import (
@@ -45,6 +43,7 @@ from tessera.integrations.schemas import (
     ResultOut,
 )
 from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
+from tessera.tenancy.history import change_if_match
 from tessera.tenancy.models import Scope, Store
 
 router = Router(tags=["integrations"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
@@ -265,7 +264,7 @@ def get_connection(request: ApiRequest, connection_id: Id, response: HttpRespons
 
 @connections_router.patch(
     "/{connection_id}",
-    response={200: ConnectionOut, **ERRORS, **PRECONDITION_ERRORS},
+    response={200: ConnectionOut, **CHANGE_ERRORS},
     operation_id="updateShopConnection",
     summary="Change a shop connection",
     description="Send `If-Match` with the ETag you read (412 when it changed since, 428 without it).",
@@ -274,20 +273,24 @@ def get_connection(request: ApiRequest, connection_id: Id, response: HttpRespons
 def update_connection(
     request: ApiRequest, connection_id: Id, payload: ConnectionPatch, response: HttpResponse
 ) -> ConnectionOut:
-    with transaction.atomic():
-        connection = _connection(request, connection_id, lock=True)
-        require_if_match(request, ConnectionOut.of(request, connection))
-        sent = payload.model_dump(exclude_unset=True)
-        if "store_id" in sent:
-            sent["store"] = sent.pop("store_id")
+    sent = payload.model_dump(exclude_unset=True)
+    if "store_id" in sent:
+        sent["store"] = sent.pop("store_id")
+
+    def save(connection: Connection) -> ConnectionOut:
         form_class = forms.modelform_factory(Connection, fields=CONNECTION_CHANGE_FIELDS)
-        data = model_to_dict(connection, fields=CONNECTION_CHANGE_FIELDS) | sent
-        form = _stores_of(form_class(data=data, instance=connection), request)
+        form = _stores_of(bound_form(form_class, instance=connection, changes=sent), request)
         cleaned = valid_or_refuse(form)
         changed = {k: cleaned[k] for k in CONNECTION_CHANGE_FIELDS if k in form.changed_data}
-        shown = ConnectionOut.of(request, services.update_connection(connection=connection, **changed))
-    tagged(response, shown)
-    return shown
+        return ConnectionOut.of(request, services.update_connection(connection=connection, **changed))
+
+    return change_if_match(
+        request,
+        response,
+        locked=lambda: _connection(request, connection_id, lock=True),
+        shown=lambda connection: ConnectionOut.of(request, connection),
+        save=save,
+    )
 
 
 class EndpointOut(Schema):
@@ -432,7 +435,7 @@ def get_endpoint(request: ApiRequest, endpoint_id: Id, response: HttpResponse) -
 
 @endpoints_router.patch(
     "/{endpoint_id}",
-    response={200: EndpointOut, **ERRORS, **PRECONDITION_ERRORS},
+    response={200: EndpointOut, **CHANGE_ERRORS},
     operation_id="updateWebhookEndpoint",
     summary="Change a webhook endpoint",
     description="Send `If-Match` with the ETag you read (412 when it changed since, 428 without it).",
@@ -441,16 +444,19 @@ def get_endpoint(request: ApiRequest, endpoint_id: Id, response: HttpResponse) -
 def update_endpoint(
     request: ApiRequest, endpoint_id: Id, payload: EndpointPatch, response: HttpResponse
 ) -> EndpointOut:
-    with transaction.atomic():
-        endpoint = _endpoint(request, endpoint_id, lock=True)
-        require_if_match(request, EndpointOut.of(endpoint))
-        data = model_to_dict(endpoint, fields=ENDPOINT_FIELDS) | payload.model_dump(exclude_unset=True)
-        form = _ENDPOINT_FORM(data=data, instance=endpoint)
+    def save(endpoint: WebhookEndpoint) -> EndpointOut:
+        form = bound_form(_ENDPOINT_FORM, instance=endpoint, changes=payload.model_dump(exclude_unset=True))
         cleaned = valid_or_refuse(form)
         changed = {k: cleaned[k] for k in ENDPOINT_FIELDS if k in form.changed_data}
-        shown = EndpointOut.of(services.update_endpoint(endpoint=endpoint, **changed))
-    tagged(response, shown)
-    return shown
+        return EndpointOut.of(services.update_endpoint(endpoint=endpoint, **changed))
+
+    return change_if_match(
+        request,
+        response,
+        locked=lambda: _endpoint(request, endpoint_id, lock=True),
+        shown=EndpointOut.of,
+        save=save,
+    )
 
 
 @endpoints_router.post(

@@ -13,13 +13,13 @@ from ninja import Router, Schema
 from pydantic import ConfigDict
 
 from tessera.core.api_forms import bound_form, valid_or_refuse
-from tessera.core.etag import require_if_match, tagged
+from tessera.core.etag import tagged
 from tessera.core.problem import CHANGE_ERRORS, ERRORS
 from tessera.points import services
 from tessera.points.admin import PolicyForm
 from tessera.points.models import ExpiryKind, Policy
 from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
-from tessera.tenancy.history import changing
+from tessera.tenancy.history import change_if_match
 from tessera.tenancy.models import Merchant, Scope
 
 router = Router(tags=["points policy"], auth=ApiKeyAuth(Scope.ADMIN))
@@ -89,12 +89,13 @@ def update_policy(request: ApiRequest, data: PolicyPatch, response: HttpResponse
     """Send `If-Match` with the ETag you read (428 without, 412 when it changed since). A change applies
     to points earned from now on. Refusals: 422 `invalid_points_policy`, with `errors` per field."""
     merchant = request.auth.merchant
-    with changing(request.auth):
-        policy = _policy(merchant, locked=True)
-        require_if_match(request, PolicyOut.from_orm(policy))
+
+    def save(policy: Policy) -> PolicyOut:
         form = bound_form(PolicyForm, instance=policy, changes=data.dict(exclude_unset=True))
         fields = valid_or_refuse(form, code="invalid_points_policy")
         services.save_policy(merchant=merchant, actor=request.auth.key, **fields)
-    shown = PolicyOut.from_orm(_policy(merchant))
-    tagged(response, shown)
-    return shown
+        return PolicyOut.from_orm(_policy(merchant))
+
+    return change_if_match(
+        request, response, locked=lambda: _policy(merchant, locked=True), shown=PolicyOut.from_orm, save=save
+    )

@@ -20,7 +20,7 @@ from tessera.cards.balances import balances_of
 from tessera.cards.customers import CustomerIn, identify_cardholder
 from tessera.core.api_forms import bound_form, valid_or_refuse
 from tessera.core.errors import NotFound, ValidationFailed
-from tessera.core.etag import require_if_match, tagged
+from tessera.core.etag import tagged
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.limits import MAX_SAFE_INTEGER, Id, Whole
 from tessera.core.pages import Page
@@ -47,7 +47,7 @@ from tessera.rewards.schemas import (
     RedemptionOut,
 )
 from tessera.tenancy.auth import ApiContext, ApiKeyAuth, ApiRequest
-from tessera.tenancy.history import changing
+from tessera.tenancy.history import change_if_match, changing
 from tessera.tenancy.models import Scope
 
 router = Router(tags=["rewards"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
@@ -388,12 +388,13 @@ def update_gift(request: ApiRequest, gift_id: Id, data: GiftIn, response: HttpRe
     """Send `If-Match` with the ETag you read (428 without, 412 when it changed since, a redemption
     included: to add stock without reading first, use `POST /gifts/{id}/stock`)."""
     ctx = request.auth
-    with changing(ctx):
-        gift = _gift(ctx, gift_id, locked=True)
-        require_if_match(request, _managed_gift_out(gift))
-        shown = _save_gift(ctx, gift, data.dict(exclude_unset=True))
-    tagged(response, shown)
-    return shown
+    return change_if_match(
+        request,
+        response,
+        locked=lambda: _gift(ctx, gift_id, locked=True),
+        shown=_managed_gift_out,
+        save=lambda gift: _save_gift(ctx, gift, data.dict(exclude_unset=True)),
+    )
 
 
 @gifts_router.post(
@@ -537,12 +538,13 @@ def update_offer(request: ApiRequest, offer_id: Id, data: OfferIn, response: Htt
     """Send `If-Match` with the ETag you read (428 without, 412 when it changed since). Codes already
     issued keep their value and dates."""
     ctx = request.auth
-    with changing(ctx):
-        offer = _offer(ctx, offer_id, locked=True)
-        require_if_match(request, ManagedOfferOut.from_orm(offer))
-        shown = _save_offer(ctx, offer, data.dict(exclude_unset=True))
-    tagged(response, shown)
-    return shown
+    return change_if_match(
+        request,
+        response,
+        locked=lambda: _offer(ctx, offer_id, locked=True),
+        shown=ManagedOfferOut.from_orm,
+        save=lambda offer: _save_offer(ctx, offer, data.dict(exclude_unset=True)),
+    )
 
 
 @offers_router.post(

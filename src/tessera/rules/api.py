@@ -18,7 +18,7 @@ from pydantic import ConfigDict, Field
 from tessera.cards.customers import CustomerIn, identify_cardholder
 from tessera.core.api_forms import bound_form, for_api, valid_or_refuse
 from tessera.core.errors import NotFound, ValidationFailed
-from tessera.core.etag import require_if_match, tagged
+from tessera.core.etag import tagged
 from tessera.core.idempotency import idempotent, ignored_key_header, key_header
 from tessera.core.limits import MAX_LINES, Id, IsoDateTime, SaleAmount, Whole
 from tessera.core.pages import Page
@@ -37,7 +37,7 @@ from tessera.rules.models import (
 from tessera.rules.schemas import EarningPartOut, LineIn, LinePartOut, LinePointsOut
 from tessera.rules.simulator import BasketItem, simulate
 from tessera.tenancy.auth import ApiContext, ApiKeyAuth, ApiRequest
-from tessera.tenancy.history import changing
+from tessera.tenancy.history import change_if_match, changing
 from tessera.tenancy.models import Scope
 
 router = Router(tags=["rules"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
@@ -375,12 +375,13 @@ def update_rule(request: ApiRequest, rule_id: Id, data: RuleIn, response: HttpRe
     """Send `If-Match` with the ETag you read (428 without, 412 when it changed since). Writes the rule's
     next version; sales already made keep the version they used."""
     ctx = request.auth
-    with changing(ctx):
-        rule = _rule(ctx, rule_id, locked=True)
-        require_if_match(request, RuleOut.of(rule))
-        shown = _saved(ctx, _rule_form(ctx, rule, data).instance)
-    tagged(response, shown)
-    return shown
+    return change_if_match(
+        request,
+        response,
+        locked=lambda: _rule(ctx, rule_id, locked=True),
+        shown=RuleOut.of,
+        save=lambda rule: _saved(ctx, _rule_form(ctx, rule, data).instance),
+    )
 
 
 @manage_router.post(

@@ -8,19 +8,24 @@ history row written while `changes_by(key)` is open gets the key as its change r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.dispatch import receiver
+from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 from simple_history.signals import pre_create_historical_record
 
 from tessera.core.errors import PermissionDenied
-from tessera.tenancy.auth import ApiContext
+from tessera.core.etag import Shown, require_if_match, tagged
+from tessera.tenancy.auth import ApiContext, ApiRequest
 from tessera.tenancy.models import ApiKey
+
+T = TypeVar("T")
+S = TypeVar("S", bound=Shown)
 
 _acting_key: ContextVar[ApiKey | None] = ContextVar("tessera_acting_key", default=None)
 
@@ -58,6 +63,25 @@ def changing(ctx: ApiContext) -> Iterator[None]:
         )
     with transaction.atomic(), changes_by(ctx.key):
         yield
+
+
+def change_if_match(
+    request: ApiRequest,
+    response: HttpResponse,
+    *,
+    locked: Callable[[], T],
+    shown: Callable[[T], S],
+    save: Callable[[T], S],
+) -> S:
+    """One update of the management API: within `changing`, the row read `locked`, refused unless the
+    request's `If-Match` names what the API shows of it now (412 / 428, `core.etag`), then `save`d; the
+    answer carries its new ETag."""
+    with changing(request.auth):
+        row = locked()
+        require_if_match(request, shown(row))
+        answer = save(row)
+    tagged(response, answer)
+    return answer
 
 
 @receiver(pre_create_historical_record)

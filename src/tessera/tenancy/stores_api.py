@@ -15,7 +15,7 @@ from pydantic import ConfigDict
 
 from tessera.core.api_forms import bound_form, valid_or_refuse
 from tessera.core.errors import NotFound, ValidationFailed
-from tessera.core.etag import require_if_match, tagged
+from tessera.core.etag import tagged
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.limits import Id
 from tessera.core.pages import Page
@@ -23,7 +23,7 @@ from tessera.core.problem import CHANGE_ERRORS, ERRORS
 from tessera.tenancy import services
 from tessera.tenancy.auth import ApiContext, ApiKeyAuth, ApiRequest
 from tessera.tenancy.forms import StoreForm
-from tessera.tenancy.history import changing
+from tessera.tenancy.history import change_if_match, changing
 from tessera.tenancy.models import Scope, Store
 
 router = Router(tags=["stores"], auth=ApiKeyAuth(Scope.ADMIN))
@@ -121,12 +121,13 @@ def create_store(request: ApiRequest, data: StoreIn, idempotency_key: str = key_
 def update_store(request: ApiRequest, store_id: Id, data: StoreIn, response: HttpResponse) -> StoreOut:
     """Send `If-Match` with the ETag you read (428 without, 412 when it changed since)."""
     ctx = request.auth
-    with changing(ctx):
-        store = _store(ctx, store_id, locked=True)
-        require_if_match(request, StoreOut.from_orm(store))
-        shown = _save(ctx, store, data.dict(exclude_unset=True))
-    tagged(response, shown)
-    return shown
+    return change_if_match(
+        request,
+        response,
+        locked=lambda: _store(ctx, store_id, locked=True),
+        shown=StoreOut.from_orm,
+        save=lambda store: _save(ctx, store, data.dict(exclude_unset=True)),
+    )
 
 
 @router.post(

@@ -15,14 +15,14 @@ from pydantic import ConfigDict
 
 from tessera.core.api_forms import bound_form, for_api, valid_or_refuse
 from tessera.core.errors import NotFound
-from tessera.core.etag import require_if_match, tagged
+from tessera.core.etag import tagged
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.limits import Id, Whole
 from tessera.core.pages import Page
 from tessera.core.problem import CHANGE_ERRORS, ERRORS
 from tessera.members.models import Member
 from tessera.tenancy.auth import ApiContext, ApiKeyAuth, ApiRequest
-from tessera.tenancy.history import changing
+from tessera.tenancy.history import change_if_match, changing
 from tessera.tenancy.models import Scope
 from tessera.tiers import services
 from tessera.tiers.admin import TierForm, TierProgramForm
@@ -272,12 +272,13 @@ def update_program(request: ApiRequest, data: ProgramIn, response: HttpResponse)
     """Send `If-Match` with the ETag you read (428 without, 412 when it changed since). `is_active`
     false pauses the program."""
     ctx = request.auth
-    with changing(ctx):
-        program = _program(ctx, locked=True)
-        require_if_match(request, ProgramOut.from_orm(program))
-        shown = _save_program(ctx, program, data)
-    tagged(response, shown)
-    return shown
+    return change_if_match(
+        request,
+        response,
+        locked=lambda: _program(ctx, locked=True),
+        shown=ProgramOut.from_orm,
+        save=lambda program: _save_program(ctx, program, data),
+    )
 
 
 @manage_router.get(
@@ -325,9 +326,10 @@ def update_tier(request: ApiRequest, tier_id: Id, data: TierIn, response: HttpRe
     """Send `If-Match` with the ETag you read (428 without, 412 when it changed since). Tiers are never
     deleted: members and their history point at them."""
     ctx = request.auth
-    with changing(ctx):
-        tier = _tier(ctx, tier_id, locked=True)
-        require_if_match(request, ManagedTierOut.from_orm(tier))
-        shown = _save_tier(ctx, tier, data)
-    tagged(response, shown)
-    return shown
+    return change_if_match(
+        request,
+        response,
+        locked=lambda: _tier(ctx, tier_id, locked=True),
+        shown=ManagedTierOut.from_orm,
+        save=lambda tier: _save_tier(ctx, tier, data),
+    )
