@@ -4,10 +4,12 @@ sale ≤ 8 ms, spend-with-PIN sale ≤ 10 ms, void and refund by line ≤ 6 ms e
     .venv/bin/python bench/cpu_inprocess.py [--requests 300] [--warmup 20] [--ops lookup,quote,...]
         [--tiers] [--calls] [--profile OP] [--repeat 3]
 
-No HTTP server: Django's test client calls the WSGI handler (every middleware, ninja, the views, the
-database) and the process's CPU time (`time.process_time`) is read around the timed calls only; the
-work each measured call needs beforehand (a confirmed sale to void or refund) is made untimed. DEBUG
-off; the merchant's configuration is cached by the warm-up, as in the steady state of a worker.
+No HTTP server: the WSGI handler is called as gunicorn calls it, with an environ and a
+`start_response` (every middleware, ninja, the views, the database; not Django's test client, whose
+own signals and response bookkeeping cost about a tenth of a lookup), and the process's CPU time
+(`time.process_time`) is read around the timed calls only; the work each measured call needs
+beforehand (a confirmed sale to void or refund) is made untimed. DEBUG off; the merchant's
+configuration is cached by the warm-up, as in the steady state of a worker.
 
 The database is a fresh test database made by migrating: SQLite in memory unless `DATABASE_URL` names
 another (PostgreSQL: its test database, `bench_cpu_<name>`, is created and dropped again).
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import pstats
 import sys
@@ -85,13 +88,24 @@ def teardown_django() -> None:
         connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
 
 
+class Answer:
+    """What a WSGI server keeps of an answer: its status and body."""
+
+    status_code = 0
+    content = b""
+
+    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        self.status_code = int(status.split()[0])
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
 class Till:
     """posprobe's merchant (or with three tiers), a store-bound key and `members` members; with `pin`,
     bench/pos.py's, whose sales are confirmed by the member's PIN."""
 
     def __init__(self, *, tiered: bool, pin: bool, members: int = 40) -> None:
-        from django.test import Client
-
         from tessera.members.models import Member
         from tessera.members.services import register_member, set_member_pin
         from tessera.sales.models import SalesSettings
@@ -126,7 +140,7 @@ class Till:
             member = register_member(merchant=merchant, full_name="CPU", phone=phone)
             set_member_pin(member=Member.objects.get(pk=member.pk), pin=PIN)
         key = create_api_key(merchant=merchant, name="till", store=store).raw_key
-        self.client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+        self.authorization = f"Bearer {key}"
         self.n = 0
         for phone in self.phones:  # every member has points to spend and an account
             self.post("/points/add", {"phone": phone, "points": 1_000_000}, 201)
@@ -135,18 +149,51 @@ class Till:
         self.n += 1
         return self.phones[self.n % len(self.phones)]
 
+    def wsgi(self, method: str, path: str, body: bytes = b"", idempotency_key: str = "") -> Answer:
+        """One request through the WSGI handler, with the environ gunicorn would give it."""
+        from django.core.wsgi import get_wsgi_application
+
+        path, _, query = path.partition("?")
+        environ = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "SCRIPT_NAME": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_HOST": "127.0.0.1:8000",
+            "HTTP_AUTHORIZATION": self.authorization,
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+        }
+        if body:
+            environ.update(CONTENT_TYPE="application/json", CONTENT_LENGTH=str(len(body)))
+        if idempotency_key:
+            environ["HTTP_IDEMPOTENCY_KEY"] = idempotency_key
+        answer = Answer()
+        if Till._application is None:
+            Till._application = get_wsgi_application()
+        chunks = Till._application(environ, answer.start_response)
+        answer.content = b"".join(chunks)
+        getattr(chunks, "close", lambda: None)()
+        return answer
+
+    _application: Any = None
+
     def get(self, path: str, status: int = 200) -> Any:
-        response = self.client.get(f"/api/v1{path}")
+        response = self.wsgi("GET", f"/api/v1{path}")
         assert response.status_code == status, (path, response.status_code, response.content)
         return response
 
     def post(self, path: str, body: dict[str, Any], status: int) -> Any:
-        response = self.client.post(
-            f"/api/v1{path}",
-            body,
-            content_type="application/json",
-            headers={"Idempotency-Key": uuid.uuid4().hex},
-        )
+        response = self.wsgi("POST", f"/api/v1{path}", json.dumps(body).encode(), uuid.uuid4().hex)
         assert response.status_code == status, (path, response.status_code, response.content)
         return response
 

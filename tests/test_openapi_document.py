@@ -104,3 +104,24 @@ def test_configuration_operations_have_ids_examples_and_if_match_answers(documen
             ref = body["schema"]["$ref"].rsplit("/", 1)[1]
             assert document["components"]["schemas"][ref].get("examples"), (path, ref)
     assert seen >= 25
+
+
+def test_the_document_is_built_once_per_process_and_language(monkeypatch):
+    """Issue 13: building the document costs about a second of CPU; built per request, a few clients
+    polling openapi.json kept every gunicorn worker busy past its timeout on a loaded machine. It is
+    built once per script prefix and language, and each language gets its own."""
+    from tessera.api import api
+
+    built: list[str] = []
+    build = type(api)._build_openapi_schema
+
+    def counting(self, **kwargs):
+        built.append(kwargs["path_prefix"] or "")
+        return build(self, **kwargs)
+
+    monkeypatch.setattr(type(api), "_build_openapi_schema", counting)
+    monkeypatch.setattr(api, "_schemas", {}, raising=False)
+    for language in ("en", "vi", "en", "vi", "zh-hans"):
+        response = Client().get("/api/v1/openapi.json", HTTP_ACCEPT_LANGUAGE=language)
+        assert response.status_code == 200
+    assert len(built) == 3

@@ -125,9 +125,16 @@ class _Compiled:
             params,
             slots,
         )
-        # What results_iter() would work out on every call: the columns' converters.
+        # What results_iter() and ModelIterable would work out on every call: the columns' converters,
+        # the model's columns and the related objects' populators (per database alias).
         columns = [column[0] for column in compiler.select[: compiler.col_count]]
         self.converters = compiler.get_converters(columns)
+        klass_info = compiler.klass_info
+        assert klass_info is not None
+        self.model = klass_info["model"]
+        self.start, self.end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        self.names = [column[0].target.attname for column in compiler.select[self.start : self.end]]
+        self.populators: dict[str, list[Any]] = {}
 
     def run(self, using: str, values: dict[str, Any]) -> list[Any]:
         connection = connections[using]
@@ -141,12 +148,15 @@ class _Compiled:
         compiler.as_sql = lambda *args, **kwargs: (self.sql, tuple(params))  # type: ignore[method-assign]
         results = compiler.execute_sql(MULTI)
         # What ModelIterable does with a compiled query (django.db.models.query).
-        select, klass_info, annotations = compiler.select, compiler.klass_info, compiler.annotation_col_map
-        assert klass_info is not None
-        model = klass_info["model"]
-        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
-        names = [column[0].target.attname for column in select[start:end]]
-        populators = get_related_populators(klass_info, select, using)  # type: ignore[call-arg]  # Django 5.2's
+        annotations = compiler.annotation_col_map
+        model, start, end, names = self.model, self.start, self.end, self.names
+        populators = self.populators.get(using)
+        if populators is None:
+            populators = self.populators[using] = get_related_populators(  # type: ignore[call-arg]
+                compiler.klass_info,
+                compiler.select,
+                using,  # Django 5.2's signature
+            )
         rows = []
         rows_read: Any = chain.from_iterable(results or ())
         if self.converters:

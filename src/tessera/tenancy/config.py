@@ -15,6 +15,10 @@ under a key holding the merchant's `config_version`.
   at once (`bump` forgets the version), so it never stores what might roll back.
 - Outside a request that observed a version (back-office pages, tasks, tests calling services) reads go
   to the database as before.
+- In front of the shared cache each process keeps what it read in a small dict of its own (`_LOCAL`,
+  oldest out first): an entry's key names its version, so it can never be stale, and a steady till
+  request reads its nine entries without unpickling them (local memory) or nine round trips (Redis).
+  The values are shared by the requests of the process: callers read them and never change them.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ TIMEOUT = 24 * 3600
 
 _versions: ContextVar[dict[int, int] | None] = ContextVar("tessera_config_versions", default=None)
 _MISSING = object()
+#: This process's entries by key, oldest first; at most LOCAL_SIZE.
+_LOCAL: dict[str, Any] = {}
+LOCAL_SIZE = 2048
 
 
 def observe(merchant_id: int, version: int) -> None:
@@ -79,13 +86,20 @@ def cached(merchant_id: int, name: str, load: Callable[[], T]) -> T:
     version = known.get(merchant_id) if known else None
     if version is None:
         return load()
-    cache = caches[ALIAS]
     key = f"tessera:config:{merchant_id}:{version}:{name}"
+    value = _LOCAL.get(key, _MISSING)
+    if value is not _MISSING:
+        return value
+    cache = caches[ALIAS]
     value = cache.get(key, _MISSING)
     if value is _MISSING:
         value = load()
-        if (_versions.get() or {}).get(merchant_id) == version:  # not changed by the load itself
-            cache.set(key, value, TIMEOUT)
+        if (_versions.get() or {}).get(merchant_id) != version:  # changed by the load itself
+            return value
+        cache.set(key, value, TIMEOUT)
+    if len(_LOCAL) >= LOCAL_SIZE:
+        del _LOCAL[next(iter(_LOCAL))]
+    _LOCAL[key] = value
     return value
 
 
