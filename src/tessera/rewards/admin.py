@@ -41,8 +41,26 @@ from tessera.tenancy.admin_base import (
 )
 
 
+class TopUpBonusRuleForm(forms.ModelForm):
+    """A top-up bonus rule's fields, as the page and the management API (`tessera.rewards.config_api`)
+    validate them."""
+
+    class Meta:
+        model = TopUpBonusRule
+        fields = (
+            "name",
+            "min_amount",
+            "bonus_points",
+            "bonus_value",
+            "valid_from",
+            "valid_until",
+            "is_active",
+        )
+
+
 @admin.register(TopUpBonusRule)
 class TopUpBonusRuleAdmin(TenantHistoryAdmin):
+    form = TopUpBonusRuleForm
     list_display = (
         "name",
         "min_amount",
@@ -54,7 +72,15 @@ class TopUpBonusRuleAdmin(TenantHistoryAdmin):
     )
     list_filter = ("is_active",)
     search_fields = ("name",)
-    fields = ("name", "min_amount", "bonus_points", "bonus_value", "valid_from", "valid_until", "is_active")
+    fields = TopUpBonusRuleForm.Meta.fields
+
+    def save_model(
+        self, request: HttpRequest, obj: TopUpBonusRule, form: ModelForm[Any], change: bool
+    ) -> None:
+        staff = request_staff(request)
+        if not change and staff is not None:
+            obj.merchant_id = staff.merchant_id
+        services.save_top_up_bonus_rule(rule=obj, actor=request.user)
 
 
 class GiftForm(forms.ModelForm):
@@ -327,6 +353,10 @@ OCCASION_FIELDS = (
 
 
 class OccasionDiscountForm(forms.ModelForm):
+    """An occasion discount's fields, as the page and the management API (`tessera.rewards.config_api`)
+    validate them; `currency` (the merchant's) reads the cap."""
+
+    currency = "VND"
     weekdays = forms.MultipleChoiceField(
         label=_("weekdays"),
         choices=WEEKDAY_CHOICES,
@@ -339,10 +369,10 @@ class OccasionDiscountForm(forms.ModelForm):
         model = OccasionDiscount
         fields = OCCASION_FIELDS
 
-    def __init__(self, *args: Any, currency: str = "VND", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["max_discount"] = MoneyField(
-            currency=currency,
+            currency=self.currency,
             minimum=1,
             required=False,
             label=_("largest discount per sale"),
@@ -370,13 +400,17 @@ class OccasionDiscountAdmin(TenantHistoryAdmin):
         form = super().get_form(request, obj, change=change, **kwargs)
         staff = request_staff(request)
         merchant = staff.merchant if staff is not None else getattr(obj, "merchant", None)
-        currency = merchant.currency if merchant is not None else "VND"
+        if merchant is not None:
+            form.currency = merchant.currency
+        return form
 
-        class Form(form):  # type: ignore[misc,valid-type]
-            def __init__(self, *args: Any, **inner: Any) -> None:
-                super().__init__(*args, currency=currency, **inner)
-
-        return Form
+    def save_model(
+        self, request: HttpRequest, obj: OccasionDiscount, form: ModelForm[Any], change: bool
+    ) -> None:
+        staff = request_staff(request)
+        if not change and staff is not None:
+            obj.merchant_id = staff.merchant_id
+        services.save_occasion_discount(occasion=obj, actor=request.user)
 
 
 # --- points without a purchase (issue 15 §5) ----------------------------------------------------------
