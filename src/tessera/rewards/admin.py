@@ -35,6 +35,7 @@ from tessera.rewards.models import (
 from tessera.tenancy.admin_base import (
     ReadOnlyAdminMixin,
     ReadOnlyInline,
+    ServiceSaveMixin,
     TenantAdmin,
     TenantHistoryAdmin,
     request_staff,
@@ -59,28 +60,13 @@ class TopUpBonusRuleForm(forms.ModelForm):
 
 
 @admin.register(TopUpBonusRule)
-class TopUpBonusRuleAdmin(TenantHistoryAdmin):
+class TopUpBonusRuleAdmin(ServiceSaveMixin, TenantHistoryAdmin):
     form = TopUpBonusRuleForm
-    list_display = (
-        "name",
-        "min_amount",
-        "bonus_points",
-        "bonus_value",
-        "valid_from",
-        "valid_until",
-        "is_active",
-    )
+    list_display = TopUpBonusRuleForm.Meta.fields
     list_filter = ("is_active",)
     search_fields = ("name",)
     fields = TopUpBonusRuleForm.Meta.fields
-
-    def save_model(
-        self, request: HttpRequest, obj: TopUpBonusRule, form: ModelForm[Any], change: bool
-    ) -> None:
-        staff = request_staff(request)
-        if not change and staff is not None:
-            obj.merchant_id = staff.merchant_id
-        services.save_top_up_bonus_rule(rule=obj, actor=request.user)
+    service = staticmethod(lambda obj, user: services.save_top_up_bonus_rule(rule=obj, actor=user))
 
 
 class GiftForm(forms.ModelForm):
@@ -386,11 +372,12 @@ class OccasionDiscountForm(forms.ModelForm):
 
 
 @admin.register(OccasionDiscount)
-class OccasionDiscountAdmin(TenantHistoryAdmin):
+class OccasionDiscountAdmin(ServiceSaveMixin, TenantHistoryAdmin):
     """Configuration read by every quote: each save gives the merchant a new configuration version
     (`tenancy.config`), so the tills see it on their next request."""
 
     form = OccasionDiscountForm
+    service = staticmethod(lambda obj, user: services.save_occasion_discount(occasion=obj, actor=user))
     list_display = ("name", "kind", "period", "percent", "max_discount", "max_uses", "stacking", "is_active")
     list_filter = ("is_active", "kind", "stacking")
     search_fields = ("name",)
@@ -403,14 +390,6 @@ class OccasionDiscountAdmin(TenantHistoryAdmin):
         if merchant is not None:
             form.currency = merchant.currency
         return form
-
-    def save_model(
-        self, request: HttpRequest, obj: OccasionDiscount, form: ModelForm[Any], change: bool
-    ) -> None:
-        staff = request_staff(request)
-        if not change and staff is not None:
-            obj.merchant_id = staff.merchant_id
-        services.save_occasion_discount(occasion=obj, actor=request.user)
 
 
 # --- points without a purchase (issue 15 §5) ----------------------------------------------------------

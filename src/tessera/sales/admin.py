@@ -11,7 +11,6 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet, Sum
 from django.db.models.functions import Coalesce
-from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -48,6 +47,7 @@ from tessera.tenancy.admin_base import (
     ExportAdminMixin,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
+    ServiceSaveMixin,
     TenantAdmin,
     TenantHistoryAdmin,
     request_staff,
@@ -707,17 +707,13 @@ class SalesSettingsForm(forms.ModelForm):
 
 
 @admin.register(SalesSettings)
-class SalesSettingsAdmin(TenantAdmin):
+class SalesSettingsAdmin(ServiceSaveMixin, TenantAdmin):
     form = SalesSettingsForm
     list_display = ("merchant", "cashiers_may_refund")
+    service = staticmethod(lambda obj, user: services.save_sales_settings(settings=obj, actor=user))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
-
-    def save_model(
-        self, request: HttpRequest, obj: SalesSettings, form: ModelForm[Any], change: bool
-    ) -> None:
-        services.save_sales_settings(settings=obj, actor=request.user)
 
 
 class StoreConfirmationForm(forms.ModelForm):
@@ -744,21 +740,14 @@ class StoreConfirmationForm(forms.ModelForm):
 
 
 @admin.register(StoreConfirmation)
-class StoreConfirmationAdmin(TenantHistoryAdmin):
+class StoreConfirmationAdmin(ServiceSaveMixin, TenantHistoryAdmin):
     """A store's own confirmation rules (issue 15 §7), replacing the sales settings' for its sales."""
 
     form = StoreConfirmationForm
+    service = staticmethod(lambda obj, user: services.save_store_confirmation(confirmation=obj, actor=user))
     list_display = StoreConfirmationForm.Meta.fields
     list_select_related = ("store",)
     fields = list_display
-
-    def save_model(
-        self, request: HttpRequest, obj: StoreConfirmation, form: ModelForm[Any], change: bool
-    ) -> None:
-        staff = request_staff(request)
-        if not change and staff is not None:
-            obj.merchant_id = staff.merchant_id
-        services.save_store_confirmation(confirmation=obj, actor=request.user)
 
     def delete_model(self, request: HttpRequest, obj: StoreConfirmation) -> None:
         services.delete_store_confirmation(confirmation=obj, actor=request.user)
