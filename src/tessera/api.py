@@ -220,9 +220,11 @@ def _register_routers() -> None:
     from tessera.reports.api import router as reports_router
     from tessera.rewards.api import codes_router, events_router, gifts_router, offers_router
     from tessera.rewards.api import router as rewards_router
+    from tessera.rewards.config_api import bonus_rules_router, occasions_router, top_up_rules_router
     from tessera.rules.api import manage_router as earning_rules_router
     from tessera.rules.api import router as rules_router
     from tessera.sales.api import router as sales_router
+    from tessera.sales.config_api import confirmations_router, settings_router
     from tessera.tenancy.api import operator_router
     from tessera.tenancy.api import router as keys_router
     from tessera.tenancy.stores_api import router as stores_router
@@ -257,6 +259,11 @@ def _register_routers() -> None:
     api.add_router("/promo-code-offers", offers_router)
     api.add_router("/promo-codes", codes_router)
     api.add_router("/stores", stores_router)
+    api.add_router("/sales-settings", settings_router)
+    api.add_router("/store-confirmations", confirmations_router)
+    api.add_router("/occasion-discounts", occasions_router)
+    api.add_router("/bonus-rules", bonus_rules_router)
+    api.add_router("/top-up-bonus-rules", top_up_rules_router)
 
 
 _register_routers()

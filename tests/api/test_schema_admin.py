@@ -1,4 +1,5 @@
-"""Issue 17: schemathesis over the configuration endpoints of the management API with an admin key —
+"""Issue 17: schemathesis over the configuration endpoints (the sales settings, store confirmation rules,
+occasion discounts and bonus rules of issue 15 included) of the management API with an admin key —
 no request makes the server fail (5xx), and every answer is documented (status, content type, schema).
 A stale or missing If-Match (412, 428) is a documented refusal, as are the business rules' 4xx."""
 
@@ -9,6 +10,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
+from tessera.rewards.models import BonusRule, OccasionDiscount, TopUpBonusRule
+from tessera.sales.models import StoreConfirmation
 from tessera.tenancy.models import Scope
 from tessera.tenancy.services import create_api_key
 from tests.factories import MemberFactory, StoreFactory
@@ -21,7 +24,10 @@ CHECKS = {
     }
 }
 #: The configuration endpoints this test covers (issue 17, program configuration).
-PATHS = r"^/api/v1/(points-policy|earning-rules|tier-program|gifts|promo-code-offers|promo-codes|stores)(/|$)"
+PATHS = (
+    r"^/api/v1/(points-policy|earning-rules|tier-program|gifts|promo-code-offers|promo-codes|stores"
+    r"|sales-settings|store-confirmations|occasion-discounts|bonus-rules|top-up-bonus-rules)(/|$)"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +46,14 @@ def _keep_the_test_connection():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def admin_key(merchant):  # type: ignore[no-untyped-def]
     MemberFactory(merchant=merchant, phone="+84903123456")
-    StoreFactory(merchant=merchant, code="hanoi-1")
+    store = StoreFactory(merchant=merchant, code="hanoi-1")
+    # One of each for the fuzzer's ids to find (issue 15 §3, §5, §7).
+    StoreConfirmation.objects.create(merchant=merchant, store=store)
+    OccasionDiscount.objects.create(
+        merchant=merchant, name="Weekend", kind="weekday", weekdays="67", percent=5
+    )
+    BonusRule.objects.create(merchant=merchant, name="Welcome", kind="sign_up", points=10)
+    TopUpBonusRule.objects.create(merchant=merchant, name="Top up", min_amount=100000, bonus_points=5)
     raw = create_api_key(merchant=merchant, name="Fuzz", scope=Scope.ADMIN).raw_key
     return {"Authorization": f"Bearer {raw}", "If-Match": "*"}
 

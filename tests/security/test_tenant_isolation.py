@@ -25,8 +25,9 @@ from tessera.ledger.models import Entry, Hold
 from tessera.members.models import Member
 from tessera.members.services import set_member_pin
 from tessera.points.services import save_policy
+from tessera.rewards.models import OccasionDiscount
 from tessera.sales import services as sales
-from tessera.sales.models import Transaction
+from tessera.sales.models import StoreConfirmation, Transaction
 from tessera.tenancy.services import create_api_key
 from tests.factories import MemberFactory, StoreFactory
 
@@ -70,6 +71,10 @@ def world(merchant, other_merchant, settings, tmp_path):  # type: ignore[no-unty
         "b_key": b_key,
         "merchant": merchant,
         "batch": batch,
+        "confirmation": StoreConfirmation.objects.create(merchant=merchant, store=store),
+        "occasion": OccasionDiscount.objects.create(
+            merchant=merchant, name="Weekend", kind="weekday", weekdays="67", percent=5
+        ),
     }
 
 
@@ -89,12 +94,25 @@ def _path_values(w: dict[str, Any]) -> dict[str, str]:
         "merchant_id": str(w["merchant"].pk),
         **{name: "1" for name in ("connection_id", "endpoint_id", "gift_id", "import_id", "key_id")},
         **{name: "1" for name in ("offer_id", "rule_id", "tier_id", "voucher_id")},
+        # Issue 15's configuration: A's own, built above.
+        "confirmation_id": str(w["confirmation"].pk),
+        "occasion_id": str(w["occasion"].pk),
     }
 
 
 #: Path parameters that name one of A's real records above: B must get a 4xx for them. The others
 #: (records of apps whose fixtures are not built here) get the leak and unchanged-data checks only.
-A_RECORDS = {"member_id", "transaction_id", "number", "store_id", "card_type_id", "batch_id", "merchant_id"}
+A_RECORDS = {
+    "member_id",
+    "transaction_id",
+    "number",
+    "store_id",
+    "card_type_id",
+    "batch_id",
+    "merchant_id",
+    "confirmation_id",
+    "occasion_id",
+}
 
 
 def _body_overlay(w: dict[str, Any]) -> dict[str, Any]:

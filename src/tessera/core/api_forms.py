@@ -18,6 +18,7 @@ from django.db import models
 from django.db.models import Model, QuerySet
 
 from tessera.core.errors import NotFound, ValidationFailed
+from tessera.core.money import MoneyField
 
 F = TypeVar("F", bound=forms.ModelForm)
 M = TypeVar("M", bound=Model)
@@ -32,11 +33,15 @@ def for_api(form_class: type[F], **attributes: Any) -> type[F]:
 
 
 def bound_form(form_class: type[F], *, instance: models.Model, changes: Mapping[str, Any]) -> F:
-    """`form_class` bound to `instance` as it stands with `changes` applied (form field names)."""
+    """`form_class` bound to `instance` as it stands with `changes` applied (form field names). Money
+    is an integer of minor units in the API, as stored, while a `MoneyField` reads what a person types
+    (major units): such an amount is given to it as the page would show it."""
     unbound = form_class(instance=instance)
     data: dict[str, Any] = {}
-    for name in unbound.fields:
+    for name, field in unbound.fields.items():
         value = changes[name] if name in changes else unbound.initial.get(name)
+        if isinstance(field, MoneyField):
+            value = field.prepare_value(value)
         data[name] = "" if value is None else value
     return form_class(data=data, instance=instance)
 

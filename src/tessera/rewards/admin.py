@@ -35,26 +35,38 @@ from tessera.rewards.models import (
 from tessera.tenancy.admin_base import (
     ReadOnlyAdminMixin,
     ReadOnlyInline,
+    ServiceSaveMixin,
     TenantAdmin,
     TenantHistoryAdmin,
     request_staff,
 )
 
 
+class TopUpBonusRuleForm(forms.ModelForm):
+    """A top-up bonus rule's fields, as the page and the management API (`tessera.rewards.config_api`)
+    validate them."""
+
+    class Meta:
+        model = TopUpBonusRule
+        fields = (
+            "name",
+            "min_amount",
+            "bonus_points",
+            "bonus_value",
+            "valid_from",
+            "valid_until",
+            "is_active",
+        )
+
+
 @admin.register(TopUpBonusRule)
-class TopUpBonusRuleAdmin(TenantHistoryAdmin):
-    list_display = (
-        "name",
-        "min_amount",
-        "bonus_points",
-        "bonus_value",
-        "valid_from",
-        "valid_until",
-        "is_active",
-    )
+class TopUpBonusRuleAdmin(ServiceSaveMixin, TenantHistoryAdmin):
+    form = TopUpBonusRuleForm
+    list_display = TopUpBonusRuleForm.Meta.fields
     list_filter = ("is_active",)
     search_fields = ("name",)
-    fields = ("name", "min_amount", "bonus_points", "bonus_value", "valid_from", "valid_until", "is_active")
+    fields = TopUpBonusRuleForm.Meta.fields
+    service = staticmethod(lambda obj, user: services.save_top_up_bonus_rule(rule=obj, actor=user))
 
 
 class GiftForm(forms.ModelForm):
@@ -327,6 +339,10 @@ OCCASION_FIELDS = (
 
 
 class OccasionDiscountForm(forms.ModelForm):
+    """An occasion discount's fields, as the page and the management API (`tessera.rewards.config_api`)
+    validate them; `currency` (the merchant's) reads the cap."""
+
+    currency = "VND"
     weekdays = forms.MultipleChoiceField(
         label=_("weekdays"),
         choices=WEEKDAY_CHOICES,
@@ -339,10 +355,10 @@ class OccasionDiscountForm(forms.ModelForm):
         model = OccasionDiscount
         fields = OCCASION_FIELDS
 
-    def __init__(self, *args: Any, currency: str = "VND", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["max_discount"] = MoneyField(
-            currency=currency,
+            currency=self.currency,
             minimum=1,
             required=False,
             label=_("largest discount per sale"),
@@ -356,11 +372,12 @@ class OccasionDiscountForm(forms.ModelForm):
 
 
 @admin.register(OccasionDiscount)
-class OccasionDiscountAdmin(TenantHistoryAdmin):
+class OccasionDiscountAdmin(ServiceSaveMixin, TenantHistoryAdmin):
     """Configuration read by every quote: each save gives the merchant a new configuration version
     (`tenancy.config`), so the tills see it on their next request."""
 
     form = OccasionDiscountForm
+    service = staticmethod(lambda obj, user: services.save_occasion_discount(occasion=obj, actor=user))
     list_display = ("name", "kind", "period", "percent", "max_discount", "max_uses", "stacking", "is_active")
     list_filter = ("is_active", "kind", "stacking")
     search_fields = ("name",)
@@ -370,13 +387,9 @@ class OccasionDiscountAdmin(TenantHistoryAdmin):
         form = super().get_form(request, obj, change=change, **kwargs)
         staff = request_staff(request)
         merchant = staff.merchant if staff is not None else getattr(obj, "merchant", None)
-        currency = merchant.currency if merchant is not None else "VND"
-
-        class Form(form):  # type: ignore[misc,valid-type]
-            def __init__(self, *args: Any, **inner: Any) -> None:
-                super().__init__(*args, currency=currency, **inner)
-
-        return Form
+        if merchant is not None:
+            form.currency = merchant.currency
+        return form
 
 
 # --- points without a purchase (issue 15 §5) ----------------------------------------------------------

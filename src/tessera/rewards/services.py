@@ -1,4 +1,6 @@
-"""Every write of the rewards app: gifts for points (E7) and points for promo codes (E8).
+"""Every write of the rewards app: gifts for points (E7), points for promo codes (E8), and the
+configuration of top-up bonus rules (E6) and occasion discounts (issue 15 §3). (Bonus rules without a
+purchase are saved by `tessera.rewards.bonuses`.)
 
 Points are spent through the ledger (`debit`, kind SPEND, source `gift:<id>` or `promo:<id>`), in the
 same transaction as the redemption or code it pays for; cancelling a gift redemption reverses that
@@ -40,10 +42,12 @@ from tessera.rewards.models import (
     Gift,
     GiftRedemption,
     IssuedVia,
+    OccasionDiscount,
     PromoCode,
     PromoCodeOffer,
     PromoCodeUse,
     RedemptionStatus,
+    TopUpBonusRule,
 )
 from tessera.tenancy.models import Merchant, Store
 from tessera.tenancy.permissions import authorise
@@ -117,16 +121,31 @@ def save_gift(*, gift: Gift, actor: Any, stock_change: int = 0) -> Gift:
     return gift
 
 
+def _save_setting(row: Any, actor: Any) -> None:
+    """Create or edit one row of the rewards' configuration, by someone allowed to (`add_`/`change_`)."""
+    action = "add" if row._state.adding else "change"
+    authorise(actor, f"rewards.{action}_{row._meta.model_name}", merchant=row.merchant_id)
+    row.stamp(actor)
+    row.save()
+
+
 def save_offer(*, offer: PromoCodeOffer, actor: Any) -> PromoCodeOffer:
     """Create or edit a points-for-code offer. Codes already issued keep their value and dates."""
-    authorise(
-        actor,
-        "rewards.add_promocodeoffer" if offer._state.adding else "rewards.change_promocodeoffer",
-        merchant=offer.merchant_id,
-    )
-    offer.stamp(actor)
-    offer.save()
+    _save_setting(offer, actor)
     return offer
+
+
+def save_occasion_discount(*, occasion: OccasionDiscount, actor: Any) -> OccasionDiscount:
+    """Create or edit an occasion discount (issue 15 §3); the tills see it on their next request (the
+    save renews the merchant's configuration version). Uses already counted are kept."""
+    _save_setting(occasion, actor)
+    return occasion
+
+
+def save_top_up_bonus_rule(*, rule: TopUpBonusRule, actor: Any) -> TopUpBonusRule:
+    """Create or edit a top-up bonus rule (E6); top-ups already made keep their bonus."""
+    _save_setting(rule, actor)
+    return rule
 
 
 @db_transaction.atomic

@@ -47,6 +47,7 @@ from tessera.tenancy.admin_base import (
     ExportAdminMixin,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
+    ServiceSaveMixin,
     TenantAdmin,
     TenantHistoryAdmin,
     request_staff,
@@ -687,28 +688,73 @@ class RefundLinesForm(forms.Form):
         return data
 
 
+class SalesSettingsForm(forms.ModelForm):
+    """The sales settings, as the page and the management API (`tessera.sales.config_api`) validate
+    them."""
+
+    class Meta:
+        model = SalesSettings
+        fields = (
+            "confirm_with_pin",
+            "confirm_with_otp",
+            "confirm_with_staff",
+            "verify_from_amount",
+            "verify_from_points",
+            "confirm_attempt_limit",
+            "confirm_lockout_minutes",
+            "cashiers_may_refund",
+        )
+
+
 @admin.register(SalesSettings)
-class SalesSettingsAdmin(TenantAdmin):
+class SalesSettingsAdmin(ServiceSaveMixin, TenantAdmin):
+    form = SalesSettingsForm
     list_display = ("merchant", "cashiers_may_refund")
+    service = staticmethod(lambda obj, user: services.save_sales_settings(settings=obj, actor=user))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 
+class StoreConfirmationForm(forms.ModelForm):
+    """A store's own confirmation rules, as the page and the management API validate them: the page
+    scopes the stores offered to the staff member's, the API to its key's merchant (`merchant_id`)."""
+
+    merchant_id: int | None = None
+
+    class Meta:
+        model = StoreConfirmation
+        fields = (
+            "store",
+            "confirm_with_pin",
+            "confirm_with_otp",
+            "confirm_with_staff",
+            "verify_from_amount",
+            "verify_from_points",
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.merchant_id is not None:
+            self.fields["store"].queryset = Store.objects.of(self.merchant_id)  # type: ignore[attr-defined]
+
+
 @admin.register(StoreConfirmation)
-class StoreConfirmationAdmin(TenantHistoryAdmin):
+class StoreConfirmationAdmin(ServiceSaveMixin, TenantHistoryAdmin):
     """A store's own confirmation rules (issue 15 §7), replacing the sales settings' for its sales."""
 
-    list_display = (
-        "store",
-        "confirm_with_pin",
-        "confirm_with_otp",
-        "confirm_with_staff",
-        "verify_from_amount",
-        "verify_from_points",
-    )
+    form = StoreConfirmationForm
+    service = staticmethod(lambda obj, user: services.save_store_confirmation(confirmation=obj, actor=user))
+    list_display = StoreConfirmationForm.Meta.fields
     list_select_related = ("store",)
     fields = list_display
+
+    def delete_model(self, request: HttpRequest, obj: StoreConfirmation) -> None:
+        services.delete_store_confirmation(confirmation=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[StoreConfirmation]) -> None:
+        for confirmation in queryset:
+            services.delete_store_confirmation(confirmation=confirmation, actor=request.user)
 
 
 # --- top-ups: stored value put on a card at the counter (E6) --------------------------------------

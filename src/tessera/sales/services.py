@@ -65,6 +65,7 @@ from tessera.sales.models import (
     Refund,
     RefundLine,
     SalesSettings,
+    StoreConfirmation,
     Transaction,
     TransactionLine,
     TransactionStatus,
@@ -1502,3 +1503,33 @@ def transfer_points(
         payload = {"from_member_id": source.pk, "to_member_id": target.pk, "points": points}
         events.publish(merchant_id=merchant.pk, type="points.transferred", payload=payload)
     return PointsTransfer(out, into, accounts[src.pk], accounts[tgt.pk])
+
+
+# --- how sales are confirmed: the sales settings and the stores' own rules (issue 15 §7) -----------
+
+
+def save_sales_settings(*, settings: SalesSettings, actor: Any = None) -> SalesSettings:
+    """Change the merchant's sales settings; the tills see them on their next request (the save renews
+    the merchant's configuration version). Sales already pending are confirmed by the new rules."""
+    authorise(actor, "sales.change_salessettings", merchant=settings.merchant_id)
+    settings.stamp(actor)
+    settings.save()
+    return settings
+
+
+def save_store_confirmation(*, confirmation: StoreConfirmation, actor: Any = None) -> StoreConfirmation:
+    """Give a store its own confirmation methods and thresholds, or change them: they replace the sales
+    settings' for the sales made there."""
+    action = "add" if confirmation._state.adding else "change"
+    authorise(actor, f"sales.{action}_storeconfirmation", merchant=confirmation.merchant_id)
+    if confirmation.store.merchant_id != confirmation.merchant_id:
+        raise NotFound(_("No such store."), code="store_not_found")
+    confirmation.stamp(actor)
+    confirmation.save()
+    return confirmation
+
+
+def delete_store_confirmation(*, confirmation: StoreConfirmation, actor: Any = None) -> None:
+    """The store confirms its sales by the sales settings again. Its history keeps the rules it had."""
+    authorise(actor, "sales.delete_storeconfirmation", merchant=confirmation.merchant_id)
+    confirmation.delete()

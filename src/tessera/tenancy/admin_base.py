@@ -122,6 +122,24 @@ class ReadOnlyInline(TabularInline):
         return bool(request.user.has_perm(self.parent_view_permission))
 
 
+class ServiceSaveMixin:
+    """Saves through the app's service (`service(obj, user)`), a new row for the staff member's merchant,
+    showing a rule's refusal as a message instead of a crash. Its history names the user, as
+    SimpleHistoryAdmin's own save would."""
+
+    service: Any = None
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm[Any], change: bool) -> None:
+        staff = request_staff(request)
+        if not change and staff is not None:
+            obj.merchant_id = staff.merchant_id
+        obj._history_user = request.user
+        try:
+            type(self).service(obj, request.user)
+        except DomainError as exc:
+            messages.error(request, str(exc))
+
+
 class TenantAdmin(ModelAdmin):
     """Scopes lists, lookups, choices and saves to the request's merchant and stores."""
 

@@ -3,7 +3,7 @@
 django-simple-history records the user of a back-office change; an API request has no user, so every
 history row written while `changes_by(key)` is open gets the key as its change reason
 ("API key “Head office” (tsk_ab12cd34)"). The management endpoints open it around their writes
-(`changing`), together with the transaction.
+(`changing`, or `change_if_match` and `change_once` around it), together with the transaction.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from django.db import transaction
 from django.dispatch import receiver
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
+from pydantic import BaseModel
 from simple_history.signals import pre_create_historical_record
 
 from tessera.core.errors import PermissionDenied
 from tessera.core.etag import Shown, require_if_match, tagged
+from tessera.core.idempotency import idempotent
 from tessera.tenancy.auth import ApiContext, ApiRequest
 from tessera.tenancy.models import ApiKey
 
@@ -82,6 +84,20 @@ def change_if_match(
         answer = save(row)
     tagged(response, answer)
     return answer
+
+
+def change_once(
+    request: ApiRequest, idempotency_key: str, *, status: int, change: Callable[[], BaseModel]
+) -> HttpResponse:
+    """A POST of the management API that changes the configuration (a create, an archive): `change`
+    within `changing`, at most once per Idempotency-Key (a retry replays the answer)."""
+    ctx = request.auth
+
+    def work() -> tuple[int, BaseModel]:
+        with changing(ctx):
+            return status, change()
+
+    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)
 
 
 @receiver(pre_create_historical_record)

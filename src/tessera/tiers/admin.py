@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError
-from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -19,25 +18,15 @@ from unfold.decorators import display
 from tessera.core.errors import DomainError
 from tessera.core.formatting import format_money, format_points
 from tessera.members.models import Member
-from tessera.tenancy.admin_base import ReadOnlyAdminMixin, TenantAdmin, TenantHistoryAdmin
+from tessera.tenancy.admin_base import (
+    ReadOnlyAdminMixin,
+    ServiceSaveMixin,
+    TenantAdmin,
+    TenantHistoryAdmin,
+)
 from tessera.tiers import services
 from tessera.tiers.models import Basis, MemberTier, Tier, TierChange, TierProgram
 from tessera.tiers.selectors import tier_status
-
-
-class ServiceSaveMixin:
-    """Saves through the tiers services, showing a rule's refusal as a message instead of a crash."""
-
-    service: Any = None
-
-    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm[Any], change: bool) -> None:
-        staff = getattr(request, "staff", None)
-        if not change and staff is not None:
-            obj.merchant_id = staff.merchant_id
-        try:
-            type(self).service(obj, request.user)
-        except DomainError as exc:
-            messages.error(request, str(exc))
 
 
 class TierProgramForm(forms.ModelForm):

@@ -228,3 +228,26 @@ def test_store_rules_are_per_merchant_in_the_back_office(client, merchant, other
 
     assert listing.status_code == 200
     assert foreign.status_code in (302, 404)
+
+
+def test_the_back_office_saves_and_deletes_store_rules_through_the_services(client, merchant, store):
+    """The page and the management API share the form and the services (issue 17): the store offered
+    is the merchant's, the save is stamped and its history names the user, and a delete is recorded."""
+    user = staff_user(merchant, "merchant_admin").user
+    client.force_login(user)
+    fields = {"store": store.pk, "confirm_with_staff": "on", "verify_from_amount": "200000"}
+
+    added = client.post(reverse("admin:sales_storeconfirmation_add"), fields)
+
+    assert added.status_code == 302, added.content.decode()[:500]
+    rules = StoreConfirmation.objects.get(store=store)
+    assert (rules.confirm_with_pin, rules.confirm_with_staff, rules.verify_from_amount) == (
+        False,
+        True,
+        200000,
+    )
+    assert (rules.created_by, rules.history.latest().history_user) == (user, user)
+    deleted = client.post(reverse("admin:sales_storeconfirmation_delete", args=[rules.pk]), {"post": "yes"})
+    assert deleted.status_code == 302
+    assert not StoreConfirmation.objects.exists()
+    assert StoreConfirmation.history.latest().history_type == "-"
