@@ -28,7 +28,7 @@ from tessera.integrations.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from tessera.tenancy.admin_base import ReadOnlyAdminMixin, TenantAdmin, request_staff
+from tessera.tenancy.admin_base import ReadOnlyAdminMixin, TenantAdmin, TenantHistoryAdmin, request_staff
 from tessera.tenancy.models import Merchant
 
 
@@ -67,7 +67,7 @@ def _secret_page(
 
 
 @admin.register(Connection)
-class ConnectionAdmin(TenantAdmin):
+class ConnectionAdmin(TenantHistoryAdmin):
     list_display = (
         "name",
         "platform",
@@ -186,7 +186,7 @@ class InboundDeliveryAdmin(ReadOnlyAdminMixin, TenantAdmin):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(TenantAdmin):
+class WebhookEndpointAdmin(TenantHistoryAdmin):
     form = EndpointForm
     list_display = ("url", "description", "is_active", "events")
     list_filter = ("is_active",)

@@ -247,3 +247,39 @@ def test_k2_the_buttons_read_in_vietnamese_and_chinese(client, merchant, receive
         _speaks(merchant, language)
         page = client.get(_endpoint_page(endpoint)).content.decode()
         assert all(label in page for label in labels)
+
+
+def test_k2_connections_and_endpoints_show_their_history_in_the_back_office(
+    client, merchant, online_store, receiver
+):
+    """Issue 17: the History page of a connection and of an endpoint, like other configuration's, names
+    who changed it; another merchant's is 404."""
+    _speaks(merchant, "en")
+    person = staff_user(merchant, "merchant_admin", username="lan").user
+    client.force_login(person)
+    connection = services.create_connection(
+        merchant=merchant, platform=Platform.SHOPIFY, name="Shopify", store=online_store, actor=person
+    ).obj
+    client.post(
+        reverse("admin:integrations_connection_change", args=[connection.pk]),
+        {"name": "Shopify VN", "store": online_store.pk, "is_active": "on"},
+    )
+    endpoint = services.create_endpoint(merchant=merchant, url=receiver.url, actor=person).obj
+    client.post(_endpoint_page(endpoint, "rotate-secret/"))
+
+    for model, obj in [("connection", connection), ("webhookendpoint", endpoint)]:
+        history = client.get(reverse(f"admin:integrations_{model}_history", args=[obj.pk]))
+        assert history.status_code == 200 and "lan" in history.content.decode()
+        assert obj.history.filter(history_user=person, history_type="~").count() == 1
+    assert Connection.objects.get().history.latest("history_id").name == "Shopify VN"
+
+
+def test_k2_another_merchants_connection_history_is_404(client, merchant, other_merchant, online_store):
+    connection = services.create_connection(
+        merchant=merchant, platform=Platform.SHOPIFY, name="Shopify", store=online_store
+    ).obj
+    admin_of(client, other_merchant)
+
+    assert (
+        client.get(reverse("admin:integrations_connection_history", args=[connection.pk])).status_code == 404
+    )
