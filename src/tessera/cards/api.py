@@ -304,7 +304,8 @@ def _person_step(
     summary="Sell a controlled card (D4 step 3)",
     description="The card, assigned to a store, is sold to the customer with this phone; it waits for "
     "another person's confirmation. Checked by the back office's Sell form (422 `invalid_fields`); a card "
-    "not assigned answers 409 `invalid_transition`." + _PERSON,
+    "with no store yet answers 403 `wrong_store`, one not waiting to be sold 409 `invalid_transition`."
+    + _PERSON,
     openapi_extra=body_example(
         {"phone": "0903123456", "payment_method": "cash", "invoice_number": "HD-0042", "amount": 200000}
     ),
