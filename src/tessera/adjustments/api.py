@@ -2,9 +2,12 @@
 
 The same form and services as the back office: a voucher is built by `VoucherForm` from the payload
 (members by phone or a segment, the same points and/or tier for each; the same messages), saved pending
-by `create_voucher`, applied by `apply_voucher` — points first, then tiers, all or nothing. With
-four-eyes approval switched on, a voucher must be applied by a signed-in person other than its creator:
-a key is no person, so it may create vouchers there but not apply them (403 `four_eyes`).
+by `create_voucher`, applied by `apply_voucher` — points first, then tiers, all or nothing.
+
+A key acts for the staff member who made it (`tenancy.history.key_actor`): the voucher's creator and
+applier are that person, checked against their own permissions. With four-eyes approval switched on,
+applying is a person's step: a key made by no person is refused (403 `key_without_person`), and the
+person who created the voucher — by key or in the back office — cannot apply it (403 `four_eyes`).
 """
 
 from __future__ import annotations
@@ -18,14 +21,14 @@ from ninja.pagination import LimitOffsetPagination, paginate
 
 from tessera.adjustments import services
 from tessera.adjustments.forms import VoucherForm
-from tessera.adjustments.models import AdjustmentVoucher, VoucherStatus
+from tessera.adjustments.models import AdjustmentSettings, AdjustmentVoucher, VoucherStatus
 from tessera.core.api_forms import body_example, one_of, valid_or_refuse
 from tessera.core.errors import NotFound
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.limits import Id
 from tessera.core.problem import ERRORS
 from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
-from tessera.tenancy.history import changes_by
+from tessera.tenancy.history import acting_for, key_actor, key_person
 from tessera.tenancy.models import Scope
 
 router = Router(tags=["adjustment vouchers"], auth=ApiKeyAuth(Scope.ADMIN))
@@ -140,13 +143,14 @@ def create_voucher(
         }
         form = type("ApiVoucherForm", (VoucherForm,), {"merchant": merchant})(data=data)
         cleaned = valid_or_refuse(form)
-        with changes_by(request.auth.key):
+        with acting_for(request.auth.key, key_actor(request.auth.key)) as actor:
             voucher = services.create_voucher(
                 merchant=merchant,
                 lines=form.lines,
                 code=cleaned.get("code") or "",
                 note=cleaned.get("note") or "",
                 tags=(cleaned.get("tags") or "").split(","),
+                actor=actor,
             )
         return 201, VoucherOut.of(voucher)
 
@@ -169,13 +173,18 @@ def get_voucher(request: ApiRequest, voucher_id: Id) -> VoucherOut:
     operation_id="applyAdjustmentVoucher",
     summary="Apply (\u201cadjust\u201d) a pending voucher",
     description="Points first, then tiers; if one member lacks the points, nothing is applied (409 "
-    "`insufficient_balance`). Not pending: 409 `not_pending`. Under four-eyes approval: 403 `four_eyes` "
-    "(a signed-in person other than the creator applies it in the back office). No body.",
+    "`insufficient_balance`). Not pending: 409 `not_pending`. Applied for the staff member who made the "
+    "key, with their permissions (403 `permission_denied`, `key_person_inactive`). Under four-eyes "
+    "approval this is the approval: a key made by no person answers 403 `key_without_person`, and the "
+    "voucher's creator (by key or in the back office) 403 `four_eyes`. No body.",
 )
 def apply_voucher(request: ApiRequest, voucher_id: Id, idempotency_key: str = key_header()) -> HttpResponse:
     def work() -> tuple[int, VoucherOut]:
-        with changes_by(request.auth.key):
-            return 200, VoucherOut.of(services.apply_voucher(voucher=_voucher(request, voucher_id)))
+        key = request.auth.key
+        four_eyes = AdjustmentSettings.for_merchant(request.auth.merchant.pk).four_eyes
+        with acting_for(key, key_person(key) if four_eyes else key_actor(key)) as actor:
+            voucher = services.apply_voucher(voucher=_voucher(request, voucher_id), actor=actor)
+            return 200, VoucherOut.of(voucher)
 
     return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
 
@@ -189,7 +198,9 @@ def apply_voucher(request: ApiRequest, voucher_id: Id, idempotency_key: str = ke
 )
 def cancel_voucher(request: ApiRequest, voucher_id: Id, idempotency_key: str = key_header()) -> HttpResponse:
     def work() -> tuple[int, VoucherOut]:
-        with changes_by(request.auth.key):
-            return 200, VoucherOut.of(services.cancel_voucher(voucher=_voucher(request, voucher_id)))
+        with acting_for(request.auth.key, key_actor(request.auth.key)) as actor:
+            return 200, VoucherOut.of(
+                services.cancel_voucher(voucher=_voucher(request, voucher_id), actor=actor)
+            )
 
     return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)

@@ -8,8 +8,11 @@ merchant's id is 404. Configuration takes an `admin` key (reads also `admin:read
 back office's form (`CardTypeForm`, `GenerateBatchForm`) and services, so messages and rules are the same,
 and every history row it writes names the key (`tessera.tenancy.history`).
 
-The issuance steps of controlled cards (initialise, assign to a store, sell, confirm: D4) are not
-offered to keys: each must be made by a signed-in person, and the next one by someone else.
+The issuance steps of controlled cards (initialise, assign to a store, sell, confirm: D4) must each be
+made by a person, and the next one by someone else: an `admin` key makes them for the staff member who
+created it (`tenancy.history.key_person`), with that person's permissions and stores, through the
+back office's forms (`InitialiseBatchForm`, `AssignForm`, `SellForm`, `NoteForm`) and services. A key of
+A's and A in the back office are the same person.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django import forms
 from django.db.models import Count
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.translation import gettext_lazy as _
@@ -26,17 +30,26 @@ from ninja import Field, Query, Router, Schema
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from tessera.cards import rendering, selectors, services
-from tessera.cards.forms import CardTypeForm, GenerateBatchForm
-from tessera.cards.models import Card, CardBatch, CardKind, CardStatus, CardType
+from tessera.cards.forms import (
+    AssignForm,
+    CardTypeForm,
+    GenerateBatchForm,
+    InitialiseBatchForm,
+    NoteForm,
+    SellForm,
+)
+from tessera.cards.models import Card, CardBatch, CardKind, CardStatus, CardType, PaymentMethod
 from tessera.core.api_forms import body_example, bound_form, one_of, valid_or_refuse
-from tessera.core.errors import NotFound
+from tessera.core.errors import NotFound, PermissionDenied
 from tessera.core.etag import tagged, tagged_json
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.limits import Id
+from tessera.core.money import MAX_AMOUNT
 from tessera.core.problem import CHANGE_ERRORS, ERRORS
 from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
-from tessera.tenancy.history import change_if_match, changes_by
+from tessera.tenancy.history import acting_for, change_if_match, changes_by, key_person
 from tessera.tenancy.models import Scope
+from tessera.tenancy.permissions import staff_of
 
 router = Router(tags=["cards"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
 types_router = Router(tags=["card types"], auth=ApiKeyAuth(Scope.ADMIN))
@@ -252,6 +265,87 @@ def recycle(
 )
 def sub_card(request: ApiRequest, number: str, idempotency_key: str = key_header()) -> HttpResponse:
     return _lifecycle(request, number, idempotency_key, lambda card: services.issue_sub_card(main_card=card))
+
+
+# ---------------------------------------------------------------- controlled issuance, card by card (D4)
+
+_PERSON = (
+    " Made for the staff member who created the key, with their permissions and stores (403 "
+    "`key_without_person`, `key_person_inactive`, `permission_denied`, `wrong_store`); the previous step "
+    "must be someone else's (403 `same_person`)."
+)
+
+
+class SellIn(Schema):
+    phone: str = Field(description="The customer's phone; the member is registered if new.")
+    payment_method: PaymentMethod
+    invoice_number: str
+    amount: int = Field(ge=0, le=MAX_AMOUNT, description="Paid, in the currency's minor unit.")
+    note: str = ""
+
+
+def _person_step(
+    request: ApiRequest, idempotency_key: str, step: Callable[[Any], tuple[int, Schema]]
+) -> HttpResponse:
+    """A step only a person makes: run by the key's person, its history naming both."""
+
+    def work() -> tuple[int, Schema]:
+        with acting_for(request.auth.key, key_person(request.auth.key)) as person:
+            return step(person)
+
+    return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
+
+
+@router.post(
+    "/{number}/sell",
+    auth=ADMIN_ONLY,
+    response={200: CardOut, **ERRORS},
+    operation_id="sellCard",
+    summary="Sell a controlled card (D4 step 3)",
+    description="The card, assigned to a store, is sold to the customer with this phone; it waits for "
+    "another person's confirmation. Checked by the back office's Sell form (422 `invalid_fields`); a card "
+    "with no store yet answers 403 `wrong_store`, one not waiting to be sold 409 `invalid_transition`."
+    + _PERSON,
+    openapi_extra=body_example(
+        {"phone": "0903123456", "payment_method": "cash", "invoice_number": "HD-0042", "amount": 200000}
+    ),
+)
+def sell(
+    request: ApiRequest, number: str, payload: SellIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    def step(person: Any) -> tuple[int, CardOut]:
+        card = _card(request, number)
+        form = SellForm(data=payload.model_dump(), currency=request.auth.merchant.currency)
+        # The back office reads typed money ("200.000"); the API's amounts are minor units, as everywhere.
+        form.fields["amount"] = forms.IntegerField(min_value=0, max_value=MAX_AMOUNT)
+        data = valid_or_refuse(form)
+        if card.store is None:
+            raise PermissionDenied(_("This card is not assigned to a store."), code="wrong_store")
+        services.sell_card(card=card, actor=person, store=card.store, **data)
+        return 200, CardOut.from_card(_card(request, number))
+
+    return _person_step(request, idempotency_key, step)
+
+
+@router.post(
+    "/{number}/confirm",
+    auth=ADMIN_ONLY,
+    response={200: CardOut, **ERRORS},
+    operation_id="confirmCardSale",
+    summary="Confirm a card's sale (D4 step 4)",
+    description="A second person checks the sale: the card is active and, for a stored-value type, the "
+    "amount paid is loaded. A card not sold answers 409 `invalid_transition`." + _PERSON,
+    openapi_extra=_NOTE_EXAMPLE,
+)
+def confirm(
+    request: ApiRequest, number: str, payload: NoteIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    def step(person: Any) -> tuple[int, CardOut]:
+        data = valid_or_refuse(NoteForm(data=payload.model_dump()))
+        card = services.confirm_sale(card=_card(request, number), actor=person, **data)
+        return 200, CardOut.from_card(card)
+
+    return _person_step(request, idempotency_key, step)
 
 
 # ------------------------------------------------------------------------------------------ card types (D1)
@@ -504,6 +598,76 @@ def generate_batch(
         return 201, _batch_detail(batch)
 
     return idempotent(request, merchant=merchant, key=idempotency_key, work=work)
+
+
+class InitialiseIn(Schema):
+    card_type_id: int | None = Field(None, description="Null: the batch's own type.")
+
+
+class AssignIn(Schema):
+    store_id: int
+    numbers: list[str] = Field(
+        default_factory=list, description="Only these cards of the batch; empty: every initialised card."
+    )
+
+
+class StepOut(Schema):
+    batch: CardBatchDetailOut
+    cards: int = Field(description="How many cards the step moved.")
+
+
+@batches_router.post(
+    "/{batch_id}/initialise",
+    response={200: StepOut, **ERRORS},
+    operation_id="initialiseCardBatch",
+    summary="Initialise a batch (D4 step 1)",
+    description="Fixes the type of every generated card of the batch. Checked by the back office's "
+    "Initialise form (422 `invalid_fields`); no card waiting answers 409 `invalid_transition`." + _PERSON,
+    openapi_extra=body_example({"card_type_id": None}),
+)
+def initialise_batch(
+    request: ApiRequest, batch_id: Id, payload: InitialiseIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    def step(person: Any) -> tuple[int, StepOut]:
+        batch = _batch(request, batch_id)
+        form = InitialiseBatchForm(
+            data={"card_type": payload.card_type_id or batch.type_id}, merchant_id=batch.merchant_id
+        )
+        count = services.initialise_batch(
+            batch=batch, card_type=valid_or_refuse(form)["card_type"], actor=person
+        )
+        return 200, StepOut(batch=_batch_detail(_batch(request, batch_id)), cards=count)
+
+    return _person_step(request, idempotency_key, step)
+
+
+@batches_router.post(
+    "/{batch_id}/assign",
+    response={200: StepOut, **ERRORS},
+    operation_id="assignCardBatch",
+    summary="Assign a batch's cards to a store (D4 step 2)",
+    description="Hands the batch's initialised cards (or only `numbers`) to a store. Checked by the back "
+    "office's Assign form: the store must be one the person works in (422 `invalid_fields`); a number not "
+    "waiting answers 409 `invalid_transition`." + _PERSON,
+    openapi_extra=body_example({"store_id": 1, "numbers": []}),
+)
+def assign_batch(
+    request: ApiRequest, batch_id: Id, payload: AssignIn, idempotency_key: str = key_header()
+) -> HttpResponse:
+    def step(person: Any) -> tuple[int, StepOut]:
+        batch = _batch(request, batch_id)
+        form = AssignForm(
+            data={"store": payload.store_id, "numbers": "\n".join(payload.numbers)},
+            merchant_id=batch.merchant_id,
+            staff=staff_of(person),
+        )
+        data = valid_or_refuse(form)
+        count = services.assign_to_store(
+            batch=batch, store=data["store"], actor=person, numbers=form.number_list()
+        )
+        return 200, StepOut(batch=_batch_detail(batch), cards=count)
+
+    return _person_step(request, idempotency_key, step)
 
 
 @batches_router.get(

@@ -40,6 +40,7 @@ from tessera.core.errors import Conflict, PermissionDenied, ValidationFailed
 from tessera.ledger.models import Account, AccountKind, EntryKind
 from tessera.ledger.reasons import Reason
 from tessera.members.models import Member
+from tessera.tenancy.history import acting_key, key_label
 from tessera.tenancy.models import Merchant, StaffMembership, Store
 from tessera.tenancy.permissions import as_user, authorise
 
@@ -94,6 +95,12 @@ def _locked(card: Card) -> Card:
     )
 
 
+def _by_key(data: dict[str, Any]) -> dict[str, Any]:
+    """An event made through the API names its key besides its person (issue 17)."""
+    key = acting_key()
+    return data if key is None else {**data, "api_key": key_label(key)}
+
+
 def _event(
     card: Card, kind: CardEventKind, actor: Any, store: Store | None, note: str = "", **data: Any
 ) -> CardEvent:
@@ -104,7 +111,7 @@ def _event(
         actor=as_user(actor),
         store=store,
         at=timezone.now(),
-        data=data,
+        data=_by_key(data),
         note=note,
     )
     event.stamp(actor)
@@ -123,6 +130,7 @@ def _bulk_events(
 ) -> None:
     user = as_user(actor)
     now = timezone.now()
+    data = _by_key(data)
     CardEvent.objects.bulk_create(
         (
             CardEvent(

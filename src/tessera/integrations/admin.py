@@ -1,6 +1,7 @@
 """Back office for integrations (K1, K2): shop connections (secret shown once), their deliveries with a
-replay action, webhook endpoints (secret shown once) and their deliveries with a resend action.
-Everything is scoped to the staff member's merchant; every write goes through the services."""
+replay action, webhook endpoints (secret shown once, rotated on request, a test delivery sent on request)
+and their deliveries with a resend action. Everything is scoped to the staff member's merchant; every
+write goes through the services, the management API's too (issue 17)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
@@ -16,16 +17,18 @@ from django.utils.translation import gettext_lazy as _
 from unfold.decorators import action, display
 
 from tessera.core.errors import DomainError
+from tessera.core.limits import parse_id
 from tessera.integrations import services
 from tessera.integrations.forms import ConnectionForm, EndpointForm
 from tessera.integrations.models import (
     Connection,
+    DeliveryStatus,
     InboundDelivery,
     Outcome,
     WebhookDelivery,
     WebhookEndpoint,
 )
-from tessera.tenancy.admin_base import ReadOnlyAdminMixin, TenantAdmin, request_staff
+from tessera.tenancy.admin_base import ReadOnlyAdminMixin, TenantAdmin, TenantHistoryAdmin, request_staff
 from tessera.tenancy.models import Merchant
 
 
@@ -44,13 +47,16 @@ def _merchant(request: HttpRequest, form: Any, fallback: Any = None) -> Merchant
     return merchant
 
 
-def _secret_page(request: HttpRequest, admin_obj: Any, obj: Any, secret: str, title: Any) -> TemplateResponse:
+def _secret_page(
+    request: HttpRequest, admin_obj: Any, obj: Any, secret: str, title: Any, *, rotated: bool = False
+) -> TemplateResponse:
     context = {
         **admin_obj.admin_site.each_context(request),
         "title": title,
         "opts": admin_obj.opts,
         "obj": obj,
         "secret": secret,
+        "rotated": rotated,
         "hook_url": request.build_absolute_uri(reverse("integrations:receive", args=[obj.token]))
         if isinstance(obj, Connection)
         else "",
@@ -61,7 +67,7 @@ def _secret_page(request: HttpRequest, admin_obj: Any, obj: Any, secret: str, ti
 
 
 @admin.register(Connection)
-class ConnectionAdmin(TenantAdmin):
+class ConnectionAdmin(TenantHistoryAdmin):
     list_display = (
         "name",
         "platform",
@@ -180,11 +186,12 @@ class InboundDeliveryAdmin(ReadOnlyAdminMixin, TenantAdmin):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(TenantAdmin):
+class WebhookEndpointAdmin(TenantHistoryAdmin):
     form = EndpointForm
     list_display = ("url", "description", "is_active", "events")
     list_filter = ("is_active",)
     search_fields = ("url", "description")
+    actions_detail = ("rotate_secret_page", "send_test_page")
 
     @display(description=_("event types"))
     def events(self, obj: WebhookEndpoint) -> str:
@@ -216,6 +223,86 @@ class WebhookEndpointAdmin(TenantAdmin):
         if issued is None:
             return super().response_add(request, obj, post_url_continue)
         return _secret_page(request, self, issued.obj, issued.secret, _("Webhook endpoint created"))
+
+    def _endpoint(self, request: HttpRequest, object_id: Any) -> WebhookEndpoint:
+        pk = parse_id(object_id)
+        endpoint = self.get_queryset(request).filter(pk=pk).first() if pk else None
+        if endpoint is None:
+            raise Http404
+        return endpoint
+
+    def has_rotate_secret_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        return request.user.has_perm("integrations.change_webhookendpoint")
+
+    def has_send_test_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        return request.user.has_perm("integrations.change_webhookendpoint")
+
+    def _confirm(
+        self, request: HttpRequest, endpoint: WebhookEndpoint, *, title: Any, intro: Any, submit: Any
+    ) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "obj": endpoint,
+            "title": title,
+            "intro": intro,
+            "submit": submit,
+            "change_url": reverse("admin:integrations_webhookendpoint_change", args=[endpoint.pk]),
+        }
+        return TemplateResponse(request, "admin/integrations/confirm.html", context)
+
+    @action(
+        description=_("Rotate the secret"),
+        url_path="rotate-secret",
+        permissions=["rotate_secret"],
+        icon="key",
+    )
+    def rotate_secret_page(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        endpoint = self._endpoint(request, object_id)
+        if request.method != "POST":
+            return self._confirm(
+                request,
+                endpoint,
+                title=_("Rotate the signing secret"),
+                intro=_(
+                    "A new signing secret replaces the old one at once: every delivery from now on, those "
+                    "waiting included, is signed with the new one. Give it to the receiver straight away."
+                ),
+                submit=_("Rotate the secret"),
+            )
+        issued = services.rotate_endpoint_secret(endpoint=endpoint, actor=request.user)
+        return _secret_page(request, self, issued.obj, issued.secret, _("Secret rotated"), rotated=True)
+
+    @action(description=_("Send a test event"), url_path="test", permissions=["send_test"], icon="send")
+    def send_test_page(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        endpoint = self._endpoint(request, object_id)
+        if request.method != "POST":
+            return self._confirm(
+                request,
+                endpoint,
+                title=_("Send a test event"),
+                intro=_(
+                    "Posts a signed %(event)s event to the endpoint now, whatever event types it receives, "
+                    "and keeps it in the delivery log."
+                )
+                % {"event": services.TEST_EVENT},
+                submit=_("Send"),
+            )
+        delivery = services.send_test_event(endpoint=endpoint, actor=request.user)
+        if delivery.status == DeliveryStatus.DELIVERED:
+            self.message_user(
+                request,
+                _("The test event was delivered (HTTP %(code)s).") % {"code": delivery.last_response_code},
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(
+                request,
+                _("The test event was not delivered: %(error)s. See the delivery log.")
+                % {"error": delivery.last_error or delivery.get_status_display()},
+                messages.ERROR,
+            )
+        return HttpResponseRedirect(reverse("admin:integrations_webhookendpoint_change", args=[endpoint.pk]))
 
 
 @admin.register(WebhookDelivery)

@@ -43,7 +43,7 @@ from tessera.integrations.schemas import (
     ResultOut,
 )
 from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
-from tessera.tenancy.history import change_if_match
+from tessera.tenancy.history import change_if_match, changes_by
 from tessera.tenancy.models import Scope, Store
 
 router = Router(tags=["integrations"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
@@ -236,13 +236,14 @@ def create_connection(
     def work() -> tuple[int, ConnectionCreatedOut]:
         data = payload.model_dump(exclude={"store_id"}) | {"store": payload.store_id}
         cleaned = valid_or_refuse(_stores_of(ConnectionForm(data=data), request))
-        issued = services.create_connection(
-            merchant=request.auth.merchant,
-            platform=cleaned["platform"],
-            name=cleaned["name"],
-            store=cleaned["store"],
-            secret=cleaned["signing_secret"],
-        )
+        with changes_by(request.auth.key):
+            issued = services.create_connection(
+                merchant=request.auth.merchant,
+                platform=cleaned["platform"],
+                name=cleaned["name"],
+                store=cleaned["store"],
+                secret=cleaned["signing_secret"],
+            )
         shown = ConnectionOut.of(request, issued.obj)
         return 201, ConnectionCreatedOut(**shown.model_dump(), secret=issued.secret)
 
@@ -407,14 +408,15 @@ def create_endpoint(
 ) -> HttpResponse:
     def work() -> tuple[int, EndpointSecretOut]:
         cleaned = valid_or_refuse(_ENDPOINT_FORM(data=payload.model_dump()))
-        issued = services.create_endpoint(
-            merchant=request.auth.merchant,
-            url=cleaned["url"],
-            event_types=cleaned["event_types"],
-            description=cleaned["description"],
-        )
-        if not cleaned["is_active"]:
-            services.update_endpoint(endpoint=issued.obj, is_active=False)
+        with changes_by(request.auth.key):
+            issued = services.create_endpoint(
+                merchant=request.auth.merchant,
+                url=cleaned["url"],
+                event_types=cleaned["event_types"],
+                description=cleaned["description"],
+            )
+            if not cleaned["is_active"]:
+                services.update_endpoint(endpoint=issued.obj, is_active=False)
         return 201, _with_secret(issued)[1]
 
     return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
@@ -469,7 +471,8 @@ def update_endpoint(
 def rotate_secret(request: ApiRequest, endpoint_id: Id, idempotency_key: str = key_header()) -> HttpResponse:
     def work() -> tuple[int, EndpointSecretOut]:
         endpoint = _endpoint(request, endpoint_id, lock=True)
-        return _with_secret(services.rotate_endpoint_secret(endpoint=endpoint))
+        with changes_by(request.auth.key):
+            return _with_secret(services.rotate_endpoint_secret(endpoint=endpoint))
 
     return idempotent(request, merchant=request.auth.merchant, key=idempotency_key, work=work)
 

@@ -3,6 +3,9 @@
 Secrets are stored as they are, not hashed: an HMAC can only be computed, and so verified, with the
 secret itself. They are never shown again after the page that creates them (the admin does not even
 load the column), and a merchant who thinks one leaked replaces the connection or endpoint.
+
+Connections and endpoints keep a change history (who changed what, in the back office or by which API
+key; issue 17) without their secrets: a rotation is a row of its own, never the secret it set.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 from tessera.core.models import TenantOwned
 
@@ -42,6 +46,9 @@ class Connection(TenantOwned):
         _("rejected requests"), default=0, editable=False, help_text=_("Forged or stale requests refused.")
     )
     last_rejected_at = models.DateTimeField(_("last rejected"), null=True, blank=True, editable=False)
+
+    # The refusal counters are the shop's traffic, counted by an UPDATE, not anyone's change.
+    history = HistoricalRecords(excluded_fields=["secret", "rejected_count", "last_rejected_at"])
 
     STORE_FIELD = "store"
 
@@ -202,6 +209,8 @@ class WebhookEndpoint(TenantOwned):
     )
     secret = models.CharField(max_length=100, editable=False)
     is_active = models.BooleanField(_("active"), default=True)
+
+    history = HistoricalRecords(excluded_fields=["secret"])
 
     class Meta:
         verbose_name = _("webhook endpoint")

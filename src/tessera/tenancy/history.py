@@ -4,6 +4,12 @@ django-simple-history records the user of a back-office change; an API request h
 history row written while `changes_by(key)` is open gets the key as its change reason
 ("API key “Head office” (tsk_ab12cd34)"). The management endpoints open it around their writes
 (`changing`, or `change_if_match` and `change_once` around it), together with the transaction.
+
+A step that a person must make (D4's card issuance, F2's four-eyes approval) is made by an `admin` key
+for the staff member who created it (`ApiKey.created_by`, `acting_for`): the service checks that
+person's own permissions and stores as it checks a signed-in user's, "someone else must make the next
+step" compares persons (a key of A's is A), and the history row names both the person and the key. A
+key made by no person (by an operator key, a command or another key) makes no such step.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ T = TypeVar("T")
 S = TypeVar("S", bound=Shown)
 
 _acting_key: ContextVar[ApiKey | None] = ContextVar("tessera_acting_key", default=None)
+_acting_person: ContextVar[Any] = ContextVar("tessera_acting_person", default=None)
 
 #: simple_history's change reason is 100 characters.
 REASON_LENGTH = 100
@@ -53,6 +60,43 @@ def changes_by(key: ApiKey) -> Iterator[None]:
 def acting_key() -> ApiKey | None:
     """The API key whose change is being written, if any."""
     return _acting_key.get()
+
+
+def key_person(key: ApiKey) -> Any:
+    """The staff member `key` acts for in a person-bound step: who created it, still active; else 403."""
+    person = key.created_by
+    if person is None:
+        raise PermissionDenied(
+            _(
+                "This API key was not made by a staff member, so it cannot make a step that a person must "
+                "make: use a key a staff member made in the back office."
+            ),
+            code="key_without_person",
+        )
+    if not person.is_active:
+        raise PermissionDenied(
+            _("The staff member who made this API key is deactivated: the key can no longer act for them."),
+            code="key_person_inactive",
+            person=person.get_username(),
+        )
+    return person
+
+
+def key_actor(key: ApiKey) -> Any:
+    """Who a key's change is made by: the staff member who made it (`key_person`), or the system (None)
+    for a key made by no person."""
+    return None if key.created_by_id is None else key_person(key)
+
+
+@contextmanager
+def acting_for(key: ApiKey, person: Any) -> Iterator[Any]:
+    """Writes by `key` for `person` (`key_person` or `key_actor`): the history rows name both."""
+    token = _acting_person.set(person)
+    try:
+        with changes_by(key):
+            yield person
+    finally:
+        _acting_person.reset(token)
 
 
 @contextmanager
@@ -105,3 +149,6 @@ def _name_the_key(sender: Any, history_instance: Any, **kwargs: Any) -> None:
     key = _acting_key.get()
     if key is not None and not history_instance.history_change_reason:
         history_instance.history_change_reason = key_label(key)
+    person = _acting_person.get()
+    if key is not None and person is not None and history_instance.history_user_id is None:
+        history_instance.history_user = person

@@ -70,14 +70,14 @@ def test_all_or_nothing_a_member_lacking_points_stops_the_voucher(admin, merchan
     assert AdjustmentVoucher.objects.get().status == VoucherStatus.PENDING
 
 
-def test_under_four_eyes_a_key_creates_but_never_applies(admin, merchant):
+def test_under_four_eyes_a_key_made_by_no_person_creates_but_never_applies(admin, merchant):
     AdjustmentSettings.objects.create(merchant=merchant, four_eyes=True)
     an = MemberFactory(merchant=merchant, phone="+84903123456")
     voucher = admin.post("/adjustment-vouchers", {"phones": ["0903123456"], "points": 5}).json()
 
     response = admin.post(f"/adjustment-vouchers/{voucher['id']}/apply")
 
-    assert (response.status_code, response.json()["code"]) == (403, "four_eyes")
+    assert (response.status_code, response.json()["code"]) == (403, "key_without_person")
     assert balance(an) == 0
 
 

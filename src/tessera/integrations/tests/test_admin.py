@@ -14,11 +14,14 @@ from tessera.integrations.models import (
     InboundDelivery,
     Outcome,
     Platform,
+    WebhookDelivery,
     WebhookEndpoint,
 )
 from tessera.integrations.tests.conftest import payload
+from tessera.integrations.tests.test_outbound import verify
 from tessera.members.models import Member
 from tessera.members.services import activate_member
+from tessera.tenancy.models import Merchant
 from tessera.tenancy.services import update_merchant
 
 pytestmark = pytest.mark.django_db
@@ -168,3 +171,115 @@ def test_b1_a_store_from_another_merchant_cannot_be_chosen_for_a_connection(clie
     )
 
     assert response.status_code == 200 and not Connection.objects.exists()
+
+
+def _endpoint_page(endpoint: WebhookEndpoint, step: str = "change/") -> str:
+    return f"/admin/integrations/webhookendpoint/{endpoint.pk}/{step}"
+
+
+def test_k2_rotating_an_endpoints_secret_shows_the_new_one_once_and_signs_with_it(client, merchant, receiver):
+    """Issue 17: the back office rotates as the API does (`rotate_endpoint_secret`), behind a confirmation."""
+    issued = services.create_endpoint(merchant=merchant, url=receiver.url)
+    admin_of(client, merchant)
+    detail = client.get(_endpoint_page(issued.obj)).content.decode()
+    assert (
+        _endpoint_page(issued.obj, "rotate-secret/") in detail
+        and _endpoint_page(issued.obj, "test/") in detail
+    )
+
+    asked = client.get(_endpoint_page(issued.obj, "rotate-secret/"))
+    assert asked.status_code == 200 and WebhookEndpoint.objects.get().secret == issued.secret
+    rotated = client.post(_endpoint_page(issued.obj, "rotate-secret/"))
+
+    new = WebhookEndpoint.objects.get().secret
+    assert new != issued.secret and new in rotated.content.decode()
+    assert "no-store" in rotated["Cache-Control"]
+    assert new not in client.get(_endpoint_page(issued.obj)).content.decode()
+    client.post(_endpoint_page(issued.obj, "test/"))
+    [(headers, raw)] = receiver.requests
+    assert verify(new, headers, raw) and not verify(issued.secret, headers, raw)
+
+
+def _speaks(merchant, language: str) -> None:  # type: ignore[no-untyped-def]
+    Merchant.objects.filter(pk=merchant.pk).update(default_language=language)
+
+
+def test_k2_a_test_event_is_sent_and_its_outcome_shown(client, merchant, receiver):
+    endpoint = services.create_endpoint(merchant=merchant, url=receiver.url).obj
+    _speaks(merchant, "en")
+    admin_of(client, merchant)
+    assert client.get(_endpoint_page(endpoint, "test/")).status_code == 200 and not receiver.requests
+
+    sent = client.post(_endpoint_page(endpoint, "test/"), follow=True)
+
+    assert [str(m) for m in sent.context["messages"]] == ["The test event was delivered (HTTP 200)."]
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.event_type, delivery.status) == (services.TEST_EVENT, DeliveryStatus.DELIVERED)
+    receiver.statuses = [500]
+    failed = client.post(_endpoint_page(endpoint, "test/"), follow=True)
+    assert [str(m) for m in failed.context["messages"]] == [
+        "The test event was not delivered: HTTP 500. See the delivery log."
+    ]
+
+
+def test_k2_rotation_and_test_need_the_change_permission_and_the_merchant(
+    client, merchant, other_merchant, receiver
+):
+    issued = services.create_endpoint(merchant=merchant, url=receiver.url)
+    endpoint = issued.obj
+    client.force_login(staff_user(merchant, "finance").user)
+    assert client.post(_endpoint_page(endpoint, "rotate-secret/")).status_code == 403
+    admin_of(client, other_merchant)
+
+    assert client.post(_endpoint_page(endpoint, "rotate-secret/")).status_code == 404
+    assert client.post(_endpoint_page(endpoint, "test/")).status_code == 404
+    assert WebhookEndpoint.objects.get().secret == issued.secret and not receiver.requests
+
+
+def test_k2_the_buttons_read_in_vietnamese_and_chinese(client, merchant, receiver):
+    endpoint = services.create_endpoint(merchant=merchant, url=receiver.url).obj
+    admin_of(client, merchant)
+
+    for language, labels in [
+        ("vi", ["Đổi khóa bí mật", "Gửi sự kiện thử"]),
+        ("zh-hans", ["轮换密钥", "发送测试事件"]),
+    ]:
+        _speaks(merchant, language)
+        page = client.get(_endpoint_page(endpoint)).content.decode()
+        assert all(label in page for label in labels)
+
+
+def test_k2_connections_and_endpoints_show_their_history_in_the_back_office(
+    client, merchant, online_store, receiver
+):
+    """Issue 17: the History page of a connection and of an endpoint, like other configuration's, names
+    who changed it; another merchant's is 404."""
+    _speaks(merchant, "en")
+    person = staff_user(merchant, "merchant_admin", username="lan").user
+    client.force_login(person)
+    connection = services.create_connection(
+        merchant=merchant, platform=Platform.SHOPIFY, name="Shopify", store=online_store, actor=person
+    ).obj
+    client.post(
+        reverse("admin:integrations_connection_change", args=[connection.pk]),
+        {"name": "Shopify VN", "store": online_store.pk, "is_active": "on"},
+    )
+    endpoint = services.create_endpoint(merchant=merchant, url=receiver.url, actor=person).obj
+    client.post(_endpoint_page(endpoint, "rotate-secret/"))
+
+    for model, obj in [("connection", connection), ("webhookendpoint", endpoint)]:
+        history = client.get(reverse(f"admin:integrations_{model}_history", args=[obj.pk]))
+        assert history.status_code == 200 and "lan" in history.content.decode()
+        assert obj.history.filter(history_user=person, history_type="~").count() == 1
+    assert Connection.objects.get().history.latest("history_id").name == "Shopify VN"
+
+
+def test_k2_another_merchants_connection_history_is_404(client, merchant, other_merchant, online_store):
+    connection = services.create_connection(
+        merchant=merchant, platform=Platform.SHOPIFY, name="Shopify", store=online_store
+    ).obj
+    admin_of(client, other_merchant)
+
+    assert (
+        client.get(reverse("admin:integrations_connection_history", args=[connection.pk])).status_code == 404
+    )

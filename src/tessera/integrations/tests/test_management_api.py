@@ -13,6 +13,7 @@ from tests.management_api import KeyClient
 from tessera.integrations import services
 from tessera.integrations.models import Connection, WebhookDelivery, WebhookEndpoint
 from tessera.integrations.tests.test_outbound import verify
+from tessera.tenancy.history import key_label
 from tessera.tenancy.models import Scope
 
 pytestmark = pytest.mark.django_db
@@ -178,3 +179,34 @@ def test_other_merchants_get_404_and_keys_without_admin_get_403(merchant, other_
     connection.refresh_from_db()
     assert endpoint.is_active and connection.is_active
     assert not WebhookDelivery.objects.exists()
+
+
+def test_connection_and_endpoint_changes_by_key_are_in_their_history_without_secrets(
+    admin, merchant, receiver
+):
+    """Issue 17: shop connections and webhook endpoints keep the same history as other configuration —
+    each change by API names the key — and never hold a secret in it."""
+    store = StoreFactory(merchant=merchant, code="online")
+    created = admin.post(
+        "/shop-connections", {"platform": "haravan", "name": "Haravan", "store_id": store.pk}
+    )
+    path = f"/shop-connections/{created.json()['id']}"
+    admin.patch(path, {"name": "Haravan shop"}, if_match=admin.get(path)["ETag"])
+    endpoint = admin.post("/webhook-endpoints", {"url": receiver.url, "is_active": False}).json()
+    admin.post(f"/webhook-endpoints/{endpoint['id']}/rotate-secret")
+
+    connection = Connection.objects.get()
+    rows = connection.history.order_by("history_id")
+    assert [(h.history_type, h.name, h.history_change_reason) for h in rows] == [
+        ("+", "Haravan", key_label(admin.key)),
+        ("~", "Haravan shop", key_label(admin.key)),
+    ]
+    webhook = WebhookEndpoint.objects.get()
+    assert [(h.history_type, h.is_active) for h in webhook.history.order_by("history_id")] == [
+        ("+", True),
+        ("~", False),
+        ("~", False),
+    ]
+    assert {h.history_change_reason for h in webhook.history.all()} == {key_label(admin.key)}
+    for model in (connection.history.model, webhook.history.model):
+        assert "secret" not in {f.name for f in model._meta.fields}
