@@ -1,6 +1,7 @@
 """Nightly tier re-evaluation over a large data set, against the same decision made in one SQL statement.
 
     .venv/bin/python bench/tiers.py [--members 1000000] [--chunk 1000] [--profile]
+    .venv/bin/python bench/tiers.py --continuous [--members 100000] [--changed 0.01]
 
 Seeds `--members` members of one merchant with a spend-based tier program (rolling 12 months, three
 tiers) and, per member, what a year of trading leaves behind (one INSERT … SELECT per table):
@@ -22,6 +23,12 @@ of members is downgraded. On the same data:
 
 Both must downgrade the same members. Prints seconds and members reviewed per second and the ratio;
 writes bench/results/tiers.json.
+
+`--continuous` (issue 15 §2) measures the hourly run of a continuous review instead: after a first
+run (full, it sets the watermark), `--changed` of the members buy again and every 20th of those returns
+a recent sale, half an hour later; the next hourly run is made twice on the same data — a full review
+(rolled back: what every hourly run cost before) and the incremental one — which must lower the same
+members. Recorded under the `continuous` key of bench/results/tiers.json.
 """
 
 from __future__ import annotations
@@ -194,6 +201,131 @@ COMMIT;
 """
 
 
+#: Half an hour after the first run, `{every}`-th members buy again (an EARN entry and its lot), and
+#: every 20th of them returns the recent seeded sale in full (a REVERSAL entry and its lot use).
+CHANGE = """
+BEGIN;
+CREATE TEMP TABLE changed ON COMMIT DROP AS
+SELECT a.id AS account_id, a.member_id, (a.member_id / {every} % 20 = 1) AS returns
+FROM ledger_account a WHERE a.merchant_id = {merchant} AND a.member_id % {every} = 0;
+INSERT INTO ledger_entry (created_at, updated_at, kind, amount, balance_after, source, reason,
+  reason_code, reason_args, sale_amount, occurred_at, account_id, merchant_id)
+SELECT {at}, {at}, 'earn', 10, 0, 'bench:hourly', '', '', '{{}}'::jsonb, 100000, {at}, account_id,
+  {merchant}
+FROM changed;
+INSERT INTO ledger_lot (created_at, updated_at, amount, remaining, earned_at, available_at, expires_at,
+  released, account_id, entry_id, merchant_id)
+SELECT {at}, {at}, 10, 10, {at}, {at}, NULL, true, e.account_id, e.id, {merchant}
+FROM ledger_entry e WHERE e.merchant_id = {merchant} AND e.source = 'bench:hourly';
+UPDATE ledger_account a SET balance = a.balance + 10 FROM changed c WHERE a.id = c.account_id;
+CREATE TEMP TABLE undone ON COMMIT DROP AS
+SELECT e.id, e.account_id, e.amount - coalesce((SELECT -sum(r.amount) FROM ledger_entry r
+  WHERE r.reverses_id = e.id), 0) AS left_over
+FROM changed c JOIN ledger_entry e ON e.account_id = c.account_id AND e.source = 'bench:new'
+WHERE c.returns;
+INSERT INTO ledger_entry (created_at, updated_at, kind, amount, balance_after, source, reason,
+  reason_code, reason_args, occurred_at, account_id, merchant_id, reverses_id)
+SELECT {at}, {at}, 'reversal', -left_over, 0, 'bench:hourly-return', '', '', '{{}}'::jsonb, {at},
+  account_id, {merchant}, id
+FROM undone WHERE left_over > 0;
+INSERT INTO ledger_lotuse (amount, entry_id, lot_id, merchant_id)
+SELECT r.amount, r.id, l.id, {merchant}
+FROM ledger_entry r JOIN ledger_lot l ON l.entry_id = r.reverses_id
+WHERE r.merchant_id = {merchant} AND r.source = 'bench:hourly-return';
+UPDATE ledger_lot l SET remaining = l.remaining + r.amount
+FROM ledger_entry r WHERE r.merchant_id = {merchant} AND r.source = 'bench:hourly-return'
+  AND l.entry_id = r.reverses_id;
+UPDATE ledger_account a SET balance = a.balance + r.amount
+FROM ledger_entry r WHERE r.merchant_id = {merchant} AND r.source = 'bench:hourly-return'
+  AND a.id = r.account_id;
+COMMIT;
+"""
+
+
+def continuous(args: argparse.Namespace, merchant: Any, program: Any, load_before: tuple[float, ...]) -> None:
+    """The hourly run of a continuous review: full (before) against incremental (after), same data."""
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from tessera.tenancy import config
+    from tessera.tiers import services as tier_services
+    from tessera.tiers.models import Review, TierChange, TierProgram
+
+    TierProgram.objects.filter(pk=program.pk).update(review=Review.CONTINUOUS)
+    program.refresh_from_db()
+    first = timezone.now()
+    t0 = time.monotonic()
+    with config.observed(merchant.pk):  # as the hourly task runs it (`run_tier_jobs`)
+        tier_services.review_program(program=program, now=first)
+    first_s = time.monotonic() - t0
+    every = round(1 / args.changed)
+    half_hour = f"'{(first + timedelta(minutes=30)).isoformat()}'"
+    psql(CHANGE.format(merchant=merchant.pk, every=every, at=half_hour))
+    psql("VACUUM ANALYZE ledger_entry")
+    changed = int(psql("SELECT count(*) FROM ledger_entry WHERE source = 'bench:hourly'"))
+    hourly = first + timedelta(hours=1)
+
+    def lowered() -> list[tuple[int, int | None]]:
+        return sorted(
+            TierChange.objects.filter(merchant=merchant, reason="downgrade", at=hourly).values_list(
+                "member_id", "to_tier_id"
+            )
+        )
+
+    class Undo(Exception):
+        pass
+
+    program.refresh_from_db()
+    t0 = time.monotonic()
+    try:
+        with transaction.atomic(), config.observed(merchant.pk):
+            full = tier_services.review_program(program=program, now=hourly, full=True)
+            full_s = time.monotonic() - t0
+            full_lowered = lowered()
+            raise Undo
+    except Undo:
+        pass
+    program.refresh_from_db()
+    t0 = time.monotonic()
+    with config.observed(merchant.pk):
+        incremental = tier_services.review_program(program=program, now=hourly)
+    incremental_s = time.monotonic() - t0
+    load_after = os.getloadavg()
+    assert incremental.incremental and not full.incremental
+    assert lowered() == full_lowered, "the incremental review lowered other members than the full one"
+    result = {
+        "members": args.members,
+        "changed_members": changed,
+        "program": "ranking spend, rolling 12 months, continuous review (hourly)",
+        "change": f"1 in {every} members bought again half an hour after the last run; every 20th of "
+        "those also returned its recent sale in full",
+        "first_run_full_seconds": round(first_s, 2),
+        "hourly_full": {"seconds": round(full_s, 2), "reviewed": full.reviewed, "lowered": full.downgraded},
+        "hourly_incremental": {
+            "seconds": round(incremental_s, 2),
+            "reviewed": incremental.reviewed,
+            "lowered": incremental.downgraded,
+        },
+        "speedup": round(full_s / incremental_s, 1),
+        "same_decision_as_full": True,
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in load_after],
+    }
+    print(
+        f"hourly continuous review of {args.members:,} members, {changed:,} changed: full {full_s:.2f} s "
+        f"({full.reviewed:,} reviewed) | incremental {incremental_s:.2f} s ({incremental.reviewed:,} "
+        f"reviewed) | {full_s / incremental_s:.1f}× | both lowered {len(full_lowered):,}",
+        flush=True,
+    )
+    path = RESULTS / "tiers.json"
+    recorded = json.loads(path.read_text()) if path.exists() else {}
+    recorded["continuous"] = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **result}
+    path.write_text(json.dumps(recorded, indent=2, ensure_ascii=False) + "\n")
+    print(f"written {path.relative_to(ROOT)}")
+
+
 def seed(merchant_id: int, members: int) -> None:
     step = 250_000
     for lo in range(1, members + 1, step):
@@ -274,6 +406,10 @@ def main() -> None:
         help="store the figures under this key of bench/results/tiers.json, beside the main ones",
     )
     parser.add_argument("--verify", action="store_true", help="also run `tessera verify-ledger` afterwards")
+    parser.add_argument(
+        "--continuous", action="store_true", help="measure the hourly run of a continuous review instead"
+    )
+    parser.add_argument("--changed", type=float, default=0.01, help="--continuous: share of members changed")
     args = parser.parse_args()
 
     load_before = os.getloadavg()
@@ -305,6 +441,9 @@ def main() -> None:
     seed(merchant.pk, args.members)
     seed_s = time.monotonic() - t0
     print(f"seeded {args.members:,} members with tiers, history and ledger in {seed_s:.1f} s", flush=True)
+    if args.continuous:
+        continuous(args, merchant, program, load_before)
+        return
 
     candidates = int(
         psql(

@@ -336,33 +336,89 @@ def on_profile_changed(*, member: Member, now: datetime) -> Outcome:
     return _outcome(results)
 
 
+@dataclass(frozen=True)
+class PurchaseGrant:
+    """A grant a first purchase gives: `points` of `rule` to `member` (the buyer, or their referrer,
+    `referred` then naming the buyer)."""
+
+    rule: BonusRule
+    member: Member
+    points: int
+    reason: Reason
+    referred: Member | None = None
+
+
+@dataclass(frozen=True)
+class PurchaseSkip:
+    """A purchase rule in force that gives nothing to this purchase: `code` is `below_minimum`,
+    `not_referred` or `referrer_cannot_earn`."""
+
+    rule: BonusRule
+    code: str
+
+
+def first_purchase_grants(
+    *, member: Member, sale_id: int | None, amount: int, now: datetime
+) -> tuple[list[PurchaseGrant], list[PurchaseSkip]]:
+    """What the member's first purchase of `amount` gives, before limits and budgets: the grants
+    `reward_first_purchase` makes (and the simulator shows), and the purchase rules that give nothing."""
+    grants: list[PurchaseGrant] = []
+    skipped: list[PurchaseSkip] = []
+    for rule in rules_in_force(member.merchant_id, PURCHASE_KINDS, now):
+        if amount < rule.min_amount:
+            skipped.append(PurchaseSkip(rule, "below_minimum"))
+            continue
+        args = {"rule": rule.name, "sale": sale_id}
+        if rule.kind == BonusKind.FIRST_PURCHASE:
+            grants.append(PurchaseGrant(rule, member, rule.points, Reason("first_purchase_bonus", args)))
+            continue
+        referrer = member.referred_by
+        if referrer is None:
+            skipped.append(PurchaseSkip(rule, "not_referred"))
+            continue
+        if rule.points:
+            grants.append(PurchaseGrant(rule, member, rule.points, Reason("referral_bonus", args)))
+        if rule.referrer_points and _can_earn(referrer):
+            reason = Reason("referrer_bonus", {"rule": rule.name, "member": member.pk})
+            grants.append(PurchaseGrant(rule, referrer, rule.referrer_points, reason, referred=member))
+        elif rule.referrer_points:
+            skipped.append(PurchaseSkip(rule, "referrer_cannot_earn"))
+    return grants, skipped
+
+
+def refusal_of(grant: PurchaseGrant, *, now: datetime) -> str | None:
+    """Why the grant would not be given now (a `NotAwarded` code), or None; reads only: what `_grant`
+    decides, for the simulator."""
+    refused = _refusal(grant.rule, grant.member, referred=grant.referred, now=now)
+    if refused is None and grant.rule.budget is not None:
+        room = BonusBudgetShard.objects.filter(rule=grant.rule, given__lte=F("cap") - grant.points)
+        if not room.exists():
+            refused = "budget_spent"
+    return refused
+
+
 def reward_first_purchase(
     *, member: Member, sale_id: int, amount: int, store: Store, actor: Any = None, now: datetime
 ) -> Outcome:
     """The member's first purchase (sales decides that it is) of `amount`: first-purchase bonuses and,
     for a referred member, the referral bonuses to them and to their referrer."""
-    results: list[Awarded | NotAwarded] = []
-    for rule in rules_in_force(member.merchant_id, PURCHASE_KINDS, now):
-        if amount < rule.min_amount:
-            continue
-        args = {"rule": rule.name, "sale": sale_id}
-        common = {"now": now, "store": store, "actor": actor, "sale_id": sale_id}
-        if rule.kind == BonusKind.FIRST_PURCHASE:
-            results.append(
-                _grant(rule, member, rule.points, reason=Reason("first_purchase_bonus", args), **common)
+    grants, _skipped = first_purchase_grants(member=member, sale_id=sale_id, amount=amount, now=now)
+    return _outcome(
+        [
+            _grant(
+                grant.rule,
+                grant.member,
+                grant.points,
+                reason=grant.reason,
+                referred=grant.referred,
+                now=now,
+                store=store,
+                actor=actor,
+                sale_id=sale_id,
             )
-            continue
-        referrer = member.referred_by
-        if referrer is None:
-            continue
-        if rule.points:
-            results.append(_grant(rule, member, rule.points, reason=Reason("referral_bonus", args), **common))
-        if rule.referrer_points and _can_earn(referrer):
-            reason = Reason("referrer_bonus", {"rule": rule.name, "member": member.pk})
-            results.append(
-                _grant(rule, referrer, rule.referrer_points, reason=reason, referred=member, **common)
-            )
-    return _outcome(results)
+            for grant in grants
+        ]
+    )
 
 
 def take_back(

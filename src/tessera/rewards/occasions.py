@@ -222,11 +222,49 @@ def _used_up(candidates: list[tuple[OccasionDiscount, date]], member: Member) ->
     }
 
 
+_NOT_TODAY = gettext_noop("not an occasion on %(date)s")
+_USED_UP = gettext_noop("already used %(uses)s time(s) this occasion, the most allowed")
+_TIER_LARGER = gettext_noop("best of: the tier discount (%(tier)s) is at least as large")
+_NOTHING = gettext_noop("gives nothing more on this sale")
+_OTHER_LARGER = gettext_noop("“%(other)s” gives the sale a larger discount")
+_CHOSEN = gettext_noop("applies: %(why)s")
+
+
+@dataclass(frozen=True)
+class Considered:
+    """An active occasion discount as the sale's decision saw it: whether it applies, and why not."""
+
+    occasion: OccasionDiscount
+    #: The first day of the occasion the sale belongs to; None when the sale's date is not one.
+    period_start: date | None
+    chosen: bool
+    #: Why it applies or not, in the reader's language when worded.
+    explanation: Why
+
+
+@dataclass(frozen=True)
+class DiscountDecision:
+    """The discounts a sale gets (`chosen`, what the quote applies) and every active occasion's outcome."""
+
+    chosen: list[Discount]
+    considered: list[Considered]
+
+
 def discounts_for(
     *, member: Member, store: Store, at: datetime, total: int, perks: TierBenefits, currency: str
 ) -> list[Discount]:
     """The discounts a basket of `total` gets at `at`: the tier's and at most one occasion's (see the
     module docstring), in the order they apply."""
+    return decide_discounts(
+        member=member, store=store, at=at, total=total, perks=perks, currency=currency
+    ).chosen
+
+
+def decide_discounts(
+    *, member: Member, store: Store, at: datetime, total: int, perks: TierBenefits, currency: str
+) -> DiscountDecision:
+    """`discounts_for`, with the outcome of each active occasion: the one decision the quote applies and
+    the simulator explains (issue 15 §3). No statement more than the quote's."""
     tier: list[Discount] = []
     if perks.discount_percent:
         tier = [
@@ -241,24 +279,47 @@ def discounts_for(
         ]
     occasions = occasions_of(member.merchant_id)
     if not occasions or member.status != MemberStatus.ACTIVE or not member.is_current:
-        return tier
+        return DiscountDecision(chosen=tier, considered=[])
     today = at.astimezone(store.tz).date()
-    candidates = [
-        (occasion, start)
-        for occasion in occasions
-        if (start := occasion_on(occasion, member, today, store)) is not None
-    ]
-    if not candidates:
-        return tier
+    starts = {occasion.pk: occasion_on(occasion, member, today, store) for occasion in occasions}
+    candidates = [(occasion, start) for occasion in occasions if (start := starts[occasion.pk]) is not None]
     used_up = _used_up(candidates, member)
     best: list[Discount] | None = None
+    outcomes: dict[int, list[Discount]] = {}
     for occasion, start in candidates:
         if occasion.pk in used_up:
             continue
-        found = _with_occasion(occasion, start, tier, member, store, total, currency)
-        if best is None or sum(d.amount for d in found) > sum(d.amount for d in best):
-            best = found
-    return tier if best is None else best
+        outcome = outcomes[occasion.pk] = _with_occasion(
+            occasion, start, tier, member, store, total, currency
+        )
+        if best is None or sum(d.amount for d in outcome) > sum(d.amount for d in best):
+            best = outcome
+    chosen = tier if best is None else best
+    mine = next((d for d in chosen if d.occasion is not None), None)
+    considered = []
+    for occasion in occasions:
+        start = starts[occasion.pk]
+        found = outcomes.get(occasion.pk)
+        if start is None:
+            why = Why(_NOT_TODAY, {"date": today.isoformat()})
+        elif found is None:
+            why = Why(_USED_UP, {"uses": occasion.max_uses or 0})
+        elif mine is not None and mine.occasion == occasion.pk:
+            why = Why(_CHOSEN, {"why": mine.explanation})
+        elif found == tier:
+            best_of = tier and occasion.stacking == Stacking.BEST_OF
+            why = Why(_TIER_LARGER, {"tier": tier[0].name}) if best_of else Why(_NOTHING, {})
+        else:
+            why = Why(_OTHER_LARGER, {"other": mine.name if mine else ""})
+        considered.append(
+            Considered(
+                occasion=occasion,
+                period_start=start,
+                chosen=mine is not None and mine.occasion == occasion.pk,
+                explanation=why,
+            )
+        )
+    return DiscountDecision(chosen=chosen, considered=considered)
 
 
 def _with_occasion(

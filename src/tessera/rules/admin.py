@@ -44,7 +44,8 @@ from tessera.members.selectors import find_member_by_phone
 from tessera.rules import lines, selectors, services
 from tessera.rules.formula import FUNCTIONS, VARIABLES
 from tessera.rules.models import EarningRule, EarningRuleVersion, Effect, ProductPer, Weekday
-from tessera.rules.simulator import BasketItem, RuleSpec, Simulation, simulate, stacking_with
+from tessera.rules.purchase import PurchaseView, simulate_purchase
+from tessera.rules.simulator import BasketItem, RuleSpec, Simulation, stacking_with
 from tessera.tenancy.admin_base import ReadOnlyAdminMixin, ReadOnlyInline, TenantAdmin, request_staff
 from tessera.tenancy.models import StaffMembership, Store
 
@@ -383,6 +384,7 @@ class EarningRuleAdmin(TenantAdmin):
             raise PermissionDenied
         form = SimulatorForm(request.POST or None, staff=staff)
         result: Simulation | None = None
+        purchase: PurchaseView | None = None
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             store: Store = data["store"]
@@ -392,16 +394,15 @@ class EarningRuleAdmin(TenantAdmin):
                 at = local.replace(tzinfo=store.tz)
             basket = data.get("lines") or None
             try:
-                result = simulate(
+                simulated = simulate_purchase(
                     merchant=staff.merchant,
-                    amount=data["amount"]
-                    if data.get("amount") is not None
-                    else sum(i.line_amount for i in basket or []),
+                    amount=data.get("amount"),
                     lines=basket,
                     member=data["member"],
                     store=store,
                     at=at,
                 )
+                result, purchase = simulated.points, simulated.purchase
             except DomainError as exc:
                 form.add_error(None, str(exc))
             except OverflowError:
@@ -411,6 +412,7 @@ class EarningRuleAdmin(TenantAdmin):
             "title": _("Earning simulator"),
             "form": form,
             "result": result,
+            "purchase": purchase,
             "opts": self.model._meta,
             "back_url": reverse("admin:rules_earningrule_changelist"),
             "currency": staff.merchant.currency,
@@ -440,7 +442,7 @@ class SimulatorForm(forms.Form):
             currency=staff.merchant.currency,
             required=False,
             label=_("amount"),
-            help_text=_("What earns points; empty: the lines' total."),
+            help_text=_("What earns points; empty: the lines' total less the discounts, as the quote earns."),
             widget=UnfoldAdminTextInputWidget(),
         )
         self.fields["lines"] = forms.CharField(

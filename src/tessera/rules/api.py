@@ -34,8 +34,18 @@ from tessera.rules.models import (
     ProductPer,
     Rounding,
 )
-from tessera.rules.schemas import EarningPartOut, LineIn, LinePartOut, LinePointsOut
-from tessera.rules.simulator import BasketItem, simulate
+from tessera.rules.purchase import simulate_purchase
+from tessera.rules.schemas import (
+    BonusLimitsOut,
+    BonusOut,
+    DiscountOut,
+    EarningPartOut,
+    LineIn,
+    LinePartOut,
+    LinePointsOut,
+    OccasionOut,
+)
+from tessera.rules.simulator import BasketItem
 from tessera.tenancy.auth import ApiContext, ApiKeyAuth, ApiRequest
 from tessera.tenancy.history import change_if_match, changing
 from tessera.tenancy.models import Scope
@@ -61,7 +71,9 @@ class SimulateIn(CustomerIn):
         None, description="Required with a merchant-wide key; a store-bound key simulates in its own store."
     )
     amount: SaleAmount | None = Field(
-        None, description="Minor units that earn points; the lines' total when omitted."
+        None,
+        description="Minor units that earn points, as given. Omitted: the lines' total less the "
+        "discounts (`amount_due`), as the quote earns.",
     )
     lines: list[LineIn] = Field(
         default_factory=list,
@@ -84,6 +96,24 @@ class SimulationOut(Schema):
     lines: list[LinePointsOut] = Field(
         description="Each line's points and the parts they came from (empty without lines)."
     )
+    total_amount: int = Field(description="The lines' total (else `amount`): what the discounts are of.")
+    discount_amount: int = Field(description="The sum of `discounts`, as the quote would apply it.")
+    amount_due: int = Field(description="`total_amount` less `discount_amount`.")
+    discounts: list[DiscountOut] = Field(
+        description="The tier discount and at most one occasion discount, as their stacking decides "
+        "(issue 15 §3): the quote's `discounts` for the same member, basket and moment."
+    )
+    occasions: list[OccasionOut] = Field(
+        description="Every active occasion discount: whether it applies on the sale's local date, its "
+        "percent, cap and stacking against the tier discount, and why."
+    )
+    first_purchase: bool = Field(
+        description="The member has no confirmed sale yet, and the merchant has purchase bonus rules."
+    )
+    bonuses: list[BonusOut] = Field(
+        description="The first-purchase and referral bonuses in force, and what the sale's confirmation "
+        "would give now (issue 15 §5), with each rule's limits."
+    )
 
 
 def _simulate(ctx: ApiContext, data: SimulateIn, draft: EarningRuleVersion | None = None) -> SimulationOut:
@@ -98,7 +128,6 @@ def _simulate(ctx: ApiContext, data: SimulateIn, draft: EarningRuleVersion | Non
         )
         for line in data.lines
     ]
-    amount = data.amount if data.amount is not None else sum(line.line_amount for line in lines)
     store = ctx.acting_store(data.store_code)
     at = data.at or timezone.now()
     if timezone.is_naive(at):
@@ -107,9 +136,9 @@ def _simulate(ctx: ApiContext, data: SimulateIn, draft: EarningRuleVersion | Non
         at.astimezone(UTC), at.astimezone(store.tz)
     except (OverflowError, ValueError):
         raise ValidationFailed(_("This date and time cannot be used."), code="invalid_time") from None
-    result = simulate(
+    result = simulate_purchase(
         merchant=ctx.merchant,
-        amount=amount,
+        amount=data.amount,
         lines=lines or None,
         member=customer.member,
         store=store,
@@ -117,10 +146,12 @@ def _simulate(ctx: ApiContext, data: SimulateIn, draft: EarningRuleVersion | Non
         card=customer.card,
         draft=draft,
     )
+    earned, view = result.points, result.purchase
+    total = sum(line.line_amount for line in lines) if lines else (data.amount or 0)
     return SimulationOut(
-        points=result.points,
-        parts=[EarningPartOut(**part.__dict__) for part in result.parts],
-        skipped=[SkippedOut(**skip.__dict__) for skip in result.skipped],
+        points=earned.points,
+        parts=[EarningPartOut(**part.__dict__) for part in earned.parts],
+        skipped=[SkippedOut(**skip.__dict__) for skip in earned.skipped],
         lines=[
             LinePointsOut(
                 position=line.position,
@@ -128,7 +159,26 @@ def _simulate(ctx: ApiContext, data: SimulateIn, draft: EarningRuleVersion | Non
                 points=line.points,
                 parts=[LinePartOut(name=str(name), points=points) for name, points in line.parts],
             )
-            for line in result.lines
+            for line in earned.lines
+        ],
+        total_amount=view.total if view else total,
+        discount_amount=view.discount_amount if view else 0,
+        amount_due=view.amount_due if view else total,
+        discounts=[
+            DiscountOut(
+                name=part.name,
+                occasion_id=part.occasion_id,
+                percent=part.percent,
+                amount=part.amount,
+                explanation=str(part.explanation),
+            )
+            for part in (view.discounts if view else [])
+        ],
+        occasions=[OccasionOut(**seen.__dict__) for seen in (view.occasions if view else [])],
+        first_purchase=view.first_purchase if view else False,
+        bonuses=[
+            BonusOut(**{**bonus.__dict__, "limits": BonusLimitsOut(**bonus.limits)})
+            for bonus in (view.bonuses if view else [])
         ],
     )
 

@@ -1,7 +1,10 @@
-"""Shapes the earning rules read and explain, shared with the sales API above them: a sale line, and
-one part of the points a sale earns (E5)."""
+"""Shapes the earning rules read and explain, shared with the sales API above them: a sale line, one
+part of the points a sale earns (E5), one part of its discount (issue 15 §3)."""
 
 from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
 
 from ninja import Schema
 from pydantic import Field, field_validator, model_validator
@@ -77,3 +80,67 @@ class LinePointsOut(Schema):
     sku: str
     points: int
     parts: list[LinePartOut]
+
+
+class DiscountOut(Schema):
+    """One part of `discount_amount`: the tier discount or an occasion's (issue 15 §3)."""
+
+    name: str = Field(description="The tier's or the occasion discount's name.")
+    occasion_id: int | None = Field(description="Null for the tier discount.")
+    percent: Decimal
+    amount: int
+    explanation: str
+
+
+class OccasionOut(Schema):
+    """An active occasion discount and what it does to the simulated sale (issue 15 §3)."""
+
+    occasion_id: int
+    name: str
+    kind: str = Field(description="`birthday`, `anniversary`, `date_range` or `weekday`.")
+    period: str = Field(description="Birthday and anniversary: `day`, `week` or `month` around it.")
+    percent: Decimal
+    cap: int | None = Field(description="The largest discount per sale, minor units; null: no cap.")
+    stacking: str = Field(description="Against the tier discount: `best_of`, `add` or `only_one`.")
+    max_uses: int | None = Field(description="Uses per member per occasion; null: no limit.")
+    period_start: date | None = Field(
+        description="First day of the occasion the sale's local date (store's zone) belongs to; null: "
+        "that date is not one."
+    )
+    applies: bool = Field(description="This occasion's discount is in `discounts`.")
+    explanation: str = Field(
+        description="Why it applies (percent, cap, stacking) or not (not that day, used up, the tier "
+        "discount larger, another occasion larger)."
+    )
+
+    @field_validator("explanation", mode="before")
+    @classmethod
+    def _worded(cls, value: object) -> str:
+        return str(value)
+
+
+class BonusLimitsOut(Schema):
+    per_day: int | None
+    per_week: int | None
+    per_month: int | None
+    per_member: int | None = Field(description="At most in all.")
+    budget: int | None = Field(description="Points the rule gives in all, program-wide.")
+    min_amount: int = Field(description="The amount due the purchase must reach, minor units.")
+
+
+class BonusOut(Schema):
+    """A first-purchase or referral bonus the sale would trigger at its confirmation (issue 15 §5)."""
+
+    rule_id: int
+    name: str
+    kind: str = Field(description="`first_purchase` or `referral`.")
+    recipient: str = Field(description="`member` (the buyer) or `referrer` (whose code they used).")
+    member_id: int | None = Field(description="Who would get the points.")
+    points: int
+    given: bool = Field(description="It would be given if the sale were confirmed now.")
+    code: str = Field(
+        description="Why not, when not given: `not_first_purchase`, `below_minimum`, `not_referred`, "
+        "`referrer_cannot_earn`, `already_given`, `limit_per_day`, `limit_per_week`, "
+        "`limit_per_month`, `limit_per_member`, `budget_spent`; empty when given."
+    )
+    limits: BonusLimitsOut

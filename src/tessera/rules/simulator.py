@@ -627,6 +627,13 @@ def with_draft(versions: list[EarningRuleVersion], draft: EarningRuleVersion) ->
     return [*others[:at], draft, *others[at:]]
 
 
+def same_merchant(merchant: Merchant, *objects: Member | Store | Card | None) -> None:
+    """NotFound unless every object given is the merchant's."""
+    for obj in objects:
+        if obj is not None and obj.merchant_id != merchant.pk:
+            raise NotFound(_("Not found."), code="not_found")
+
+
 def simulate(
     *,
     merchant: Merchant,
@@ -648,9 +655,7 @@ def simulate(
     version of it): it takes the place of the rule it edits, or joins the rules in force, in its
     priority's place.
     """
-    for obj in (member, store, card):
-        if obj is not None and obj.merchant_id != merchant.pk:
-            raise NotFound(_("Not found."), code="not_found")
+    same_merchant(merchant, member, store, card)
     facts = Facts(
         merchant=merchant,
         amount=amount,

@@ -25,6 +25,7 @@ from tessera.core.problem import ERRORS
 from tessera.ledger.models import Entry
 from tessera.members.models import Member
 from tessera.rewards.occasions import Discount, StoredDiscount, stored_discounts
+from tessera.rules.schemas import DiscountOut
 from tessera.sales import selectors, services, stored_value
 from tessera.sales.models import Refund, SalesSettings, Transaction, TransactionStatus
 from tessera.sales.schemas import (
@@ -32,7 +33,6 @@ from tessera.sales.schemas import (
     CardRefundIn,
     CardSummary,
     ConfirmIn,
-    DiscountOut,
     LineOut,
     LookupOut,
     MemberSummary,

@@ -26,17 +26,21 @@ from tessera.rewards import bonuses
 from tessera.sales.models import Refund, Transaction, TransactionStatus
 
 
+def is_first_purchase(*, merchant_id: int, member_id: int, sale_id: int | None = None) -> bool:
+    """The member has no confirmed sale (but `sale_id`, the one being confirmed)."""
+    return (
+        not Transaction.objects.filter(
+            merchant_id=merchant_id, member_id=member_id, status=TransactionStatus.CONFIRMED
+        )
+        .exclude(pk=sale_id)
+        .exists()
+    )
+
+
 def confirmed(sale: Transaction, *, actor: Any, now: datetime) -> None:
     if not bonuses.has_purchase_bonuses(sale.merchant_id):
         return
-    earlier = (
-        Transaction.objects.filter(
-            merchant_id=sale.merchant_id, member_id=sale.member_id, status=TransactionStatus.CONFIRMED
-        )
-        .exclude(pk=sale.pk)
-        .exists()
-    )
-    if earlier:
+    if not is_first_purchase(merchant_id=sale.merchant_id, member_id=sale.member_id, sale_id=sale.pk):
         return
     member: Member = sale.member
     if not Member.merchant.is_cached(member):

@@ -23,7 +23,7 @@ from tessera.core.limits import (
     Quantity,
     SaleAmount,
 )
-from tessera.rules.schemas import EarningPartOut, LineIn
+from tessera.rules.schemas import DiscountOut, EarningPartOut, LineIn
 
 
 class MemberSummary(Schema):
@@ -96,16 +96,6 @@ class TransactionIn(SaleIn):
 class BenefitOut(Schema):
     code: str
     label: str
-
-
-class DiscountOut(Schema):
-    """One part of `discount_amount`: the tier discount or an occasion's (issue 15 §3)."""
-
-    name: str = Field(description="The tier's or the occasion discount's name.")
-    occasion_id: int | None = Field(description="Null for the tier discount.")
-    percent: Decimal
-    amount: int
-    explanation: str
 
 
 class QuoteOut(Schema):

@@ -101,6 +101,12 @@ class TierProgram(TenantOwned):
     )
     is_active = models.BooleanField(_("active"), default=True)
     last_reviewed_at = models.DateTimeField(_("last reviewed at"), null=True, blank=True, editable=False)
+    #: The continuous review's watermark: the instant of its last run that committed, from which the
+    #: next run reviews only the members whose ranking could have changed since (issue 15 §2). Empty
+    #: (the next run reviews everyone) until a first run, and again after the program or a tier changed.
+    reviewed_through = models.DateTimeField(
+        _("continuous review done through"), null=True, blank=True, editable=False
+    )
 
     history = HistoricalRecords()
 
@@ -331,6 +337,8 @@ class RankingSpend(TenantOwned):
         indexes = [
             models.Index(fields=["member", "occurred_at"]),
             models.Index(fields=["merchant", "source"]),
+            # The continuous review looks for rows written since its last run (a return is dated back).
+            models.Index(fields=["merchant", "created_at"]),
         ]
 
     def __str__(self) -> str:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -180,6 +180,54 @@ def lowered_tier(
     below = [t for t in tiers if t.rank < rank_of(current)]
     step = below[-1] if below else None
     return step if rank_of(step) > rank_of(earned) else earned
+
+
+#: How far before its watermark the next continuous review looks for changes: a sale dated just before
+#: a run but committed after that run read its member is still seen by the next run.
+SETTLE = timedelta(minutes=15)
+
+
+def changed_since(program: TierProgram, since: datetime, now: datetime) -> Q:
+    """The members (a Q on `MemberTier`) whose continuous review at `now` may decide otherwise than the
+    run at `since` did, every other member's ranking, window, hold and tier being as they were then
+    (issue 15 §2). From `since` less `SETTLE`, each found by an index:
+
+    - points entries dated since (new sales and bonuses; a reversal is dated when it is made), and
+      ranking spend written or dated since (a return's row is dated back to its sale);
+    - a tier change since (an upgrade, a change by hand; with one tier at a time, the last run's own
+      downgrades too, which the next may continue);
+    - a hold (`held_until`) ending in the interval;
+    - what aged out of the review window: entries and spend dated between the window's start then and
+      its start now (rolling months, calendar year); since the last change, the members whose own
+      window became old enough to be reviewed.
+
+    A member outside all of these was kept at `since` on the same ranking and window, so is kept again.
+    """
+    merchant_id = program.merchant_id
+    tz = program.merchant.tz
+    since = since - SETTLE
+    entries = Q(occurred_at__gt=since)
+    spend = Q(occurred_at__gt=since) | Q(created_at__gt=since)
+    changes = TierChange.objects.filter(merchant_id=merchant_id, at__gt=since)
+    if program.downgrade != Downgrade.ONE_TIER:
+        # Lowered to the tier its ranking earns, a member is kept by the same ranking.
+        changes = changes.exclude(reason=ChangeReason.DOWNGRADE)
+    then, start = review_window_start(program, since, tz), review_window_start(program, now, tz)
+    if then is not None and start is not None and then < start:
+        entries |= Q(occurred_at__gte=then, occurred_at__lt=start)
+        spend |= Q(occurred_at__gte=then, occurred_at__lt=start)
+    changed = (
+        Q(member_id__in=_points_entries(merchant_id).filter(entries).values("account__member_id"))
+        | Q(member_id__in=RankingSpend.objects.filter(spend, merchant_id=merchant_id).values("member_id"))
+        | Q(member_id__in=changes.values("member_id"))
+        | Q(held_until__gt=since, held_until__lte=now)
+    )
+    if program.window == Window.SINCE_LAST_CHANGE:
+        changed |= Q(
+            window_start__gt=months_later(since, -program.window_months, tz),
+            window_start__lte=months_later(now, -program.window_months, tz),
+        )
+    return changed
 
 
 def _points_entries(merchant_id: int) -> QuerySet[Entry]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.db import connection
@@ -63,6 +64,7 @@ from tessera.tiers.models import (
 )
 from tessera.tiers.selectors import (
     REWARD_SOURCE_PREFIX,
+    changed_since,
     last_review,
     lowered_tier,
     may_drop_at,
@@ -100,6 +102,7 @@ def save_program(*, program: TierProgram, actor: Any = None) -> TierProgram:
             datetime(2024, program.review_month, program.review_day)  # a leap year: 29 February is valid
         except ValueError:
             raise ValidationFailed(_("The review date does not exist."), code="invalid_review_date") from None
+    program.reviewed_through = None  # the continuous review's next run reviews everyone again
     program.stamp(actor)
     program.save()
     return program
@@ -113,6 +116,8 @@ def save_tier(*, tier: Tier, actor: Any = None) -> Tier:
     check_tier(tier, lock=True)
     tier.stamp(actor)
     tier.save()
+    # A threshold or rank changes who a review lowers: the continuous review's next run reviews everyone.
+    TierProgram.objects.filter(merchant_id=tier.merchant_id).update(reviewed_through=None)
     return tier
 
 
@@ -445,6 +450,8 @@ class ReviewResult:
     reviewed: int
     downgraded: int
     renewed: int
+    #: Only the members `selectors.changed_since` the last continuous run were reviewed.
+    incremental: bool = False
 
 
 def review_due(program: TierProgram, now: datetime) -> bool:
@@ -504,6 +511,7 @@ def review_program(
     now: datetime | None = None,
     chunk_size: int = REVIEW_CHUNK,
     progress: Progress = SILENT,
+    full: bool = False,
 ) -> ReviewResult:
     """Lower the tier of every member whose ranking no longer holds it (F1), to the tier the ranking
     supports or one tier at a time (the program's `downgrade`).
@@ -520,6 +528,13 @@ def review_program(
     windows of the others — and one `member.tier_changed` event per change. A crash loses at most the
     chunk in flight; a re-run reviews the rest (a lowered member is not lowered again by the same
     ranking), and the program is marked reviewed only at the end.
+
+    Incremental (issue 15 §2): a continuous review that ran before (`reviewed_through`, its watermark)
+    reviews only the members `selectors.changed_since` that run, and decides for them exactly as a full
+    review would; the others would be kept. The watermark moves to `now` only once every chunk has
+    committed, so a run that stopped half-way leaves it where it was and the next run looks from there.
+    `full`, an `as of` instant before the watermark, or a watermark cleared by a change of the program
+    or its tiers, review everyone. Scheduled reviews are always full.
     """
     now = now or timezone.now()
     merchant = program.merchant
@@ -527,6 +542,10 @@ def review_program(
     by_id = {t.pk: t for t in tiers}
     start = review_window_start(program, now, merchant.tz)
     since_change = program.window == Window.SINCE_LAST_CHANGE
+    continuous = program.review == Review.CONTINUOUS
+    incremental = (
+        not full and continuous and program.reviewed_through is not None and program.reviewed_through <= now
+    )
     # The chunk query filters MemberTier alone and asks for current members through a semi-join: joining
     # members_member made PostgreSQL scan members from the first one for every chunk (540 ms per chunk
     # half-way through 10^6 members, against 1.3 ms now) and lock the member rows as well.
@@ -538,7 +557,7 @@ def review_program(
         candidates = candidates.filter(
             window_start__lte=months_later(now, -program.window_months, merchant.tz)
         )
-    if program.downgrade == Downgrade.ONE_TIER and program.review != Review.CONTINUOUS:
+    if program.downgrade == Downgrade.ONE_TIER and not continuous:
         # A run that stopped half-way (the program is marked reviewed only at the end) is resumed by the
         # next: who this period's review already took down a tier is not taken down another.
         candidates = candidates.exclude(
@@ -550,9 +569,15 @@ def review_program(
                 )
             )
         )
+    # Incremental: the members to review, found once (one statement), then locked a chunk at a time.
+    pending: list[int] | None = None
+    if incremental:
+        assert program.reviewed_through is not None
+        changed = candidates.filter(changed_since(program, program.reviewed_through, now))
+        pending = list(changed.order_by("member_id").values_list("member_id", flat=True))
     advance = progress.task(
         gettext("Tier review of %(merchant)s (members)") % {"merchant": merchant.name},
-        candidates.filter(member__in=live.values("pk")).count,
+        candidates.filter(member__in=live.values("pk")).count if pending is None else partial(len, pending),
     )
     ids = id_list()
     target = _ONE_TIER_RANK if program.downgrade == Downgrade.ONE_TIER else _EARNED_RANK
@@ -561,24 +586,36 @@ def review_program(
     last_member = 0
     while True:
         with atomic():
-            chunk = list(
-                candidates.filter(
-                    member_id__gt=last_member,
-                    member__in=live.filter(pk__gt=last_member).values("pk"),
+            if pending is None:
+                scope = candidates.filter(
+                    member_id__gt=last_member, member__in=live.filter(pk__gt=last_member).values("pk")
                 )
-                .order_by("member_id")
+            elif pending:
+                batch, pending = pending[:chunk_size], pending[chunk_size:]
+                scope = candidates.filter(
+                    member_id__in=batch, member__in=live.filter(pk__in=batch).values("pk")
+                )
+            else:
+                break
+            chunk = list(
+                scope.order_by("member_id")
                 .select_for_update()
                 .values_list("member_id", flat=True)[:chunk_size]
             )
             if not chunk:
-                break
+                if pending is None:
+                    break
+                continue
             last_member = chunk[-1]
             ranked, ranked_params = ranking_sums(
                 merchant_id=merchant.pk,
                 basis=program.basis,
                 start=start,
                 end=now,
-                members=Q(account__member_id__gte=chunk[0], account__member_id__lte=last_member),
+                # A full review's chunk is a range of ids; an incremental one's, a few ids far apart.
+                members=Q(account__member_id__in=chunk)
+                if incremental
+                else Q(account__member_id__gte=chunk[0], account__member_id__lte=last_member),
                 from_window_start=since_change,
             ).query.sql_with_params()
             written = connection.ops.adapt_datetimefield_value(timezone.now())
@@ -623,9 +660,10 @@ def review_program(
             reviewed += len(chunk)
             downgraded += len(changes)
         advance(len(chunk))
-    TierProgram.objects.filter(pk=program.pk).update(last_reviewed_at=now)
-    program.last_reviewed_at = now
-    return ReviewResult(reviewed=reviewed, downgraded=downgraded, renewed=renewed)
+    watermark = now if continuous else None
+    TierProgram.objects.filter(pk=program.pk).update(last_reviewed_at=now, reviewed_through=watermark)
+    program.last_reviewed_at, program.reviewed_through = now, watermark
+    return ReviewResult(reviewed=reviewed, downgraded=downgraded, renewed=renewed, incremental=incremental)
 
 
 # --- downgrade notices --------------------------------------------------------------------------------
