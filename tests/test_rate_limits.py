@@ -147,3 +147,74 @@ def test_limit_holds_across_worker_processes_through_redis():
     assert all(worker.returncode == 0 for worker in workers)
     # 120 requests from 4 processes: exactly the limit let through (counted apart, all 120 would pass).
     assert sum(passed) == 50, passed
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_limit_holds_across_http_servers_through_redis(tmp_path):
+    """Issue 17: two gunicorn servers of two workers each, one Redis: requests without a valid key,
+    spread over both servers and all four workers, are let through exactly to the address's limit, then
+    answered 429 problem+json with `Retry-After` — by whichever worker gets them."""
+    import urllib.error
+    import urllib.request
+
+    url = _redis_or_skip().rsplit("/", 1)[0] + "/14"
+    redis.Redis.from_url(url).flushdb()  # this test's own database: the address's counter starts at 0
+    env = {
+        **os.environ,
+        "TESSERA_ENV": "development",
+        "DJANGO_SETTINGS_MODULE": "tessera.settings",
+        "PYTHONPATH": str(SRC),
+        "REDIS_URL": url,
+        "TESSERA_VAR_DIR": str(tmp_path),
+        "TESSERA_RATE_LIMITS": "anonymous=40/hour",
+    }
+    env.pop("DATABASE_URL", None)  # no request here reaches the database
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    ports = [_free_port(), _free_port()]
+    servers = [
+        subprocess.Popen(
+            [str(gunicorn), "tessera.wsgi:application", "--workers", "2", "--bind", f"127.0.0.1:{port}"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]
+
+    def get(port: int) -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/lookup?phone=1", headers={"Authorization": "Bearer nope"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310  (http, built here)
+                return answer.status, dict(answer.headers), answer.read()
+        except urllib.error.HTTPError as refused:
+            return refused.code, dict(refused.headers), refused.read()
+
+    try:
+        for port in ports:  # up: openapi.json answers without a key and without counting
+            for _ in range(120):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=30)
+                    break
+                except OSError:
+                    time.sleep(0.5)
+        answers = [get(ports[i % 2]) for i in range(100)]
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=30)
+
+    statuses = [status for status, _, _ in answers]
+    assert statuses == [401] * 40 + [429] * 60, statuses
+    _, headers, body = answers[-1]
+    assert headers["Content-Type"] == "application/problem+json"
+    assert int(headers["Retry-After"]) >= 1
+    assert json.loads(body)["code"] == "rate_limited"
