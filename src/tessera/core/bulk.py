@@ -97,3 +97,29 @@ def returning(sql: str, params: Sequence[Any], columns: str) -> list[tuple[Any, 
     with connection.cursor() as cursor:
         cursor.execute(f"{sql} RETURNING {columns}", params)
         return [tuple(row) for row in cursor.fetchall()]
+
+
+def analyse_unknown(tables: Sequence[type[models.Model]]) -> list[str]:
+    """ANALYZE those of the models' tables whose statistics cannot size them (PostgreSQL; a no-op on
+    SQLite). Returns the tables analysed.
+
+    PostgreSQL estimates a table's rows as its current pages times the rows per page its last ANALYZE
+    saw, so estimates follow a table's growth once it has been analysed. A table never analysed (a new
+    database: a merchant's first import) gets a guess from its column types instead, tens of times too
+    small, and the planner then walks a whole growing index for each of a block's rows (issue 16).
+    Inside a transaction ANALYZE samples the rows the transaction itself wrote, so a bulk writer calls
+    this after its first block."""
+    if connection.vendor != "postgresql":
+        return []
+    names = [model._meta.db_table for model in tables]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relname = ANY(%s) AND relkind = 'r' "
+            "AND (reltuples <= 0 OR relpages = 0)",
+            [names],
+        )
+        unknown = [name for (name,) in cursor.fetchall()]
+        if unknown:
+            quote = connection.ops.quote_name
+            cursor.execute(f"ANALYZE {', '.join(quote(name) for name in unknown)}")
+    return unknown

@@ -179,7 +179,8 @@ class StagedRow(models.Model):
     points = models.BigIntegerField(default=0)
     earned_at = models.DateTimeField(null=True)
     expires_at = models.DateTimeField(null=True)
-    #: The member the row created (after apply) or fills in (action "update").
+    #: The current member with the row's phone, found by the check: the one it fills in (action
+    #: "update") or leaves alone ("skip").
     member_id = models.BigIntegerField(null=True)
 
     class Meta:

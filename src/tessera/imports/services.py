@@ -28,7 +28,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from tessera.core import events
+from tessera.core import bulk, events
 from tessera.core.errors import Conflict, DomainError, ValidationFailed
 from tessera.imports import staging
 from tessera.imports.fields import FIELDS_BY_NAME, suggest_mapping
@@ -44,6 +44,7 @@ from tessera.imports.models import (
 )
 from tessera.imports.reading import FileProblem, check_xlsx_archive, file_format, open_table, read_head
 from tessera.imports.validation import Problem, RowChecker
+from tessera.ledger.models import Account, Entry, Lot
 from tessera.ledger.services import credit_opening_balances_from
 from tessera.members.models import Member
 from tessera.members.services import (
@@ -67,6 +68,9 @@ STALLED_AFTER = timedelta(minutes=15)
 RETENTION_DAYS = 7
 
 T = TypeVar("T")
+
+#: The tables apply writes, whose statistics the next blocks' statements are planned with.
+WRITTEN = (Member, Member.history.model, Account, Entry, Lot)
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -519,7 +523,7 @@ def _apply_rows(job: ImportJob, *, reason: str, per_chunk: bool) -> None:
     otherwise the caller's transaction holds them all and any problem stops everything."""
     phone_header = next((h for h, name in job.mapping.items() if name == "phone"), "")
     last = staging.last_line(job)
-    first = job.applied_through_row + 1
+    first = start = job.applied_through_row + 1
     while first <= last:
         if cancel_requested(job):
             raise _Stop(ImportState.CANCELLED)
@@ -538,6 +542,8 @@ def _apply_rows(job: ImportJob, *, reason: str, per_chunk: bool) -> None:
                     [p for p in problems if p.row == row],
                 )
             _write_chunk(job, first, end, reason=reason)
+            if first == start:
+                bulk.analyse_unknown(WRITTEN)
             if per_chunk:
                 _save_errors(job, problems)
                 job.applied_through_row = end
@@ -562,13 +568,13 @@ def _write_chunk(job: ImportJob, first: int, last: int, *, reason: str) -> None:
         reason=source,
     )
     if created:
-        staging.link_members(job, created, first=first, last=last)
-        tag_members_from(rows=staging.new_tags(), params=creates)
+        rows, params = staging.created(job, created, first=first, last=last)
+        tag_members_from(rows=staging.new_tags(rows), params=params)
         credit_opening_balances_from(
             merchant=merchant,
-            rows=f"""SELECT s.member_id, s.points AS amount, s.earned_at, s.expires_at {staging.RANGE}
-                AND s.points > 0""",
-            params=creates,
+            rows=f"SELECT c.member_id, s.points AS amount, s.earned_at, s.expires_at {rows} "
+            "WHERE s.points > 0",
+            params=params,
             actor=actor,
             source=source,
             reason=reason,

@@ -814,10 +814,15 @@ def credit_opening_balances_from(
     Returns how many balances were credited."""
     now = now or timezone.now()
     at = connection.ops.adapt_datetimefield_value(now)
-    bad = f"""SELECT r.amount, r.earned_at, r.expires_at, m.merchant_id FROM ({rows}) r
-        JOIN members_member m ON m.id = r.member_id
-        WHERE r.amount <= 0 OR r.amount > %s OR r.earned_at > %s OR r.expires_at <= r.earned_at
-           OR m.merchant_id <> %s"""  # noqa: S608
+    # Each row looks up its member, account and entry by a unique index (scalar subqueries), so the
+    # work follows the rows given, whatever the planner believes of tables that grew in this very
+    # transaction (an import's blocks, issue 16), never a scan of all the merchant's accounts.
+    bad = f"""SELECT x.* FROM (
+            SELECT r.amount, r.earned_at, r.expires_at,
+                (SELECT m.merchant_id FROM members_member m WHERE m.id = r.member_id) AS merchant_id
+            FROM ({rows}) r
+        ) x WHERE x.amount <= 0 OR x.amount > %s OR x.earned_at > %s OR x.expires_at <= x.earned_at
+           OR x.merchant_id <> %s"""  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(f"{bad} LIMIT 1", [*params, MAX_BALANCE, at, merchant.pk])
         refused = cursor.fetchone()
@@ -842,7 +847,11 @@ def credit_opening_balances_from(
         "created_by_id": user_id,
         "updated_by_id": user_id,
     }
-    rows_of_accounts = f"FROM ledger_account a JOIN ({rows}) r ON r.member_id = a.member_id"
+    # The account each row's member was just given (one per member and kind).
+    of_accounts = f"""FROM (SELECT (SELECT a.id FROM ledger_account a WHERE a.merchant_id = %s
+            AND a.member_id = r.member_id AND a.kind = %s) AS account_id, r.amount, r.earned_at, r.expires_at
+        FROM ({rows}) r) r"""  # noqa: S608
+    of_accounts_params = [merchant.pk, AccountKind.POINTS.value, *params]
     with atomic():
         accounts = bulk.returning(
             *bulk.insert_select(
@@ -860,13 +869,12 @@ def credit_opening_balances_from(
         )
         if not accounts:
             return 0
-        account_ids, account_param = bulk.id_list().of([pk for (pk,) in accounts])
         entries = bulk.returning(
             *bulk.insert_select(
                 Entry,
                 {
                     **stamps,
-                    "account_id": "a.id",
+                    "account_id": "r.account_id",
                     "kind": bulk.Param(EntryKind.ADJUST.value),
                     "amount": "r.amount",
                     "balance_after": "r.amount",
@@ -874,20 +882,19 @@ def credit_opening_balances_from(
                     **{name: bulk.Param(value) for name, value in stored(reason).items()},
                     "occurred_at": bulk.Param(now),
                 },
-                f"{rows_of_accounts} WHERE a.id {account_ids} ORDER BY a.id",
-                [*params, account_param],
+                f"{of_accounts} ORDER BY r.account_id",
+                of_accounts_params,
             ),
             "id",
         )
-        # The accounts are new (one per member and kind), so each has exactly the entry written here.
-        entry_ids, entry_param = bulk.id_list().of([pk for (pk,) in entries])
+        # The accounts are new, so each has exactly the entry written here.
         bulk.execute(
             *bulk.insert_select(
                 Lot,
                 {
                     **stamps,
-                    "account_id": "a.id",
-                    "entry_id": "e.id",
+                    "account_id": "r.account_id",
+                    "entry_id": "(SELECT e.id FROM ledger_entry e WHERE e.account_id = r.account_id)",
                     "amount": "r.amount",
                     "remaining": "r.amount",
                     "earned_at": "r.earned_at",
@@ -895,9 +902,8 @@ def credit_opening_balances_from(
                     "expires_at": "r.expires_at",
                     "released": bulk.Param(True),
                 },
-                f"""{rows_of_accounts} JOIN ledger_entry e ON e.account_id = a.id
-                    WHERE e.id {entry_ids} ORDER BY e.id""",
-                [*params, entry_param],
+                f"{of_accounts} ORDER BY r.account_id",
+                of_accounts_params,
             )
         )
         if entries_written.has_listeners(Entry):
