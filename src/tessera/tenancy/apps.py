@@ -13,9 +13,14 @@ class TenancyConfig(AppConfig):
 
     def ready(self) -> None:
         from django.contrib import admin
+        from django.db.models.signals import post_migrate
 
         from tessera.tenancy import config, history, two_factor  # noqa: F401 (history: its receiver)
         from tessera.tenancy.models import Merchant, Store
+
+        # After `migrate`, every merchant's default roles get what this release grants them (and lose
+        # what it no longer grants); once, after the last app's permissions exist.
+        post_migrate.connect(_refresh_default_roles, dispatch_uid="tessera-refresh-default-roles")
 
         # The merchant row itself and its stores are part of what a request reads (issue 13).
         config.bump_on_change(Merchant, merchant_of=lambda merchant: merchant.pk)
@@ -34,3 +39,13 @@ class TenancyConfig(AppConfig):
             return two_factor.pending_step(request.user) is None
 
         admin.site.has_permission = has_permission  # type: ignore[method-assign]
+
+
+def _refresh_default_roles(sender: AppConfig, using: str = "default", **_kwargs: Any) -> None:
+    from django.apps import apps
+
+    from tessera.tenancy.services import refresh_default_roles
+
+    last = [config for config in apps.get_app_configs() if config.models_module is not None][-1]
+    if sender is last:
+        refresh_default_roles(using=using)

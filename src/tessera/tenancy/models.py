@@ -168,6 +168,9 @@ class Role(TenantOwned):
         blank=True,
         help_text=_("Set for the roles every merchant starts with."),
     )
+    #: A default role's permissions as the release last granted them ("app.codename", sorted): what a
+    #: later release adds is granted, what it drops is taken back, and what the merchant changed stays.
+    granted_by_default = models.JSONField(_("permissions granted by default"), default=list, blank=True)
 
     history = HistoricalRecords()
 

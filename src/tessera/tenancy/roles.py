@@ -58,7 +58,7 @@ def permissions_for(patterns: tuple[str, ...]) -> list[Permission]:
             query |= Q(content_type__app_label=app_label, content_type__model=codename[1:])
         else:
             query |= Q(content_type__app_label=app_label, codename=codename)
-    return list(Permission.objects.filter(query)) if query else []
+    return list(Permission.objects.select_related("content_type").filter(query)) if query else []
 
 
 #: What the tenancy app grants each default role. Platform-level rights (creating merchants) are for

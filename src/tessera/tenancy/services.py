@@ -53,18 +53,45 @@ def create_merchant(*, name: str, slug: str, actor: Any = None, **fields: Any) -
 
 @transaction.atomic
 def sync_default_roles(*, merchant: Merchant) -> list[Role]:
-    """Create or refresh the merchant's default roles; custom roles are left as they are."""
+    """Create the merchant's default roles, or bring them up to this release's grants: a permission the
+    release adds is granted, one it no longer grants is taken back, and what the merchant's admins
+    changed in a default role themselves stays changed. Custom roles are left as they are. A default
+    role from before this bookkeeping (`granted_by_default` empty) gets what it lacks, nothing taken."""
     roles = []
     for key, spec in default_roles().items():
         role = Role.objects.filter(merchant=merchant, key=key).select_related("group").first()
+        granted = permissions_for(spec.permissions)
+        names = sorted(_name(p) for p in granted)
         if role is None:
             group = Group.objects.create(name=f"{merchant.slug}:{key}")
             with translation.override(merchant.default_language):
                 name = str(spec.name)
-            role = Role.objects.create(merchant=merchant, group=group, key=key, name=name)
-        role.group.permissions.set(permissions_for(spec.permissions))
+            role = Role.objects.create(
+                merchant=merchant, group=group, key=key, name=name, granted_by_default=names
+            )
+            role.group.permissions.set(granted)
+        elif role.granted_by_default != names:
+            before = set(role.granted_by_default)
+            role.group.permissions.add(*(p for p in granted if _name(p) not in before))
+            dropped = before - set(names)
+            held = role.group.permissions.select_related("content_type")
+            role.group.permissions.remove(*(p for p in held if _name(p) in dropped))
+            role.granted_by_default = names
+            role.save(update_fields=["granted_by_default"])
         roles.append(role)
     return roles
+
+
+def refresh_default_roles(*, using: str = "default") -> int:
+    """Every merchant's default roles brought up to this release (after `migrate`); how many merchants."""
+    merchants = list(Merchant.objects.using(using).all())
+    for merchant in merchants:
+        sync_default_roles(merchant=merchant)
+    return len(merchants)
+
+
+def _name(permission: Permission) -> str:
+    return f"{permission.content_type.app_label}.{permission.codename}"
 
 
 @transaction.atomic
