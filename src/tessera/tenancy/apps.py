@@ -41,8 +41,13 @@ class TenancyConfig(AppConfig):
         admin.site.has_permission = has_permission  # type: ignore[method-assign]
 
 
-def _refresh_default_roles(sender: AppConfig, using: str = "default", **_kwargs: Any) -> None:
+def _refresh_default_roles(
+    sender: AppConfig, using: str = "default", plan: list[Any] | None = None, **_kwargs: Any
+) -> None:
     from django.apps import apps
+
+    if any(backwards for _migration, backwards in plan or []):
+        return  # a migration undone: the models may be ahead of the tables
 
     from tessera.tenancy.services import refresh_default_roles
 
