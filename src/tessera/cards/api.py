@@ -66,7 +66,7 @@ class CardTypeOut(Schema):
     level: int
 
 
-class BalancesOut(Schema):
+class CardBalancesOut(Schema):
     points: int | None = Field(description="The member's points; null when the card has no member.")
     stored_value: int | None = Field(
         description="Stored value of the card family, in the currency's minor unit; null if none."
@@ -83,7 +83,7 @@ class CardOut(Schema):
     member_id: int | None
     main_card_number: str | None = Field(description="Set on a sub-card: the card whose account it shares.")
     store_id: int | None
-    balances: BalancesOut
+    balances: CardBalancesOut
 
     @staticmethod
     def from_card(card: Card) -> CardOut:
@@ -103,7 +103,7 @@ class CardOut(Schema):
             member_id=card.member_id,
             main_card_number=card.parent.number if card.parent else None,
             store_id=card.store_id,
-            balances=BalancesOut(points=balances.points, stored_value=balances.stored_value),
+            balances=CardBalancesOut(points=balances.points, stored_value=balances.stored_value),
         )
 
 

@@ -43,7 +43,7 @@ from tessera.rules.schemas import (
     LineIn,
     LinePartOut,
     LinePointsOut,
-    OccasionOut,
+    OccasionSeenOut,
 )
 from tessera.rules.simulator import BasketItem
 from tessera.tenancy.auth import ApiContext, ApiKeyAuth, ApiRequest
@@ -103,7 +103,7 @@ class SimulationOut(Schema):
         description="The tier discount and at most one occasion discount, as their stacking decides "
         "(issue 15 §3): the quote's `discounts` for the same member, basket and moment."
     )
-    occasions: list[OccasionOut] = Field(
+    occasions: list[OccasionSeenOut] = Field(
         description="Every active occasion discount: whether it applies on the sale's local date, its "
         "percent, cap and stacking against the tier discount, and why."
     )
@@ -174,7 +174,7 @@ def _simulate(ctx: ApiContext, data: SimulateIn, draft: EarningRuleVersion | Non
             )
             for part in (view.discounts if view else [])
         ],
-        occasions=[OccasionOut(**seen.__dict__) for seen in (view.occasions if view else [])],
+        occasions=[OccasionSeenOut(**seen.__dict__) for seen in (view.occasions if view else [])],
         first_purchase=view.first_purchase if view else False,
         bonuses=[
             BonusOut(**{**bonus.__dict__, "limits": BonusLimitsOut(**bonus.limits)})

@@ -92,7 +92,7 @@ class DiscountOut(Schema):
     explanation: str
 
 
-class OccasionOut(Schema):
+class OccasionSeenOut(Schema):
     """An active occasion discount and what it does to the simulated sale (issue 15 §3)."""
 
     occasion_id: int

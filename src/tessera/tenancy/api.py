@@ -221,7 +221,7 @@ class MerchantOut(Schema):
         )
 
 
-class StoreIn(Schema):
+class OperatorStoreIn(Schema):
     code: str = Field(max_length=30, pattern=r"^[-a-zA-Z0-9_]+$", examples=["q1"])
     name: Annotated[Line, Field(min_length=1, max_length=200)] = Field(examples=["District 1"])
     address: Annotated[Line, Field(max_length=300)] = ""
@@ -230,7 +230,7 @@ class StoreIn(Schema):
     model_config = {"json_schema_extra": {"examples": [{"code": "q1", "name": "District 1"}]}}
 
 
-class StoreOut(Schema):
+class OperatorStoreOut(Schema):
     id: int
     code: str
     name: str
@@ -284,16 +284,18 @@ def get_merchant(request: OperatorRequest, merchant_id: Id) -> MerchantOut:
 
 
 @operator_router.post(
-    "/merchants/{merchant_id}/stores", response={201: StoreOut, **ERRORS}, summary="Add a store to a merchant"
+    "/merchants/{merchant_id}/stores",
+    response={201: OperatorStoreOut, **ERRORS},
+    summary="Add a store to a merchant",
 )
 def create_store(
-    request: OperatorRequest, merchant_id: Id, data: StoreIn, idempotency_key: str = key_header()
+    request: OperatorRequest, merchant_id: Id, data: OperatorStoreIn, idempotency_key: str = key_header()
 ) -> HttpResponse:
-    def work() -> tuple[int, StoreOut]:
+    def work() -> tuple[int, OperatorStoreOut]:
         merchant = _merchant(merchant_id)
         with _validated("invalid_store"):
             store = services.create_store(merchant=merchant, **data.model_dump())
-        return 201, StoreOut(
+        return 201, OperatorStoreOut(
             id=store.pk,
             code=store.code,
             name=store.name,
