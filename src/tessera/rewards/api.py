@@ -47,7 +47,7 @@ from tessera.rewards.schemas import (
     RedemptionOut,
 )
 from tessera.tenancy.auth import ApiContext, ApiKeyAuth, ApiRequest
-from tessera.tenancy.history import change_if_match, changing
+from tessera.tenancy.history import change_if_match, change_once
 from tessera.tenancy.models import Scope
 
 router = Router(tags=["rewards"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
@@ -370,12 +370,12 @@ def get_gift(request: ApiRequest, gift_id: Id, response: HttpResponse) -> Manage
 def create_gift(request: ApiRequest, data: GiftIn, idempotency_key: str = key_header()) -> HttpResponse:
     """Its first stock is `stock_change` (422 `invalid_gift`, with `errors` per field)."""
     ctx = request.auth
-
-    def work() -> tuple[int, ManagedGiftOut]:
-        with changing(ctx):
-            return 201, _save_gift(ctx, Gift(merchant=ctx.merchant, stock=0), data.dict(exclude_unset=True))
-
-    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)
+    return change_once(
+        request,
+        idempotency_key,
+        status=201,
+        change=lambda: _save_gift(ctx, Gift(merchant=ctx.merchant, stock=0), data.dict(exclude_unset=True)),
+    )
 
 
 @gifts_router.patch(
@@ -409,12 +409,12 @@ def change_gift_stock(
     """Adds `stock_change` to what is left now (negative takes away; never below zero), as the back
     office's "add to stock": redemptions meanwhile are kept, so no If-Match is needed."""
     ctx = request.auth
-
-    def work() -> tuple[int, ManagedGiftOut]:
-        with changing(ctx):
-            return 200, _save_gift(ctx, _gift(ctx, gift_id, locked=True), {"stock_change": data.stock_change})
-
-    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)
+    return change_once(
+        request,
+        idempotency_key,
+        status=200,
+        change=lambda: _save_gift(ctx, _gift(ctx, gift_id, locked=True), {"stock_change": data.stock_change}),
+    )
 
 
 @gifts_router.post(
@@ -426,12 +426,12 @@ def change_gift_stock(
 def archive_gift(request: ApiRequest, gift_id: Id, idempotency_key: str = key_header()) -> HttpResponse:
     """No longer offered; never deleted, as redemptions refer to it."""
     ctx = request.auth
-
-    def work() -> tuple[int, ManagedGiftOut]:
-        with changing(ctx):
-            return 200, _save_gift(ctx, _gift(ctx, gift_id, locked=True), {"is_active": False})
-
-    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)
+    return change_once(
+        request,
+        idempotency_key,
+        status=200,
+        change=lambda: _save_gift(ctx, _gift(ctx, gift_id, locked=True), {"is_active": False}),
+    )
 
 
 # --- promo-code offers and the codes issued, in the management API (issue 17) --------------------------
@@ -520,12 +520,12 @@ def create_offer(request: ApiRequest, data: OfferIn, idempotency_key: str = key_
     """Members turn `points_cost` points into a code worth `amount` (or `percent`) off (422
     `invalid_offer`, with `errors` per field)."""
     ctx = request.auth
-
-    def work() -> tuple[int, ManagedOfferOut]:
-        with changing(ctx):
-            return 201, _save_offer(ctx, PromoCodeOffer(merchant=ctx.merchant), data.dict(exclude_unset=True))
-
-    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)
+    return change_once(
+        request,
+        idempotency_key,
+        status=201,
+        change=lambda: _save_offer(ctx, PromoCodeOffer(merchant=ctx.merchant), data.dict(exclude_unset=True)),
+    )
 
 
 @offers_router.patch(
@@ -556,12 +556,12 @@ def update_offer(request: ApiRequest, offer_id: Id, data: OfferIn, response: Htt
 def archive_offer(request: ApiRequest, offer_id: Id, idempotency_key: str = key_header()) -> HttpResponse:
     """No longer offered; its codes stay usable, and it is never deleted."""
     ctx = request.auth
-
-    def work() -> tuple[int, ManagedOfferOut]:
-        with changing(ctx):
-            return 200, _save_offer(ctx, _offer(ctx, offer_id, locked=True), {"is_active": False})
-
-    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)
+    return change_once(
+        request,
+        idempotency_key,
+        status=200,
+        change=lambda: _save_offer(ctx, _offer(ctx, offer_id, locked=True), {"is_active": False}),
+    )
 
 
 @codes_router.get(

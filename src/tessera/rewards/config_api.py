@@ -102,7 +102,12 @@ class OccasionIn(Schema):
 
 
 def _occasion_out(occasion: OccasionDiscount) -> OccasionOut:
-    stored = OccasionDiscount.objects.get(pk=occasion.pk)  # decimals as the database holds them
+    """A just-saved occasion, read back: its decimals as the database holds them."""
+    return _shown_occasion(OccasionDiscount.objects.get(pk=occasion.pk))
+
+
+def _shown_occasion(stored: OccasionDiscount) -> OccasionOut:
+    """`stored` as read from the database."""
     return OccasionOut(
         **{name: getattr(stored, name) for name in OccasionOut.model_fields if name != "weekdays"},
         weekdays=[int(day) for day in stored.weekdays],
@@ -130,7 +135,7 @@ def _save_occasion(ctx: ApiContext, occasion: OccasionDiscount, changes: dict[st
 @paginate(Page)
 def list_occasions(request: ApiRequest) -> Any:
     """Archived ones included (`is_active` false), first configured first (the order a tie is broken)."""
-    return [_occasion_out(row) for row in OccasionDiscount.objects.of(request.auth.merchant).order_by("pk")]
+    return [_shown_occasion(row) for row in OccasionDiscount.objects.of(request.auth.merchant).order_by("pk")]
 
 
 @occasions_router.get(
@@ -140,7 +145,7 @@ def list_occasions(request: ApiRequest) -> Any:
     summary="An occasion discount",
 )
 def get_occasion(request: ApiRequest, occasion_id: Id, response: HttpResponse) -> OccasionOut:
-    shown = _occasion_out(_occasion(request.auth, occasion_id))
+    shown = _shown_occasion(_occasion(request.auth, occasion_id))
     tagged(response, shown)
     return shown
 
@@ -182,7 +187,7 @@ def update_occasion(
         request,
         response,
         locked=lambda: _occasion(ctx, occasion_id, locked=True),
-        shown=_occasion_out,
+        shown=_shown_occasion,
         save=lambda occasion: _save_occasion(ctx, occasion, data.changes()),
     )
 

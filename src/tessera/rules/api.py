@@ -19,7 +19,7 @@ from tessera.cards.customers import CustomerIn, identify_cardholder
 from tessera.core.api_forms import bound_form, for_api, valid_or_refuse
 from tessera.core.errors import NotFound, ValidationFailed
 from tessera.core.etag import tagged
-from tessera.core.idempotency import idempotent, ignored_key_header, key_header
+from tessera.core.idempotency import ignored_key_header, key_header
 from tessera.core.limits import MAX_LINES, Id, IsoDateTime, SaleAmount, Whole
 from tessera.core.pages import Page
 from tessera.core.problem import CHANGE_ERRORS, ERRORS
@@ -47,7 +47,7 @@ from tessera.rules.schemas import (
 )
 from tessera.rules.simulator import BasketItem
 from tessera.tenancy.auth import ApiContext, ApiKeyAuth, ApiRequest
-from tessera.tenancy.history import change_if_match, changing
+from tessera.tenancy.history import change_if_match, change_once
 from tessera.tenancy.models import Scope
 
 router = Router(tags=["rules"], auth=ApiKeyAuth(Scope.POS, Scope.INTEGRATION, Scope.ADMIN))
@@ -407,12 +407,12 @@ def create_rule(request: ApiRequest, data: RuleIn, idempotency_key: str = key_he
     is written."""
     ctx = request.auth
 
-    def work() -> tuple[int, RuleOut]:
-        with changing(ctx):
-            form = _rule_form(ctx, EarningRule(merchant=ctx.merchant), data)
-            return 201, _saved(ctx, form.instance)
-
-    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)
+    return change_once(
+        request,
+        idempotency_key,
+        status=201,
+        change=lambda: _saved(ctx, _rule_form(ctx, EarningRule(merchant=ctx.merchant), data).instance),
+    )
 
 
 @manage_router.patch(
@@ -444,11 +444,8 @@ def archive_rule(request: ApiRequest, rule_id: Id, idempotency_key: str = key_he
     """The rule stops applying (inactive, a new version); it is never deleted, as sales refer to it."""
     ctx = request.auth
 
-    def work() -> tuple[int, RuleOut]:
-        with changing(ctx):
-            rule = _rule(ctx, rule_id, locked=True)
-            return 200, _saved(
-                ctx, _rule_form(ctx, rule, RuleIn.model_validate({"is_active": False})).instance
-            )
+    def archive() -> RuleOut:
+        rule = _rule(ctx, rule_id, locked=True)
+        return _saved(ctx, _rule_form(ctx, rule, RuleIn.model_validate({"is_active": False})).instance)
 
-    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)
+    return change_once(request, idempotency_key, status=200, change=archive)

@@ -16,14 +16,14 @@ from pydantic import ConfigDict
 from tessera.core.api_forms import bound_form, valid_or_refuse
 from tessera.core.errors import NotFound, ValidationFailed
 from tessera.core.etag import tagged
-from tessera.core.idempotency import idempotent, key_header
+from tessera.core.idempotency import key_header
 from tessera.core.limits import Id
 from tessera.core.pages import Page
 from tessera.core.problem import CHANGE_ERRORS, ERRORS
 from tessera.tenancy import services
 from tessera.tenancy.auth import ApiContext, ApiKeyAuth, ApiRequest
 from tessera.tenancy.forms import StoreForm
-from tessera.tenancy.history import change_if_match, changing
+from tessera.tenancy.history import change_if_match, change_once
 from tessera.tenancy.models import Scope, Store
 
 router = Router(tags=["stores"], auth=ApiKeyAuth(Scope.ADMIN))
@@ -104,12 +104,12 @@ def get_store(request: ApiRequest, store_id: Id, response: HttpResponse) -> Stor
 def create_store(request: ApiRequest, data: StoreIn, idempotency_key: str = key_header()) -> HttpResponse:
     """Codes are unique per merchant (422 `invalid_store`, with `errors` per field)."""
     ctx = request.auth
-
-    def work() -> tuple[int, StoreOut]:
-        with changing(ctx):
-            return 201, _save(ctx, Store(merchant=ctx.merchant), data.dict(exclude_unset=True))
-
-    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)
+    return change_once(
+        request,
+        idempotency_key,
+        status=201,
+        change=lambda: _save(ctx, Store(merchant=ctx.merchant), data.dict(exclude_unset=True)),
+    )
 
 
 @router.patch(
@@ -139,9 +139,9 @@ def update_store(request: ApiRequest, store_id: Id, data: StoreIn, response: Htt
 def archive_store(request: ApiRequest, store_id: Id, idempotency_key: str = key_header()) -> HttpResponse:
     """Deactivated, never deleted: its sales keep it."""
     ctx = request.auth
-
-    def work() -> tuple[int, StoreOut]:
-        with changing(ctx):
-            return 200, _save(ctx, _store(ctx, store_id, locked=True), {"is_active": False})
-
-    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)
+    return change_once(
+        request,
+        idempotency_key,
+        status=200,
+        change=lambda: _save(ctx, _store(ctx, store_id, locked=True), {"is_active": False}),
+    )

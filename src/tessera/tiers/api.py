@@ -16,13 +16,13 @@ from pydantic import ConfigDict
 from tessera.core.api_forms import bound_form, for_api, valid_or_refuse
 from tessera.core.errors import NotFound
 from tessera.core.etag import tagged
-from tessera.core.idempotency import idempotent, key_header
+from tessera.core.idempotency import key_header
 from tessera.core.limits import Id, Whole
 from tessera.core.pages import Page
 from tessera.core.problem import CHANGE_ERRORS, ERRORS
 from tessera.members.models import Member
 from tessera.tenancy.auth import ApiContext, ApiKeyAuth, ApiRequest
-from tessera.tenancy.history import change_if_match, changing
+from tessera.tenancy.history import change_if_match, change_once
 from tessera.tenancy.models import Scope
 from tessera.tiers import services
 from tessera.tiers.admin import TierForm, TierProgramForm
@@ -254,12 +254,12 @@ def get_program(request: ApiRequest, response: HttpResponse) -> ProgramOut:
 def create_program(request: ApiRequest, data: ProgramIn, idempotency_key: str = key_header()) -> HttpResponse:
     """One per merchant (422 `program_exists` for a second one)."""
     ctx = request.auth
-
-    def work() -> tuple[int, ProgramOut]:
-        with changing(ctx):
-            return 201, _save_program(ctx, TierProgram(merchant=ctx.merchant), data)
-
-    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)
+    return change_once(
+        request,
+        idempotency_key,
+        status=201,
+        change=lambda: _save_program(ctx, TierProgram(merchant=ctx.merchant), data),
+    )
 
 
 @manage_router.patch(
@@ -308,12 +308,12 @@ def get_tier(request: ApiRequest, tier_id: Id, response: HttpResponse) -> Manage
 def create_tier(request: ApiRequest, data: TierIn, idempotency_key: str = key_header()) -> HttpResponse:
     """A higher rank needs a higher threshold; codes and ranks are unique (422 `invalid_tier`)."""
     ctx = request.auth
-
-    def work() -> tuple[int, ManagedTierOut]:
-        with changing(ctx):
-            return 201, _save_tier(ctx, Tier(merchant=ctx.merchant), data)
-
-    return idempotent(request, merchant=ctx.merchant, key=idempotency_key, work=work)
+    return change_once(
+        request,
+        idempotency_key,
+        status=201,
+        change=lambda: _save_tier(ctx, Tier(merchant=ctx.merchant), data),
+    )
 
 
 @manage_router.patch(
