@@ -212,7 +212,7 @@ def _written() -> dict[str, Any]:
                 "updated_by_id",
             )
         ),
-        "reviewed_at": list(TierProgram.objects.values_list("pk", "last_reviewed_at")),
+        "reviewed_at": list(TierProgram.objects.order_by("pk").values_list("pk", "last_reviewed_at")),
     }
 
 
