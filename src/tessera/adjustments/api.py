@@ -16,7 +16,7 @@ from datetime import datetime
 
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from tessera.adjustments import services
@@ -27,6 +27,7 @@ from tessera.core.errors import NotFound
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.limits import Id
 from tessera.core.problem import ERRORS
+from tessera.core.schemas import Schema
 from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
 from tessera.tenancy.history import acting_for, key_actor, key_person
 from tessera.tenancy.models import Scope

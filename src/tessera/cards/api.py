@@ -26,7 +26,7 @@ from django import forms
 from django.db.models import Count
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from tessera.cards import rendering, selectors, services
@@ -46,6 +46,7 @@ from tessera.core.idempotency import idempotent, key_header
 from tessera.core.limits import Id
 from tessera.core.money import MAX_AMOUNT
 from tessera.core.problem import CHANGE_ERRORS, ERRORS
+from tessera.core.schemas import Schema
 from tessera.tenancy.auth import ApiKeyAuth, ApiRequest
 from tessera.tenancy.history import acting_for, change_if_match, changes_by, key_person
 from tessera.tenancy.models import Scope

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, Schema
+from ninja import Field
 
 from tessera.cards.balances import Accounts, card_accounts_read, own_accounts_read, with_own_accounts
 from tessera.cards.models import Card
@@ -20,6 +20,7 @@ from tessera.cards.selectors import find_card
 from tessera.core.errors import NotFound, ValidationFailed
 from tessera.core.limits import Id
 from tessera.core.prepared import Prepared
+from tessera.core.schemas import Schema
 from tessera.ledger.locks import mark_locked
 from tessera.ledger.models import Account, AccountKind
 from tessera.ledger.selectors import with_live_balances

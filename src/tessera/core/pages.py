@@ -6,8 +6,10 @@ and no offset reaches the database's integer limit.
 
 from __future__ import annotations
 
-from ninja import Field, Schema
+from ninja import Field
 from ninja.pagination import LimitOffsetPagination
+
+from tessera.core.schemas import Schema
 
 MAX_LIMIT = 200
 MAX_OFFSET = 10**9

@@ -9,10 +9,10 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import get_language
-from ninja import Schema
 from pydantic import ConfigDict
 
 from tessera.core.errors import DomainError
+from tessera.core.schemas import Schema
 
 CONTENT_TYPE = "application/problem+json"
 #: The members RFC 9457 defines, and our `code`: an error's own fields never take these names.

@@ -15,7 +15,7 @@ from datetime import date, datetime
 
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, File, Path, Router, Schema
+from ninja import Field, File, Path, Router
 from ninja.files import UploadedFile
 from ninja.pagination import LimitOffsetPagination, paginate
 
@@ -24,6 +24,7 @@ from tessera.core.errors import NotFound
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.limits import MAX_SAFE_INTEGER, Id
 from tessera.core.problem import ERRORS
+from tessera.core.schemas import Schema
 from tessera.imports import selectors, services
 from tessera.imports.models import DuplicatePolicy, ImportJob, ImportMode, ImportRowError, ImportState
 from tessera.tenancy.auth import ApiKeyAuth, ApiRequest

@@ -16,7 +16,7 @@ from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, Path, Router, Schema
+from ninja import Field, Path, Router
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from tessera.core.api_forms import body_example, bound_form, one_of, valid_or_refuse
@@ -25,6 +25,7 @@ from tessera.core.etag import tagged
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.limits import MAX_SAFE_INTEGER, Id
 from tessera.core.problem import CHANGE_ERRORS, ERRORS
+from tessera.core.schemas import Schema
 from tessera.integrations import services
 from tessera.integrations.forms import CONNECTION_CHANGE_FIELDS, ENDPOINT_FIELDS, ConnectionForm, EndpointForm
 from tessera.integrations.models import (

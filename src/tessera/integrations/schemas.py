@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ninja import Field, Schema
+from ninja import Field
 from pydantic import ConfigDict, model_validator
 
 from tessera.core.limits import (
@@ -20,6 +20,7 @@ from tessera.core.limits import (
     Labels,
     Quantity,
 )
+from tessera.core.schemas import Schema
 from tessera.integrations.payloads import ShopCancellation, ShopCustomer, ShopLine, ShopOrder, ShopRefund
 
 

@@ -8,12 +8,13 @@ from typing import Literal
 
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, Router, Schema
+from ninja import Field, Router
 
 from tessera.core.errors import NotFound
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.limits import Id
 from tessera.core.problem import ERRORS
+from tessera.core.schemas import Schema
 from tessera.marketing import services
 from tessera.marketing.models import ChannelKind, Message, MessageStatus, MessageTemplate, Trigger
 from tessera.members.models import Member

@@ -7,12 +7,13 @@ from typing import Annotated, Any
 
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, Router, Schema
+from ninja import Field, Router
 
 from tessera.core.errors import NotFound, PermissionDenied, ValidationFailed
 from tessera.core.idempotency import idempotent, key_header
 from tessera.core.limits import MAX_TAGS, MIN_BIRTH_YEAR, Id
 from tessera.core.problem import ERRORS
+from tessera.core.schemas import Schema
 from tessera.members import services
 from tessera.members.models import Gender, Member, MemberStatus
 from tessera.members.schemas import Birthday

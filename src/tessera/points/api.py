@@ -9,12 +9,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.http import HttpResponse
-from ninja import Router, Schema
+from ninja import Router
 from pydantic import ConfigDict
 
 from tessera.core.api_forms import bound_form, valid_or_refuse
 from tessera.core.etag import tagged
 from tessera.core.problem import CHANGE_ERRORS, ERRORS
+from tessera.core.schemas import Schema
 from tessera.points import services
 from tessera.points.admin import PolicyForm
 from tessera.points.models import ExpiryKind, Policy

@@ -10,12 +10,13 @@ from datetime import date
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
-from ninja import Query, Router, Schema
+from ninja import Query, Router
 from pydantic import Field
 
 from tessera.core.errors import ValidationFailed
 from tessera.core.limits import Id
 from tessera.core.problem import ERRORS
+from tessera.core.schemas import Schema
 from tessera.reports.forms import MAX_DAYS
 from tessera.reports.selectors import REPORTS, Filters, ReportScope, ReportSpec
 from tessera.tenancy.auth import ApiKeyAuth, ApiRequest

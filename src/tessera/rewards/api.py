@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, Router, Schema
+from ninja import Field, Router
 from ninja.pagination import paginate
 from pydantic import ConfigDict
 
@@ -25,6 +25,7 @@ from tessera.core.idempotency import idempotent, key_header
 from tessera.core.limits import MAX_SAFE_INTEGER, Id, Whole
 from tessera.core.pages import Page
 from tessera.core.problem import CHANGE_ERRORS, ERRORS
+from tessera.core.schemas import Schema
 from tessera.members.models import Member
 from tessera.rewards import bonuses, selectors, services
 from tessera.rewards.admin import GiftForm, PromoCodeOfferForm

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from django.db.models import QuerySet, Sum
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, Router, Schema
+from ninja import Field, Router
 from ninja.pagination import paginate
 from pydantic import ConfigDict
 
@@ -27,6 +27,7 @@ from tessera.core.idempotency import key_header
 from tessera.core.limits import Id, IsoDate, IsoDateTime, Whole
 from tessera.core.pages import Page
 from tessera.core.problem import CHANGE_ERRORS, ERRORS
+from tessera.core.schemas import Schema
 from tessera.rewards import bonuses, services
 from tessera.rewards.admin import BonusRuleForm, OccasionDiscountForm, TopUpBonusRuleForm
 from tessera.rewards.models import BonusRule, OccasionDiscount, TopUpBonusRule

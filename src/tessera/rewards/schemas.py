@@ -6,11 +6,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from ninja import Schema
 from pydantic import ConfigDict, Field
 
 from tessera.cards.customers import CustomerIn
 from tessera.core.limits import Id, Quantity, SaleAmount
+from tessera.core.schemas import Schema
 
 
 class GiftOut(Schema):

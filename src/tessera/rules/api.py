@@ -11,7 +11,7 @@ from typing import Any
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from ninja import Router, Schema
+from ninja import Router
 from ninja.pagination import paginate
 from pydantic import ConfigDict, Field
 
@@ -23,6 +23,7 @@ from tessera.core.idempotency import ignored_key_header, key_header
 from tessera.core.limits import MAX_LINES, Id, IsoDateTime, SaleAmount, Whole
 from tessera.core.pages import Page
 from tessera.core.problem import CHANGE_ERRORS, ERRORS
+from tessera.core.schemas import Schema
 from tessera.rules import lines, selectors, services
 from tessera.rules.admin import EarningRuleForm
 from tessera.rules.models import (

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from ninja import Schema
 from pydantic import Field, field_validator, model_validator
 
 from tessera.core.limits import (
@@ -19,6 +18,7 @@ from tessera.core.limits import (
     LineAmount,
     Quantity,
 )
+from tessera.core.schemas import Schema
 
 
 class LineIn(Schema):

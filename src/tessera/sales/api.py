@@ -12,7 +12,7 @@ from typing import Any
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from ninja import Query, Router, Schema
+from ninja import Query, Router
 
 from tessera.cards.balances import Accounts, balances_of
 from tessera.cards.customers import find_customer, identify_cardholder
@@ -22,6 +22,7 @@ from tessera.core.errors import NotFound, PermissionDenied, ValidationFailed
 from tessera.core.idempotency import idempotent, ignored_key_header, key_header
 from tessera.core.limits import occurred_on_window
 from tessera.core.problem import ERRORS
+from tessera.core.schemas import Schema
 from tessera.ledger.models import Entry
 from tessera.members.models import Member
 from tessera.rewards.occasions import Discount, StoredDiscount, stored_discounts

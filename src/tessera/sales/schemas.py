@@ -6,7 +6,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from ninja import Schema
 from pydantic import ConfigDict, Field, StrictBool, model_validator
 
 from tessera.cards.customers import CustomerIn
@@ -23,6 +22,7 @@ from tessera.core.limits import (
     Quantity,
     SaleAmount,
 )
+from tessera.core.schemas import Schema
 from tessera.rules.schemas import DiscountOut, EarningPartOut, LineIn
 
 

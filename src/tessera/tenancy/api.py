@@ -22,12 +22,13 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, Router, Schema
+from ninja import Field, Router
 
 from tessera.core.errors import Conflict, NotFound, ValidationFailed
 from tessera.core.idempotency import REPLAYED_HEADER, idempotent, key_header
 from tessera.core.limits import Id, Line
 from tessera.core.problem import ERRORS
+from tessera.core.schemas import Schema
 from tessera.tenancy import services
 from tessera.tenancy.auth import ApiKeyAuth, ApiRequest, OperatorKeyAuth, OperatorRequest
 from tessera.tenancy.models import ApiKey, Merchant, Scope, Store

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, Router, Schema
+from ninja import Field, Router
 from ninja.pagination import paginate
 from pydantic import ConfigDict
 
@@ -20,6 +20,7 @@ from tessera.core.idempotency import key_header
 from tessera.core.limits import Id, Whole
 from tessera.core.pages import Page
 from tessera.core.problem import CHANGE_ERRORS, ERRORS
+from tessera.core.schemas import Schema
 from tessera.members.models import Member
 from tessera.tenancy.auth import ApiContext, ApiKeyAuth, ApiRequest
 from tessera.tenancy.history import change_if_match, change_once
