@@ -187,6 +187,24 @@ def test_xlsx_prints_the_title_and_filters_above_the_table():
     ]
 
 
+def test_xlsx_keeps_the_header_in_view_bold_drops_characters_xml_cannot_hold_and_writes_booleans():
+    sheet = read_xlsx(
+        export_response(
+            fmt="xlsx",
+            filename="x",
+            title="x",
+            columns=[Column("Name"), Column("SMS"), Column("Count", "int")],
+            rows=[["An\x01 Bình\x1f", True, 7], [None, False, None]],
+            merchant=VND,
+        )
+    )
+
+    assert sheet.freeze_panes == "A2"
+    assert sheet["A1"].font.b and not sheet["A2"].font.b
+    assert list(sheet.iter_rows(min_row=2, values_only=True)) == [("An Bình", True, 7), (None, False, None)]
+    assert sheet["B2"].data_type == "b" and sheet["C2"].number_format == "0"
+
+
 # --- PDF ---------------------------------------------------------------------------------------------
 
 
