@@ -396,6 +396,24 @@ def test_c4_member_export_has_balances_tier_and_ranking_spend_of_the_filtered_li
 
 
 @pytest.mark.django_db
+def test_c4_member_export_shows_each_phone_as_the_member_shows_it_valid_or_not(client, merchant):
+    """The export reads the stored text of the phone, not a parsed number (issue 16): the same text."""
+    valid = MemberFactory(merchant=merchant, full_name="An", phone="+84903000005")
+    odd = MemberFactory(merchant=merchant, full_name="Bình", phone="+84903000006")
+    Member.objects.filter(pk=odd.pk).update(phone="12345")  # as an old import may have kept it
+    sign_in(client, staff_user(merchant, "finance"))
+
+    sheet = read_xlsx(client.get(MEMBERS_XLSX))
+
+    phones = {line[1]: line[0] for line in sheet.iter_rows(min_row=2, values_only=True)}
+    assert phones == {
+        "An": str(Member.objects.get(pk=valid.pk).phone),
+        "Bình": str(Member.objects.get(pk=odd.pk).phone),
+    }
+    assert phones == {"An": "+84903000005", "Bình": "12345"}
+
+
+@pytest.mark.django_db
 def test_c4_member_export_follows_the_search_and_prints_the_filters(client, merchant):
     MemberFactory(merchant=merchant, full_name="Nguyễn Thị Hương", phone="+84903000003")
     MemberFactory(merchant=merchant, full_name="Lê Văn Cường", phone="+84903000004")
