@@ -15,7 +15,16 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import RelatedOnlyFieldListFilter
-from django.db.models import BigIntegerField, Count, F, OuterRef, QuerySet, Subquery
+from django.db.models import (
+    BigIntegerField,
+    CharField,
+    Count,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    QuerySet,
+    Subquery,
+)
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -361,23 +370,30 @@ class MemberAdmin(ExportAdminMixin, TenantHistoryAdmin):
         merchant = self._export_merchant(request, queryset)
         assert merchant is not None  # the export view refuses lists that span merchants
         now = timezone.now()
-        values = member_export_values(queryset).values_list(
-            "pk",
-            "phone",
-            "full_name",
-            "status",
-            "erased_at",
-            "superseded_by_id",
-            "tier_state__tier__name",
-            "points_balance",
-            "stored_value_balance",
-            "birthday",
-            "region",
-            "occupation",
-            "home_store__name",
-            "created_at",
-            "marketing_sms",
-            "marketing_email",
+        # The phone as its stored text: the field stores a valid number in E.164 (what the export shows)
+        # and an invalid one as typed (what it prints), so the text is what `str(member.phone)` gives,
+        # without parsing and validating each number again (a quarter of the export's time; issue 16).
+        values = (
+            member_export_values(queryset)
+            .annotate(phone_text=ExpressionWrapper(F("phone"), output_field=CharField()))
+            .values_list(
+                "pk",
+                "phone_text",
+                "full_name",
+                "status",
+                "erased_at",
+                "superseded_by_id",
+                "tier_state__tier__name",
+                "points_balance",
+                "stored_value_balance",
+                "birthday",
+                "region",
+                "occupation",
+                "home_store__name",
+                "created_at",
+                "marketing_sms",
+                "marketing_email",
+            )
         )
         rows = values.iterator(chunk_size=EXPORT_CHUNK)
         while chunk := list(islice(rows, EXPORT_CHUNK)):
@@ -386,7 +402,7 @@ class MemberAdmin(ExportAdminMixin, TenantHistoryAdmin):
             for pk, phone, name, status, erased_at, superseded, tier, points, stored_value, *profile in chunk:
                 shown = erased if erased_at else replaced if superseded else statuses.get(status, status)
                 yield [
-                    str(phone or ""),
+                    phone or "",
                     name,
                     shown,
                     tier,

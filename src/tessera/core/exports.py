@@ -12,7 +12,7 @@ merchant:
 - **text**: anything else, shown with `str()`; `True`/`False` become a translated yes/no.
 
 CSV streams as the rows come (UTF-8 with a BOM, so Excel reads Vietnamese and Chinese). Excel is written
-row by row by openpyxl's write-only workbook into a temporary file, then sent. PDF is for printing and is
+row by row by xlsxwriter's `constant_memory` mode into a temporary file, then sent. PDF is for printing and is
 built in memory, so it refuses more than `PDF_MAX_ROWS` rows with `ExportTooLarge`: catch it (it is a
 `DomainError`) and show its message; left uncaught it is a 400, not a 500.
 
@@ -22,6 +22,7 @@ apostrophe in CSV, a plain string cell in Excel.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import re
@@ -291,6 +292,10 @@ _XLSX_WIDTHS: dict[str, float] = {
 }
 
 
+#: Characters XML 1.0 cannot hold (openpyxl's ILLEGAL_CHARACTERS_RE): dropped from text cells.
+_ILLEGAL_XML = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
+
+
 def write_xlsx(
     file: Any,
     *,
@@ -301,82 +306,120 @@ def write_xlsx(
     filters: Sequence[tuple[str, str]] = (),
 ) -> XlsxWritten:
     """Write a workbook into `file`: one sheet, or more when the rows pass a sheet's limit of
-    `XLSX_SHEET_ROWS` (each further sheet "Title (2)", … repeats the header row)."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
+    `XLSX_SHEET_ROWS` (each further sheet "Title (2)", … repeats the header row).
 
-    workbook = Workbook(write_only=True)
+    Written by xlsxwriter in `constant_memory` mode: each row goes to a temporary file as soon as the
+    next one starts, so memory stays flat at a million rows (issue 16). Text is always written as a
+    string cell, never a formula, whatever it starts with."""
+    import xlsxwriter
+
+    workbook = xlsxwriter.Workbook(
+        file,
+        {
+            "constant_memory": True,
+            "strings_to_numbers": False,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            # A sheet of a million rows unpacks past the 4 GiB of a plain zip entry only with very long
+            # texts; zip64 costs nothing when it is not needed.
+            "use_zip64": True,
+        },
+    )
+    bold = workbook.add_format({"bold": True})
+    plain_formats: dict[str, Any] = {}
+
+    def cell_format(number_format: str | None) -> Any:
+        if number_format is None:
+            return None
+        known = plain_formats.get(number_format)
+        if known is None:
+            known = plain_formats[number_format] = workbook.add_format({"num_format": number_format})
+        return known
+
     sheet: Any = None
-
-    def text_cell(text: str, *, bold: bool = False) -> Any:
-        cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", text))
-        cell.data_type = "s"  # never a formula, whatever it starts with
-        if bold:
-            cell.font = Font(bold=True)
-        return cell
+    line = 0  # the next row of the sheet, from 0
 
     def new_sheet(number: int) -> int:
         """Start sheet `number` with its heading (the filters on the first only); the data rows it holds."""
-        nonlocal sheet
-        sheet = workbook.create_sheet(title=_sheet_title(title, number))
+        nonlocal sheet, line
+        sheet = workbook.add_worksheet(_sheet_title(title, number))
         heading = filters if number == 1 else ()
         header_row = len(heading) + 3 if heading else 1
-        sheet.freeze_panes = f"A{header_row + 1}"  # the header stays in view while scrolling
-        for index, column in enumerate(columns, start=1):
-            sheet.column_dimensions[get_column_letter(index)].width = _XLSX_WIDTHS[column.kind]
+        sheet.freeze_panes(header_row, 0)  # the header stays in view while scrolling
+        for index, column in enumerate(columns):
+            sheet.set_column(index, index, _XLSX_WIDTHS[column.kind])
+        line = 0
         if heading:
-            sheet.append([text_cell(title, bold=True)])
-            for label, value in heading:
-                sheet.append([text_cell(f"{label}: {value}")])
-            sheet.append([])
-        sheet.append([text_cell(c.title, bold=True) for c in columns])
+            sheet.write_string(0, 0, _ILLEGAL_XML.sub("", title), bold)
+            for offset, (label, value) in enumerate(heading, start=1):
+                sheet.write_string(offset, 0, _ILLEGAL_XML.sub("", f"{label}: {value}"))
+            line = len(heading) + 2  # and a blank row
+        for index, column in enumerate(columns):
+            sheet.write_string(line, index, _ILLEGAL_XML.sub("", column.title), bold)
+        line += 1
         return XLSX_SHEET_ROWS - header_row
 
-    number_formats = [
-        excel_money_format(merchant.currency, merchant.default_language)
-        if c.kind == "money"
-        else _NUMBER_FORMATS.get(c.kind)
-        for c in columns
-    ]
+    # One writer per column, chosen once: (value, row) -> None; None values are skipped by the loop.
+    currency = merchant.currency
+    tz = merchant.tz
+    date_format = cell_format(_NUMBER_FORMATS["date"])
+    datetime_format = cell_format(_NUMBER_FORMATS["datetime"])
 
-    def styled(value: Any, number_format: str) -> Any:
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.number_format = number_format
-        return cell
+    def writer_for(column: Column, index: int) -> Callable[[Any, int], None]:
+        if column.kind == "money":
+            money_format = cell_format(excel_money_format(currency, merchant.default_language))
+
+            def money(value: Any, row: int) -> None:
+                sheet.write_number(row, index, to_major(int(value), currency), money_format)
+
+            return money
+        fmt = cell_format(_NUMBER_FORMATS.get(column.kind))
+        percent = column.kind == "percent"
+
+        def any_value(value: Any, row: int) -> None:
+            if value.__class__ is str:
+                sheet.write_string(row, index, _ILLEGAL_XML.sub("", value))
+            elif percent and isinstance(value, int | Decimal) and not isinstance(value, bool):
+                sheet.write_number(row, index, Decimal(value) / 100, fmt)
+            elif isinstance(value, datetime):
+                if timezone.is_aware(value):
+                    value = timezone.localtime(value, tz)
+                sheet.write_datetime(row, index, value.replace(tzinfo=None), datetime_format)
+            elif isinstance(value, date):
+                sheet.write_datetime(row, index, value, date_format)
+            elif isinstance(value, bool):
+                sheet.write_boolean(row, index, value)
+            elif isinstance(value, int | Decimal):
+                sheet.write_number(row, index, value, fmt)
+            else:
+                sheet.write_string(row, index, _ILLEGAL_XML.sub("", str(value)))
+
+        return any_value
+
+    writers = [writer_for(column, index) for index, column in enumerate(columns)]
+    width = len(columns)
 
     sheets = 1
     room = new_sheet(sheets)
     count = 0
-    for row in rows:
-        if not room:
-            sheets += 1
-            room = new_sheet(sheets)
-        out: list[Any] = []
-        for value, column, fmt in zip(row, columns, number_formats, strict=True):
-            if value is None:
-                out.append(None)
-            elif column.kind == "money":
-                out.append(styled(to_major(int(value), merchant.currency), fmt or "General"))
-            elif column.kind == "percent" and isinstance(value, int | Decimal):
-                out.append(styled(Decimal(value) / 100, fmt or "General"))
-            elif isinstance(value, datetime):
-                out.append(styled(_local(value, merchant).replace(tzinfo=None), _NUMBER_FORMATS["datetime"]))
-            elif isinstance(value, date):
-                out.append(styled(value, _NUMBER_FORMATS["date"]))
-            elif isinstance(value, bool):
-                out.append(value)
-            elif isinstance(value, int | Decimal):
-                out.append(styled(value, fmt) if fmt else value)
-            else:
-                text = ILLEGAL_CHARACTERS_RE.sub("", str(value))
-                out.append(text_cell(text) if text.startswith("=") else text)
-        sheet.append(out)
-        room -= 1
-        count += 1
-    workbook.save(file)
+    try:
+        for row in rows:
+            if not room:
+                sheets += 1
+                room = new_sheet(sheets)
+            if len(row) != width:
+                raise ValueError(f"a row of {len(row)} cells for {width} columns")
+            for value, write in zip(row, writers):  # noqa: B905 - checked just above
+                if value is not None:
+                    write(value, line)
+            line += 1
+            room -= 1
+            count += 1
+    except BaseException:
+        with contextlib.suppress(Exception):  # its temporary files go; the caller discards `file`
+            workbook.close()
+        raise
+    workbook.close()
     return XlsxWritten(rows=count, sheets=sheets)
 
 

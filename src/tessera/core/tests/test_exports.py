@@ -187,6 +187,24 @@ def test_xlsx_prints_the_title_and_filters_above_the_table():
     ]
 
 
+def test_xlsx_keeps_the_header_in_view_bold_drops_characters_xml_cannot_hold_and_writes_booleans():
+    sheet = read_xlsx(
+        export_response(
+            fmt="xlsx",
+            filename="x",
+            title="x",
+            columns=[Column("Name"), Column("SMS"), Column("Count", "int")],
+            rows=[["An\x01 Bình\x1f", True, 7], [None, False, None]],
+            merchant=VND,
+        )
+    )
+
+    assert sheet.freeze_panes == "A2"
+    assert sheet["A1"].font.b and not sheet["A2"].font.b
+    assert list(sheet.iter_rows(min_row=2, values_only=True)) == [("An Bình", True, 7), (None, False, None)]
+    assert sheet["B2"].data_type == "b" and sheet["C2"].number_format == "0"
+
+
 # --- PDF ---------------------------------------------------------------------------------------------
 
 
@@ -375,6 +393,24 @@ def test_c4_member_export_has_balances_tier_and_ranking_spend_of_the_filtered_li
             "No",
         ]
     ]
+
+
+@pytest.mark.django_db
+def test_c4_member_export_shows_each_phone_as_the_member_shows_it_valid_or_not(client, merchant):
+    """The export reads the stored text of the phone, not a parsed number (issue 16): the same text."""
+    valid = MemberFactory(merchant=merchant, full_name="An", phone="+84903000005")
+    odd = MemberFactory(merchant=merchant, full_name="Bình", phone="+84903000006")
+    Member.objects.filter(pk=odd.pk).update(phone="12345")  # as an old import may have kept it
+    sign_in(client, staff_user(merchant, "finance"))
+
+    sheet = read_xlsx(client.get(MEMBERS_XLSX))
+
+    phones = {line[1]: line[0] for line in sheet.iter_rows(min_row=2, values_only=True)}
+    assert phones == {
+        "An": str(Member.objects.get(pk=valid.pk).phone),
+        "Bình": str(Member.objects.get(pk=odd.pk).phone),
+    }
+    assert phones == {"An": "+84903000005", "Bình": "12345"}
 
 
 @pytest.mark.django_db
