@@ -1,6 +1,6 @@
 """Nightly tier re-evaluation over a large data set, against the same decision made in one SQL statement.
 
-    .venv/bin/python bench/tiers.py [--members 1000000] [--chunk 1000] [--profile]
+    .venv/bin/python bench/tiers.py [--members 1000000] [--chunk 10000] [--profile]
     .venv/bin/python bench/tiers.py --continuous [--members 100000] [--changed 0.01]
 
 Seeds `--members` members of one merchant with a spend-based tier program (rolling 12 months, three

@@ -10,6 +10,8 @@ The payload is JSON-serialisable and never contains more personal data than the 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
@@ -23,6 +25,8 @@ event_recorded = Signal()
 #: Sent after commit with `merchant_id`, `type` and `payload` keyword arguments.
 event_published = Signal()
 
+logger = logging.getLogger(__name__)
+
 
 def publish(*, merchant_id: int, type: str, payload: dict[str, Any]) -> None:
     event_recorded.send(sender=None, merchant_id=merchant_id, type=type, payload=payload)
@@ -30,3 +34,30 @@ def publish(*, merchant_id: int, type: str, payload: dict[str, Any]) -> None:
         lambda: event_published.send(sender=None, merchant_id=merchant_id, type=type, payload=payload),
         robust=True,
     )
+
+
+def publish_many(*, merchant_id: int, type: str, payloads: Iterable[dict[str, Any]]) -> None:
+    """`publish` of each payload, for bulk work (issue 16: a tier review lowers thousands of members per
+    chunk): `event_recorded` per event inside the transaction as `publish` sends it, then after the
+    commit `event_published` per event from one callback — a receiver that raises on one event is
+    logged and the others still get theirs."""
+    batch = list(payloads)
+    for payload in batch:
+        event_recorded.send(sender=None, merchant_id=merchant_id, type=type, payload=payload)
+    if batch:
+        transaction.on_commit(lambda: _published(merchant_id, type, batch))
+
+
+def _published(merchant_id: int, type: str, payloads: list[dict[str, Any]]) -> None:
+    for payload in payloads:
+        for receiver, outcome in event_published.send_robust(
+            sender=None, merchant_id=merchant_id, type=type, payload=payload
+        ):
+            if isinstance(outcome, Exception):
+                logger.error(
+                    "%s failed on event %s of merchant %s",
+                    getattr(receiver, "__qualname__", receiver),
+                    type,
+                    merchant_id,
+                    exc_info=outcome,
+                )

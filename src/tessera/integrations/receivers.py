@@ -16,5 +16,7 @@ def on_event_recorded(
     from tessera.integrations.tasks import deliver_webhook
 
     deliveries = [d.pk for d in services.record_event(merchant_id=merchant_id, type=type, payload=payload)]
+    if not deliveries:
+        return
     # A lost queue message is not a lost event: the periodic sweep sends every delivery still due.
     transaction.on_commit(lambda: [deliver_webhook(pk) for pk in deliveries], robust=True)
