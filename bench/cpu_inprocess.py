@@ -267,7 +267,10 @@ def profile(prepare: Callable[[], Any], run: Callable[[Any], Any], requests: int
         run(item)
     profiler.disable()
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats(sort).print_stats(top)
+    stats = pstats.Stats(profiler, stream=out).sort_stats(sort)
+    stats.print_stats(top)
+    if os.environ.get("PROFILE_CALLERS"):
+        stats.print_callers(os.environ["PROFILE_CALLERS"])
     return out.getvalue()
 
 

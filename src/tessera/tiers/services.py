@@ -87,6 +87,9 @@ from tessera.tiers.selectors import (
 REVIEW_CHUNK = 10_000
 #: Members per round of downgrade notices (Python objects per member; an `IN` list of their ids).
 NOTICE_CHUNK = 1000
+#: Members per transaction of an incremental review: ids far apart, named in `IN` lists of placeholders
+#: (a few lists per chunk; SQLite allows 32,766 placeholders a statement, PostgreSQL 65,535).
+INCREMENTAL_CHUNK = 1000
 
 
 # --- configuration ------------------------------------------------------------------------------------
@@ -628,7 +631,8 @@ def review_program(
                     member_id__gt=last_member, member__in=live.filter(pk__gt=last_member).values("pk")
                 )
             elif pending:
-                batch, pending = pending[:chunk_size], pending[chunk_size:]
+                size = min(chunk_size, INCREMENTAL_CHUNK)
+                batch, pending = pending[:size], pending[size:]
                 scope = candidates.filter(
                     member_id__in=batch, member__in=live.filter(pk__in=batch).values("pk")
                 )
