@@ -6,10 +6,12 @@
 Seeds `--members` members (90 % accept marketing SMS) with a points account, a segment of everyone and
 an SMS template using {{ name }} and {{ points }}. Then, on the same data:
 
-1. the database's limit: one INSERT … SELECT writing the same message rows (text concatenated in SQL),
-   timed, then rolled back;
-2. Tessera: `launch_campaign` + `queue_campaign` — consent decided and each member's text rendered in
-   Python, rows written by `bulk_create` in chunks from a queryset iterator;
+1. the database's limit: one INSERT … SELECT writing the same message rows (text concatenated in SQL,
+   points grouped, SMS parts counted, the skipped rows' address and reason), committed — for a draft
+   twin of the campaign, whose rows are compared with Tessera's afterwards (they must be equal) and
+   deleted before sending;
+2. Tessera: `launch_campaign` + `queue_campaign` — consent decided and each member's text built, in
+   chunks (on PostgreSQL with the template's simple placeholders: one INSERT … SELECT per chunk);
 3. sending: one `drain` with the channel's rate set to `--send` per minute and the `file` SMS backend,
    i.e. our own cost per message without a provider's network latency.
 
@@ -32,14 +34,39 @@ BEGIN;
 INSERT INTO marketing_message (created_at, updated_at, member_id, channel, "to", language, subject, body,
   parts, is_marketing, status, error, provider_message_id, attempts, campaign_id, trigger, trigger_ref,
   template_id, merchant_id)
-SELECT now(), now(), m.id, 'sms', CASE WHEN m.marketing_sms THEN m.phone ELSE '' END, 'vi', '',
-  CASE WHEN m.marketing_sms THEN 'Chao ' || m.full_name || ', ban co ' || a.balance || ' diem.' ELSE '' END,
-  CASE WHEN m.marketing_sms THEN 1 ELSE 0 END, true,
-  CASE WHEN m.marketing_sms THEN 'queued' ELSE 'skipped_no_consent' END, '', '', 0, {campaign}, 'campaign',
-  '', {template}, m.merchant_id
-FROM members_member m LEFT JOIN ledger_account a ON a.member_id = m.id AND a.kind = 'points'
-WHERE m.merchant_id = {merchant} AND m.superseded_by_id IS NULL AND m.erased_at IS NULL;
-ROLLBACK;
+SELECT now(), now(), r.id, 'sms', r.phone, 'vi', '', r.body,
+  CASE WHEN r.body = '' THEN 0 WHEN char_length(r.body) <= 160 THEN 1
+       ELSE ceil(char_length(r.body) / 153.0)::int END,
+  true, CASE WHEN r.marketing_sms THEN 'queued' ELSE 'skipped_no_consent' END,
+  CASE WHEN r.marketing_sms THEN '' ELSE 'no marketing consent for this channel' END,
+  '', 0, {campaign}, 'campaign', '', {template}, r.merchant_id
+FROM (
+  SELECT m.id, m.phone, m.marketing_sms, m.merchant_id, CASE WHEN m.marketing_sms THEN 'Chao ' || m.full_name
+    || ', ban co ' || replace(to_char(coalesce(a.balance, 0), 'FM9,999,999,999,999,999,999'), ',', '.')
+    || ' diem.' ELSE '' END AS body
+  FROM members_member m LEFT JOIN ledger_account a ON a.member_id = m.id AND a.kind = 'points'
+  WHERE m.merchant_id = {merchant} AND m.superseded_by_id IS NULL AND m.erased_at IS NULL
+  OFFSET 0  -- each text built once, not once per use
+) r;
+COMMIT;
+"""
+
+#: The rows of one campaign that the other does not have (both ways): 0 when the SQL baseline and
+#: Tessera wrote the same rows.
+DIFFERENCE = """
+SELECT count(*) FROM (
+  (SELECT member_id, "to", language, subject, body, parts, is_marketing, status, error, trigger, trigger_ref,
+     template_id, merchant_id FROM marketing_message WHERE campaign_id = {a}
+   EXCEPT ALL
+   SELECT member_id, "to", language, subject, body, parts, is_marketing, status, error, trigger, trigger_ref,
+     template_id, merchant_id FROM marketing_message WHERE campaign_id = {b})
+  UNION ALL
+  (SELECT member_id, "to", language, subject, body, parts, is_marketing, status, error, trigger, trigger_ref,
+     template_id, merchant_id FROM marketing_message WHERE campaign_id = {b}
+   EXCEPT ALL
+   SELECT member_id, "to", language, subject, body, parts, is_marketing, status, error, trigger, trigger_ref,
+     template_id, merchant_id FROM marketing_message WHERE campaign_id = {a})
+) d
 """
 
 
@@ -87,9 +114,10 @@ def main() -> None:
     )
     segment = save_segment(merchant=merchant, name="Everyone", filters={})
     campaign = services.create_campaign(merchant=merchant, name="Bench", template=template, segment=segment)
+    twin = services.create_campaign(merchant=merchant, name="Baseline", template=template, segment=segment)
 
     t0 = time.monotonic()
-    psql(SET_BASED.format(campaign=campaign.pk, template=template.pk, merchant=merchant.pk))
+    psql(SET_BASED.format(campaign=twin.pk, template=template.pk, merchant=merchant.pk))
     sql_s = time.monotonic() - t0
 
     t0 = time.monotonic()
@@ -107,6 +135,10 @@ def main() -> None:
     campaign = Campaign.objects.get(pk=campaign.pk)
     consenting = Message.objects.filter(campaign=campaign, status=MessageStatus.QUEUED).count()
     assert queued == args.members == campaign.audience_size, (queued, campaign.audience_size)
+    differing = int(psql(DIFFERENCE.format(a=campaign.pk, b=twin.pk)))
+    assert differing == 0, f"{differing} rows differ between the SQL baseline and queue_campaign"
+    print("the SQL baseline and queue_campaign wrote the same rows", flush=True)
+    psql(f"DELETE FROM marketing_message WHERE campaign_id = {twin.pk}")
     print(
         f"queue {args.members} recipients: SQL set-based {sql_s:.2f} s ({args.members / sql_s:,.0f} rows/s)"
         f" | queue_campaign {app_s:.2f} s ({args.members / app_s:,.0f} rows/s) | ratio {sql_s / app_s:.3f}"

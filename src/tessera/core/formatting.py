@@ -69,6 +69,13 @@ def format_points(points: int, language: str | None = None) -> str:
     return f"{int(points):,}".replace(",", group)
 
 
+def points_group_separator(language: str | None = None) -> str | None:
+    """The separator `format_points` puts between groups of three digits in `language` (the active one
+    by default), or None where it formats otherwise (Babel's other patterns): whoever writes points
+    outside Python (SQL building a campaign's texts, issue 16) writes them as `format_points` does."""
+    return _plain_grouping(locale_for(language))
+
+
 @lru_cache(maxsize=16)
 def _plain_grouping(locale: Locale) -> str | None:
     """The group separator of a locale whose whole numbers are written -1,234,567 but for the

@@ -80,6 +80,12 @@ def render(text: str, context: dict[str, Any]) -> str:
     return _PLACEHOLDER.sub(lambda m: str(context.get(m.group(1), "")), text)
 
 
+def pieces(text: str) -> list[str]:
+    """`text` split at its placeholders: literal, variable name, literal, …, literal (odd indexes are
+    names). Joining the literals with each name's value is `render`."""
+    return _PLACEHOLDER.split(text)
+
+
 def strip_diacritics(text: str) -> str:
     """Vietnamese without diacritics, "Chúc mừng sinh nhật, Đức" → "Chuc mung sinh nhat, Duc", so an SMS
     fits the GSM alphabet (160 characters a part instead of 70). Every accented letter loses its accent,
@@ -122,3 +128,32 @@ def sms_info(text: str) -> SmsInfo:
     if length <= single:
         return SmsInfo(encoding, length, 1 if length else 0, single)
     return SmsInfo(encoding, length, math.ceil(length / multi), multi)
+
+
+#: Characters `strip_diacritics` leaves as they are: a text of only these is its own stripped form.
+KEPT_BY_STRIPPING = frozenset(ch for ch in GSM_BASIC | GSM_EXTENDED | _GSM_SYMBOLS if _plain(ch) == ch)
+_KEPT = re.compile("[" + "".join(sorted(map(re.escape, KEPT_BY_STRIPPING))) + "]*")
+
+
+def kept_by_stripping(text: str) -> bool:
+    """Whether `strip_diacritics(text) == text`, without building the stripped text."""
+    return _KEPT.fullmatch(text) is not None
+
+
+def pg_class(chars: frozenset[str]) -> str:
+    """A PostgreSQL regular-expression bracket expression matching exactly `chars`."""
+    named = {"\n": "\\n", "\r": "\\r", "\f": "\\f", "\t": "\\t"}
+    out = []
+    for ch in sorted(chars):
+        if ch in named:
+            out.append(named[ch])
+        elif ch.isalnum():
+            out.append(ch)
+        else:
+            out.append("\\" + ch)
+    return "[" + "".join(out) + "]"
+
+
+#: A whole text PostgreSQL sends as GSM-7 (`text ~ GSM_PG_PATTERN`), and the characters counted twice.
+GSM_PG_PATTERN = "^" + pg_class(GSM_BASIC | GSM_EXTENDED) + "*$"
+GSM_EXTENDED_TEXT = "".join(sorted(GSM_EXTENDED))

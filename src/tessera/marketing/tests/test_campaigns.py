@@ -354,6 +354,20 @@ def test_issue16_queueing_a_campaign_shows_how_many_messages_are_ready_of_how_ma
         return count
 
     monkeypatch.setattr(services.Batch, "queue", queue_and_look)
+    set_based = services.SetBased.queue
+
+    def set_based_and_look(plan, members, on_chunk):  # PostgreSQL: one INSERT … SELECT per chunk
+        def look():
+            going = on_chunk()
+            if seen or Message.objects.filter(campaign=campaign).exists():
+                seen.append(selectors.queueing_progress(Campaign.objects.get(pk=campaign.pk)))
+            return going
+
+        count = set_based(plan, members, look)
+        seen.append(selectors.queueing_progress(Campaign.objects.get(pk=campaign.pk)))
+        return count
+
+    monkeypatch.setattr(services.SetBased, "queue", set_based_and_look)
     assert selectors.queueing_progress(campaign) is None  # not yet being queued
 
     services.queue_campaign(campaign_id=campaign.pk)
