@@ -361,7 +361,6 @@ def write_xlsx(
 
     # One writer per column, chosen once: (value, row) -> None; None values are skipped by the loop.
     currency = merchant.currency
-    tz = merchant.tz
     date_format = cell_format(_NUMBER_FORMATS["date"])
     datetime_format = cell_format(_NUMBER_FORMATS["datetime"])
 
@@ -382,9 +381,8 @@ def write_xlsx(
             elif percent and isinstance(value, int | Decimal) and not isinstance(value, bool):
                 sheet.write_number(row, index, Decimal(value) / 100, fmt)
             elif isinstance(value, datetime):
-                if timezone.is_aware(value):
-                    value = timezone.localtime(value, tz)
-                sheet.write_datetime(row, index, value.replace(tzinfo=None), datetime_format)
+                local = _local(value, merchant).replace(tzinfo=None)
+                sheet.write_datetime(row, index, local, datetime_format)
             elif isinstance(value, date):
                 sheet.write_datetime(row, index, value, date_format)
             elif isinstance(value, bool):
@@ -397,7 +395,6 @@ def write_xlsx(
         return any_value
 
     writers = [writer_for(column, index) for index, column in enumerate(columns)]
-    width = len(columns)
 
     sheets = 1
     room = new_sheet(sheets)
@@ -407,9 +404,7 @@ def write_xlsx(
             if not room:
                 sheets += 1
                 room = new_sheet(sheets)
-            if len(row) != width:
-                raise ValueError(f"a row of {len(row)} cells for {width} columns")
-            for value, write in zip(row, writers):  # noqa: B905 - checked just above
+            for value, write in zip(row, writers, strict=True):
                 if value is not None:
                     write(value, line)
             line += 1

@@ -694,8 +694,8 @@ def review_program(
                     if kept:
                         cursor.execute(_REVIEW_RENEW.format(ids=ids.sql), [at, at, ids.param(kept)])
                     renewed += len(kept)
-            # One `member.tier_changed` per change, as `_tier_changed` publishes it, after the commit
-            # from one callback per chunk.
+            # One `member.tier_changed` per change, the payload `_announce` publishes, sent after the
+            # commit from one callback per chunk.
             publish_many(
                 merchant_id=merchant.pk,
                 type=TIER_CHANGED,
