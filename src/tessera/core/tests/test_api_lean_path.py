@@ -62,3 +62,18 @@ def test_an_api_request_spends_no_round_trip_on_the_health_check_and_a_page_keep
     served(lookup, HTTP_AUTHORIZATION=f"Bearer {key}")
     assert served(lookup, HTTP_AUTHORIZATION=f"Bearer {key}") == (404, [])
     assert served(reverse("portal:home", args=[merchant.slug]))[1] == [1]
+
+
+def test_the_served_application_freezes_what_it_loaded():
+    """tessera.wsgi, as gunicorn imports it in each worker: the application, its middleware and its
+    URLconf loaded, then frozen out of the cyclic collector's full collections (issue 13: web CPU)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import gc, sys; from tessera.wsgi import application; "
+        "assert 'tessera.urls' in sys.modules; print(gc.get_freeze_count())"
+    )
+    command = [sys.executable, "-c", script]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603 (fixed)
+    assert int(out) > 100_000
