@@ -6,11 +6,13 @@ import base64
 import csv
 import io
 import re
+import zipfile
 import zlib
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from defusedxml import ElementTree
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
@@ -203,6 +205,39 @@ def test_xlsx_keeps_the_header_in_view_bold_drops_characters_xml_cannot_hold_and
     assert sheet["A1"].font.b and not sheet["A2"].font.b
     assert list(sheet.iter_rows(min_row=2, values_only=True)) == [("An Bình", True, 7), (None, False, None)]
     assert sheet["B2"].data_type == "b" and sheet["C2"].number_format == "0"
+
+
+def test_xlsx_is_a_well_formed_package_and_keeps_the_edges_of_text_dates_and_numbers():
+    """The sheet's XML is written by hand (issue 16), so what xlsxwriter used to decide is checked here:
+    every part parses, text keeps its spaces and markup characters and is cut at Excel's 32,767, the
+    days around Excel's phantom 29 February 1900 land right, and no number is written in exponent form."""
+    buffer = io.BytesIO()
+    written = exports.write_xlsx(
+        buffer,
+        title='Members & "friends"',
+        columns=[Column("<Name>"), Column("Day", "date"), Column("Amount", "int"), Column("Note")],
+        rows=[
+            ["  An & <Bình>  ", date(1900, 2, 28), 10**15, "x" * 40_000],
+            ["", date(1900, 3, 1), Decimal("0.0000001"), "\t"],
+            [None, date(1899, 12, 31), Decimal("1E+3"), "tab\tand\nline"],
+        ],
+        merchant=VND,
+    )
+
+    assert (written.rows, written.sheets) == (3, 1)
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as package:
+        for name in package.namelist():
+            ElementTree.fromstring(package.read(name))  # raises on XML that is not well formed
+        assert b"E+" not in package.read("xl/worksheets/sheet1.xml")
+    sheet = load_workbook(io.BytesIO(buffer.getvalue())).active
+    assert sheet.title == 'Members & "friends"'
+    assert [c.value for c in sheet[1]] == ["<Name>", "Day", "Amount", "Note"]
+    first, second, third = sheet.iter_rows(min_row=2, values_only=True)
+    assert first[:3] == ("  An & <Bình>  ", datetime(1900, 2, 28), 10**15)
+    assert first[3] == "x" * 32_767
+    assert second[:3] == (None, datetime(1900, 3, 1), pytest.approx(1e-7))
+    # Excel has no day before 1 January 1900: that date is written as text rather than a wrong day.
+    assert third == (None, "1899-12-31", 1000, "tab\tand\nline")
 
 
 # --- PDF ---------------------------------------------------------------------------------------------
