@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/imports.py
 	$(BIN)/python bench/reports.py
 	$(BIN)/python bench/campaign.py
+	$(BIN)/python bench/exports.py
 
 # Three minutes of mixed POS traffic through worker, huey and PostgreSQL restarts; fails on any request
 # applied twice or lost, or a ledger that does not verify. It RESTARTS the machine's PostgreSQL.

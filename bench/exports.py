@@ -1,6 +1,6 @@
 """Excel export of a member list built by the background job (issue 16).
 
-    .venv/bin/python bench/exports.py [--members 100000] [--format xlsx]
+    .venv/bin/python bench/exports.py [--members 1000000] [--format xlsx]
 
 Seeds `--members` members of one merchant (each with a points account), then asks for the member list's
 Excel export as a finance user would (`start_export`, the service the "Export → Excel" menu calls) and
@@ -38,7 +38,7 @@ def cpu_seconds() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--format", choices=["xlsx", "pdf"], default="xlsx")
     args = parser.parse_args()
 
