@@ -311,10 +311,10 @@ def write_xlsx(
 
     The sheet's XML is streamed into the zip as the rows come, so memory stays flat at a million rows
     and each cell costs one formatted string (issue 16: with xlsxwriter's general cell code a row took
-    240 µs of Python, where a million rows in 90 s leave 90 µs; see docs/performance.md). What is written is the part of SpreadsheetML
-    an export needs: inline strings, numbers, booleans, dates as serial numbers, one number format per
-    column kind, a bold header kept in view. Text is always a string cell, never a formula, whatever it
-    starts with."""
+    240 µs of Python, where a million rows in 90 s leave 90 µs; see docs/performance.md). What is
+    written is the part of SpreadsheetML an export needs: inline strings, numbers, booleans, dates as
+    serial numbers, one number format per column kind, a bold header kept in view. Text is always a
+    string cell, never a formula, whatever it starts with."""
     styles = _XlsxStyles()
     currency = merchant.currency
     date_style = styles.of(_NUMBER_FORMATS["date"])
