@@ -516,8 +516,8 @@ def _rebuild_sql(merchant: Merchant) -> None:
             LEFT JOIN {t["card"]} c ON c.id = x.card_id
             WHERE x.merchant_id = %(m)s AND x.status = 'confirmed'
             GROUP BY 1, 2, 3, 4, 5
-            -- In month order, as the sales' trigger writes them live: a month's rows stay together on
-            -- disk, so a month is read from its part of the table, not by a scan of every month.
+            -- In month order, as the sales' trigger writes them live, so a month's rows lie together
+            -- on disk (the month presets read 4x faster at 10,000,000 sales; docs/performance.md).
             ORDER BY 2, 3""",
     ]
     with connection.cursor() as cursor:
