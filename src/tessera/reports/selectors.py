@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -384,8 +385,10 @@ def _members_per_visit_count(visits: QuerySet[Any]) -> dict[int, int]:
         sql, params = visits.query.sql_with_params()
     except EmptyResultSet:  # e.g. stores asked for that the user may not see: nobody visited
         return {}
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+    postgres = connection.vendor == "postgresql"
+    # A transaction only for SET LOCAL: on SQLite it would take the write lock (BEGIN IMMEDIATE).
+    with transaction.atomic() if postgres else nullcontext(), connection.cursor() as cursor:
+        if postgres:
             cursor.execute(f"SET LOCAL work_mem = '{FREQUENCY_WORK_MEM}'")
         cursor.execute(f"SELECT n, COUNT(*) FROM ({sql}) visits GROUP BY n", params)  # noqa: S608
         return {int(n): int(members) for n, members in cursor.fetchall()}
