@@ -7,9 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
 
-from tessera.core.models import TenantOwned
+from tessera.core.models import TenantOwned, keep_history
 from tessera.tiers.selectors import VOUCHER_SOURCE_PREFIX
 
 
@@ -22,7 +21,7 @@ class AdjustmentSettings(TenantOwned):
         help_text=_("The person who created a voucher cannot apply it; someone else must."),
     )
 
-    history = HistoricalRecords()
+    history = keep_history()
 
     class Meta:
         verbose_name = _("adjustment settings")
@@ -64,7 +63,7 @@ class AdjustmentVoucher(TenantOwned):
     )
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
 
-    history = HistoricalRecords()
+    history = keep_history()
 
     class Meta:
         verbose_name = _("adjustment voucher")

@@ -24,10 +24,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
 
 from tessera.core.formatting import local_datetime
-from tessera.core.models import TenantOwned, TenantQuerySet
+from tessera.core.models import TenantOwned, TenantQuerySet, keep_history
 from tessera.tenancy.models import StaffMembership
 
 digits_prefix = RegexValidator(r"^[0-9]{0,8}$", _("A prefix is up to 8 digits."))
@@ -75,7 +74,7 @@ class CardType(TenantOwned):
     )
     is_active = models.BooleanField(_("active"), default=True)
 
-    history = HistoricalRecords()
+    history = keep_history()
 
     class Meta:
         verbose_name = _("card type")
@@ -280,7 +279,7 @@ class Card(TenantOwned):
     recycled_at = models.DateTimeField(_("recycled at"), null=True, blank=True)
 
     objects: CardManager = CardManager()  # type: ignore[assignment]
-    history = HistoricalRecords(excluded_fields=["step_by"])
+    history = keep_history(excluded_fields=["step_by"])
 
     STORE_FIELD = "store"
 

@@ -6,12 +6,59 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 from django.db import models
+from django.db.models.signals import class_prepared
+from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 if TYPE_CHECKING:
     from tessera.tenancy.models import Merchant, StaffMembership
 
 M = TypeVar("M", bound=models.Model)
+
+
+@receiver(class_prepared)
+def _no_covered_key_index(sender: type[models.Model], **kwargs: Any) -> None:
+    """A foreign key of ours gets no index of its own when an index or unique constraint of its model
+    already starts with its column (issue 16).
+
+    Django indexes every foreign key; `(merchant_id, status)` serves whatever `merchant_id` alone would,
+    so the single-column index only costs every insert and update of the table a second B-tree write
+    (members had 12 indexes, entries 11). Only full indexes count: a partial one (`WHERE …`) or one on
+    expressions cannot stand in for the key's. Migrations record the result (`db_index=False`), and
+    `tests/test_indexes.py` finds any covered index left on PostgreSQL."""
+    meta = sender._meta
+    if meta.abstract or meta.proxy or meta.auto_created or not sender.__module__.startswith("tessera."):
+        return
+    leading: set[str] = set()
+    for index in meta.indexes:
+        if index.condition is None and not index.expressions and index.fields:
+            leading.add(index.fields[0].lstrip("-"))
+    for constraint in meta.constraints:
+        fields = getattr(constraint, "fields", ())
+        if isinstance(constraint, models.UniqueConstraint) and constraint.condition is None and fields:
+            leading.add(fields[0])
+    leading.update(together[0] for together in meta.unique_together if together)
+    for field in meta.local_fields:
+        if isinstance(field, models.ForeignKey) and field.name in leading:
+            field.db_index = False  # type: ignore[attr-defined]  # Django's, not in its stubs
+
+
+class _AllButTheKey:
+    """simple_history's `no_db_index`, as a container: every copied field but `id`."""
+
+    def __contains__(self, name: object) -> bool:
+        return name != "id"
+
+
+def keep_history(**options: Any) -> HistoricalRecords:
+    """simple_history's `HistoricalRecords`, whose history table indexes only what its rows are found by:
+    the original row's `id` (a record's history), besides the library's own date and user.
+
+    The library copies every index of the model's foreign and unique fields into the history table
+    (members' had ten), yet history is read by record only (`tests/test_indexes.py`); each index cost
+    every change of a record, and every member an import writes, another B-tree insert (issue 16)."""
+    return HistoricalRecords(no_db_index=_AllButTheKey(), **options)
 
 
 class Audited(models.Model):

@@ -15,9 +15,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
 
-from tessera.core.models import TenantOwned
+from tessera.core.models import TenantOwned, keep_history
 
 
 class Platform(models.TextChoices):
@@ -48,7 +47,7 @@ class Connection(TenantOwned):
     last_rejected_at = models.DateTimeField(_("last rejected"), null=True, blank=True, editable=False)
 
     # The refusal counters are the shop's traffic, counted by an UPDATE, not anyone's change.
-    history = HistoricalRecords(excluded_fields=["secret", "rejected_count", "last_rejected_at"])
+    history = keep_history(excluded_fields=["secret", "rejected_count", "last_rejected_at"])
 
     STORE_FIELD = "store"
 
@@ -210,7 +209,7 @@ class WebhookEndpoint(TenantOwned):
     secret = models.CharField(max_length=100, editable=False)
     is_active = models.BooleanField(_("active"), default=True)
 
-    history = HistoricalRecords(excluded_fields=["secret"])
+    history = keep_history(excluded_fields=["secret"])
 
     class Meta:
         verbose_name = _("webhook endpoint")

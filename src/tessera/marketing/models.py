@@ -15,9 +15,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
 
-from tessera.core.models import TenantOwned
+from tessera.core.models import TenantOwned, keep_history
 
 
 class ChannelKind(models.TextChoices):
@@ -82,7 +81,7 @@ class ChannelSettings(TenantOwned):
         _("rejected receipts"), default=0, editable=False, help_text=_("Forged or stale receipts refused.")
     )
 
-    history = HistoricalRecords(excluded_fields=["sms_api_key", "receipt_secret"])
+    history = keep_history(excluded_fields=["sms_api_key", "receipt_secret"])
 
     class Meta:
         verbose_name = _("channel settings")
@@ -119,7 +118,7 @@ class MessageTemplate(TenantOwned):
         help_text=_("“Chúc mừng” is sent as “Chuc mung”: 160 characters per SMS part instead of 70."),
     )
 
-    history = HistoricalRecords()
+    history = keep_history()
 
     class Meta:
         verbose_name = _("message template")
@@ -184,7 +183,7 @@ class Campaign(TenantOwned):
     queued_at = models.DateTimeField(_("queued at"), null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True, editable=False)
 
-    history = HistoricalRecords(excluded_fields=["phones"])
+    history = keep_history(excluded_fields=["phones"])
 
     class Meta:
         verbose_name = _("campaign")
@@ -234,7 +233,7 @@ class NoticeRule(TenantOwned):
     )
     is_active = models.BooleanField(_("active"), default=True)
 
-    history = HistoricalRecords()
+    history = keep_history()
 
     class Meta:
         verbose_name = _("automatic notice")
@@ -273,7 +272,7 @@ class Holiday(TenantOwned):
     )
     is_active = models.BooleanField(_("active"), default=True)
 
-    history = HistoricalRecords()
+    history = keep_history()
 
     class Meta:
         verbose_name = _("holiday")

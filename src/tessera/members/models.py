@@ -10,9 +10,8 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 from phonenumber_field.phonenumber import PhoneNumber, to_python
-from simple_history.models import HistoricalRecords
 
-from tessera.core.models import TenantOwned
+from tessera.core.models import TenantOwned, keep_history
 
 
 class StoredPhone(PhoneNumber):
@@ -139,6 +138,7 @@ class Member(TenantOwned):
         blank=True,
         related_name="supersedes",
         help_text=_("Set when the phone changed: the new phone has this new account."),
+        db_index=False,  # a partial index below: few members have one
     )
     erased_at = models.DateTimeField(_("personal data erased at"), null=True, blank=True)
     #: The code this member gives friends (issue 15 §5): given on first need (`referral_code_of`).
@@ -154,6 +154,7 @@ class Member(TenantOwned):
         blank=True,
         editable=False,
         related_name="referred_members",
+        db_index=False,  # a partial index below: few members have one
     )
     #: A hash (Django's password hashers) of the 4–6 digit PIN that confirms a sale (E9); never the PIN.
     pin_hash = models.CharField(_("PIN"), max_length=128, blank=True, editable=False)
@@ -161,7 +162,7 @@ class Member(TenantOwned):
     search_text = models.TextField(editable=False, default="")
 
     # The PIN hash stays out of the history: old hashes of a changed PIN are no one's business.
-    history = HistoricalRecords(excluded_fields=["search_text", "pin_hash"])
+    history = keep_history(excluded_fields=["search_text", "pin_hash"])
 
     STORE_FIELD = None  # members are merchant-wide: a card works in every store (A2)
 
@@ -182,7 +183,21 @@ class Member(TenantOwned):
             ),
             models.CheckConstraint(condition=~Q(referred_by=F("id")), name="member_not_referred_by_self"),
         ]
-        indexes = [models.Index(fields=["merchant", "status"]), models.Index(fields=["merchant", "birthday"])]
+        indexes = [
+            models.Index(fields=["merchant", "status"]),
+            models.Index(fields=["merchant", "birthday"]),
+            # The two keys to other members are set on few rows: indexed where set, so that a member
+            # written without them (every import row, every registration) costs no entry. A key lookup
+            # (`= x`, `IN (…)`, the database's own check when a member is deleted) implies NOT NULL.
+            models.Index(
+                fields=["superseded_by"],
+                condition=Q(superseded_by__isnull=False),
+                name="member_superseded_by",
+            ),
+            models.Index(
+                fields=["referred_by"], condition=Q(referred_by__isnull=False), name="member_referred_by"
+            ),
+        ]
         permissions = [
             ("export_member", _("Can print/export members")),
             ("activate_member", _("Can activate members")),
@@ -227,7 +242,7 @@ class Segment(TenantOwned):
     description = models.TextField(_("description"), blank=True)
     filters = models.JSONField(_("filters"), default=dict)
 
-    history = HistoricalRecords()
+    history = keep_history()
 
     class Meta:
         verbose_name = _("segment")

@@ -11,9 +11,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
 
-from tessera.core.models import TenantOwned
+from tessera.core.models import TenantOwned, keep_history
 from tessera.core.money import minor_digits
 from tessera.tenancy.models import Merchant
 
@@ -114,7 +113,7 @@ class Policy(TenantOwned):
         help_text=_("Members are told this many days before their points expire."),
     )
 
-    history = HistoricalRecords()
+    history = keep_history()
 
     class Meta:
         verbose_name = _("points policy")

@@ -23,9 +23,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
 
-from tessera.core.models import TenantOwned
+from tessera.core.models import TenantOwned, keep_history
 from tessera.tenancy.models import Merchant
 
 
@@ -47,7 +46,7 @@ class TopUpBonusRule(TenantOwned):
     valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
 
-    history = HistoricalRecords()
+    history = keep_history()
 
     class Meta:
         verbose_name = _("top-up bonus rule")
@@ -83,7 +82,7 @@ class Gift(TenantOwned):
     image = models.ImageField(_("image"), upload_to="gifts/", blank=True)
     is_active = models.BooleanField(_("active"), default=True)
 
-    history = HistoricalRecords()
+    history = keep_history()
 
     class Meta:
         verbose_name = _("gift")
@@ -138,7 +137,7 @@ class GiftRedemption(TenantOwned):
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     cancel_reason = models.CharField(_("reason for cancelling"), max_length=300, blank=True)
 
-    history = HistoricalRecords()
+    history = keep_history()
 
     class Meta:
         verbose_name = _("gift redemption")
@@ -190,7 +189,7 @@ class PromoCodeOffer(TenantOwned):
     )
     is_active = models.BooleanField(_("active"), default=True)
 
-    history = HistoricalRecords()
+    history = keep_history()
 
     class Meta:
         verbose_name = _("promo code offer")
@@ -388,7 +387,7 @@ class OccasionDiscount(TenantOwned):
     )
     is_active = models.BooleanField(_("active"), default=True)
 
-    history = HistoricalRecords()
+    history = keep_history()
 
     class Meta:
         verbose_name = _("occasion discount")
@@ -542,7 +541,7 @@ class BonusRule(TenantOwned):
     valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
 
-    history = HistoricalRecords()
+    history = keep_history()
 
     class Meta:
         verbose_name = _("bonus rule")

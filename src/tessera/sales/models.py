@@ -7,9 +7,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
 
-from tessera.core.models import TenantOwned
+from tessera.core.models import TenantOwned, keep_history
 from tessera.tenancy import config
 from tessera.tenancy.models import Merchant
 
@@ -64,7 +63,7 @@ class SalesSettings(TenantOwned):
         ),
     )
 
-    history = HistoricalRecords()
+    history = keep_history()
 
     class Meta:
         verbose_name = _("sales settings")
@@ -106,7 +105,7 @@ class StoreConfirmation(TenantOwned):
         _("verify from points spent"), null=True, blank=True, validators=[MinValueValidator(0)]
     )
 
-    history = HistoricalRecords()
+    history = keep_history()
 
     STORE_FIELD = "store"
 
@@ -248,7 +247,7 @@ class Transaction(TenantOwned):
     )
     void_reason = models.CharField(_("reason for voiding"), max_length=300, blank=True)
 
-    history = HistoricalRecords(excluded_fields=["otp_hash", "otp_expires_at"])
+    history = keep_history(excluded_fields=["otp_hash", "otp_expires_at"])
 
     STORE_FIELD = "store"
 

@@ -11,9 +11,8 @@ from django.contrib.auth.models import Group
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
 
-from tessera.core.models import Audited, TenantOwned
+from tessera.core.models import Audited, TenantOwned, keep_history
 from tessera.core.money import CURRENCY_CHOICES
 
 TIME_ZONE_CHOICES = sorted((tz, tz) for tz in zoneinfo.available_timezones())
@@ -66,7 +65,7 @@ class Merchant(Audited):
     #: Changes with every change of the configuration the point-of-sale path caches (`tenancy.config`).
     config_version = models.BigIntegerField(default=new_config_version, editable=False)
 
-    history = HistoricalRecords(excluded_fields=["config_version"])
+    history = keep_history(excluded_fields=["config_version"])
 
     class Meta:
         verbose_name = _("merchant")
@@ -99,7 +98,7 @@ class Store(TenantOwned):
     )
     is_active = models.BooleanField(_("active"), default=True)
 
-    history = HistoricalRecords()
+    history = keep_history()
     STORE_FIELD = "pk"
 
     class Meta:
@@ -130,7 +129,7 @@ class StaffMembership(Audited):
     all_stores = models.BooleanField(_("all stores"), default=False)
     stores = models.ManyToManyField(Store, verbose_name=_("stores"), blank=True, related_name="staff")
 
-    history = HistoricalRecords(m2m_fields=[stores])
+    history = keep_history(m2m_fields=[stores])
 
     class Meta:
         verbose_name = _("staff membership")
@@ -172,7 +171,7 @@ class Role(TenantOwned):
     #: later release adds is granted, what it drops is taken back, and what the merchant changed stays.
     granted_by_default = models.JSONField(_("permissions granted by default"), default=list, blank=True)
 
-    history = HistoricalRecords()
+    history = keep_history()
 
     class Meta:
         verbose_name = _("role")

@@ -18,9 +18,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
 
-from tessera.core.models import TenantOwned
+from tessera.core.models import TenantOwned, keep_history
 
 
 class Basis(models.TextChoices):
@@ -108,7 +107,7 @@ class TierProgram(TenantOwned):
         _("continuous review done through"), null=True, blank=True, editable=False
     )
 
-    history = HistoricalRecords()
+    history = keep_history()
 
     class Meta:
         verbose_name = _("tier program")
@@ -162,7 +161,7 @@ class Tier(TenantOwned):
     )
     description = models.TextField(_("description"), blank=True)
 
-    history = HistoricalRecords()
+    history = keep_history()
 
     class Meta:
         verbose_name = _("tier")
