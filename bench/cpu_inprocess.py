@@ -138,7 +138,8 @@ class Till:
         self.phones = [f"+8491{n:07d}" for n in range(1, members + 1)]
         for phone in self.phones:
             member = register_member(merchant=merchant, full_name="CPU", phone=phone)
-            set_member_pin(member=Member.objects.get(pk=member.pk), pin=PIN)
+            if pin:
+                set_member_pin(member=Member.objects.get(pk=member.pk), pin=PIN)
         key = create_api_key(merchant=merchant, name="till", store=store).raw_key
         self.authorization = f"Bearer {key}"
         self.n = 0
@@ -146,6 +147,8 @@ class Till:
             self.post("/points/add", {"phone": phone, "points": 1_000_000}, 201)
 
     def phone(self) -> str:
+        """The next member's phone: in turn, so that with posprobe's 2,000 members a worker's
+        per-process caches see as many distinct members as under posprobe's random choice."""
         self.n += 1
         return self.phones[self.n % len(self.phones)]
 
@@ -282,6 +285,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--ops", default=",".join(OPS))
     parser.add_argument("--tiers", action="store_true", help="a tier program of three tiers")
+    parser.add_argument(
+        "--members", type=int, default=40, help="members of the till's merchant (posprobe's: 2000)"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="rounds over the ops, each printed")
     parser.add_argument("--calls", action="store_true", help="also count function calls per request")
     parser.add_argument("--profile", metavar="OP", help="print cProfile's top functions for OP")
@@ -297,7 +303,8 @@ def main() -> None:
     try:
         from django.db import connection
 
-        table = operations(Till(tiered=args.tiers, pin=False), Till(tiered=args.tiers, pin=True))
+        till = Till(tiered=args.tiers, pin=False, members=args.members)
+        table = operations(till, Till(tiered=args.tiers, pin=True))
         print(
             f"# {connection.vendor}, {'three tiers' if args.tiers else 'no tiers'}, {args.requests} requests "
             f"after {args.warmup} warm-up; load {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}"
