@@ -53,6 +53,7 @@ from tessera.members.services import (
     register_members_from,
     tag_members_from,
 )
+from tessera.reports.triggers import member_counts_deferred
 from tessera.tenancy.models import Merchant
 from tessera.tenancy.permissions import authorise
 
@@ -481,7 +482,8 @@ def run_apply(job_id: int) -> None:
         reason = str(_("Opening balance"))
         try:
             if job.mode == ImportMode.ALL_OR_NOTHING:
-                with transaction.atomic():
+                # One transaction: the customers report's counts are added once, at its end.
+                with transaction.atomic(), member_counts_deferred():
                     _apply_rows(job, reason=reason, per_chunk=False)
                     _store(job, staging.counts(job))
                     _finish(job, ImportState.DONE, fields=_COUNT_FIELDS)

@@ -22,6 +22,8 @@ from tessera.members.models import Member, MemberStatus
 from tessera.members.services import save_tag
 from tessera.points.models import ExpiryKind
 from tessera.points.services import save_policy
+from tessera.reports.aggregates import rebuild
+from tessera.reports.tests.test_member_tables import kept
 
 pytestmark = pytest.mark.django_db
 
@@ -530,3 +532,19 @@ def test_c4_a_database_error_during_the_check_fails_the_job_instead_of_leaving_i
     job = check(run, upload(merchant, admin, csv_upload([HEADER, *GOOD])), admin)
 
     assert (job.state, job.failure) == (ImportState.FAILED, "IntegrityError")
+
+
+def test_c4_an_import_counts_its_members_for_the_customers_report_exactly(merchant, admin, run, monkeypatch):
+    """Issue 16: all or nothing, the members of every block are counted once, at the end (PostgreSQL)."""
+    monkeypatch.setattr(services, "CHUNK", 2)
+    job = check(run, upload(merchant, admin, csv_upload([HEADER, *GOOD])), admin)
+    job = run(services.apply_import, job=job, actor=admin)
+    assert job.state == ImportState.DONE
+    maintained = kept(merchant)
+    assert sum(
+        members
+        for (dimension, _store, _value), members in maintained["counts"].items()
+        if dimension == "region"
+    ) == len(GOOD)
+    rebuild(merchant=merchant)
+    assert kept(merchant) == maintained

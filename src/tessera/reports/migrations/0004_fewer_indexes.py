@@ -17,6 +17,16 @@ def drop_triggers_on_sqlite(apps, schema_editor):
 
 class Migration(migrations.Migration):
 
+    # Before the migrations that rebuild, on SQLite, the tables the triggers' bodies name.
+    run_before = [
+        ("cards", "0003_fewer_indexes"),
+        ("ledger", "0006_fewer_indexes"),
+        ("members", "0003_fewer_indexes"),
+        ("sales", "0011_fewer_indexes"),
+        ("tenancy", "0007_fewer_indexes"),
+        ("tiers", "0004_fewer_indexes"),
+    ]
+
     dependencies = [
         ('reports', '0003_member_visits_and_counts'),
         ('tenancy', '0006_role_granted_by_default'),

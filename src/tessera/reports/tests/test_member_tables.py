@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +21,7 @@ from tessera.reports import selectors
 from tessera.reports.aggregates import rebuild
 from tessera.reports.models import MemberCount, MemberVisits
 from tessera.reports.selectors import Filters, ReportScope, crm_report, sales_report
+from tessera.reports.triggers import member_counts_deferred
 from tessera.sales import services as sales
 from tessera.tenancy.models import Merchant
 
@@ -164,3 +166,30 @@ def test_customers_are_counted_per_home_store_and_listed_a_page_at_a_time(
     assert 'data-pages="birthdays"' in html
     assert "page=1#table-birthdays" in html and "page=3#table-birthdays" not in html
     assert [row[0] for row in response.context["result"].table("birthdays").rows] == ["Chi"]
+
+
+def test_member_counts_deferred_adds_the_transactions_counts_once_on_the_way_out(merchant: Merchant) -> None:
+    """Issue 16: a bulk writer's members are counted at the end of its transaction, exactly."""
+    MemberFactory(merchant=merchant, phone="+84911000001", region="Huế", birthday=date(1990, 4, 1))
+    before = kept(merchant)["counts"]
+    with transaction.atomic(), member_counts_deferred():
+        for n in range(2, 6):
+            MemberFactory(merchant=merchant, phone=f"+8491100000{n}", region="Huế", birthday=date(1990, 4, 1))
+        if connection.vendor == "postgresql":  # counted row by row on SQLite
+            assert kept(merchant)["counts"] == before  # pending until the way out
+    maintained = kept(merchant)
+    assert maintained["counts"][("region", 0, "Huế")] == 5
+    rebuild(merchant=merchant)
+    assert kept(merchant) == maintained
+
+
+def test_member_counts_deferred_adds_nothing_when_the_transaction_rolls_back(merchant: Merchant) -> None:
+    MemberFactory(merchant=merchant, phone="+84911000001", region="Huế")
+    before = kept(merchant)
+    with pytest.raises(RuntimeError, match="late"), transaction.atomic(), member_counts_deferred():
+        MemberFactory(merchant=merchant, phone="+84911000002", region="Huế")
+        raise RuntimeError("late")
+    assert kept(merchant) == before
+    with transaction.atomic():  # and the next transaction counts as usual
+        MemberFactory(merchant=merchant, phone="+84911000003", region="Huế")
+    assert kept(merchant)["counts"][("region", 0, "Huế")] == 2
