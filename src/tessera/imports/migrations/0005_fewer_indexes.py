@@ -3,6 +3,8 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from tessera.core.migration_operations import AlterIndexOnly
+
 
 class Migration(migrations.Migration):
 
@@ -12,17 +14,17 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='importjob',
             name='merchant',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='importrowerror',
             name='job',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='errors', to='imports.importjob'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='stagedrow',
             name='job',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='staged_rows', to='imports.importjob'),

@@ -5,6 +5,8 @@ import uuid
 from django.conf import settings
 from django.db import migrations, models
 
+from tessera.core.migration_operations import AlterIndexOnly
+
 
 class Migration(migrations.Migration):
 
@@ -15,57 +17,57 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='externalcustomer',
             name='merchant',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='externalorder',
             name='merchant',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalconnection',
             name='created_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalconnection',
             name='merchant',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalconnection',
             name='store',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, help_text="The store the shop's orders are booked in.", null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tenancy.store', verbose_name='store'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalconnection',
             name='token',
             field=models.UUIDField(default=uuid.uuid4, editable=False, verbose_name='address token'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalconnection',
             name='updated_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalwebhookendpoint',
             name='created_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalwebhookendpoint',
             name='merchant',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalwebhookendpoint',
             name='updated_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='inbounddelivery',
             name='connection',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='integrations.connection', verbose_name='connection'),

@@ -5,6 +5,8 @@ import uuid
 from django.conf import settings
 from django.db import migrations, models
 
+from tessera.core.migration_operations import AlterIndexOnly
+
 
 class Migration(migrations.Migration):
 
@@ -16,122 +18,122 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='channelsettings',
             name='merchant',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalcampaign',
             name='created_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalcampaign',
             name='merchant',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalcampaign',
             name='segment',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='members.segment', verbose_name='segment'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalcampaign',
             name='template',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='marketing.messagetemplate', verbose_name='template'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalcampaign',
             name='updated_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalchannelsettings',
             name='created_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalchannelsettings',
             name='merchant',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalchannelsettings',
             name='receipt_token',
             field=models.UUIDField(default=uuid.uuid4, editable=False, verbose_name='receipt address token'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalchannelsettings',
             name='updated_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalholiday',
             name='created_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalholiday',
             name='merchant',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalholiday',
             name='template',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='marketing.messagetemplate', verbose_name='greeting'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalholiday',
             name='updated_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalmessagetemplate',
             name='created_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalmessagetemplate',
             name='merchant',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalmessagetemplate',
             name='updated_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalnoticerule',
             name='created_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalnoticerule',
             name='merchant',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalnoticerule',
             name='template',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='marketing.messagetemplate', verbose_name='template'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalnoticerule',
             name='updated_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='message',
             name='merchant',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='messagetemplate',
             name='merchant',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='noticerule',
             name='merchant',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant'),

@@ -4,6 +4,8 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from tessera.core.migration_operations import AlterIndexOnly
+
 
 class Migration(migrations.Migration):
 
@@ -16,152 +18,152 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='bonusbudgetshard',
             name='rule',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='shards', to='rewards.bonusrule'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='bonusgrant',
             name='merchant',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='bonusgrant',
             name='rule',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='grants', to='rewards.bonusrule', verbose_name='rule'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='giftredemption',
             name='member',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='gift_redemptions', to='members.member', verbose_name='member'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalbonusrule',
             name='created_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalbonusrule',
             name='merchant',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalbonusrule',
             name='updated_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalgift',
             name='created_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalgift',
             name='merchant',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalgift',
             name='updated_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalgiftredemption',
             name='created_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalgiftredemption',
             name='entry',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='ledger.entry'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalgiftredemption',
             name='gift',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='rewards.gift', verbose_name='gift'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalgiftredemption',
             name='member',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='members.member', verbose_name='member'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalgiftredemption',
             name='merchant',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalgiftredemption',
             name='reversal_entry',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='ledger.entry'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalgiftredemption',
             name='store',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tenancy.store', verbose_name='store'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalgiftredemption',
             name='updated_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicaloccasiondiscount',
             name='created_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicaloccasiondiscount',
             name='merchant',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicaloccasiondiscount',
             name='updated_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalpromocodeoffer',
             name='created_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalpromocodeoffer',
             name='merchant',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicalpromocodeoffer',
             name='updated_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicaltopupbonusrule',
             name='created_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicaltopupbonusrule',
             name='merchant',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicaltopupbonusrule',
             name='updated_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='occasionuse',
             name='occasion',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='uses', to='rewards.occasiondiscount'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='promocode',
             name='merchant',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='promocodeuse',
             name='promo_code',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='uses', to='rewards.promocode', verbose_name='promo code'),

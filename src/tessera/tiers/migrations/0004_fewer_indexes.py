@@ -4,6 +4,8 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from tessera.core.migration_operations import AlterIndexOnly
+
 
 class Migration(migrations.Migration):
 
@@ -15,87 +17,87 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='downgradenotice',
             name='member',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='members.member', verbose_name='member'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='downgradenotice',
             name='merchant',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicaltier',
             name='code',
             field=models.SlugField(db_index=False, max_length=30, verbose_name='code'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicaltier',
             name='created_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicaltier',
             name='merchant',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicaltier',
             name='updated_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicaltierprogram',
             name='created_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicaltierprogram',
             name='merchant',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='historicaltierprogram',
             name='updated_by',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='updated by'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='membertier',
             name='merchant',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='rankingspend',
             name='member',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='members.member', verbose_name='member'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='rankingspend',
             name='merchant',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='tier',
             name='merchant',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='tierchange',
             name='member',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='tier_changes', to='members.member', verbose_name='member'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='tierchange',
             name='merchant',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='tierprogram',
             name='merchant',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.merchant', verbose_name='merchant'),
         ),
-        migrations.AlterField(
+        AlterIndexOnly(
             model_name='tierreward',
             name='member',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='members.member', verbose_name='member'),
