@@ -22,11 +22,9 @@ database default) is left to the ORM.
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from itertools import chain
 from typing import Any, Generic, TypeVar, cast
 
 from django.core.exceptions import ImproperlyConfigured
@@ -34,7 +32,6 @@ from django.db import DatabaseError, connections, transaction
 from django.db.models import Field, Model, QuerySet, signals
 from django.db.models.query import get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
-from django.db.models.sql.constants import MULTI
 
 M = TypeVar("M", bound=Model)
 
@@ -135,6 +132,8 @@ class _Compiled:
         self.start, self.end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         self.names = [column[0].target.attname for column in compiler.select[self.start : self.end]]
         self.populators: dict[str, list[Any]] = {}
+        #: Where the compiler trims the rows (an extra select for ordering): their model's columns.
+        self.col_count = compiler.col_count if compiler.has_extra_select else None
 
     def run(self, using: str, values: dict[str, Any]) -> list[Any]:
         connection = connections[using]
@@ -143,11 +142,16 @@ class _Compiled:
             value = _adapt(connection, values[name])
             for position in positions:
                 params[position] = value
-        compiler = copy.copy(self.compiler)
-        compiler.connection = connection
-        compiler.as_sql = lambda *args, **kwargs: (self.sql, tuple(params))  # type: ignore[method-assign]
-        results = compiler.execute_sql(MULTI)
+        # What the compiler's execute_sql(MULTI) does, without copying the compiler or reading in chunks.
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, params)
+            found: list[Any] = cursor.fetchall()
+        if self.col_count is not None:
+            found = [row[: self.col_count] for row in found]
+        if self.converters:
+            found = self._converted(found, connection)
         # What ModelIterable does with a compiled query (django.db.models.query).
+        compiler = self.compiler
         annotations = compiler.annotation_col_map
         model, start, end, names = self.model, self.start, self.end, self.names
         populators = self.populators.get(using)
@@ -158,16 +162,26 @@ class _Compiled:
                 using,  # Django 5.2's signature
             )
         rows = []
-        rows_read: Any = chain.from_iterable(results or ())
-        if self.converters:
-            rows_read = compiler.apply_converters(rows_read, self.converters)
-        for row in rows_read:
+        for row in found:
             obj = model.from_db(using, names, row[start:end])
             for populator in populators:
                 populator.populate(row, obj)
             for name, position in (annotations or {}).items():
                 setattr(obj, name, row[position])
             rows.append(obj)
+        return rows
+
+    def _converted(self, found: list[Any], connection: Any) -> list[Any]:
+        """The compiler's apply_converters, with this thread's connection."""
+        converters = list(self.converters.items())
+        rows = []
+        for row in map(list, found):
+            for position, (functions, expression) in converters:
+                value = row[position]
+                for function in functions:
+                    value = function(value, expression, connection)
+                row[position] = value
+            rows.append(row)
         return rows
 
 
