@@ -80,27 +80,28 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "tessera.core.middleware.NoHealthCheckForApi",  # no SELECT 1 before an API request (issue 13)
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",  # X-Frame-Options on the API's answers too
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # The Content-Security-Policy of each page; the member portal's own session under /m/.
-    "tessera.core.security.ContentSecurityPolicyMiddleware",
-    # Those named "…ForPeople" are Django's (or ours) for people's pages; requests under /api/v1/ pass
-    # them by in one comparison (issue 13: web CPU). The API authenticates by key and keeps no session.
-    "tessera.core.middleware.SessionsForPeople",
+    "tessera.core.security.ContentSecurityPolicyMiddleware",  # the Content-Security-Policy of each answer
     "django.middleware.locale.LocaleMiddleware",
     # problem+json for every answer under /api/v1/ and /hooks/ (404, 405, 413, 500 included).
     "tessera.core.middleware.ProblemMiddleware",
     "tessera.core.textguard.ControlCharacterMiddleware",  # no control characters in (issue 12)
     "django.middleware.common.CommonMiddleware",
+    # Requests under /api/v1/ go from here to their view; what follows serves people's pages (issue 13).
+    "tessera.core.middleware.ApiShortcut",
+    # The member portal's own session under /m/.
+    "tessera.core.security.SessionMiddleware",
     "tessera.core.middleware.CsrfForPeople",
-    "tessera.core.middleware.UsersForPeople",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
     "tessera.core.security.StaffIdleTimeoutMiddleware",
-    "tessera.core.middleware.OtpForPeople",
+    "django_otp.middleware.OTPMiddleware",
     "tessera.tenancy.middleware.StaffLocaleMiddleware",
     "tessera.tenancy.middleware.TwoFactorMiddleware",
-    "tessera.core.middleware.MessagesForPeople",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "tessera.core.middleware.HistoryForPeople",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
+    "tessera.core.middleware.ViewReached",  # the end of the list (see ApiShortcut)
 ]
 
 ROOT_URLCONF = "tessera.urls"

@@ -13,7 +13,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone, translation
 
-from tessera.core.middleware import for_api
 from tessera.tenancy import two_factor
 from tessera.tenancy.permissions import staff_of
 
@@ -26,8 +25,7 @@ class StaffLocaleMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        # An API request has no user (core.middleware.UsersForPeople): key holders, not staff.
-        staff = None if for_api(request) else staff_of(request.user)
+        staff = staff_of(request.user)  # API requests never get here (core.middleware.ApiShortcut)
         request.staff = staff  # type: ignore[attr-defined]
         if staff is None:
             return self.get_response(request)
@@ -44,7 +42,7 @@ class StaffLocaleMiddleware:
 
 @lru_cache(maxsize=8)
 def _guarded(script_prefix: str) -> tuple[str, str]:
-    """The addresses behind the second step, reversed once per prefix (not on every API request)."""
+    """The addresses behind the second step, reversed once per prefix (not on every request)."""
     return reverse("admin:index"), reverse("scanner:scan")
 
 
@@ -60,8 +58,6 @@ class TwoFactorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if for_api(request):
-            return self.get_response(request)
         if request.path.startswith(_guarded(get_script_prefix())) and request.user.is_authenticated:
             step = two_factor.pending_step(request.user)
             request.two_factor_passed = step is None  # type: ignore[attr-defined]  # for has_permission

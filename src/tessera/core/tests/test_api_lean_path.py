@@ -1,5 +1,5 @@
-"""Requests under /api/v1/ pass the middleware for people's pages by (core.middleware, issue 13: web
-CPU); pages keep them all."""
+"""Requests under /api/v1/ go past the middleware for people's pages straight to their view
+(core.middleware.ApiShortcut, issue 13: web CPU); pages keep them all."""
 
 from __future__ import annotations
 
@@ -77,3 +77,14 @@ def test_the_served_application_freezes_what_it_loaded():
     command = [sys.executable, "-c", script]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603 (fixed)
     assert int(out) > 100_000
+
+
+def test_the_shortcut_needs_the_end_of_the_list(settings):
+    """ApiShortcut takes the view from ViewReached, last in MIDDLEWARE: without it Django refuses to
+    start rather than send API requests down the people's middleware."""
+    from django.core.exceptions import ImproperlyConfigured
+    from django.core.handlers.base import BaseHandler
+
+    settings.MIDDLEWARE = [path for path in settings.MIDDLEWARE if not path.endswith(".ViewReached")]
+    with pytest.raises(ImproperlyConfigured, match="ViewReached"):
+        BaseHandler().load_middleware()
