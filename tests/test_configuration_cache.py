@@ -90,6 +90,75 @@ def test_a_revoked_key_is_refused_on_the_next_request():
     assert simulate(till).status_code == 401
 
 
+def test_a_key_is_taken_from_memory_while_nothing_changed_and_read_again_when_it_changed():
+    """The key, its merchant and its store come from this process's memory after the first request: one
+    short statement says the key is still good and names the merchant's version. A change to the key
+    itself (its scope, its store) gives the merchant a new version, seen on the next request."""
+    from django.db.models.signals import post_init
+    from django.test.utils import CaptureQueriesContext
+
+    from tessera.tenancy.services import authenticate_api_key
+
+    merchant, key = a_merchant()
+    first = authenticate_api_key(raw_key=key)
+    assert first is not None
+    first.merchant.name = "Changed by a request, never saved"
+    with CaptureQueriesContext(connection) as queries:
+        again = authenticate_api_key(raw_key=key)
+    assert again is not None and again is not first and again.merchant is not first.merchant
+    assert [q["sql"].split()[0] for q in queries] == ["SELECT"] and "prefix" in queries[0]["sql"]
+    assert again.merchant.name == "Cache" and again.merchant.pk == merchant.pk and not again._state.adding
+    assert again.store is None and again.scope == "integration"
+    assert again.merchant.config_version == Merchant.objects.get(pk=merchant.pk).config_version
+
+    # What Django's own reading makes of the same rows (the instance any receiver of post_init sees).
+    post_init.connect(lambda **kwargs: None, weak=False, dispatch_uid="test-key-read")
+    try:
+        read = ApiKey.objects.select_related("merchant", "store").get(pk=again.pk)
+    finally:
+        post_init.disconnect(dispatch_uid="test-key-read")
+    for ours, django in ((again, read), (again.merchant, read.merchant)):
+        assert {k: v for k, v in vars(ours).items() if k != "_state"} == {
+            k: v for k, v in vars(django).items() if k != "_state"
+        }
+
+    stored = ApiKey.objects.get(merchant=merchant)
+    stored.scope = "integration:read"  # read only from now on
+    stored.save()
+    assert simulate(Client(HTTP_AUTHORIZATION=f"Bearer {key}")).status_code == 403
+
+    stored.scope, stored.store = "pos", Store.objects.get(merchant=merchant, code="main")
+    stored.save()
+    till = authenticate_api_key(raw_key=key)
+    assert till is not None and till.store is not None and till.store.code == "main"
+    assert till.store.merchant is till.merchant  # one merchant instance per request
+
+
+def test_a_merchant_switched_off_in_bulk_is_refused_on_the_next_request():
+    """`is_active` is checked by the statement itself, even when no save renewed the version."""
+    merchant, key = a_merchant()
+    till = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert points(till) == 15
+    Merchant.objects.filter(pk=merchant.pk).update(is_active=False)
+    assert simulate(till).status_code == 401
+
+
+def test_a_key_notes_its_use_once_a_minute_not_on_every_request():
+    from datetime import timedelta
+
+    from tessera.tenancy.services import authenticate_api_key
+
+    merchant, key = a_merchant()
+    assert authenticate_api_key(raw_key=key) is not None
+    used = ApiKey.objects.get(merchant=merchant).last_used_at
+    assert used is not None
+    assert authenticate_api_key(raw_key=key) is not None
+    assert ApiKey.objects.get(merchant=merchant).last_used_at == used
+    ApiKey.objects.filter(merchant=merchant).update(last_used_at=used - timedelta(minutes=2))
+    assert authenticate_api_key(raw_key=key) is not None
+    assert ApiKey.objects.get(merchant=merchant).last_used_at > used
+
+
 # --- several workers --------------------------------------------------------------------------------
 
 

@@ -16,15 +16,15 @@ class TenancyConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from tessera.tenancy import config, history, two_factor  # noqa: F401 (history: its receiver)
-        from tessera.tenancy.models import Merchant, Store
+        from tessera.tenancy.models import ApiKey, Merchant, Store
 
         # After `migrate`, every merchant's default roles get what this release grants them (and lose
         # what it no longer grants); once, after the last app's permissions exist.
         post_migrate.connect(_refresh_default_roles, dispatch_uid="tessera-refresh-default-roles")
 
-        # The merchant row itself and its stores are part of what a request reads (issue 13).
+        # The merchant row itself, its stores and its API keys are part of what a request reads (issue 13).
         config.bump_on_change(Merchant, merchant_of=lambda merchant: merchant.pk)
-        config.bump_on_change(Store)
+        config.bump_on_change(Store, ApiKey)
 
         # B4: a user with an authenticator app, or whose merchant requires one, is staff of the back office
         # only in a session that passed the second step. Every admin page and `admin_view` asks this;

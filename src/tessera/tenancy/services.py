@@ -7,13 +7,14 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import QuerySet
+from django.db.models.base import ModelState
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
@@ -198,7 +199,7 @@ def _new_secret() -> tuple[str, str]:
 
 
 def revoke_api_key(*, key: ApiKey | OperatorKey, actor: Any = None) -> ApiKey | OperatorKey:
-    """From now on the key gets 401: every request reads its key from the database, nothing caches it."""
+    """From now on the key gets 401: every request asks the database whether its key is still good."""
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.stamp(actor)
@@ -223,7 +224,8 @@ def create_operator_key(*, name: str, actor: Any = None) -> IssuedOperatorKey:
     return IssuedOperatorKey(key=key, raw_key=f"{OPERATOR_KEY_PREFIX}_{prefix}_{secret}")
 
 
-#: Every API request reads its key: compiled once (core.prepared).
+#: A key seen for the first time, or after its merchant's configuration changed, is read whole with its
+#: merchant and store: compiled once (core.prepared).
 _key_by_prefix = Prepared(
     lambda prefix: (
         ApiKey.objects.select_related("merchant", "store")
@@ -234,17 +236,115 @@ _key_by_prefix = Prepared(
 )
 
 
-def authenticate_api_key(*, raw_key: str) -> ApiKey | None:
+class _KnownKey:
+    """A key as this process last read it: the columns of the key, its merchant and its store, at the
+    merchant's `config_version` (issue 13 item 4: per-merchant configuration from memory). Its
+    `last_used_at` is this process's last note of a use (another process may have noted a later one)."""
+
+    def __init__(self, key: ApiKey) -> None:
+        self.version = key.merchant.config_version
+        self.rows = (_columns(key), _columns(key.merchant), _columns(key.store) if key.store else None)
+
+    def instances(self, using: str) -> ApiKey:
+        """New instances for one request (a request may change what it was given; the next must not
+        see it)."""
+        key_row, merchant_row, store_row = self.rows
+        key = cast(ApiKey, _instance(ApiKey, key_row, using))
+        merchant = _instance(Merchant, merchant_row, using)
+        store = _instance(Store, store_row, using) if store_row is not None else None
+        key._state.fields_cache.update(merchant=merchant, store=store)  # as select_related leaves them
+        return key
+
+
+def _columns(obj: Any) -> dict[str, Any]:
+    return {name: value for name, value in vars(obj).items() if name != "_state"}
+
+
+def _instance(model: Any, columns: dict[str, Any], using: str) -> Any:
+    """What `from_db` made of the row, again (tessera.core.models: the same `__dict__` and `_state`)."""
+    obj = model.__new__(model)
+    obj.__dict__.update(columns)
+    state = obj._state = ModelState()
+    state.adding, state.db = False, using
+    return obj
+
+
+#: Keys read by this process, by prefix; at most KNOWN_KEYS, oldest out first.
+_known_keys: dict[str, _KnownKey] = {}
+KNOWN_KEYS = 4096
+
+
+_key_state_sqls: dict[str, str] = {}
+
+
+def _key_state_sql(connection: Any) -> str:
+    """Whether the key is still good (a row), its merchant's configuration version and whether its last
+    use is older than LAST_USE_PRECISION."""
+    sql = _key_state_sqls.get(connection.vendor)
+    if sql is None:
+        sql = _key_state_sqls[connection.vendor] = _build_key_state_sql(connection)
+    return sql
+
+
+def _build_key_state_sql(connection: Any) -> str:
+    qn = connection.ops.quote_name
+    keys, merchants, used = qn(ApiKey._meta.db_table), qn(Merchant._meta.db_table), qn("last_used_at")
+    return (
+        f"SELECT m.{qn('config_version')}, (k.{used} IS NULL OR k.{used} < %s) "  # noqa: S608  (names from the models)
+        f"FROM {keys} k INNER JOIN {merchants} m ON m.{qn('id')} = k.{qn('merchant_id')} "
+        f"WHERE k.{qn('prefix')} = %s AND k.{qn('revoked_at')} IS NULL AND m.{qn('is_active')}"
+    )
+
+
+def authenticate_api_key(*, raw_key: str, using: str = "default") -> ApiKey | None:
+    """The key of `raw_key`, with its merchant and store; None for an unknown, revoked or wrong key, or
+    one of an inactive merchant. One statement: a key this process has read before is checked by a
+    short query (still good? its merchant's configuration version?) and taken from memory when the
+    version is the same — a change to the key, its store or its merchant gives the merchant a new
+    version (`tenancy.config`), a revocation refuses the key on the very next request, in every
+    process; otherwise it is read whole."""
     parts = raw_key.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
         return None
-    found = _key_by_prefix(prefix=parts[1])
-    key = found[0] if found else None
-    if key is None or not hmac.compare_digest(key.hashed_secret, _hash(parts[2])):
+    prefix, secret = parts[1], parts[2]
+    known = _known_keys.get(prefix)
+    if known is not None:
+        connection = connections[using]
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _key_state_sql(connection),
+                [connection.ops.adapt_datetimefield_value(now - LAST_USE_PRECISION), prefix],
+            )
+            state = cursor.fetchone()
+        if state is None:
+            del _known_keys[prefix]
+            return None
+        version, unused = state
+        if version == known.version:
+            key = known.instances(using)
+            if not hmac.compare_digest(key.hashed_secret, _hash(secret)):
+                return None
+            if unused:
+                _note_use(key, now=now, using=using)
+                known.rows[0]["last_used_at"] = now
+            return _with_store_merchant(key)
+    found = _key_by_prefix(prefix=prefix, using=using)
+    if not found or not hmac.compare_digest(found[0].hashed_secret, _hash(secret)):
+        _known_keys.pop(prefix, None)
         return None
+    key = found[0]
+    if key.last_used_at is None or timezone.now() - key.last_used_at > LAST_USE_PRECISION:
+        _note_use(key, using=using)
+    if len(_known_keys) >= KNOWN_KEYS:
+        del _known_keys[next(iter(_known_keys))]
+    _known_keys[prefix] = _KnownKey(key)
+    return _with_store_merchant(key)
+
+
+def _with_store_merchant(key: ApiKey) -> ApiKey:
     if key.store is not None:
         key.store.merchant = key.merchant  # one instance per request: the store's zone needs no query
-    _note_use(key)
     return key
 
 
@@ -255,16 +355,16 @@ def authenticate_operator_key(*, raw_key: str) -> OperatorKey | None:
     key = OperatorKey.objects.filter(prefix=parts[1], revoked_at__isnull=True).first()
     if key is None or not hmac.compare_digest(key.hashed_secret, _hash(parts[2])):
         return None
-    _note_use(key)
+    if key.last_used_at is None or timezone.now() - key.last_used_at > LAST_USE_PRECISION:
+        _note_use(key)
     return key
 
 
-def _note_use(key: ApiKey | OperatorKey) -> None:
+def _note_use(key: ApiKey | OperatorKey, *, now: Any = None, using: str = "default") -> None:
     """Coarse on purpose: one write per `LAST_USE_PRECISION` per key, not one per request."""
-    now = timezone.now()
-    if key.last_used_at is None or now - key.last_used_at > LAST_USE_PRECISION:
-        type(key).objects.filter(pk=key.pk).update(last_used_at=now)
-        key.last_used_at = now
+    now = now or timezone.now()
+    type(key).objects.using(using).filter(pk=key.pk).update(last_used_at=now)
+    key.last_used_at = now
 
 
 # --- Back-office management (B1, B2): what a merchant admin does to its own merchant ------------------
