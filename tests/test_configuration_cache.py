@@ -134,6 +134,24 @@ def test_a_key_is_taken_from_memory_while_nothing_changed_and_read_again_when_it
     assert till.store.merchant is till.merchant  # one merchant instance per request
 
 
+def test_the_keys_kept_in_memory_are_bounded_and_a_revoked_one_is_forgotten(monkeypatch):
+    from tessera.tenancy import services
+
+    monkeypatch.setattr(services, "KNOWN_KEYS", 1)
+    monkeypatch.setattr(services, "_known_keys", {})
+    first, first_key = a_merchant()
+    _second, second_key = a_merchant()
+    assert services.authenticate_api_key(raw_key=first_key) is not None
+    assert services.authenticate_api_key(raw_key=second_key) is not None  # the first one is let go
+    assert [k.version for k in services._known_keys.values()] == [
+        Merchant.objects.get(pk=_second.pk).config_version
+    ]
+    assert services.authenticate_api_key(raw_key=first_key) is not None  # read whole again
+    revoke_api_key(key=ApiKey.objects.get(merchant=first))
+    assert services.authenticate_api_key(raw_key=first_key) is None
+    assert first_key.split("_")[1] not in services._known_keys
+
+
 def test_a_merchant_switched_off_in_bulk_is_refused_on_the_next_request():
     """`is_active` is checked by the statement itself, even when no save renewed the version."""
     merchant, key = a_merchant()

@@ -318,7 +318,7 @@ def authenticate_api_key(*, raw_key: str, using: str = "default") -> ApiKey | No
             )
             state = cursor.fetchone()
         if state is None:
-            del _known_keys[prefix]
+            _known_keys.pop(prefix, None)  # pop: another thread of the process may have done it
             return None
         version, unused = state
         if version == known.version:
@@ -337,7 +337,7 @@ def authenticate_api_key(*, raw_key: str, using: str = "default") -> ApiKey | No
     if key.last_used_at is None or timezone.now() - key.last_used_at > LAST_USE_PRECISION:
         _note_use(key, using=using)
     if len(_known_keys) >= KNOWN_KEYS:
-        del _known_keys[next(iter(_known_keys))]
+        _known_keys.pop(next(iter(_known_keys), ""), None)
     _known_keys[prefix] = _KnownKey(key)
     return _with_store_merchant(key)
 
