@@ -71,20 +71,28 @@ def _lean_from_db(sender: type[models.Model], **kwargs: Any) -> None:
     def from_db(cls: type[models.Model], db: str | None, field_names: Any, values: Any) -> models.Model:
         if pre_init.receivers or post_init.receivers or cls is not sender:
             return django_from_db(cls, db, field_names, values)
-        new = cls.__new__(cls)
-        state = new._state = ModelState()
-        state.adding = False
-        state.db = db
-        stored = new.__dict__
         # As Django maps them: the values are the named columns, in the model's order.
         names = attnames if len(values) == len(attnames) else [a for a in attnames if a in field_names]
-        stored.update(zip(names, values, strict=True))
+        new = restored(cls, zip(names, values, strict=True), db)
+        stored = new.__dict__
         for name in converted:
             if name in stored:
                 setattr(new, name, stored[name])
         return new
 
     sender.from_db = classmethod(from_db)  # type: ignore[method-assign,assignment]
+
+
+def restored(model: type[M], columns: Any, db: str | None) -> M:
+    """An instance of `model` as read from database `db`, its `__dict__` filled with `columns` (a dict or
+    pairs of attribute name and value) as they are: what `from_db` makes of a row, or a copy of the
+    columns of an instance it made earlier."""
+    new = model.__new__(model)
+    new.__dict__.update(columns)
+    state = new._state = ModelState()
+    state.adding = False
+    state.db = db
+    return new
 
 
 def _converts_on_set(model: type[models.Model], attname: str) -> bool:

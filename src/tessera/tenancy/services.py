@@ -7,18 +7,18 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import connections, transaction
 from django.db.models import QuerySet
-from django.db.models.base import ModelState
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from tessera.core.errors import DomainError, PermissionDenied, ValidationFailed
+from tessera.core.models import restored
 from tessera.core.prepared import Prepared
 from tessera.tenancy.models import (
     MERCHANT_WIDE_SCOPES,
@@ -249,24 +249,15 @@ class _KnownKey:
         """New instances for one request (a request may change what it was given; the next must not
         see it)."""
         key_row, merchant_row, store_row = self.rows
-        key = cast(ApiKey, _instance(ApiKey, key_row, using))
-        merchant = _instance(Merchant, merchant_row, using)
-        store = _instance(Store, store_row, using) if store_row is not None else None
+        key = restored(ApiKey, key_row, using)
+        merchant = restored(Merchant, merchant_row, using)
+        store = restored(Store, store_row, using) if store_row is not None else None
         key._state.fields_cache.update(merchant=merchant, store=store)  # as select_related leaves them
         return key
 
 
 def _columns(obj: Any) -> dict[str, Any]:
     return {name: value for name, value in vars(obj).items() if name != "_state"}
-
-
-def _instance(model: Any, columns: dict[str, Any], using: str) -> Any:
-    """What `from_db` made of the row, again (tessera.core.models: the same `__dict__` and `_state`)."""
-    obj = model.__new__(model)
-    obj.__dict__.update(columns)
-    state = obj._state = ModelState()
-    state.adding, state.db = False, using
-    return obj
 
 
 #: Keys read by this process, by prefix; at most KNOWN_KEYS, oldest out first.
@@ -326,7 +317,7 @@ def authenticate_api_key(*, raw_key: str, using: str = "default") -> ApiKey | No
             if not hmac.compare_digest(key.hashed_secret, _hash(secret)):
                 return None
             if unused:
-                _note_use(key, now=now, using=using)
+                _write_use(key, now=now, using=using)
                 known.rows[0]["last_used_at"] = now
             return _with_store_merchant(key)
     found = _key_by_prefix(prefix=prefix, using=using)
@@ -334,8 +325,7 @@ def authenticate_api_key(*, raw_key: str, using: str = "default") -> ApiKey | No
         _known_keys.pop(prefix, None)
         return None
     key = found[0]
-    if key.last_used_at is None or timezone.now() - key.last_used_at > LAST_USE_PRECISION:
-        _note_use(key, using=using)
+    _note_use(key, using=using)
     if len(_known_keys) >= KNOWN_KEYS:
         _known_keys.pop(next(iter(_known_keys), ""), None)
     _known_keys[prefix] = _KnownKey(key)
@@ -355,14 +345,18 @@ def authenticate_operator_key(*, raw_key: str) -> OperatorKey | None:
     key = OperatorKey.objects.filter(prefix=parts[1], revoked_at__isnull=True).first()
     if key is None or not hmac.compare_digest(key.hashed_secret, _hash(parts[2])):
         return None
-    if key.last_used_at is None or timezone.now() - key.last_used_at > LAST_USE_PRECISION:
-        _note_use(key)
+    _note_use(key)
     return key
 
 
-def _note_use(key: ApiKey | OperatorKey, *, now: Any = None, using: str = "default") -> None:
+def _note_use(key: ApiKey | OperatorKey, *, using: str = "default") -> None:
     """Coarse on purpose: one write per `LAST_USE_PRECISION` per key, not one per request."""
-    now = now or timezone.now()
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USE_PRECISION:
+        _write_use(key, now=now, using=using)
+
+
+def _write_use(key: ApiKey | OperatorKey, *, now: Any, using: str) -> None:
     type(key).objects.using(using).filter(pk=key.pk).update(last_used_at=now)
     key.last_used_at = now
 
