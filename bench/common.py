@@ -182,6 +182,26 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     return path
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def workers_of(server_pid: int) -> list[int]:
+    """The child processes of a server (gunicorn's workers)."""
+    try:
+        return [int(p) for p in Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import random
 import shutil
 import signal
@@ -34,6 +33,7 @@ from bench.common import (
     BIN,
     PIN,
     ROOT,
+    cpu_seconds,
     django_setup,
     dsn_parts,
     env,
@@ -41,6 +41,7 @@ from bench.common import (
     psql,
     reset_database,
     seed_members,
+    workers_of,
     write_result,
 )
 
@@ -205,31 +206,12 @@ def op_lookup(c: Client, phone: str) -> bool:
 OPS = {"earn": op_earn, "spend": op_spend, "lookup": op_lookup}
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of these processes (Linux /proc)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _workers(server_pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 SERVER_PID: list[int] = []
 
 
 def http_run(name: str, key: str, clients: int, seconds: float, warmup: float) -> dict[str, Any]:
     op = OPS[name]
-    workers = _workers(SERVER_PID[0]) if SERVER_PID else []
+    workers = workers_of(SERVER_PID[0]) if SERVER_PID else []
     start = time.monotonic()
     measure_from, deadline = start + warmup, start + warmup + seconds
     latencies: list[list[float]] = [[] for _ in range(clients)]
@@ -249,10 +231,10 @@ def http_run(name: str, key: str, clients: int, seconds: float, warmup: float) -
     for t in threads:
         t.start()
     time.sleep(max(0.0, measure_from - time.monotonic()))
-    cpu_server, cpu_client = _cpu_seconds(workers), time.process_time()
+    cpu_server, cpu_client = cpu_seconds(workers), time.process_time()
     for t in threads:
         t.join()
-    cpu_server, cpu_client = _cpu_seconds(workers) - cpu_server, time.process_time() - cpu_client
+    cpu_server, cpu_client = cpu_seconds(workers) - cpu_server, time.process_time() - cpu_client
     lat = [x for xs in latencies for x in xs]
     total = sum(outcomes, Counter())
     return {
