@@ -45,7 +45,7 @@ from tessera.core.progress import SILENT, Progress
 from tessera.core.sums import NUMERIC
 from tessera.core.transactions import atomic
 from tessera.ledger import services as ledger
-from tessera.ledger.models import AccountKind, EntryKind
+from tessera.ledger.models import Account, AccountKind, EntryKind
 from tessera.ledger.reasons import Reason
 from tessera.members.models import Member, MemberStatus
 from tessera.points.policy import lot_dates, policy_of
@@ -340,6 +340,11 @@ def _glance(basis: str, *, windowed: bool) -> tuple[Prepared[Member], tuple[str,
             start=start,
             end=end,
             members=Q(account__member_id=OuterRef("pk")),
+            points_account=Subquery(
+                Account.objects.filter(
+                    merchant_id=merchant_id, member_id=member_id, kind=AccountKind.POINTS
+                ).values("pk")[:1]
+            ),
         )
         sums = {
             f"part_{index}": Subquery(
@@ -350,9 +355,11 @@ def _glance(basis: str, *, windowed: bool) -> tuple[Prepared[Member], tuple[str,
             )
             for index, part in enumerate(parts)
         }
+        # Only the columns the answer needs: the tiers themselves come from the configuration cache.
         return (
             Member.objects.filter(pk=member_id)
-            .select_related("tier_state__tier", "tier_state__hold_reference")
+            .select_related("tier_state")
+            .only("pk", "tier_state__tier", "tier_state__hold", "tier_state__hold_reference")
             .annotate(**sums)
             .order_by("pk")[:1]
         )
@@ -388,9 +395,12 @@ def _may_rise(member: Member, program: TierProgram, now: datetime) -> bool:
         return False
     ranking = min(sum(int(getattr(row, name) or 0) for name in parts), MAX_SAFE_INTEGER)
     state: MemberTier | None = getattr(row, "tier_state", None)
-    current = state.tier if state is not None else None
-    floor = state.hold_reference if state is not None and state.hold else current
-    earned = tier_for(tiers_of(member.merchant_id), ranking)
+    tiers = tiers_of(member.merchant_id)
+    by_id: dict[int | None, Tier] = {tier.pk: tier for tier in tiers}
+    # A tier the cache does not know ranks 0: the answer errs towards yes, and the locked path decides.
+    current = by_id.get(state.tier_id) if state is not None else None
+    floor = by_id.get(state.hold_reference_id) if state is not None and state.hold else current
+    earned = tier_for(tiers, ranking)
     return earned is not None and rank_of(earned) > rank_of(floor)
 
 
