@@ -31,13 +31,13 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from tessera.core.limits import MAX_SAFE_INTEGER
 from tessera.core.prepared import Prepared
 from tessera.core.sums import ShareOf, WideSum
-from tessera.ledger.models import AccountKind, Entry, EntryKind
+from tessera.ledger.models import Account, AccountKind, Entry, EntryKind
 from tessera.members.models import Member
 from tessera.tenancy import config
 from tessera.tenancy.models import Merchant
@@ -251,11 +251,13 @@ def rankings(
     start: datetime | None,
     members: Q,
     from_window_start: bool = False,
+    points_account: Any = None,
 ) -> dict[int, int]:
     """member id → ranking, for the members matching `members` (a Q on `account__member`).
 
     Counts entries with `start <= occurred_at <= end`; with `from_window_start`, each member's own
     `MemberTier.window_start` is the start instead. One statement (two sums), whatever the member count.
+    `points_account`: see `ranking_parts`.
     """
     totals: dict[int, int] = {}
     for member_id, value in ranking_sums(
@@ -265,6 +267,7 @@ def rankings(
         start=start,
         members=members,
         from_window_start=from_window_start,
+        points_account=points_account,
     ):
         totals[member_id] = totals.get(member_id, 0) + int(value or 0)
     # Sums are numeric (core.sums); a ranking past what the API can send is past every threshold anyway.
@@ -279,6 +282,7 @@ def ranking_sums(
     start: datetime | None,
     members: Q,
     from_window_start: bool = False,
+    points_account: Any = None,
 ) -> QuerySet[Any]:
     """(member id, sum) rows, one per part of the ranking a member has (`ranking_parts`), in one
     statement (UNION ALL): `rankings` adds them up in Python, the review's set-based statement in SQL
@@ -296,6 +300,7 @@ def ranking_sums(
             start=start,
             members=members,
             from_window_start=from_window_start,
+            points_account=points_account,
         )
     ]
     return parts[0].union(*parts[1:], all=True)
@@ -410,13 +415,24 @@ def ranking_spends(*, merchant: Merchant, member_ids: Sequence[int], now: dateti
 
 
 def ranking_of(*, member: Member, program: TierProgram, start: datetime | None, end: datetime) -> int:
+    """One member's ranking, read through their points account (`ranking_parts`)."""
     return rankings(
         merchant_id=member.merchant_id,
         basis=program.basis,
         start=start,
         end=end,
         members=Q(account__member_id=member.pk),
+        points_account=points_account_of(member.merchant_id, member.pk),
     ).get(member.pk, 0)
+
+
+def points_account_of(merchant_id: Any, member_id: Any) -> Subquery:
+    """The member's points account id, as a scalar subquery (its unique key: merchant, member, kind)."""
+    return Subquery(
+        Account.objects.filter(merchant_id=merchant_id, member_id=member_id, kind=AccountKind.POINTS).values(
+            "pk"
+        )[:1]
+    )
 
 
 #: What `select_related` on a member needs so that `state_of` reads no more (see `state_of`).

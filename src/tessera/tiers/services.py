@@ -45,7 +45,7 @@ from tessera.core.progress import SILENT, Progress
 from tessera.core.sums import NUMERIC
 from tessera.core.transactions import atomic
 from tessera.ledger import services as ledger
-from tessera.ledger.models import Account, AccountKind, EntryKind
+from tessera.ledger.models import AccountKind, EntryKind
 from tessera.ledger.reasons import Reason
 from tessera.members.models import Member, MemberStatus
 from tessera.points.policy import lot_dates, policy_of
@@ -72,8 +72,10 @@ from tessera.tiers.selectors import (
     may_drop_at,
     months_later,
     next_review,
+    points_account_of,
     program_of,
     rank_of,
+    ranking_of,
     ranking_parts,
     rankings,
     review_window_start,
@@ -299,13 +301,7 @@ def evaluate_upgrade(*, member: Member, actor: Any = None, now: datetime | None 
         state = _lock_state(member)
         tiers = tiers_of(member.merchant_id)
         start = upgrade_window_start(program, state, now, member.merchant.tz)
-        ranking = rankings(
-            merchant_id=member.merchant_id,
-            basis=program.basis,
-            start=start,
-            end=now,
-            members=Q(account__member_id=member.pk),
-        ).get(member.pk, 0)
+        ranking = ranking_of(member=member, program=program, start=start, end=now)
         earned = tier_for(tiers, ranking)
         current = state.tier if state is not None else None
         floor = state.hold_reference if state is not None and state.hold else current
@@ -340,11 +336,7 @@ def _glance(basis: str, *, windowed: bool) -> tuple[Prepared[Member], tuple[str,
             start=start,
             end=end,
             members=Q(account__member_id=OuterRef("pk")),
-            points_account=Subquery(
-                Account.objects.filter(
-                    merchant_id=merchant_id, member_id=member_id, kind=AccountKind.POINTS
-                ).values("pk")[:1]
-            ),
+            points_account=points_account_of(merchant_id, member_id),
         )
         sums = {
             f"part_{index}": Subquery(
@@ -431,13 +423,7 @@ def set_tier_manually(
         ranking = 0
         if program is not None:
             start = upgrade_window_start(program, state, now, member.merchant.tz)
-            ranking = rankings(
-                merchant_id=member.merchant_id,
-                basis=program.basis,
-                start=start,
-                end=now,
-                members=Q(account__member_id=member.pk),
-            ).get(member.pk, 0)
+            ranking = ranking_of(member=member, program=program, start=start, end=now)
         up = rank_of(tier) > rank_of(current)
         return _record(
             member=member,
