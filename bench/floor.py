@@ -19,7 +19,8 @@ prints the web CPU per request, read from /proc of the workers as posprobe reads
 - `POST /api/earn-orm`: the same through the ORM.
 
 Run posprobe straight after it; docs/performance.md puts the two side by side. The database
-(`FLOOR_DB`, default `tessera_bench_floor` on 127.0.0.1) is dropped and re-created.
+(`BENCH_DATABASE_URL`, default the `tessera_bench_floor` database on 127.0.0.1) is dropped and
+re-created.
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DB = os.environ.get("FLOOR_DB", "tessera_bench_floor")
-os.environ["BENCH_DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DB}"  # the machine's versions
+# Its own database, as every benchmark has (BENCH_DATABASE_URL overrides).
+os.environ.setdefault("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tessera_bench_floor")
 
-from bench.common import BIN, cpu_seconds, workers_of, write_result  # noqa: E402
+from bench.common import BIN, cpu_seconds, dsn_parts, psql, workers_of, write_result  # noqa: E402
 
 PORT = 8791
 TOKEN = "floor-token"
@@ -102,14 +103,6 @@ LUA["earn"] = _EARN_LUA.replace("@PATH@", "/api/earn")
 LUA["earn-orm"] = _EARN_LUA.replace("@PATH@", "/api/earn-orm")
 
 
-def sh(*args: str, stdin: str | None = None) -> str:
-    return subprocess.run(args, input=stdin, capture_output=True, text=True, check=True).stdout
-
-
-def psql(sql: str) -> None:
-    sh("psql", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres", DB, stdin=sql)
-
-
 def wrk(lua: str, clients: int, seconds: int) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(_COMMON_LUA + lua)
@@ -154,10 +147,18 @@ def main() -> None:
     parser.add_argument("--ops", default="wsgi,bare,lookup,earn,earn-orm")
     args = parser.parse_args()
 
-    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DB], check=True)
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DB], check=True)
+    db = dsn_parts()
+    psql(f'DROP DATABASE IF EXISTS "{db["dbname"]}" WITH (FORCE)', db="postgres")
+    psql(f'CREATE DATABASE "{db["dbname"]}"', db="postgres")
     psql(SCHEMA % {"members": args.members})
-    server_env = dict(os.environ, FLOOR_DB=DB, DJANGO_SETTINGS_MODULE="bench.floorapp.settings")
+    server_env = dict(
+        os.environ,
+        FLOOR_DB=db["dbname"],
+        FLOOR_DB_HOST=db["host"],
+        FLOOR_DB_PORT=db["port"],
+        FLOOR_DB_USER=db["user"],
+        DJANGO_SETTINGS_MODULE="bench.floorapp.settings",
+    )
     server = subprocess.Popen(
         [
             str(BIN / "gunicorn"),

@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 from django.http import HttpRequest
 from django.urls import path
 from django.utils import timezone
@@ -169,8 +170,6 @@ def earn_orm(
 
 
 def _member_ids(merchant: int, phone: str) -> Any:
-    from django.db.models.expressions import RawSQL
-
     return RawSQL("SELECT id FROM floor_member WHERE merchant_id = %s AND phone = %s", [merchant, phone])
 
 
